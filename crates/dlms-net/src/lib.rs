@@ -1,0 +1,1 @@
+//! tokio drivers for the sans-I/O `dlms` state machines.
