@@ -1,1 +1,50 @@
-fn main() {}
+//! `hes`: the head-end system in one binary.
+
+mod json;
+mod read;
+mod sim;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "hes", version, about = "Head-end system for DLMS/COSEM smart meters")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read attributes of one meter (a DLMS client on the command line); prints JSON.
+    Read(read::ReadArgs),
+    /// Invoke a method of one meter; prints JSON.
+    Action(read::ActionArgs),
+    /// Run a simulated meter (a DLMS server).
+    Sim(sim::SimArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HES_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hes: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(70);
+        }
+    };
+    let code = rt.block_on(async {
+        match cli.command {
+            Command::Read(a) => read::read(a).await,
+            Command::Action(a) => read::action(a).await,
+            Command::Sim(a) => sim::run(a).await,
+        }
+    });
+    std::process::ExitCode::from(code)
+}
