@@ -1,1 +1,189 @@
 //! DLMS security: suite 0 ciphering (AES-GCM-128), HLS authentication, key wrap, invocation counters.
+//!
+//! Green Book (DLMS UA 1000-2) chapter 9.2 / IEC 62056-5-3 clause 9.2.7. Only security suite 0
+//! (AES-GCM-128 with a 12-byte tag, AES-128 key wrap) is implemented; suites 1 and 2 need ECC and
+//! are refused with [`SecurityError::UnsupportedSuite`].
+//!
+//! Layers, from the bottom:
+//! - [`encrypt`] / [`decrypt`]: the security header and GCM of one protected payload.
+//! - [`glo_tag`], [`ded_tag`], [`plain_tag`]: which ciphered APDU carries which plain one.
+//! - [`SecurityContext`]: one association's ciphering state (keys, system titles, invocation
+//!   counters) that wraps and unwraps whole APDUs and rejects replays.
+//! - [`hls_md5`], [`hls_sha1`], [`hls_sha256`], [`hls_gmac`]: the HLS pass 3/4 functions.
+//! - [`wrap_key`] / [`unwrap_key`]: RFC 3394 key wrap for `key_transfer`.
+//! - [`GeneralCiphering`]: the `general-ciphering` APDU.
+
+mod context;
+mod gcm;
+mod general;
+mod hls;
+mod keywrap;
+mod tags;
+
+#[cfg(test)]
+mod primitive_tests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod vectors;
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::codec::DecodeError;
+use crate::types::SecurityLevel;
+
+pub use context::{ReplayGuard, SecurityContext, Unprotected};
+pub use gcm::{decrypt, encrypt, TAG_LEN};
+pub use general::{GeneralCiphering, KeyId, KeyInfo};
+pub use hls::{hls_gmac, hls_md5, hls_sha1, hls_sha256, verify_hls_gmac};
+pub use keywrap::{unwrap_key, wrap_key};
+pub use tags::*;
+
+/// The security control byte (Green Book 9.2.7.2.3): bits 0-3 security suite id, bit 4
+/// authentication, bit 5 encryption, bit 6 key set (0 unicast, 1 broadcast), bit 7 compression.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecurityControl(pub u8);
+
+impl SecurityControl {
+    pub const SUITE_MASK: u8 = 0x0F;
+    pub const AUTHENTICATION: u8 = 0x10;
+    pub const ENCRYPTION: u8 = 0x20;
+    pub const KEY_SET_BROADCAST: u8 = 0x40;
+    pub const COMPRESSION: u8 = 0x80;
+
+    /// The byte for `level` under security suite `suite` (only its low four bits are used),
+    /// unicast key set, no compression.
+    pub fn from_level(level: SecurityLevel, suite: u8) -> Self {
+        let bits = match level {
+            SecurityLevel::None => 0,
+            SecurityLevel::Authenticated => Self::AUTHENTICATION,
+            SecurityLevel::Encrypted => Self::ENCRYPTION,
+            SecurityLevel::AuthenticatedEncrypted => Self::AUTHENTICATION | Self::ENCRYPTION,
+        };
+        Self(bits | (suite & Self::SUITE_MASK))
+    }
+
+    /// The protection the A and E bits describe.
+    pub fn level(self) -> SecurityLevel {
+        match (self.authenticated(), self.encrypted()) {
+            (false, false) => SecurityLevel::None,
+            (true, false) => SecurityLevel::Authenticated,
+            (false, true) => SecurityLevel::Encrypted,
+            (true, true) => SecurityLevel::AuthenticatedEncrypted,
+        }
+    }
+
+    pub fn suite(self) -> u8 {
+        self.0 & Self::SUITE_MASK
+    }
+
+    pub fn authenticated(self) -> bool {
+        self.0 & Self::AUTHENTICATION != 0
+    }
+
+    pub fn encrypted(self) -> bool {
+        self.0 & Self::ENCRYPTION != 0
+    }
+
+    pub fn broadcast(self) -> bool {
+        self.0 & Self::KEY_SET_BROADCAST != 0
+    }
+
+    pub fn compressed(self) -> bool {
+        self.0 & Self::COMPRESSION != 0
+    }
+}
+
+impl fmt::Debug for SecurityControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecurityControl(0x{:02X}: {:?}", self.0, self.level())?;
+        write!(f, ", suite {}", self.suite())?;
+        if self.broadcast() {
+            write!(f, ", broadcast")?;
+        }
+        if self.compressed() {
+            write!(f, ", compressed")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// The global unicast encryption key (EK, called GUEK in the Green Book) and the
+/// authentication key (AK) of suite 0. `Debug` never shows them.
+#[derive(Clone)]
+pub struct CipherKeys {
+    pub ek: [u8; 16],
+    pub ak: [u8; 16],
+}
+
+impl fmt::Debug for CipherKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CipherKeys")
+            .field("ek", &Redacted)
+            .field("ak", &Redacted)
+            .finish()
+    }
+}
+
+/// Stands in for secret bytes in `Debug` output.
+pub(crate) struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Why an APDU could not be protected or unprotected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SecurityError {
+    /// The GCM tag (or HLS-GMAC response) does not match: wrong key, wrong system title or
+    /// tampered bytes. Deliberately says nothing about which.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// The peer's invocation counter did not increase.
+    #[error("replayed invocation counter {received} (last accepted {last})")]
+    Replay { received: u32, last: u32 },
+    /// Our own invocation counter has been used up; the key must be changed.
+    #[error("invocation counter exhausted, the key must be renewed")]
+    CounterExhausted,
+    /// A security suite other than 0.
+    #[error("security suite {0} not supported")]
+    UnsupportedSuite(u8),
+    /// A tag that is not a (cipherable) xDLMS APDU.
+    #[error("APDU tag 0x{0:02X} cannot be ciphered or deciphered here")]
+    UnknownTag(u8),
+    /// A service-specific ciphered APDU arrived but the peer's system title is not known yet.
+    #[error("peer system title unknown")]
+    MissingSystemTitle,
+    /// The dedicated (or broadcast) key needed is not configured.
+    #[error("the key needed is not configured")]
+    MissingKey,
+    /// The security control byte asks for compression (Green Book V.44), not implemented.
+    #[error("compression not supported")]
+    CompressionUnsupported,
+    /// The APDU is malformed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// RFC 3394 integrity check failed (wrong KEK or tampered data).
+    #[error("key unwrap failed")]
+    KeyUnwrapFailed,
+    /// Protection weaker than the association's security policy requires.
+    #[error("protection {received:?} weaker than the required {required:?}")]
+    InsufficientProtection {
+        required: SecurityLevel,
+        received: SecurityLevel,
+    },
+    /// The context's security level is `None`: there is nothing to protect with.
+    #[error("security level None: nothing to protect with")]
+    NoProtection,
+    /// A system title in the APDU is not the one of this association.
+    #[error("system title {0:?} does not belong to this association")]
+    SystemTitleMismatch(crate::types::SystemTitle),
+    /// A `general-ciphering` key-info choice we cannot honour (wrapped or agreed key).
+    #[error("general-ciphering key-info not supported")]
+    UnsupportedKeyInfo,
+}
