@@ -153,6 +153,12 @@ impl SecurityContext {
         }
     }
 
+    /// Consumes one invocation counter for a use outside `protect`, such as the HLS-GMAC
+    /// proof, which is computed under the same keys and so must not reuse an IV.
+    pub fn take_tx_invocation_counter(&mut self) -> Result<u32, SecurityError> {
+        self.take_tx_ic()
+    }
+
     fn take_tx_ic(&mut self) -> Result<u32, SecurityError> {
         let ic = self.next_tx.ok_or(SecurityError::CounterExhausted)?;
         self.next_tx = ic.checked_add(1);
