@@ -75,6 +75,18 @@ pub enum Diagnostic {
     ServiceProvider(u8),
 }
 
+impl Diagnostic {
+    /// Whether the server refused the credentials (as opposed to the context or the mechanism).
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(
+            self,
+            Diagnostic::ServiceUser(
+                AcseServiceUser::AuthenticationFailure | AcseServiceUser::AuthenticationRequired
+            )
+        )
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
