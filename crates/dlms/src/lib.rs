@@ -6,11 +6,15 @@
 
 pub mod acse;
 pub mod axdr;
+pub mod client;
 pub mod codec;
 pub mod cosem;
+pub mod error;
 pub mod hdlc;
+pub mod link;
 pub mod obis;
 pub mod security;
+pub mod server;
 pub mod types;
 pub mod wrapper;
 pub mod xdlms;
