@@ -60,9 +60,6 @@ pub(crate) enum Framing {
     Hdlc(Box<HdlcLink>),
 }
 
-/// The default response timeout of HDLC retransmissions, when the caller gives none.
-pub(crate) const HDLC_RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
-
 impl Framing {
     pub(crate) fn client(cfg: &TransportConfig, max_apdu: usize, timeout: Duration) -> Self {
         match cfg {
@@ -123,14 +120,6 @@ impl Framing {
         match self {
             Framing::Wrapper { remote, .. } => *remote,
             Framing::Hdlc(link) => link.client_sap().map(u16::from),
-        }
-    }
-
-    /// The largest APDU the peer takes in one link frame sequence (HDLC segments anyway).
-    pub(crate) fn negotiated(&self) -> Option<HdlcParams> {
-        match self {
-            Framing::Wrapper { .. } => None,
-            Framing::Hdlc(link) => Some(link.negotiated()),
         }
     }
 

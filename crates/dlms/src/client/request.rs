@@ -93,10 +93,6 @@ impl Pending {
         Some(DataBlockSA { last_block: end == out.raw.len(), block_number: number, raw_data: chunk })
     }
 
-    fn invoke(&self) -> InvokeIdAndPriority {
-        self.invoke.unwrap_or(InvokeIdAndPriority::new(1, true, true))
-    }
-
     fn take_in_block(&mut self, number: u32, raw: &[u8], limits: &Limits) -> Result<(), Error> {
         if number != self.next_block {
             return Err(Error::Protocol("data block out of sequence"));
@@ -152,7 +148,6 @@ impl Pending {
                 };
                 Ok(Step::Done(Response::Get(results)))
             }
-            _ => Err(Error::Protocol("unknown get-response form")),
         }
     }
 
@@ -174,7 +169,6 @@ impl Pending {
                     .ok_or(Error::Protocol("server asked for a block past the last"))?;
                 Ok(Step::Send(Apdu::SetRequest(SetRequest::WithDataBlock { invoke, block }).to_bytes()))
             }
-            _ => Err(Error::Protocol("unknown set-response form")),
         }
     }
 
@@ -208,7 +202,6 @@ impl Pending {
                     Some(GetDataResult::Data(data)),
                 )])))
             }
-            _ => Err(Error::Protocol("unknown action-response form")),
         }
     }
 }

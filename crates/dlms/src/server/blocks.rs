@@ -5,7 +5,7 @@ use crate::axdr::Data;
 use crate::codec::Codec;
 use crate::types::{AttributeDescriptor, MethodDescriptor};
 use crate::xdlms::{
-    ActionResponse, ActionResult, Apdu, DataAccessResult, DataBlockG, DataBlockSA, GetDataResult,
+    ActionResponse, ActionResult, Apdu, DataAccessResult, DataBlockG, DataBlockSA,
     GetResponse, InvokeIdAndPriority, SelectiveAccess,
 };
 

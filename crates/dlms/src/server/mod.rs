@@ -7,7 +7,7 @@ mod blocks;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::acse::{AcseApdu, AcseServiceUser, Aare, Aarq, AssociationResult, Diagnostic, Rlre};
+use crate::acse::{AcseApdu, AcseServiceUser, Aare, AssociationResult, Diagnostic, Rlre};
 use crate::axdr::Data;
 use crate::codec::Codec;
 use crate::error::Error;
@@ -50,6 +50,13 @@ pub enum ServerAuth {
     Low { password: Vec<u8> },
     High { mechanism: Mechanism, secret: Vec<u8> },
     HighGmac,
+}
+
+impl std::fmt::Debug for ServerAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Passwords and secrets never reach a log.
+        write!(f, "ServerAuth({:?})", self.mechanism())
+    }
 }
 
 impl ServerAuth {
@@ -491,6 +498,17 @@ impl Server {
         let budget = reply_budget(assoc);
         if self.state == State::AwaitHlsReply {
             return Ok(Some(self.serve_hls(req, objects)?));
+        }
+        // Services outside the negotiated conformance are refused, as the client agreed.
+        let needed = match &req {
+            Apdu::GetRequest(GetRequest::WithList { .. }) => Conformance::GET | Conformance::MULTIPLE_REFERENCES,
+            Apdu::GetRequest(_) => Conformance::GET,
+            Apdu::SetRequest(_) => Conformance::SET,
+            Apdu::ActionRequest(_) => Conformance::ACTION,
+            _ => Conformance(0),
+        };
+        if !assoc.conformance.contains(needed) {
+            return Ok(Some(exception_bytes(1, 2)));
         }
         let reply = match req {
             Apdu::GetRequest(GetRequest::Normal { invoke, attribute, access }) => {
