@@ -174,6 +174,7 @@ impl Connection {
             self.out.clear();
             while self.client.poll_transmit(&mut self.out) {}
             if !self.out.is_empty() {
+                tracing::trace!(bytes = %Hex(&self.out), "tx");
                 self.stream.write_all(&self.out).await?;
             }
             if let Some(ev) = self.client.poll_event() {
@@ -207,9 +208,22 @@ impl Connection {
                 }
                 Some(n) => {
                     let bytes = self.rx.get(..n).unwrap_or_default();
+                    tracing::trace!(bytes = %Hex(bytes), "rx");
                     self.client.handle_input(bytes, now);
                 }
             }
         }
+    }
+}
+
+/// Bytes as hex in trace logs (framing only: APDUs of ciphered associations stay ciphered).
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
     }
 }
