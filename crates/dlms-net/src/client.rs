@@ -54,14 +54,15 @@ impl Connection {
         cfg: ClientConfig,
         connect_timeout: Duration,
     ) -> Result<Self, NetError> {
-        let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect((host, port))).await {
-            Err(_) => return Err(NetError::ConnectTimeout),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return Err(NetError::Refused(e))
-            }
-            Ok(Err(e)) => return Err(NetError::Io(e)),
-            Ok(Ok(s)) => s,
-        };
+        let stream =
+            match tokio::time::timeout(connect_timeout, TcpStream::connect((host, port))).await {
+                Err(_) => return Err(NetError::ConnectTimeout),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Err(NetError::Refused(e))
+                }
+                Ok(Err(e)) => return Err(NetError::Io(e)),
+                Ok(Ok(s)) => s,
+            };
         stream.set_nodelay(true)?;
         Self::associate(stream, cfg).await
     }
@@ -95,7 +96,8 @@ impl Connection {
         attribute: AttributeDescriptor,
         access: Option<SelectiveAccess>,
     ) -> Result<GetDataResult, NetError> {
-        self.client.get(attribute, access, Instant::now().into_std())?;
+        self.client
+            .get(attribute, access, Instant::now().into_std())?;
         match self.response().await? {
             Response::Get(mut r) if r.len() == 1 => Ok(r.remove(0)),
             _ => Err(dlms::client::Error::Protocol("unexpected answer to GET").into()),
@@ -119,9 +121,13 @@ impl Connection {
         access: Option<SelectiveAccess>,
         value: Data,
     ) -> Result<DataAccessResult, NetError> {
-        self.client.set(attribute, access, value, Instant::now().into_std())?;
+        self.client
+            .set(attribute, access, value, Instant::now().into_std())?;
         match self.response().await? {
-            Response::Set(r) if r.len() == 1 => Ok(r.into_iter().next().unwrap_or(DataAccessResult::OtherReason)),
+            Response::Set(r) if r.len() == 1 => Ok(r
+                .into_iter()
+                .next()
+                .unwrap_or(DataAccessResult::OtherReason)),
             _ => Err(dlms::client::Error::Protocol("unexpected answer to SET").into()),
         }
     }
@@ -131,7 +137,8 @@ impl Connection {
         method: MethodDescriptor,
         parameters: Option<Data>,
     ) -> Result<(ActionResult, Option<GetDataResult>), NetError> {
-        self.client.action(method, parameters, Instant::now().into_std())?;
+        self.client
+            .action(method, parameters, Instant::now().into_std())?;
         match self.response().await? {
             Response::Action(r) => r
                 .into_iter()
@@ -200,7 +207,9 @@ impl Connection {
                     self.client.abort(now);
                     if let Some(ev) = self.client.poll_event() {
                         return match ev {
-                            Event::Closed(Some(dlms::client::Error::Aborted)) => Err(NetError::Closed),
+                            Event::Closed(Some(dlms::client::Error::Aborted)) => {
+                                Err(NetError::Closed)
+                            }
                             other => Ok(other),
                         };
                     }

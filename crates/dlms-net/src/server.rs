@@ -19,7 +19,10 @@ pub struct ListenerConfig {
 
 impl Default for ListenerConfig {
     fn default() -> Self {
-        Self { max_connections: 64, response_delay: Duration::ZERO }
+        Self {
+            max_connections: 64,
+            response_delay: Duration::ZERO,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Encode and decode of a load-profile GET response (96 rows x 4 channels), plain and ciphered,
 //! next to the raw AES-128-GCM speed of the same bytes: the codec should add little over the
 //! crypto.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dlms::security::{CipherKeys, SecurityContext};
@@ -49,14 +49,17 @@ fn bench(c: &mut Criterion) {
             std::hint::black_box(&out);
         })
     });
-    g.bench_function("decode", |b| b.iter(|| Apdu::decode_exact(std::hint::black_box(&plain)).unwrap()));
+    g.bench_function("decode", |b| {
+        b.iter(|| Apdu::decode_exact(std::hint::black_box(&plain)).unwrap())
+    });
 
     // What a server sends: glo-get-response, authenticated and encrypted with suite 0.
     let mut server = SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, SERVER, keys(), 1);
     let ciphered = server.protect(&plain, false).unwrap();
 
     g.bench_function("encode+encrypt", |b| {
-        let mut ctx = SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, SERVER, keys(), 1);
+        let mut ctx =
+            SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, SERVER, keys(), 1);
         b.iter(|| ctx.protect(&apdu.to_bytes(), false).unwrap())
     });
     g.bench_function("decrypt+decode", |b| {
@@ -77,7 +80,9 @@ fn bench(c: &mut Criterion) {
     // The floor: AES-128-GCM alone over the same plaintext, through the same primitive.
     g.bench_function("raw_aes128gcm_decrypt", |b| {
         let protected = &ciphered[ciphered.len() - (plain.len() + 5 + 12)..];
-        b.iter(|| dlms::security::decrypt(&SERVER, &EK, &AK, std::hint::black_box(protected)).unwrap())
+        b.iter(|| {
+            dlms::security::decrypt(&SERVER, &EK, &AK, std::hint::black_box(protected)).unwrap()
+        })
     });
     g.finish();
 }

@@ -19,7 +19,10 @@ pub enum Error {
     #[error("ciphering: {0}")]
     Security(#[from] SecurityError),
     #[error("association refused: {result:?}, {diagnostic:?}")]
-    Rejected { result: AssociationResult, diagnostic: Diagnostic },
+    Rejected {
+        result: AssociationResult,
+        diagnostic: Diagnostic,
+    },
     #[error("authentication failed: the server's HLS proof is wrong or missing")]
     AuthenticationFailed,
     #[error("no answer in time")]

@@ -14,9 +14,16 @@ use crate::wrapper;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportConfig {
     /// IEC 62056-47: the client's wPort is its SAP, the server's its logical device address.
-    Wrapper { client_wport: u16, server_wport: u16 },
+    Wrapper {
+        client_wport: u16,
+        server_wport: u16,
+    },
     /// IEC 62056-46 over a byte stream.
-    Hdlc { client_sap: u8, server: ServerAddress, params: HdlcParams },
+    Hdlc {
+        client_sap: u8,
+        server: ServerAddress,
+        params: HdlcParams,
+    },
 }
 
 impl TransportConfig {
@@ -63,21 +70,26 @@ pub(crate) enum Framing {
 impl Framing {
     pub(crate) fn client(cfg: &TransportConfig, max_apdu: usize, timeout: Duration) -> Self {
         match cfg {
-            TransportConfig::Wrapper { client_wport, server_wport } => Framing::Wrapper {
+            TransportConfig::Wrapper {
+                client_wport,
+                server_wport,
+            } => Framing::Wrapper {
                 deframer: wrapper::Deframer::new(max_apdu),
                 local: *client_wport,
                 remote: Some(*server_wport),
                 out: VecDeque::new(),
                 events: VecDeque::new(),
             },
-            TransportConfig::Hdlc { client_sap, server, params } => {
-                Framing::Hdlc(Box::new(HdlcLink::client(
-                    *client_sap,
-                    *server,
-                    *params,
-                    limits(max_apdu, timeout),
-                )))
-            }
+            TransportConfig::Hdlc {
+                client_sap,
+                server,
+                params,
+            } => Framing::Hdlc(Box::new(HdlcLink::client(
+                *client_sap,
+                *server,
+                *params,
+                limits(max_apdu, timeout),
+            ))),
         }
     }
 
@@ -125,7 +137,9 @@ impl Framing {
 
     pub(crate) fn send_apdu(&mut self, apdu: &[u8]) -> Result<(), LinkError> {
         match self {
-            Framing::Wrapper { local, remote, out, .. } => {
+            Framing::Wrapper {
+                local, remote, out, ..
+            } => {
                 let remote = remote.ok_or(LinkError::NotConnected)?;
                 let mut frame = Vec::with_capacity(apdu.len() + 8);
                 wrapper::encode(*local, remote, apdu, &mut frame)?;
@@ -138,7 +152,13 @@ impl Framing {
 
     pub(crate) fn handle_input(&mut self, bytes: &[u8], now: Instant) -> Result<(), LinkError> {
         match self {
-            Framing::Wrapper { deframer, local, remote, events, .. } => {
+            Framing::Wrapper {
+                deframer,
+                local,
+                remote,
+                events,
+                ..
+            } => {
                 deframer.push(bytes);
                 while let Some(frame) = deframer.next_frame()? {
                     // Frames for another wPort are not ours: a real meter ignores them too.
@@ -199,5 +219,9 @@ impl Framing {
 }
 
 fn limits(max_apdu: usize, timeout: Duration) -> LinkLimits {
-    LinkLimits { max_apdu, response_timeout: timeout, max_retries: 3 }
+    LinkLimits {
+        max_apdu,
+        response_timeout: timeout,
+        max_retries: 3,
+    }
 }

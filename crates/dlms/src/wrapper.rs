@@ -24,9 +24,16 @@ pub struct WrapperFrame {
 }
 
 /// Appends a frame carrying `apdu`.
-pub fn encode(source: u16, destination: u16, apdu: &[u8], out: &mut Vec<u8>) -> Result<(), WrapperError> {
-    let len = u16::try_from(apdu.len())
-        .map_err(|_| WrapperError::TooLong { len: apdu.len(), limit: usize::from(u16::MAX) })?;
+pub fn encode(
+    source: u16,
+    destination: u16,
+    apdu: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), WrapperError> {
+    let len = u16::try_from(apdu.len()).map_err(|_| WrapperError::TooLong {
+        len: apdu.len(),
+        limit: usize::from(u16::MAX),
+    })?;
     out.extend_from_slice(&VERSION.to_be_bytes());
     out.extend_from_slice(&source.to_be_bytes());
     out.extend_from_slice(&destination.to_be_bytes());
@@ -45,7 +52,10 @@ pub struct Deframer {
 
 impl Deframer {
     pub fn new(max_apdu: usize) -> Self {
-        Self { buf: Vec::new(), max_apdu }
+        Self {
+            buf: Vec::new(),
+            max_apdu,
+        }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
@@ -55,17 +65,33 @@ impl Deframer {
     /// The next whole frame, `None` when more bytes are needed. After an error the stream is
     /// out of step and must be dropped.
     pub fn next_frame(&mut self) -> Result<Option<WrapperFrame>, WrapperError> {
-        let Some(header) = self.buf.get(..HEADER_LEN) else { return Ok(None) };
-        let word = |i: usize| u16::from_be_bytes([header.get(i).copied().unwrap_or(0), header.get(i + 1).copied().unwrap_or(0)]);
+        let Some(header) = self.buf.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let word = |i: usize| {
+            u16::from_be_bytes([
+                header.get(i).copied().unwrap_or(0),
+                header.get(i + 1).copied().unwrap_or(0),
+            ])
+        };
         let (version, source, destination, len) = (word(0), word(2), word(4), usize::from(word(6)));
         if version != VERSION {
             return Err(WrapperError::BadVersion(version));
         }
         if len > self.max_apdu {
-            return Err(WrapperError::TooLong { len, limit: self.max_apdu });
+            return Err(WrapperError::TooLong {
+                len,
+                limit: self.max_apdu,
+            });
         }
-        let Some(apdu) = self.buf.get(HEADER_LEN..HEADER_LEN + len) else { return Ok(None) };
-        let frame = WrapperFrame { source, destination, apdu: apdu.to_vec() };
+        let Some(apdu) = self.buf.get(HEADER_LEN..HEADER_LEN + len) else {
+            return Ok(None);
+        };
+        let frame = WrapperFrame {
+            source,
+            destination,
+            apdu: apdu.to_vec(),
+        };
         self.buf.drain(..HEADER_LEN + len);
         Ok(Some(frame))
     }
@@ -91,7 +117,14 @@ mod tests {
             }
         }
         assert_eq!(frames.len(), 2);
-        assert_eq!(frames[0], WrapperFrame { source: 16, destination: 1, apdu: vec![0x60, 0x1D] });
+        assert_eq!(
+            frames[0],
+            WrapperFrame {
+                source: 16,
+                destination: 1,
+                apdu: vec![0x60, 0x1D]
+            }
+        );
         assert_eq!(frames[1].apdu, [0xC0, 1, 2]);
     }
 

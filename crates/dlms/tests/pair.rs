@@ -1,6 +1,11 @@
 //! Client and server state machines as an in-memory pair (no sockets): every service, block
 //! transfer both ways, every authentication mechanism and security level, over both links.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::time::{Duration, Instant};
 
@@ -40,7 +45,13 @@ struct Meter {
 
 impl Meter {
     fn new(rows: usize) -> Self {
-        Self { blob: vec![7; 10], connected: true, counters: CounterState::default(), rng: 1, rows }
+        Self {
+            blob: vec![7; 10],
+            connected: true,
+            counters: CounterState::default(),
+            rng: 1,
+            rows,
+        }
     }
 
     fn profile(&self) -> Vec<Data> {
@@ -145,11 +156,23 @@ enum Link {
 
 fn transport(link: Link, sap: u16, max_info: u16) -> TransportConfig {
     match link {
-        Link::Wrapper => TransportConfig::Wrapper { client_wport: sap, server_wport: 1 },
+        Link::Wrapper => TransportConfig::Wrapper {
+            client_wport: sap,
+            server_wport: 1,
+        },
         Link::Hdlc => TransportConfig::Hdlc {
             client_sap: sap as u8,
-            server: ServerAddress { logical: 1, physical: Some(16), size: 2 },
-            params: HdlcParams { max_info_tx: max_info, max_info_rx: max_info, window_tx: 1, window_rx: 1 },
+            server: ServerAddress {
+                logical: 1,
+                physical: Some(16),
+                size: 2,
+            },
+            params: HdlcParams {
+                max_info_tx: max_info,
+                max_info_rx: max_info,
+                window_tx: 1,
+                window_rx: 1,
+            },
         },
     }
 }
@@ -157,10 +180,16 @@ fn transport(link: Link, sap: u16, max_info: u16) -> TransportConfig {
 fn policies() -> Vec<ClientPolicy> {
     let secret = b"hls-secret-12345".to_vec();
     vec![
-        ClientPolicy { sap: 16, authentication: ServerAuth::None, security: SecurityLevel::None },
+        ClientPolicy {
+            sap: 16,
+            authentication: ServerAuth::None,
+            security: SecurityLevel::None,
+        },
         ClientPolicy {
             sap: 17,
-            authentication: ServerAuth::Low { password: b"12345678".to_vec() },
+            authentication: ServerAuth::Low {
+                password: b"12345678".to_vec(),
+            },
             security: SecurityLevel::None,
         },
         ClientPolicy {
@@ -175,17 +204,26 @@ fn policies() -> Vec<ClientPolicy> {
         },
         ClientPolicy {
             sap: 3,
-            authentication: ServerAuth::High { mechanism: Mechanism::HighMd5, secret: secret.clone() },
+            authentication: ServerAuth::High {
+                mechanism: Mechanism::HighMd5,
+                secret: secret.clone(),
+            },
             security: SecurityLevel::None,
         },
         ClientPolicy {
             sap: 4,
-            authentication: ServerAuth::High { mechanism: Mechanism::HighSha1, secret: secret.clone() },
+            authentication: ServerAuth::High {
+                mechanism: Mechanism::HighSha1,
+                secret: secret.clone(),
+            },
             security: SecurityLevel::None,
         },
         ClientPolicy {
             sap: 5,
-            authentication: ServerAuth::High { mechanism: Mechanism::HighSha256, secret },
+            authentication: ServerAuth::High {
+                mechanism: Mechanism::HighSha256,
+                secret,
+            },
             security: SecurityLevel::AuthenticatedEncrypted,
         },
     ]
@@ -217,7 +255,11 @@ fn client_config(link: Link, sap: u16, max_pdu: u16, ic: u32) -> ClientConfig {
         dedicated_key: None,
     };
     match sap {
-        17 => c.authentication = Authentication::Low { password: b"12345678".to_vec() },
+        17 => {
+            c.authentication = Authentication::Low {
+                password: b"12345678".to_vec(),
+            }
+        }
         1 => {
             c.authentication = Authentication::HighGmac;
             c.security = Some(sec(SecurityLevel::AuthenticatedEncrypted));
@@ -226,10 +268,23 @@ fn client_config(link: Link, sap: u16, max_pdu: u16, ic: u32) -> ClientConfig {
             c.authentication = Authentication::HighGmac;
             c.security = Some(sec(SecurityLevel::Authenticated));
         }
-        3 => c.authentication = Authentication::High { mechanism: Mechanism::HighMd5, secret },
-        4 => c.authentication = Authentication::High { mechanism: Mechanism::HighSha1, secret },
+        3 => {
+            c.authentication = Authentication::High {
+                mechanism: Mechanism::HighMd5,
+                secret,
+            }
+        }
+        4 => {
+            c.authentication = Authentication::High {
+                mechanism: Mechanism::HighSha1,
+                secret,
+            }
+        }
         5 => {
-            c.authentication = Authentication::High { mechanism: Mechanism::HighSha256, secret };
+            c.authentication = Authentication::High {
+                mechanism: Mechanism::HighSha256,
+                secret,
+            };
             c.security = Some(sec(SecurityLevel::AuthenticatedEncrypted));
         }
         _ => {}
@@ -277,7 +332,14 @@ fn associate(link: Link, sap: u16, meter: &mut Meter, max_pdu: u16) -> (Client, 
     (client, server, now)
 }
 
-fn get(client: &mut Client, server: &mut Server, meter: &mut Meter, now: Instant, a: AttributeDescriptor, sa: Option<SelectiveAccess>) -> GetDataResult {
+fn get(
+    client: &mut Client,
+    server: &mut Server,
+    meter: &mut Meter,
+    now: Instant,
+    a: AttributeDescriptor,
+    sa: Option<SelectiveAccess>,
+) -> GetDataResult {
     client.get(a, sa, now).unwrap();
     pump(client, server, meter, now);
     match next_event(client) {
@@ -292,17 +354,52 @@ fn every_mechanism_and_level_over_both_links() {
         for sap in [16, 17, 1, 2, 3, 4, 5] {
             let mut meter = Meter::new(96);
             let (mut c, mut s, now) = associate(link, sap, &mut meter, 1024);
-            let r = get(&mut c, &mut s, &mut meter, now, AttributeDescriptor::new(3, REGISTER, 2), None);
-            assert_eq!(r, GetDataResult::Data(Data::DoubleLongUnsigned(123_456)), "{link:?} {sap}");
+            let r = get(
+                &mut c,
+                &mut s,
+                &mut meter,
+                now,
+                AttributeDescriptor::new(3, REGISTER, 2),
+                None,
+            );
+            assert_eq!(
+                r,
+                GetDataResult::Data(Data::DoubleLongUnsigned(123_456)),
+                "{link:?} {sap}"
+            );
             // 96 rows do not fit 1024 bytes: block transfer.
-            let r = get(&mut c, &mut s, &mut meter, now, AttributeDescriptor::new(7, PROFILE, 2), None);
-            assert_eq!(r, GetDataResult::Data(Data::Array(meter.profile())), "{link:?} {sap}");
-            let r = get(&mut c, &mut s, &mut meter, now, AttributeDescriptor::new(3, PROFILE, 2), None);
+            let r = get(
+                &mut c,
+                &mut s,
+                &mut meter,
+                now,
+                AttributeDescriptor::new(7, PROFILE, 2),
+                None,
+            );
+            assert_eq!(
+                r,
+                GetDataResult::Data(Data::Array(meter.profile())),
+                "{link:?} {sap}"
+            );
+            let r = get(
+                &mut c,
+                &mut s,
+                &mut meter,
+                now,
+                AttributeDescriptor::new(3, PROFILE, 2),
+                None,
+            );
             assert_eq!(r, GetDataResult::Error(DataAccessResult::ObjectUndefined));
             c.release(now);
             pump(&mut c, &mut s, &mut meter, now);
-            assert!(matches!(next_event(&mut c), Event::Released), "{link:?} {sap}");
-            assert!(matches!(next_event(&mut c), Event::Closed(None)), "{link:?} {sap}");
+            assert!(
+                matches!(next_event(&mut c), Event::Released),
+                "{link:?} {sap}"
+            );
+            assert!(
+                matches!(next_event(&mut c), Event::Closed(None)),
+                "{link:?} {sap}"
+            );
         }
     }
 }
@@ -320,8 +417,18 @@ fn selective_access_list_set_and_action() {
             Data::LongUnsigned(0),
         ]),
     };
-    let r = get(&mut c, &mut s, &mut meter, now, AttributeDescriptor::new(7, PROFILE, 2), Some(sa));
-    assert_eq!(r, GetDataResult::Data(Data::Array(meter.profile()[2..5].to_vec())));
+    let r = get(
+        &mut c,
+        &mut s,
+        &mut meter,
+        now,
+        AttributeDescriptor::new(7, PROFILE, 2),
+        Some(sa),
+    );
+    assert_eq!(
+        r,
+        GetDataResult::Data(Data::Array(meter.profile()[2..5].to_vec()))
+    );
 
     c.get_list(
         vec![
@@ -345,24 +452,50 @@ fn selective_access_list_set_and_action() {
 
     // A 5000-byte SET into a 256-byte PDU: sent in blocks.
     let big: Vec<u8> = (0..5000).map(|i| (i % 251) as u8).collect();
-    c.set(AttributeDescriptor::new(1, BLOB, 2), None, Data::OctetString(big.clone()), now).unwrap();
+    c.set(
+        AttributeDescriptor::new(1, BLOB, 2),
+        None,
+        Data::OctetString(big.clone()),
+        now,
+    )
+    .unwrap();
     pump(&mut c, &mut s, &mut meter, now);
-    assert!(matches!(next_event(&mut c), Event::Response(Response::Set(r)) if r == vec![DataAccessResult::Success]));
+    assert!(
+        matches!(next_event(&mut c), Event::Response(Response::Set(r)) if r == vec![DataAccessResult::Success])
+    );
     assert_eq!(meter.blob, big);
 
     // An ACTION whose parameters and return data both need blocks.
-    c.action(MethodDescriptor::new(1, BLOB, 1), Some(Data::OctetString(big.clone())), now).unwrap();
+    c.action(
+        MethodDescriptor::new(1, BLOB, 1),
+        Some(Data::OctetString(big.clone())),
+        now,
+    )
+    .unwrap();
     pump(&mut c, &mut s, &mut meter, now);
     match next_event(&mut c) {
         Event::Response(Response::Action(r)) => {
-            assert_eq!(r, vec![(ActionResult::Success, Some(GetDataResult::Data(Data::OctetString(big))))]);
+            assert_eq!(
+                r,
+                vec![(
+                    ActionResult::Success,
+                    Some(GetDataResult::Data(Data::OctetString(big)))
+                )]
+            );
         }
         other => panic!("{other:?}"),
     }
 
-    c.action(MethodDescriptor::new(70, DISCONNECT, 1), Some(Data::Integer(0)), now).unwrap();
+    c.action(
+        MethodDescriptor::new(70, DISCONNECT, 1),
+        Some(Data::Integer(0)),
+        now,
+    )
+    .unwrap();
     pump(&mut c, &mut s, &mut meter, now);
-    assert!(matches!(next_event(&mut c), Event::Response(Response::Action(r)) if r[0].0 == ActionResult::Success));
+    assert!(
+        matches!(next_event(&mut c), Event::Response(Response::Action(r)) if r[0].0 == ActionResult::Success)
+    );
     assert!(!meter.connected);
 }
 
@@ -374,7 +507,9 @@ fn wrong_secrets_are_refused() {
         let mut meter = Meter::new(4);
         let mut server = Server::new(server_config(link, 1024), now);
         let mut cfg = client_config(link, 17, 1024, 1);
-        cfg.authentication = Authentication::Low { password: b"wrong".to_vec() };
+        cfg.authentication = Authentication::Low {
+            password: b"wrong".to_vec(),
+        };
         let mut client = Client::new(cfg);
         client.connect(now);
         pump(&mut client, &mut server, &mut meter, now);
@@ -395,7 +530,10 @@ fn wrong_secrets_are_refused() {
         pump(&mut client, &mut server, &mut meter, now);
         match next_event(&mut client) {
             Event::Closed(Some(e)) => {
-                assert!(matches!(e.reason(), "authentication-failure" | "ciphering-failure"), "{e}")
+                assert!(
+                    matches!(e.reason(), "authentication-failure" | "ciphering-failure"),
+                    "{e}"
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -447,7 +585,8 @@ fn silence_times_out() {
 fn garbage_from_the_server_ends_the_association_cleanly() {
     let mut meter = Meter::new(4);
     let (mut c, _s, now) = associate(Link::Wrapper, 16, &mut meter, 1024);
-    c.get(AttributeDescriptor::new(3, REGISTER, 2), None, now).unwrap();
+    c.get(AttributeDescriptor::new(3, REGISTER, 2), None, now)
+        .unwrap();
     // A well-framed wrapper message whose APDU is nonsense.
     c.handle_input(&[0, 1, 0, 1, 0, 16, 0, 3, 0xC4, 0xFF, 0xFF], now);
     assert!(matches!(next_event(&mut c), Event::Closed(Some(_))));

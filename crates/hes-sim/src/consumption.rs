@@ -49,7 +49,7 @@ impl Consumption {
         let scale = 60 + splitmix(&mut s) % 140; // Wh per slot at the daily mean
         let morning = 26 + (splitmix(&mut s) % 8) as usize; // 06:30 .. 08:15
         let evening = 70 + (splitmix(&mut s) % 10) as usize; // 17:30 .. 19:45
-        let solar = splitmix(&mut s) % 4 == 0;
+        let solar = splitmix(&mut s).is_multiple_of(4);
         let mut import = [0u32; PER_DAY];
         let mut export = [0u32; PER_DAY];
         let mut reactive = [0u32; PER_DAY];
@@ -58,7 +58,11 @@ impl Consumption {
             let shape = 0.35 + 0.9 * peak(morning, 5.0) + 1.4 * peak(evening, 8.0);
             let noise = 0.85 + (splitmix(&mut s) % 300) as f64 / 1000.0;
             let wh = (scale as f64 * shape * noise).round() as u32;
-            let sun = if solar { (400.0 * peak(52, 10.0)).round() as u32 } else { 0 };
+            let sun = if solar {
+                (400.0 * peak(52, 10.0)).round() as u32
+            } else {
+                0
+            };
             if let (Some(imp), Some(exp), Some(r)) =
                 (import.get_mut(i), export.get_mut(i), reactive.get_mut(i))
             {
@@ -86,7 +90,8 @@ impl Consumption {
         let rest = slots.rem_euclid(PER_DAY as i64) as usize;
         let per_day = prefix.get(PER_DAY).copied().unwrap_or_default();
         let done = prefix.get(rest).copied().unwrap_or_default();
-        base.wrapping_add((days as u64).wrapping_mul(per_day)).wrapping_add(done)
+        base.wrapping_add((days as u64).wrapping_mul(per_day))
+            .wrapping_add(done)
     }
 
     /// Active energy import register (Wh) at a slot boundary or any instant.

@@ -127,7 +127,12 @@ impl Meter {
             attribute_index,
             data_index: 0,
         };
-        vec![col(8, CLOCK, 2), col(3, IMPORT, 2), col(3, EXPORT, 2), col(3, REACTIVE, 2)]
+        vec![
+            col(8, CLOCK, 2),
+            col(3, IMPORT, 2),
+            col(3, EXPORT, 2),
+            col(3, REACTIVE, 2),
+        ]
     }
 
     /// The load profile as the meter holds it now, oldest entry first.
@@ -156,7 +161,9 @@ impl Meter {
     }
 
     fn clock_time(&self) -> Data {
-        Data::OctetString(DateTime::from_unix(self.now(), self.cfg.utc_offset_minutes, 0).to_octets())
+        Data::OctetString(
+            DateTime::from_unix(self.now(), self.cfg.utc_offset_minutes, 0).to_octets(),
+        )
     }
 
     fn register(&self, which: ObisCode, attribute: i8) -> Result<Data, DataAccessResult> {
@@ -177,19 +184,27 @@ impl Meter {
         }
     }
 
-    fn profile(&self, attribute: i8, access: Option<&SelectiveAccess>) -> Result<Data, DataAccessResult> {
+    fn profile(
+        &self,
+        attribute: i8,
+        access: Option<&SelectiveAccess>,
+    ) -> Result<Data, DataAccessResult> {
         let columns = Self::profile_columns();
         match attribute {
             2 => {
                 let rows = self.profile_rows();
                 let rows = match access {
                     None => rows,
-                    Some(sa) => profile_generic::select(&rows, &columns, sa.selector, &sa.parameters)
-                        .map_err(|_| DataAccessResult::OtherReason)?,
+                    Some(sa) => {
+                        profile_generic::select(&rows, &columns, sa.selector, &sa.parameters)
+                            .map_err(|_| DataAccessResult::OtherReason)?
+                    }
                 };
                 Ok(Data::Array(rows.into_iter().map(Data::Structure).collect()))
             }
-            3 => Ok(Data::Array(columns.iter().map(CaptureObject::to_data).collect())),
+            3 => Ok(Data::Array(
+                columns.iter().map(CaptureObject::to_data).collect(),
+            )),
             4 => Ok(Data::DoubleLongUnsigned(INTERVAL as u32)),
             5 => Ok(Data::Enum(1)), // sort method: fifo
             6 => Ok(Data::Structure(vec![
@@ -219,7 +234,11 @@ impl Meter {
             (1..=n)
                 .map(|method| MethodAccess {
                     method,
-                    mode: if commands { MethodAccessMode::Access } else { MethodAccessMode::NoAccess },
+                    mode: if commands {
+                        MethodAccessMode::Access
+                    } else {
+                        MethodAccessMode::NoAccess
+                    },
                 })
                 .collect()
         };
@@ -227,7 +246,10 @@ impl Meter {
             class_id,
             version,
             logical_name,
-            access_rights: AccessRights { attributes, methods },
+            access_rights: AccessRights {
+                attributes,
+                methods,
+            },
         };
         let mut clock_attrs = read(9);
         if client == CLIENT_HLS {
@@ -305,9 +327,9 @@ impl Objects for Meter {
                 _ => Err(DataAccessResult::ObjectUndefined),
             },
             (1, LDN) if a.attribute == 2 => Ok(Data::OctetString(self.logical_device_name())),
-            (1, SERIAL) if a.attribute == 2 => {
-                Ok(Data::VisibleString(format!("{:08}", self.cfg.serial).into_bytes()))
-            }
+            (1, SERIAL) if a.attribute == 2 => Ok(Data::VisibleString(
+                format!("{:08}", self.cfg.serial).into_bytes(),
+            )),
             (1, FIRMWARE) if a.attribute == 2 => Ok(Data::VisibleString(b"HES-SIM 0.1.0".to_vec())),
             (3, IMPORT | EXPORT | REACTIVE) => self.register(a.instance, a.attribute),
             (7, LOAD_PROFILE) => self.profile(a.attribute, access),
@@ -340,13 +362,15 @@ impl Objects for Meter {
         value: Data,
     ) -> DataAccessResult {
         match (a.class_id, a.instance, a.attribute) {
-            (8, CLOCK, 2) if ctx.client_sap == CLIENT_HLS => match value.as_date_time().and_then(|d| d.to_unix()) {
-                Some(t) => {
-                    self.clock_offset += t - self.now();
-                    DataAccessResult::Success
+            (8, CLOCK, 2) if ctx.client_sap == CLIENT_HLS => {
+                match value.as_date_time().and_then(|d| d.to_unix()) {
+                    Some(t) => {
+                        self.clock_offset += t - self.now();
+                        DataAccessResult::Success
+                    }
+                    None => DataAccessResult::TypeUnmatched,
                 }
-                None => DataAccessResult::TypeUnmatched,
-            },
+            }
             (_, _, _) if self.known(a) => DataAccessResult::ReadWriteDenied,
             _ => DataAccessResult::ObjectUndefined,
         }

@@ -17,11 +17,17 @@ pub fn data(d: &Data) -> Value {
         Data::Boolean(b) => (*b).into(),
         Data::BitString(bs) => {
             m.insert("bits".into(), bs.bits.into());
-            (0..bs.bits).map(|i| if bs.get(i) { '1' } else { '0' }).collect::<String>().into()
+            (0..bs.bits)
+                .map(|i| if bs.get(i) { '1' } else { '0' })
+                .collect::<String>()
+                .into()
         }
         Data::OctetString(b) => {
             if let Some(dt) = d.as_date_time() {
-                m.insert("datetime".into(), dt.to_iso8601().map_or(Value::Null, Value::from));
+                m.insert(
+                    "datetime".into(),
+                    dt.to_iso8601().map_or(Value::Null, Value::from),
+                );
             }
             hex::encode(b).into()
         }
@@ -41,7 +47,10 @@ pub fn data(d: &Data) -> Value {
         Data::Float32(v) => float(f64::from(*v)),
         Data::Float64(v) => float(*v),
         Data::DateTime(dt) => {
-            m.insert("datetime".into(), dt.to_iso8601().map_or(Value::Null, Value::from));
+            m.insert(
+                "datetime".into(),
+                dt.to_iso8601().map_or(Value::Null, Value::from),
+            );
             hex::encode(dt.to_octets()).into()
         }
         Data::Date(x) => {
@@ -75,38 +84,59 @@ fn field(v: u8, width: usize) -> String {
 }
 
 fn date_text(d: &Date) -> String {
-    let y = if d.year == 0xFFFF { "****".to_string() } else { format!("{:04}", d.year) };
+    let y = if d.year == 0xFFFF {
+        "****".to_string()
+    } else {
+        format!("{:04}", d.year)
+    };
     format!("{y}-{}-{}", field(d.month, 2), field(d.day, 2))
 }
 
 fn time_text(t: &Time) -> String {
-    format!("{}:{}:{}", field(t.hour, 2), field(t.minute, 2), field(t.second, 2))
+    format!(
+        "{}:{}:{}",
+        field(t.hour, 2),
+        field(t.minute, 2),
+        field(t.second, 2)
+    )
 }
 
 fn type_desc(t: &TypeDesc) -> Value {
     match t {
         TypeDesc::Simple(tag) => type_name(*tag).into(),
-        TypeDesc::Array { count, element } => json!({"array": {"count": count, "element": type_desc(element)}}),
-        TypeDesc::Structure(fields) => json!({"structure": fields.iter().map(type_desc).collect::<Vec<_>>()}),
+        TypeDesc::Array { count, element } => {
+            json!({"array": {"count": count, "element": type_desc(element)}})
+        }
+        TypeDesc::Structure(fields) => {
+            json!({"structure": fields.iter().map(type_desc).collect::<Vec<_>>()})
+        }
     }
 }
 
-
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use dlms::DateTime;
 
     #[test]
     fn typed_values() {
-        assert_eq!(data(&Data::DoubleLongUnsigned(5)), json!({"type":"double-long-unsigned","value":5}));
+        assert_eq!(
+            data(&Data::DoubleLongUnsigned(5)),
+            json!({"type":"double-long-unsigned","value":5})
+        );
         let dt = DateTime::from_unix(1_795_727_700, 0, 0);
         let v = data(&Data::OctetString(dt.to_octets()));
         assert_eq!(v["datetime"], "2026-11-26T21:15:00Z");
         assert_eq!(v["value"], hex::encode(dt.to_octets()));
-        let v = data(&Data::Structure(vec![Data::Enum(1), Data::VisibleString(b"ab".to_vec())]));
-        assert_eq!(v["value"][1], json!({"type":"visible-string","value":"ab","hex":"6162"}));
+        let v = data(&Data::Structure(vec![
+            Data::Enum(1),
+            Data::VisibleString(b"ab".to_vec()),
+        ]));
+        assert_eq!(
+            v["value"][1],
+            json!({"type":"visible-string","value":"ab","hex":"6162"})
+        );
         assert_eq!(data(&Data::Float32(f32::NAN))["value"], "NaN");
     }
 }

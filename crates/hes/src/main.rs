@@ -7,7 +7,11 @@ mod sim;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "hes", version, about = "Head-end system for DLMS/COSEM smart meters")]
+#[command(
+    name = "hes",
+    version,
+    about = "Head-end system for DLMS/COSEM smart meters"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,7 +36,10 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hes: cannot start the runtime: {e}");

@@ -3,6 +3,10 @@
 //! Exit codes: 0 everything succeeded; 1 could not connect or associate (the JSON has an
 //! `"error"`); 2 some object failed.
 
+// Indexing here is into JSON objects this module builds itself (never into input bytes), where
+// `doc["key"] = v` inserts.
+#![allow(clippy::indexing_slicing)]
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -126,14 +130,20 @@ fn parse_ref(s: &str) -> anyhow::Result<(u16, ObisCode, i8)> {
     let (Some(c), Some(o), Some(n), None) = (it.next(), it.next(), it.next(), it.next()) else {
         bail!("{s:?} is not CLASS/OBIS/ATTRIBUTE");
     };
-    let class = c.parse::<u16>().with_context(|| format!("bad class id in {s:?}"))?;
+    let class = c
+        .parse::<u16>()
+        .with_context(|| format!("bad class id in {s:?}"))?;
     let obis = ObisCode::from_str(o)?;
-    let n = n.parse::<i8>().with_context(|| format!("bad attribute/method id in {s:?}"))?;
+    let n = n
+        .parse::<i8>()
+        .with_context(|| format!("bad attribute/method id in {s:?}"))?;
     Ok((class, obis, n))
 }
 
 fn key(name: &str, v: &Option<String>) -> anyhow::Result<[u8; 16]> {
-    let v = v.as_deref().ok_or_else(|| anyhow!("--{name} is required for this security"))?;
+    let v = v
+        .as_deref()
+        .ok_or_else(|| anyhow!("--{name} is required for this security"))?;
     hex::decode(v.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -142,27 +152,52 @@ fn key(name: &str, v: &Option<String>) -> anyhow::Result<[u8; 16]> {
 
 fn client_config(a: &ConnArgs, sap: u16, invocation_counter: u32) -> anyhow::Result<ClientConfig> {
     let transport = if a.hdlc {
-        let size = if a.server_logical > 0x7F || a.server_physical > 0x7F { 4 } else { 2 };
+        let size = if a.server_logical > 0x7F || a.server_physical > 0x7F {
+            4
+        } else {
+            2
+        };
         TransportConfig::Hdlc {
             client_sap: u8::try_from(sap).context("an HDLC client address is one byte")?,
-            server: ServerAddress { logical: a.server_logical, physical: Some(a.server_physical), size },
+            server: ServerAddress {
+                logical: a.server_logical,
+                physical: Some(a.server_physical),
+                size,
+            },
             params: HdlcParams::default(),
         }
     } else {
-        TransportConfig::Wrapper { client_wport: sap, server_wport: a.server_logical }
+        TransportConfig::Wrapper {
+            client_wport: sap,
+            server_wport: a.server_logical,
+        }
     };
     let mut cfg = ClientConfig::new(transport);
     cfg.max_receive_pdu = a.max_pdu;
     cfg.response_timeout = Duration::from_secs_f64(a.timeout.max(0.1));
     let secret = || -> anyhow::Result<Vec<u8>> {
-        Ok(a.password.clone().ok_or_else(|| anyhow!("--password is required for this --auth"))?.into_bytes())
+        Ok(a.password
+            .clone()
+            .ok_or_else(|| anyhow!("--password is required for this --auth"))?
+            .into_bytes())
     };
     cfg.authentication = match a.auth {
         Auth::None => Authentication::None,
-        Auth::Lls => Authentication::Low { password: secret()? },
-        Auth::HlsMd5 => Authentication::High { mechanism: Mechanism::HighMd5, secret: secret()? },
-        Auth::HlsSha1 => Authentication::High { mechanism: Mechanism::HighSha1, secret: secret()? },
-        Auth::HlsSha256 => Authentication::High { mechanism: Mechanism::HighSha256, secret: secret()? },
+        Auth::Lls => Authentication::Low {
+            password: secret()?,
+        },
+        Auth::HlsMd5 => Authentication::High {
+            mechanism: Mechanism::HighMd5,
+            secret: secret()?,
+        },
+        Auth::HlsSha1 => Authentication::High {
+            mechanism: Mechanism::HighSha1,
+            secret: secret()?,
+        },
+        Auth::HlsSha256 => Authentication::High {
+            mechanism: Mechanism::HighSha256,
+            secret: secret()?,
+        },
         Auth::HlsGmac => Authentication::HighGmac,
     };
     let level = match a.security {
@@ -177,7 +212,10 @@ fn client_config(a: &ConnArgs, sap: u16, invocation_counter: u32) -> anyhow::Res
             .ok_or_else(|| anyhow!("--system-title must be 8 bytes of hex"))?;
         cfg.security = Some(ClientSecurity {
             level,
-            keys: CipherKeys { ek: key("ek", &a.ek)?, ak: key("ak", &a.ak)? },
+            keys: CipherKeys {
+                ek: key("ek", &a.ek)?,
+                ak: key("ak", &a.ak)?,
+            },
             system_title: title,
             invocation_counter,
             dedicated_key: None,
@@ -196,11 +234,20 @@ async fn open(a: &ConnArgs) -> Result<Connection, Value> {
     let mut ic = a.invocation_counter.unwrap_or(1);
     if let Some(obis) = &a.ic_obis {
         let obis = ObisCode::from_str(obis).map_err(|e| usage(e.into()))?;
-        let mut public = ConnArgs { auth: Auth::None, security: Security::None, ..a.clone() };
+        let mut public = ConnArgs {
+            auth: Auth::None,
+            security: Security::None,
+            ..a.clone()
+        };
         public.client = 16;
         let cfg = client_config(&public, 16, 0).map_err(usage)?;
-        let mut conn = Connection::connect(&a.host, a.port, cfg, timeout).await.map_err(net_error)?;
-        let r = conn.get(AttributeDescriptor::new(1, obis, 2), None).await.map_err(net_error)?;
+        let mut conn = Connection::connect(&a.host, a.port, cfg, timeout)
+            .await
+            .map_err(net_error)?;
+        let r = conn
+            .get(AttributeDescriptor::new(1, obis, 2), None)
+            .await
+            .map_err(net_error)?;
         let _ = conn.release().await;
         ic = match r {
             GetDataResult::Data(d) => d
@@ -213,7 +260,9 @@ async fn open(a: &ConnArgs) -> Result<Connection, Value> {
         };
     }
     let cfg = client_config(a, a.client, ic).map_err(usage)?;
-    Connection::connect(&a.host, a.port, cfg, timeout).await.map_err(net_error)
+    Connection::connect(&a.host, a.port, cfg, timeout)
+        .await
+        .map_err(net_error)
 }
 
 fn net_error(e: NetError) -> Value {
@@ -221,7 +270,10 @@ fn net_error(e: NetError) -> Value {
 }
 
 fn print(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into())
+    );
 }
 
 fn fail(target: Value, error: Value) -> u8 {
@@ -240,13 +292,22 @@ fn selective_access(args: &ReadArgs) -> anyhow::Result<Option<SelectiveAccess>> 
             attribute_index: 2,
             data_index: 0,
         };
-        let parameters = profile_generic::range_descriptor(&clock, &rfc3339(from)?, &rfc3339(to)?, &[]);
-        return Ok(Some(SelectiveAccess { selector: profile_generic::RANGE_DESCRIPTOR, parameters }));
+        let parameters =
+            profile_generic::range_descriptor(&clock, &rfc3339(from)?, &rfc3339(to)?, &[]);
+        return Ok(Some(SelectiveAccess {
+            selector: profile_generic::RANGE_DESCRIPTOR,
+            parameters,
+        }));
     }
     if let Some(e) = &args.entries {
-        let (f, t) = e.split_once(':').ok_or_else(|| anyhow!("--entries is FROM:TO"))?;
+        let (f, t) = e
+            .split_once(':')
+            .ok_or_else(|| anyhow!("--entries is FROM:TO"))?;
         let parameters = profile_generic::entry_descriptor(f.parse()?, t.parse()?, 1, 0);
-        return Ok(Some(SelectiveAccess { selector: profile_generic::ENTRY_DESCRIPTOR, parameters }));
+        return Ok(Some(SelectiveAccess {
+            selector: profile_generic::ENTRY_DESCRIPTOR,
+            parameters,
+        }));
     }
     Ok(None)
 }
@@ -255,7 +316,7 @@ fn selective_access(args: &ReadArgs) -> anyhow::Result<Option<SelectiveAccess>> 
 fn rfc3339(s: &str) -> anyhow::Result<Data> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .with_context(|| format!("{s:?} is not an RFC 3339 date-time"))?;
-    let offset = i16::try_from(t.offset().whole_minutes()).unwrap_or(0);
+    let offset = t.offset().whole_minutes();
     let dt = DateTime::from_unix(t.unix_timestamp(), offset, 0);
     Ok(Data::OctetString(dt.to_octets()))
 }
@@ -267,7 +328,12 @@ fn target(a: &ConnArgs) -> Value {
 pub async fn read(args: ReadArgs) -> u8 {
     let mut doc = target(&args.conn);
     let usage = |e: anyhow::Error| json!({"reason": "usage", "message": format!("{e:#}")});
-    let refs: Vec<_> = match args.objects.iter().map(|s| parse_ref(s)).collect::<anyhow::Result<_>>() {
+    let refs: Vec<_> = match args
+        .objects
+        .iter()
+        .map(|s| parse_ref(s))
+        .collect::<anyhow::Result<_>>()
+    {
         Ok(r) => r,
         Err(e) => return fail(doc, usage(e)),
     };
@@ -290,8 +356,13 @@ pub async fn read(args: ReadArgs) -> u8 {
             o["name"] = n.into();
         }
         // Range and entry selection apply to profile buffers only.
-        let sa = (class == 7 && attribute == 2).then(|| access.clone()).flatten();
-        match conn.get(AttributeDescriptor::new(class, obis, attribute), sa).await {
+        let sa = (class == 7 && attribute == 2)
+            .then(|| access.clone())
+            .flatten();
+        match conn
+            .get(AttributeDescriptor::new(class, obis, attribute), sa)
+            .await
+        {
             Ok(GetDataResult::Data(d)) => o["value"] = json::data(&d),
             Ok(GetDataResult::Error(e)) => {
                 failed = true;
@@ -320,7 +391,11 @@ pub async fn read(args: ReadArgs) -> u8 {
 
 /// `--repeat N`: sequential full sessions, timed. The invocation counter carries over from one
 /// session to the next, as a head-end's does.
-async fn repeat(args: &ReadArgs, refs: &[(u16, ObisCode, i8)], access: Option<SelectiveAccess>) -> u8 {
+async fn repeat(
+    args: &ReadArgs,
+    refs: &[(u16, ObisCode, i8)],
+    access: Option<SelectiveAccess>,
+) -> u8 {
     let doc = target(&args.conn);
     let mut conn_args = args.conn.clone();
     let started = std::time::Instant::now();
@@ -332,8 +407,13 @@ async fn repeat(args: &ReadArgs, refs: &[(u16, ObisCode, i8)], access: Option<Se
             Err(e) => return fail(doc, e),
         };
         for (class, obis, attribute) in refs {
-            let sa = (*class == 7 && *attribute == 2).then(|| access.clone()).flatten();
-            match conn.get(AttributeDescriptor::new(*class, *obis, *attribute), sa).await {
+            let sa = (*class == 7 && *attribute == 2)
+                .then(|| access.clone())
+                .flatten();
+            match conn
+                .get(AttributeDescriptor::new(*class, *obis, *attribute), sa)
+                .await
+            {
                 Ok(GetDataResult::Data(_)) => values += 1,
                 Ok(GetDataResult::Error(_)) | Err(_) => failures += 1,
             }
@@ -380,12 +460,17 @@ pub async fn action(args: ActionArgs) -> u8 {
     };
     let mut doc = doc;
     let mut o = json!({"class": class, "obis": obis.to_string(), "method": method});
-    let code = match conn.action(MethodDescriptor::new(class, obis, method), param).await {
+    let code = match conn
+        .action(MethodDescriptor::new(class, obis, method), param)
+        .await
+    {
         Ok((result, ret)) => {
             o["result"] = json!({"name": result.name(), "code": result.code()});
             match ret {
                 Some(GetDataResult::Data(d)) => o["return"] = json::data(&d),
-                Some(GetDataResult::Error(e)) => o["return_error"] = json!({"name": e.name(), "code": e.code()}),
+                Some(GetDataResult::Error(e)) => {
+                    o["return_error"] = json!({"name": e.name(), "code": e.code()})
+                }
                 None => {}
             }
             if result.code() == 0 {

@@ -58,21 +58,37 @@ pub fn server_config(args: &SimArgs, title: SystemTitle) -> anyhow::Result<Serve
     let transport = if args.hdlc {
         TransportConfig::Hdlc {
             client_sap: 0,
-            server: ServerAddress { logical: 1, physical: Some(16), size: 2 },
+            server: ServerAddress {
+                logical: 1,
+                physical: Some(16),
+                size: 2,
+            },
             params: HdlcParams::default(),
         }
     } else {
-        TransportConfig::Wrapper { client_wport: 0, server_wport: 1 }
+        TransportConfig::Wrapper {
+            client_wport: 0,
+            server_wport: 1,
+        }
     };
     Ok(ServerConfig {
         transport,
         system_title: title,
-        keys: CipherKeys { ek: hex16("ek", &args.ek)?, ak: hex16("ak", &args.ak)? },
+        keys: CipherKeys {
+            ek: hex16("ek", &args.ek)?,
+            ak: hex16("ak", &args.ak)?,
+        },
         clients: vec![
-            ClientPolicy { sap: CLIENT_PUBLIC, authentication: ServerAuth::None, security: SecurityLevel::None },
+            ClientPolicy {
+                sap: CLIENT_PUBLIC,
+                authentication: ServerAuth::None,
+                security: SecurityLevel::None,
+            },
             ClientPolicy {
                 sap: CLIENT_LLS,
-                authentication: ServerAuth::Low { password: args.password.clone().into_bytes() },
+                authentication: ServerAuth::Low {
+                    password: args.password.clone().into_bytes(),
+                },
                 security: SecurityLevel::None,
             },
             ClientPolicy {
@@ -107,8 +123,12 @@ async fn serve(args: SimArgs) -> anyhow::Result<()> {
     let mut mc = MeterConfig::new(args.serial);
     mc.system_title = title;
     let meter = Arc::new(Mutex::new(Meter::new(mc)));
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port).parse().context("--host/--port")?;
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .context("--host/--port")?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     let port = listener.local_addr()?.port();
     println!("SYSTEM_TITLE {}", hex::encode_upper(title.0));
     println!("LISTENING {port}");

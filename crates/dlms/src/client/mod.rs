@@ -13,7 +13,7 @@ pub use crate::error::Error;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::acse::{AcseApdu, Aarq, AssociationResult, Rlrq};
+use crate::acse::{Aarq, AcseApdu, AssociationResult, Rlrq};
 use crate::axdr::Data;
 use crate::codec::Codec;
 use crate::link::{Framing, LinkUp, TransportConfig};
@@ -36,9 +36,14 @@ pub const CURRENT_ASSOCIATION: ObisCode = ObisCode::new(0, 0, 40, 0, 0, 255);
 pub enum Authentication {
     None,
     /// LLS: the password travels in the AARQ.
-    Low { password: Vec<u8> },
+    Low {
+        password: Vec<u8>,
+    },
     /// HLS with MD5, SHA-1 or SHA-256 and a shared secret.
-    High { mechanism: Mechanism, secret: Vec<u8> },
+    High {
+        mechanism: Mechanism,
+        secret: Vec<u8>,
+    },
     /// HLS-GMAC: proves possession of the keys given in [`ClientSecurity`].
     HighGmac,
 }
@@ -87,7 +92,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_blocks: 10_000, max_response_bytes: 16 * 1024 * 1024 }
+        Self {
+            max_blocks: 10_000,
+            max_response_bytes: 16 * 1024 * 1024,
+        }
     }
 }
 
@@ -183,8 +191,12 @@ impl Client {
         let max_apdu = cfg.limits.max_response_bytes.min(usize::from(u16::MAX) * 2);
         let link = Framing::client(&cfg.transport, max_apdu.max(0x1_0000), cfg.response_timeout);
         let security = cfg.security.as_ref().map(|s| {
-            let mut ctx =
-                SecurityContext::new(s.level, s.system_title, s.keys.clone(), s.invocation_counter);
+            let mut ctx = SecurityContext::new(
+                s.level,
+                s.system_title,
+                s.keys.clone(),
+                s.invocation_counter,
+            );
             ctx.dedicated_key = s.dedicated_key;
             ctx
         });
@@ -228,7 +240,9 @@ impl Client {
 
     /// The next invocation counter this client will use (to persist between sessions).
     pub fn next_invocation_counter(&self) -> Option<u32> {
-        self.security.as_ref().map(SecurityContext::next_tx_invocation_counter)
+        self.security
+            .as_ref()
+            .map(SecurityContext::next_tx_invocation_counter)
     }
 
     /// Whether a request is outstanding.
@@ -244,7 +258,11 @@ impl Client {
         now: Instant,
     ) -> Result<(), Error> {
         let invoke = self.begin()?;
-        let req = xdlms::GetRequest::Normal { invoke, attribute, access };
+        let req = xdlms::GetRequest::Normal {
+            invoke,
+            attribute,
+            access,
+        };
         self.send_request(Apdu::GetRequest(req), Pending::get(1), now)
     }
 
@@ -281,8 +299,15 @@ impl Client {
         }
         let raw = value.to_bytes();
         let mut pending = Pending::set_blocks(raw, self.block_budget());
-        let block = pending.next_out_block(1).ok_or(Error::Internal("no first block"))?;
-        let first = xdlms::SetRequest::WithFirstDataBlock { invoke, attribute, access, block };
+        let block = pending
+            .next_out_block(1)
+            .ok_or(Error::Internal("no first block"))?;
+        let first = xdlms::SetRequest::WithFirstDataBlock {
+            invoke,
+            attribute,
+            access,
+            block,
+        };
         self.send_encoded(Apdu::SetRequest(first).to_bytes(), pending, now)
     }
 
@@ -294,15 +319,25 @@ impl Client {
         now: Instant,
     ) -> Result<(), Error> {
         let invoke = self.begin()?;
-        let req = xdlms::ActionRequest::Normal { invoke, method, parameters: parameters.clone() };
+        let req = xdlms::ActionRequest::Normal {
+            invoke,
+            method,
+            parameters: parameters.clone(),
+        };
         let apdu = Apdu::ActionRequest(req).to_bytes();
         if apdu.len() <= self.block_budget() {
             return self.send_encoded(apdu, Pending::action(), now);
         }
         let raw = parameters.map(|p| p.to_bytes()).unwrap_or_default();
         let mut pending = Pending::action_blocks(raw, self.block_budget());
-        let block = pending.next_out_block(1).ok_or(Error::Internal("no first block"))?;
-        let first = xdlms::ActionRequest::WithFirstPBlock { invoke, method, block };
+        let block = pending
+            .next_out_block(1)
+            .ok_or(Error::Internal("no first block"))?;
+        let first = xdlms::ActionRequest::WithFirstPBlock {
+            invoke,
+            method,
+            block,
+        };
         self.send_encoded(Apdu::ActionRequest(first).to_bytes(), pending, now)
     }
 
@@ -310,7 +345,10 @@ impl Client {
     pub fn release(&mut self, now: Instant) {
         match self.state {
             State::Associated => {
-                let rlrq = AcseApdu::Rlrq(Rlrq { reason: Some(0), user_information: None });
+                let rlrq = AcseApdu::Rlrq(Rlrq {
+                    reason: Some(0),
+                    user_information: None,
+                });
                 if self.send_raw(rlrq.to_bytes()).is_ok() {
                     self.state = State::Releasing;
                     self.deadline = Some(now + self.cfg.response_timeout);
@@ -389,7 +427,10 @@ impl Client {
     /// The largest plain APDU we send unsegmented at the xDLMS level: the server's PDU size
     /// less room for the ciphering header and tag.
     fn block_budget(&self) -> usize {
-        let pdu = self.info.as_ref().map_or(0xFFFF, |i| i.server_max_receive_pdu);
+        let pdu = self
+            .info
+            .as_ref()
+            .map_or(0xFFFF, |i| i.server_max_receive_pdu);
         let pdu = if pdu == 0 { 0xFFFF } else { usize::from(pdu) };
         let overhead = if self.security.is_some() { 24 } else { 0 };
         pdu.saturating_sub(overhead).max(32)
@@ -480,7 +521,10 @@ impl Client {
 
     fn build_aarq(&mut self) -> Result<Aarq, Error> {
         let initiate = InitiateRequest {
-            dedicated_key: self.security.as_ref().and_then(|s| s.dedicated_key.map(|k| k.to_vec())),
+            dedicated_key: self
+                .security
+                .as_ref()
+                .and_then(|s| s.dedicated_key.map(|k| k.to_vec())),
             response_allowed: true,
             proposed_quality_of_service: None,
             proposed_dlms_version: 6,
@@ -488,7 +532,10 @@ impl Client {
             client_max_receive_pdu_size: self.cfg.max_receive_pdu,
         };
         let initiate = Apdu::InitiateRequest(initiate).to_bytes();
-        let ciphered = self.security.as_ref().is_some_and(|s| s.level != SecurityLevel::None);
+        let ciphered = self
+            .security
+            .as_ref()
+            .is_some_and(|s| s.level != SecurityLevel::None);
         let user_information = match &mut self.security {
             Some(ctx) if ciphered => ctx.protect(&initiate, false)?,
             _ => initiate,
@@ -504,7 +551,8 @@ impl Client {
                 Some(self.cfg.challenge.clone())
             }
         };
-        let needs_title = ciphered || matches!(mechanism, Mechanism::HighGmac | Mechanism::HighSha256);
+        let needs_title =
+            ciphered || matches!(mechanism, Mechanism::HighGmac | Mechanism::HighSha256);
         Ok(Aarq {
             application_context: if ciphered {
                 ApplicationContext::LogicalNameCiphered
@@ -529,7 +577,9 @@ impl Client {
             .security
             .as_ref()
             .map(|s| s.system_title)
-            .ok_or(Error::Config("this mechanism needs a client system title and keys"))
+            .ok_or(Error::Config(
+                "this mechanism needs a client system title and keys",
+            ))
     }
 
     fn on_apdu(&mut self, apdu: Vec<u8>, now: Instant) -> Result<(), Error> {
@@ -586,18 +636,30 @@ impl Client {
         };
         if aare.result != AssociationResult::Accepted {
             // The user-information may hold an initiate error; the diagnostic says the rest.
-            return Err(Error::Rejected { result: aare.result, diagnostic: aare.diagnostic });
+            return Err(Error::Rejected {
+                result: aare.result,
+                diagnostic: aare.diagnostic,
+            });
         }
-        let server_title = aare.responding_ap_title.as_deref().and_then(SystemTitle::from_slice);
+        let server_title = aare
+            .responding_ap_title
+            .as_deref()
+            .and_then(SystemTitle::from_slice);
         if let Some(ctx) = &mut self.security {
             ctx.peer_system_title = server_title;
         }
-        let ui = aare.user_information.ok_or(Error::Protocol("AARE without user-information"))?;
+        let ui = aare
+            .user_information
+            .ok_or(Error::Protocol("AARE without user-information"))?;
         let ui = self.unprotect(ui)?;
         let resp = match Apdu::decode_exact(&ui)? {
             Apdu::InitiateResponse(r) => r,
             Apdu::ConfirmedServiceError(e) => return Err(Error::ConfirmedServiceError(e)),
-            _ => return Err(Error::Protocol("AARE user-information is not an initiate response")),
+            _ => {
+                return Err(Error::Protocol(
+                    "AARE user-information is not an initiate response",
+                ))
+            }
         };
         self.info = Some(info_of(&resp, server_title));
         if self.cfg.authentication.mechanism().is_hls() {
@@ -628,22 +690,37 @@ impl Client {
     /// f(StoC), our answer to the server's challenge.
     fn hls_reply(&mut self) -> Result<Vec<u8>, Error> {
         match &self.cfg.authentication {
-            Authentication::High { mechanism: Mechanism::HighMd5, secret } => {
-                Ok(security::hls_md5(&self.stoc, secret).to_vec())
-            }
-            Authentication::High { mechanism: Mechanism::HighSha1, secret } => {
-                Ok(security::hls_sha1(&self.stoc, secret).to_vec())
-            }
-            Authentication::High { mechanism: Mechanism::HighSha256, secret } => {
+            Authentication::High {
+                mechanism: Mechanism::HighMd5,
+                secret,
+            } => Ok(security::hls_md5(&self.stoc, secret).to_vec()),
+            Authentication::High {
+                mechanism: Mechanism::HighSha1,
+                secret,
+            } => Ok(security::hls_sha1(&self.stoc, secret).to_vec()),
+            Authentication::High {
+                mechanism: Mechanism::HighSha256,
+                secret,
+            } => {
                 let own = self.own_system_title()?;
                 let peer = self.peer_title()?;
-                Ok(security::hls_sha256(secret, &own, &peer, &self.stoc, &self.cfg.challenge)
-                    .to_vec())
+                Ok(
+                    security::hls_sha256(secret, &own, &peer, &self.stoc, &self.cfg.challenge)
+                        .to_vec(),
+                )
             }
             Authentication::HighGmac => {
-                let ctx = self.security.as_mut().ok_or(Error::Config("HLS-GMAC needs keys"))?;
+                let ctx = self
+                    .security
+                    .as_mut()
+                    .ok_or(Error::Config("HLS-GMAC needs keys"))?;
                 let ic = ctx.take_tx_invocation_counter()?;
-                Ok(security::hls_gmac(&ctx.own_system_title, ic, &ctx.global, &self.stoc))
+                Ok(security::hls_gmac(
+                    &ctx.own_system_title,
+                    ic,
+                    &ctx.global,
+                    &self.stoc,
+                ))
             }
             _ => Err(Error::Config("unsupported HLS mechanism")),
         }
@@ -659,13 +736,18 @@ impl Client {
     /// Checks f(CtoS), the server's proof.
     fn verify_hls(&mut self, proof: &[u8]) -> Result<(), Error> {
         let ok = match &self.cfg.authentication {
-            Authentication::High { mechanism: Mechanism::HighMd5, secret } => {
-                security::hls_md5(&self.cfg.challenge, secret).as_slice() == proof
-            }
-            Authentication::High { mechanism: Mechanism::HighSha1, secret } => {
-                security::hls_sha1(&self.cfg.challenge, secret).as_slice() == proof
-            }
-            Authentication::High { mechanism: Mechanism::HighSha256, secret } => {
+            Authentication::High {
+                mechanism: Mechanism::HighMd5,
+                secret,
+            } => security::hls_md5(&self.cfg.challenge, secret).as_slice() == proof,
+            Authentication::High {
+                mechanism: Mechanism::HighSha1,
+                secret,
+            } => security::hls_sha1(&self.cfg.challenge, secret).as_slice() == proof,
+            Authentication::High {
+                mechanism: Mechanism::HighSha256,
+                secret,
+            } => {
                 let own = self.own_system_title()?;
                 let peer = self.peer_title()?;
                 security::hls_sha256(secret, &peer, &own, &self.cfg.challenge, &self.stoc)
@@ -674,7 +756,10 @@ impl Client {
             }
             Authentication::HighGmac => {
                 let peer = self.peer_title()?;
-                let ctx = self.security.as_ref().ok_or(Error::Config("HLS-GMAC needs keys"))?;
+                let ctx = self
+                    .security
+                    .as_ref()
+                    .ok_or(Error::Config("HLS-GMAC needs keys"))?;
                 security::verify_hls_gmac(&peer, &ctx.global, &self.cfg.challenge, proof).is_ok()
             }
             _ => false,
@@ -721,7 +806,10 @@ impl Client {
     }
 
     fn on_response(&mut self, apdu: Apdu, now: Instant) -> Result<(), Error> {
-        let mut pending = self.pending.take().ok_or(Error::UnexpectedApdu(apdu_tag(&apdu)))?;
+        let mut pending = self
+            .pending
+            .take()
+            .ok_or(Error::UnexpectedApdu(apdu_tag(&apdu)))?;
         match pending.on_response(apdu, &self.cfg.limits)? {
             request::Step::Send(next) => {
                 self.send_xdlms(next)?;
@@ -767,4 +855,3 @@ fn info_of(resp: &InitiateResponse, server_system_title: Option<SystemTitle>) ->
 fn apdu_tag(apdu: &Apdu) -> u8 {
     apdu.to_bytes().first().copied().unwrap_or_default()
 }
-

@@ -45,7 +45,14 @@ pub(crate) enum Step {
 
 impl Pending {
     fn new(kind: Kind) -> Self {
-        Self { kind, invoke: None, inbound: Vec::new(), next_block: 1, out: None, out_number: 0 }
+        Self {
+            kind,
+            invoke: None,
+            inbound: Vec::new(),
+            next_block: 1,
+            out: None,
+            out_number: 0,
+        }
     }
     pub(crate) fn get(_n: usize) -> Self {
         Self::new(Kind::Get)
@@ -90,7 +97,11 @@ impl Pending {
         let chunk = out.raw.get(out.pos..end)?.to_vec();
         out.pos = end;
         self.out_number = number;
-        Some(DataBlockSA { last_block: end == out.raw.len(), block_number: number, raw_data: chunk })
+        Some(DataBlockSA {
+            last_block: end == out.raw.len(),
+            block_number: number,
+            raw_data: chunk,
+        })
     }
 
     fn take_in_block(&mut self, number: u32, raw: &[u8], limits: &Limits) -> Result<(), Error> {
@@ -132,13 +143,19 @@ impl Pending {
                             Kind::GetList(n) => n,
                             _ => 1,
                         };
-                        return Ok(Step::Done(Response::Get(vec![GetDataResult::Error(dar); n])));
+                        return Ok(Step::Done(Response::Get(vec![
+                            GetDataResult::Error(dar);
+                            n
+                        ])));
                     }
                     Ok(raw) => raw,
                 };
                 self.take_in_block(block.block_number, &raw, limits)?;
                 if !block.last_block {
-                    let next = GetRequest::Next { invoke, block_number: block.block_number };
+                    let next = GetRequest::Next {
+                        invoke,
+                        block_number: block.block_number,
+                    };
                     return Ok(Step::Send(Apdu::GetRequest(next).to_bytes()));
                 }
                 let all = std::mem::take(&mut self.inbound);
@@ -160,25 +177,38 @@ impl Pending {
             | SetResponse::LastDataBlockWithList { results, .. } => {
                 Ok(Step::Done(Response::Set(results)))
             }
-            SetResponse::DataBlock { invoke, block_number } => {
+            SetResponse::DataBlock {
+                invoke,
+                block_number,
+            } => {
                 if block_number != self.out_number {
                     return Err(Error::Protocol("set block acknowledged out of sequence"));
                 }
                 let block = self
                     .next_out_block(block_number + 1)
                     .ok_or(Error::Protocol("server asked for a block past the last"))?;
-                Ok(Step::Send(Apdu::SetRequest(SetRequest::WithDataBlock { invoke, block }).to_bytes()))
+                Ok(Step::Send(
+                    Apdu::SetRequest(SetRequest::WithDataBlock { invoke, block }).to_bytes(),
+                ))
             }
         }
     }
 
     fn on_action(&mut self, r: ActionResponse, limits: &Limits) -> Result<Step, Error> {
         match r {
-            ActionResponse::Normal { result, return_parameters, .. } => {
-                Ok(Step::Done(Response::Action(vec![(result, return_parameters)])))
-            }
+            ActionResponse::Normal {
+                result,
+                return_parameters,
+                ..
+            } => Ok(Step::Done(Response::Action(vec![(
+                result,
+                return_parameters,
+            )]))),
             ActionResponse::WithList { results, .. } => Ok(Step::Done(Response::Action(results))),
-            ActionResponse::NextPBlock { invoke, block_number } => {
+            ActionResponse::NextPBlock {
+                invoke,
+                block_number,
+            } => {
                 if block_number != self.out_number {
                     return Err(Error::Protocol("action block acknowledged out of sequence"));
                 }
@@ -192,7 +222,10 @@ impl Pending {
             ActionResponse::WithPBlock { invoke, block } => {
                 self.take_in_block(block.block_number, &block.raw_data, limits)?;
                 if !block.last_block {
-                    let next = ActionRequest::NextPBlock { invoke, block_number: block.block_number };
+                    let next = ActionRequest::NextPBlock {
+                        invoke,
+                        block_number: block.block_number,
+                    };
                     return Ok(Step::Send(Apdu::ActionRequest(next).to_bytes()));
                 }
                 let all = std::mem::take(&mut self.inbound);
@@ -235,12 +268,18 @@ pub(crate) enum GbtStep {
 }
 
 impl GbtAssembly {
-    pub(crate) fn push(&mut self, b: GeneralBlockTransfer, limits: &Limits) -> Result<GbtStep, Error> {
+    pub(crate) fn push(
+        &mut self,
+        b: GeneralBlockTransfer,
+        limits: &Limits,
+    ) -> Result<GbtStep, Error> {
         let expected = if self.expected == 0 { 1 } else { self.expected };
         if b.block_number != expected {
             self.data.clear();
             self.expected = 0;
-            return Err(Error::Protocol("general-block-transfer block out of sequence"));
+            return Err(Error::Protocol(
+                "general-block-transfer block out of sequence",
+            ));
         }
         if self.data.len() + b.block_data.len() > limits.max_response_bytes
             || u32::from(b.block_number) > limits.max_blocks

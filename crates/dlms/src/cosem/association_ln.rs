@@ -55,10 +55,16 @@ impl AttributeAccessMode {
         }
     }
     pub fn can_read(self) -> bool {
-        matches!(self, Self::Read | Self::ReadWrite | Self::AuthenticatedRead | Self::AuthenticatedReadWrite)
+        matches!(
+            self,
+            Self::Read | Self::ReadWrite | Self::AuthenticatedRead | Self::AuthenticatedReadWrite
+        )
     }
     pub fn can_write(self) -> bool {
-        matches!(self, Self::Write | Self::ReadWrite | Self::AuthenticatedWrite | Self::AuthenticatedReadWrite)
+        matches!(
+            self,
+            Self::Write | Self::ReadWrite | Self::AuthenticatedWrite | Self::AuthenticatedReadWrite
+        )
     }
 }
 
@@ -126,21 +132,35 @@ fn array<'a>(d: &'a Data, what: &'static str) -> Result<&'a [Data], CosemError> 
 impl ObjectListElement {
     pub fn from_data(d: &Data) -> Result<Self, CosemError> {
         let [class_id, version, ln, rights] = elements(d, "object_list_element", 4)? else {
-            return Err(CosemError::WrongLength { what: "object_list_element" });
+            return Err(CosemError::WrongLength {
+                what: "object_list_element",
+            });
         };
         let [attrs, methods] = elements(rights, "access_rights", 2)? else {
-            return Err(CosemError::WrongLength { what: "access_rights" });
+            return Err(CosemError::WrongLength {
+                what: "access_rights",
+            });
         };
         let attributes = array(attrs, "attribute_access array")?
             .iter()
             .map(|a| {
                 let [id, mode, sel] = elements(a, "attribute_access_item", 3)? else {
-                    return Err(CosemError::WrongLength { what: "attribute_access_item" });
+                    return Err(CosemError::WrongLength {
+                        what: "attribute_access_item",
+                    });
                 };
                 let selectors = match sel {
                     Data::Null => None,
-                    Data::Array(v) => Some(v.iter().map(|s| int(s, "integer selector")).collect::<Result<_, _>>()?),
-                    _ => return Err(CosemError::WrongType { expected: "access_selectors" }),
+                    Data::Array(v) => Some(
+                        v.iter()
+                            .map(|s| int(s, "integer selector"))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    _ => {
+                        return Err(CosemError::WrongType {
+                            expected: "access_selectors",
+                        })
+                    }
                 };
                 Ok(AttributeAccess {
                     attribute: int(id, "integer attribute id")?,
@@ -153,21 +173,29 @@ impl ObjectListElement {
             .iter()
             .map(|m| {
                 let [id, mode] = elements(m, "method_access_item", 2)? else {
-                    return Err(CosemError::WrongLength { what: "method_access_item" });
+                    return Err(CosemError::WrongLength {
+                        what: "method_access_item",
+                    });
                 };
                 // Version 0 of the class used a boolean here.
                 let mode = match mode {
                     Data::Boolean(b) => MethodAccessMode::from_enum(u8::from(*b)),
                     other => MethodAccessMode::from_enum(int(other, "enum method access mode")?),
                 };
-                Ok(MethodAccess { method: int(id, "integer method id")?, mode })
+                Ok(MethodAccess {
+                    method: int(id, "integer method id")?,
+                    mode,
+                })
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             class_id: int(class_id, "long-unsigned class id")?,
             version: int(version, "unsigned version")?,
             logical_name: obis(ln)?,
-            access_rights: AccessRights { attributes, methods },
+            access_rights: AccessRights {
+                attributes,
+                methods,
+            },
         })
     }
 
@@ -180,9 +208,9 @@ impl ObjectListElement {
                 Data::Structure(vec![
                     Data::Integer(a.attribute),
                     Data::Enum(a.mode.to_enum()),
-                    a.selectors
-                        .as_ref()
-                        .map_or(Data::Null, |s| Data::Array(s.iter().map(|x| Data::Integer(*x)).collect())),
+                    a.selectors.as_ref().map_or(Data::Null, |s| {
+                        Data::Array(s.iter().map(|x| Data::Integer(*x)).collect())
+                    }),
                 ])
             })
             .collect();
@@ -202,7 +230,10 @@ impl ObjectListElement {
 }
 
 pub fn object_list_from_data(d: &Data) -> Result<Vec<ObjectListElement>, CosemError> {
-    array(d, "object_list array")?.iter().map(ObjectListElement::from_data).collect()
+    array(d, "object_list array")?
+        .iter()
+        .map(ObjectListElement::from_data)
+        .collect()
 }
 
 pub fn object_list_to_data(list: &[ObjectListElement]) -> Data {

@@ -47,7 +47,9 @@ fn int<T: TryFrom<i128>>(d: &Data, what: &'static str) -> Result<T, CosemError> 
 fn obis(d: &Data) -> Result<ObisCode, CosemError> {
     d.as_octets()
         .and_then(ObisCode::from_octets)
-        .ok_or(CosemError::WrongType { expected: "a 6-byte logical name" })
+        .ok_or(CosemError::WrongType {
+            expected: "a 6-byte logical name",
+        })
 }
 
 /// A unit of the Blue Book's unit table (`enum`).
@@ -153,8 +155,13 @@ impl ScalerUnit {
     pub fn from_data(d: &Data) -> Result<Self, CosemError> {
         let e = elements(d, "scaler_unit structure", 2)?;
         match e {
-            [Data::Integer(s), Data::Enum(u)] => Ok(Self { scaler: *s, unit: Unit(*u) }),
-            _ => Err(CosemError::WrongType { expected: "structure {integer, enum}" }),
+            [Data::Integer(s), Data::Enum(u)] => Ok(Self {
+                scaler: *s,
+                unit: Unit(*u),
+            }),
+            _ => Err(CosemError::WrongType {
+                expected: "structure {integer, enum}",
+            }),
         }
     }
 
@@ -179,7 +186,11 @@ pub struct CaptureObject {
 impl CaptureObject {
     pub fn from_data(d: &Data) -> Result<Self, CosemError> {
         let e = elements(d, "capture object structure", 4)?;
-        let [c, ln, a, di] = e else { return Err(CosemError::WrongLength { what: "capture object" }) };
+        let [c, ln, a, di] = e else {
+            return Err(CosemError::WrongLength {
+                what: "capture object",
+            });
+        };
         Ok(Self {
             class_id: int(c, "long-unsigned class id")?,
             logical_name: obis(ln)?,
@@ -200,7 +211,9 @@ impl CaptureObject {
     pub fn list_from_data(d: &Data) -> Result<Vec<Self>, CosemError> {
         match d {
             Data::Array(items) => items.iter().map(Self::from_data).collect(),
-            _ => Err(CosemError::WrongType { expected: "array of capture objects" }),
+            _ => Err(CosemError::WrongType {
+                expected: "array of capture objects",
+            }),
         }
     }
 }
@@ -269,11 +282,17 @@ pub mod image_transfer {
     pub const IMAGE_ACTIVATE: i8 = 4;
 
     pub fn initiate_params(identifier: &[u8], size: u32) -> Data {
-        Data::Structure(vec![Data::OctetString(identifier.to_vec()), Data::DoubleLongUnsigned(size)])
+        Data::Structure(vec![
+            Data::OctetString(identifier.to_vec()),
+            Data::DoubleLongUnsigned(size),
+        ])
     }
 
     pub fn block_params(block_number: u32, value: &[u8]) -> Data {
-        Data::Structure(vec![Data::DoubleLongUnsigned(block_number), Data::OctetString(value.to_vec())])
+        Data::Structure(vec![
+            Data::DoubleLongUnsigned(block_number),
+            Data::OctetString(value.to_vec()),
+        ])
     }
 }
 
@@ -301,7 +320,12 @@ pub mod security_setup {
     pub fn key_transfer_params(keys: &[(KeyId, Vec<u8>)]) -> Data {
         Data::Array(
             keys.iter()
-                .map(|(id, wrapped)| Data::Structure(vec![Data::Enum(*id as u8), Data::OctetString(wrapped.clone())]))
+                .map(|(id, wrapped)| {
+                    Data::Structure(vec![
+                        Data::Enum(*id as u8),
+                        Data::OctetString(wrapped.clone()),
+                    ])
+                })
                 .collect(),
         )
     }

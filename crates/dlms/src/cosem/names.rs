@@ -44,7 +44,15 @@ pub fn attribute_name(class_id: u16, attribute: i8) -> Option<&'static str> {
             "period",
             "number_of_periods",
         ],
-        7 => &["buffer", "capture_objects", "capture_period", "sort_method", "sort_object", "entries_in_use", "profile_entries"],
+        7 => &[
+            "buffer",
+            "capture_objects",
+            "capture_period",
+            "sort_method",
+            "sort_object",
+            "entries_in_use",
+            "profile_entries",
+        ],
         8 => &[
             "time",
             "time_zone",
@@ -108,7 +116,13 @@ pub fn attribute_name(class_id: u16, attribute: i8) -> Option<&'static str> {
             "number_of_retries",
             "repetition_delay",
         ],
-        64 => &["security_policy", "security_suite", "client_system_title", "server_system_title", "certificates"],
+        64 => &[
+            "security_policy",
+            "security_suite",
+            "client_system_title",
+            "server_system_title",
+            "certificates",
+        ],
         70 => &["output_state", "control_state", "control_mode"],
         71 => &[
             "monitored_value",
@@ -124,7 +138,9 @@ pub fn attribute_name(class_id: u16, attribute: i8) -> Option<&'static str> {
         ],
         _ => return None,
     };
-    names.get(usize::try_from(attribute).ok()?.checked_sub(2)?).copied()
+    names
+        .get(usize::try_from(attribute).ok()?.checked_sub(2)?)
+        .copied()
 }
 
 /// The name of a method.
@@ -142,14 +158,35 @@ pub fn method_name(class_id: u16, method: i8) -> Option<&'static str> {
         ],
         9 => &["execute"],
         11 => &["insert", "delete"],
-        15 => &["reply_to_HLS_authentication", "change_HLS_secret", "add_object", "remove_object"],
-        18 => &["image_transfer_initiate", "image_block_transfer", "image_verify", "image_activate"],
+        15 => &[
+            "reply_to_HLS_authentication",
+            "change_HLS_secret",
+            "add_object",
+            "remove_object",
+        ],
+        18 => &[
+            "image_transfer_initiate",
+            "image_block_transfer",
+            "image_verify",
+            "image_activate",
+        ],
         20 => &["activate_passive_calendar"],
         40 => &["push"],
-        64 => &["security_activate", "key_transfer", "key_agreement", "generate_key_pair"],
+        64 => &[
+            "security_activate",
+            "key_transfer",
+            "key_agreement",
+            "generate_key_pair",
+        ],
         70 => &["remote_disconnect", "remote_reconnect"],
         _ => return None,
     };
-    let names: &[&str] = if matches!(class_id, 1 | 3 | 4) && method > 1 { &[] } else { names };
-    names.get(usize::try_from(method).ok()?.checked_sub(1)?).copied()
+    let names: &[&str] = if matches!(class_id, 1 | 3 | 4) && method > 1 {
+        &[]
+    } else {
+        names
+    };
+    names
+        .get(usize::try_from(method).ok()?.checked_sub(1)?)
+        .copied()
 }

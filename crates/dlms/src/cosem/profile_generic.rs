@@ -20,7 +20,12 @@ pub const ENTRY_DESCRIPTOR: u8 = 2;
 
 /// The parameters of a range read: restricting object, from and to values, selected columns
 /// (empty = all).
-pub fn range_descriptor(restricting: &CaptureObject, from: &Data, to: &Data, selected: &[CaptureObject]) -> Data {
+pub fn range_descriptor(
+    restricting: &CaptureObject,
+    from: &Data,
+    to: &Data,
+    selected: &[CaptureObject],
+) -> Data {
     Data::Structure(vec![
         restricting.to_data(),
         from.clone(),
@@ -57,17 +62,26 @@ pub fn select(
 ) -> Result<Vec<Vec<Data>>, CosemError> {
     match selector {
         RANGE_DESCRIPTOR => {
-            let [restricting, from, to, selected] = parameters
-                .as_elements()
-                .ok_or(CosemError::WrongType { expected: "range_descriptor structure" })?
+            let [restricting, from, to, selected] =
+                parameters.as_elements().ok_or(CosemError::WrongType {
+                    expected: "range_descriptor structure",
+                })?
             else {
-                return Err(CosemError::WrongLength { what: "range_descriptor" });
+                return Err(CosemError::WrongLength {
+                    what: "range_descriptor",
+                });
             };
             let restricting = CaptureObject::from_data(restricting)?;
             let col = capture_objects
                 .iter()
-                .position(|c| c.class_id == restricting.class_id && c.logical_name == restricting.logical_name && c.attribute_index == restricting.attribute_index)
-                .ok_or(CosemError::Invalid("the restricting object is not captured"))?;
+                .position(|c| {
+                    c.class_id == restricting.class_id
+                        && c.logical_name == restricting.logical_name
+                        && c.attribute_index == restricting.attribute_index
+                })
+                .ok_or(CosemError::Invalid(
+                    "the restricting object is not captured",
+                ))?;
             let (from, to) = (
                 key(from).ok_or(CosemError::Invalid("range start is not comparable"))?,
                 key(to).ok_or(CosemError::Invalid("range end is not comparable"))?,
@@ -81,23 +95,33 @@ pub fn select(
                     .map(|s| {
                         capture_objects
                             .iter()
-                            .position(|c| c.class_id == s.class_id && c.logical_name == s.logical_name && c.attribute_index == s.attribute_index)
+                            .position(|c| {
+                                c.class_id == s.class_id
+                                    && c.logical_name == s.logical_name
+                                    && c.attribute_index == s.attribute_index
+                            })
                             .ok_or(CosemError::Invalid("a selected column is not captured"))
                     })
                     .collect::<Result<_, _>>()?
             };
             Ok(rows
                 .iter()
-                .filter(|r| r.get(col).and_then(key).is_some_and(|k| from <= k && k <= to))
+                .filter(|r| {
+                    r.get(col)
+                        .and_then(key)
+                        .is_some_and(|k| from <= k && k <= to)
+                })
                 .map(|r| columns.iter().filter_map(|c| r.get(*c).cloned()).collect())
                 .collect())
         }
         ENTRY_DESCRIPTOR => {
-            let [fe, te, fv, tv] = parameters
-                .as_elements()
-                .ok_or(CosemError::WrongType { expected: "entry_descriptor structure" })?
+            let [fe, te, fv, tv] = parameters.as_elements().ok_or(CosemError::WrongType {
+                expected: "entry_descriptor structure",
+            })?
             else {
-                return Err(CosemError::WrongLength { what: "entry_descriptor" });
+                return Err(CosemError::WrongLength {
+                    what: "entry_descriptor",
+                });
             };
             let from_entry: usize = int(fe, "double-long-unsigned from_entry")?;
             let to_entry: usize = int(te, "double-long-unsigned to_entry")?;

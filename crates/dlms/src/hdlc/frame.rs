@@ -13,7 +13,11 @@ pub fn fcs16(bytes: &[u8]) -> u16 {
     for b in bytes {
         fcs ^= u16::from(*b);
         for _ in 0..8 {
-            fcs = if fcs & 1 != 0 { (fcs >> 1) ^ 0x8408 } else { fcs >> 1 };
+            fcs = if fcs & 1 != 0 {
+                (fcs >> 1) ^ 0x8408
+            } else {
+                fcs >> 1
+            };
         }
     }
     !fcs
@@ -48,11 +52,21 @@ impl ServerAddress {
     pub fn decode(raw: &[u8]) -> Option<Self> {
         let v: Vec<u16> = raw.iter().map(|b| u16::from(b >> 1)).collect();
         match v.as_slice() {
-            [l] => Some(Self { logical: *l, physical: None, size: 1 }),
-            [l, p] => Some(Self { logical: *l, physical: Some(*p), size: 2 }),
-            [l1, l2, p1, p2] => {
-                Some(Self { logical: (l1 << 7) | l2, physical: Some((p1 << 7) | p2), size: 4 })
-            }
+            [l] => Some(Self {
+                logical: *l,
+                physical: None,
+                size: 1,
+            }),
+            [l, p] => Some(Self {
+                logical: *l,
+                physical: Some(*p),
+                size: 2,
+            }),
+            [l1, l2, p1, p2] => Some(Self {
+                logical: (l1 << 7) | l2,
+                physical: Some((p1 << 7) | p2),
+                size: 4,
+            }),
             _ => None,
         }
     }
@@ -60,7 +74,9 @@ impl ServerAddress {
     /// Whether `other` names the same device (whatever size it was sent in).
     pub fn matches(&self, other: &ServerAddress) -> bool {
         self.logical == other.logical
-            && (other.physical.is_none() || self.physical.is_none() || self.physical == other.physical)
+            && (other.physical.is_none()
+                || self.physical.is_none()
+                || self.physical == other.physical)
     }
 }
 
@@ -104,7 +120,11 @@ impl Control {
         let pf = c & PF != 0;
         let nr = c >> 5;
         if c & 1 == 0 {
-            return Ok(Control::I { ns: (c >> 1) & 7, nr, poll: pf });
+            return Ok(Control::I {
+                ns: (c >> 1) & 7,
+                nr,
+                poll: pf,
+            });
         }
         Ok(match c & 0x0F {
             0x01 => Control::Rr { nr, poll: pf },
@@ -136,7 +156,12 @@ impl Frame {
     /// Appends the frame with its flags.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let header_len = 2 + self.dest.len() + self.src.len() + 1;
-        let len = header_len + if self.info.is_empty() { 2 } else { 2 + self.info.len() + 2 };
+        let len = header_len
+            + if self.info.is_empty() {
+                2
+            } else {
+                2 + self.info.len() + 2
+            };
         let start = out.len() + 1;
         out.push(FLAG);
         out.push(0xA0 | (u8::from(self.segmented) << 3) | ((len >> 8) as u8 & 0x07));
@@ -160,21 +185,27 @@ impl Frame {
             return Err(HdlcError::Malformed("frame too short"));
         }
         let (content, fcs) = body.split_at(body.len() - 2);
-        if fcs16(content).to_le_bytes() != [fcs[0], fcs[1]] {
+        if fcs16(content).to_le_bytes() != fcs {
             return Err(HdlcError::BadFcs);
         }
         let (&f0, rest) = content.split_first().ok_or(HdlcError::Malformed("empty"))?;
-        let (&f1, rest) = rest.split_first().ok_or(HdlcError::Malformed("no length"))?;
+        let (&f1, rest) = rest
+            .split_first()
+            .ok_or(HdlcError::Malformed("no length"))?;
         if f0 & 0xF0 != 0xA0 {
             return Err(HdlcError::Malformed("not frame format type 3"));
         }
         let len = (usize::from(f0 & 0x07) << 8) | usize::from(f1);
         if len != body.len() {
-            return Err(HdlcError::Malformed("length field disagrees with the frame"));
+            return Err(HdlcError::Malformed(
+                "length field disagrees with the frame",
+            ));
         }
         let (dest, rest) = split_address(rest)?;
         let (src, rest) = split_address(rest)?;
-        let (&c, rest) = rest.split_first().ok_or(HdlcError::Malformed("no control field"))?;
+        let (&c, rest) = rest
+            .split_first()
+            .ok_or(HdlcError::Malformed("no control field"))?;
         let control = Control::from_byte(c)?;
         let info = if rest.is_empty() {
             Vec::new()
@@ -184,13 +215,21 @@ impl Frame {
             }
             let header_end = content.len() - rest.len();
             let (hcs, info) = rest.split_at(2);
-            let header = content.get(..header_end).ok_or(HdlcError::Malformed("header"))?;
-            if fcs16(header).to_le_bytes() != [hcs[0], hcs[1]] {
+            let header = content
+                .get(..header_end)
+                .ok_or(HdlcError::Malformed("header"))?;
+            if fcs16(header).to_le_bytes() != hcs {
                 return Err(HdlcError::BadHcs);
             }
             info.to_vec()
         };
-        Ok(Frame { segmented: f0 & 0x08 != 0, dest: dest.to_vec(), src: src.to_vec(), control, info })
+        Ok(Frame {
+            segmented: f0 & 0x08 != 0,
+            dest: dest.to_vec(),
+            src: src.to_vec(),
+            control,
+            info,
+        })
     }
 }
 
@@ -200,7 +239,9 @@ fn split_address(b: &[u8]) -> Result<(&[u8], &[u8]), HdlcError> {
             return Ok(b.split_at(i + 1));
         }
     }
-    Err(HdlcError::Malformed("address longer than 4 bytes or missing"))
+    Err(HdlcError::Malformed(
+        "address longer than 4 bytes or missing",
+    ))
 }
 
 /// Cuts a byte stream into frames. Garbage between frames is skipped; a bad frame is reported
@@ -260,7 +301,9 @@ impl Deframer {
             }
             if self.buf.get(len) != Some(&FLAG) || len < 7 {
                 self.buf.drain(..1);
-                return Err(HdlcError::Malformed("no closing flag where the length says"));
+                return Err(HdlcError::Malformed(
+                    "no closing flag where the length says",
+                ));
             }
             let body: Vec<u8> = self.buf.drain(..len).collect();
             self.buf.drain(..1);
@@ -281,7 +324,12 @@ pub struct HdlcParams {
 
 impl Default for HdlcParams {
     fn default() -> Self {
-        Self { max_info_tx: 128, max_info_rx: 128, window_tx: 1, window_rx: 1 }
+        Self {
+            max_info_tx: 128,
+            max_info_rx: 128,
+            window_tx: 1,
+            window_rx: 1,
+        }
     }
 }
 
@@ -312,8 +360,12 @@ impl HdlcParams {
             return Ok(p);
         }
         let bad = HdlcError::Malformed("parameter negotiation field");
-        let [0x81, 0x80, len, rest @ ..] = info else { return Err(bad) };
-        let mut rest = rest.get(..usize::from(*len)).ok_or(HdlcError::Malformed("parameter field length"))?;
+        let [0x81, 0x80, len, rest @ ..] = info else {
+            return Err(bad);
+        };
+        let mut rest = rest
+            .get(..usize::from(*len))
+            .ok_or(HdlcError::Malformed("parameter field length"))?;
         while let [id, n, tail @ ..] = rest {
             let n = usize::from(*n);
             if n == 0 || n > 4 || tail.len() < n {

@@ -47,7 +47,11 @@ pub struct LinkLimits {
 
 impl Default for LinkLimits {
     fn default() -> Self {
-        Self { max_apdu: 0x1_0000, response_timeout: Duration::from_secs(3), max_retries: 3 }
+        Self {
+            max_apdu: 0x1_0000,
+            response_timeout: Duration::from_secs(3),
+            max_retries: 3,
+        }
     }
 }
 
@@ -105,12 +109,31 @@ pub struct HdlcLink {
 }
 
 impl HdlcLink {
-    pub fn client(client_sap: u8, server: ServerAddress, params: HdlcParams, limits: LinkLimits) -> Self {
-        Self::new(Role::Client { sap: client_sap }, server, client_address(client_sap), server.encode(), params, limits)
+    pub fn client(
+        client_sap: u8,
+        server: ServerAddress,
+        params: HdlcParams,
+        limits: LinkLimits,
+    ) -> Self {
+        Self::new(
+            Role::Client { sap: client_sap },
+            server,
+            client_address(client_sap),
+            server.encode(),
+            params,
+            limits,
+        )
     }
 
     pub fn server(server: ServerAddress, params: HdlcParams, limits: LinkLimits) -> Self {
-        Self::new(Role::Server, server, server.encode(), Vec::new(), params, limits)
+        Self::new(
+            Role::Server,
+            server,
+            server.encode(),
+            Vec::new(),
+            params,
+            limits,
+        )
     }
 
     fn new(
@@ -165,7 +188,11 @@ impl HdlcLink {
         self.last_now = Some(now);
         if let Role::Client { .. } = self.role {
             self.state = State::Connecting;
-            let info = if self.proposed == HdlcParams::default() { Vec::new() } else { self.proposed.encode() };
+            let info = if self.proposed == HdlcParams::default() {
+                Vec::new()
+            } else {
+                self.proposed.encode()
+            };
             self.send_awaiting(Control::Snrm { poll: true }, info, false, now);
         }
     }
@@ -238,7 +265,7 @@ impl HdlcLink {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if !self.deadline.is_some_and(|d| now >= d) {
+        if self.deadline.is_none_or(|d| now < d) {
             return;
         }
         match self.unacked.clone() {
@@ -257,7 +284,13 @@ impl HdlcLink {
     }
 
     fn frame(&self, control: Control, info: Vec<u8>, segmented: bool) -> Vec<u8> {
-        let f = Frame { segmented, dest: self.peer.clone(), src: self.own.clone(), control, info };
+        let f = Frame {
+            segmented,
+            dest: self.peer.clone(),
+            src: self.own.clone(),
+            control,
+            info,
+        };
         let mut out = Vec::new();
         f.encode(&mut out);
         out
@@ -279,8 +312,14 @@ impl HdlcLink {
         if self.pending_ns.is_some() || self.state != State::Connected {
             return;
         }
-        let Some((info, last)) = self.segments.pop_front() else { return };
-        let control = Control::I { ns: self.vs, nr: self.vr, poll: true };
+        let Some((info, last)) = self.segments.pop_front() else {
+            return;
+        };
+        let control = Control::I {
+            ns: self.vs,
+            nr: self.vr,
+            poll: true,
+        };
         self.vs = (self.vs + 1) & 7;
         self.pending_ns = Some(self.vs);
         let bytes = self.frame(control, info, !last);
@@ -437,10 +476,23 @@ impl HdlcLink {
         Ok(())
     }
 
-    fn receive_i(&mut self, ns: u8, segmented: bool, info: Vec<u8>, now: Option<Instant>) -> Result<(), HdlcError> {
+    fn receive_i(
+        &mut self,
+        ns: u8,
+        segmented: bool,
+        info: Vec<u8>,
+        now: Option<Instant>,
+    ) -> Result<(), HdlcError> {
         if ns != self.vr {
             // Out of sequence (a repeat, or a frame lost before it): ask for what we expect.
-            let rr = self.frame(Control::Rr { nr: self.vr, poll: true }, Vec::new(), false);
+            let rr = self.frame(
+                Control::Rr {
+                    nr: self.vr,
+                    poll: true,
+                },
+                Vec::new(),
+                false,
+            );
             self.out.push_back(rr);
             return Ok(());
         }
@@ -451,7 +503,10 @@ impl HdlcLink {
         }
         self.rx_apdu.extend_from_slice(&info);
         if segmented {
-            let rr = Control::Rr { nr: self.vr, poll: true };
+            let rr = Control::Rr {
+                nr: self.vr,
+                poll: true,
+            };
             match (self.role, now) {
                 (Role::Client { .. }, Some(n)) => self.send_awaiting(rr, Vec::new(), false, n),
                 _ => {

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use super::*;
 
@@ -6,7 +11,11 @@ fn h(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).unwrap()
 }
 
-const SERVER: ServerAddress = ServerAddress { logical: 1, physical: Some(16), size: 2 };
+const SERVER: ServerAddress = ServerAddress {
+    logical: 1,
+    physical: Some(16),
+    size: 2,
+};
 
 fn pair(params: HdlcParams) -> (HdlcLink, HdlcLink, Instant) {
     let now = Instant::now();
@@ -66,16 +75,32 @@ fn frame_vectors() {
     assert_eq!(fcs16(b"123456789"), 0x906E);
     // Address forms.
     for a in [
-        ServerAddress { logical: 1, physical: None, size: 1 },
+        ServerAddress {
+            logical: 1,
+            physical: None,
+            size: 1,
+        },
         SERVER,
-        ServerAddress { logical: 0x3FFF, physical: Some(0x1234), size: 4 },
+        ServerAddress {
+            logical: 0x3FFF,
+            physical: Some(0x1234),
+            size: 4,
+        },
     ] {
         assert_eq!(ServerAddress::decode(&a.encode()), Some(a));
     }
-    let p = HdlcParams { max_info_tx: 512, max_info_rx: 128, window_tx: 7, window_rx: 1 };
+    let p = HdlcParams {
+        max_info_tx: 512,
+        max_info_rx: 128,
+        window_tx: 7,
+        window_rx: 1,
+    };
     assert_eq!(HdlcParams::decode(&p.encode()).unwrap(), p);
     assert_eq!(
-        HdlcParams::decode(&h("81 80 14 05 02 00 80 06 02 00 80 07 04 00 00 00 01 08 04 00 00 00 01")).unwrap(),
+        HdlcParams::decode(&h(
+            "81 80 14 05 02 00 80 06 02 00 80 07 04 00 00 00 01 08 04 00 00 00 01"
+        ))
+        .unwrap(),
         HdlcParams::default()
     );
 }
@@ -83,7 +108,12 @@ fn frame_vectors() {
 #[test]
 fn connect_segment_both_ways_and_disconnect() {
     for window in [1u8, 7] {
-        let params = HdlcParams { max_info_tx: 128, max_info_rx: 128, window_tx: window, window_rx: window };
+        let params = HdlcParams {
+            max_info_tx: 128,
+            max_info_rx: 128,
+            window_tx: window,
+            window_rx: window,
+        };
         let (mut c, mut s, now) = pair(params);
         pump(&mut c, &mut s, now, None);
         assert!(matches!(c.poll_event(), Some(LinkEvent::Connected(_))));
@@ -140,13 +170,19 @@ fn bad_fcs_other_addresses_and_garbage_are_ignored() {
     let mut bad = snrm.clone();
     bad[5] ^= 0x40;
     s.handle_input(&bad, now).unwrap();
-    s.handle_input(&[0x00, 0x13, 0x7E, 0x7E, 0xFF], now).unwrap();
+    s.handle_input(&[0x00, 0x13, 0x7E, 0x7E, 0xFF], now)
+        .unwrap();
     let mut b = Vec::new();
     assert!(!s.poll_transmit(&mut b));
     // To another server.
     let other = Frame {
         segmented: false,
-        dest: ServerAddress { logical: 2, physical: Some(16), size: 2 }.encode(),
+        dest: ServerAddress {
+            logical: 2,
+            physical: Some(16),
+            size: 2,
+        }
+        .encode(),
         src: client_address(16),
         control: Control::Snrm { poll: true },
         info: vec![],
@@ -169,7 +205,11 @@ fn every_prefix_and_hostile_frames_fail_cleanly() {
         segmented: true,
         dest: SERVER.encode(),
         src: client_address(1),
-        control: Control::I { ns: 3, nr: 5, poll: true },
+        control: Control::I {
+            ns: 3,
+            nr: 5,
+            poll: true,
+        },
         info: vec![0xE6, 0xE6, 0, 0xC0, 1],
     };
     let mut out = Vec::new();

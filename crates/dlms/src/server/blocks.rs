@@ -5,8 +5,8 @@ use crate::axdr::Data;
 use crate::codec::Codec;
 use crate::types::{AttributeDescriptor, MethodDescriptor};
 use crate::xdlms::{
-    ActionResponse, ActionResult, Apdu, DataAccessResult, DataBlockG, DataBlockSA,
-    GetResponse, InvokeIdAndPriority, SelectiveAccess,
+    ActionResponse, ActionResult, Apdu, DataAccessResult, DataBlockG, DataBlockSA, GetResponse,
+    InvokeIdAndPriority, SelectiveAccess,
 };
 
 use super::{Objects, RequestContext};
@@ -23,7 +23,12 @@ pub(super) struct Outbound {
 impl Outbound {
     pub(super) fn new(raw: Vec<u8>, budget: usize) -> Self {
         // Room for the response header around the raw data.
-        Self { raw, pos: 0, size: budget.saturating_sub(16).max(16), sent: 0 }
+        Self {
+            raw,
+            pos: 0,
+            size: budget.saturating_sub(16).max(16),
+            sent: 0,
+        }
     }
 
     fn cut(&mut self) -> (bool, u32, Vec<u8>) {
@@ -40,7 +45,11 @@ impl Outbound {
 
     fn get_block(&mut self, invoke: InvokeIdAndPriority) -> Vec<u8> {
         let (last_block, block_number, chunk) = self.cut();
-        let block = DataBlockG { last_block, block_number, result: Ok(chunk) };
+        let block = DataBlockG {
+            last_block,
+            block_number,
+            result: Ok(chunk),
+        };
         Apdu::GetResponse(GetResponse::WithDataBlock { invoke, block }).to_bytes()
     }
 
@@ -63,11 +72,19 @@ impl Outbound {
 
     fn action_block(&mut self, invoke: InvokeIdAndPriority) -> Vec<u8> {
         let (last_block, block_number, raw_data) = self.cut();
-        let block = DataBlockSA { last_block, block_number, raw_data };
+        let block = DataBlockSA {
+            last_block,
+            block_number,
+            raw_data,
+        };
         Apdu::ActionResponse(ActionResponse::WithPBlock { invoke, block }).to_bytes()
     }
 
-    pub(super) fn next_action(&mut self, invoke: InvokeIdAndPriority, block_number: u32) -> Vec<u8> {
+    pub(super) fn next_action(
+        &mut self,
+        invoke: InvokeIdAndPriority,
+        block_number: u32,
+    ) -> Vec<u8> {
         if block_number != self.sent || self.pos >= self.raw.len() {
             let resp = ActionResponse::Normal {
                 invoke,
@@ -96,11 +113,19 @@ pub(super) struct Inbound {
 
 impl Inbound {
     pub(super) fn set(attribute: AttributeDescriptor, access: Option<SelectiveAccess>) -> Self {
-        Self { target: Target::Set(attribute, access), raw: Vec::new(), expected: 1 }
+        Self {
+            target: Target::Set(attribute, access),
+            raw: Vec::new(),
+            expected: 1,
+        }
     }
 
     pub(super) fn action(method: MethodDescriptor) -> Self {
-        Self { target: Target::Action(method), raw: Vec::new(), expected: 1 }
+        Self {
+            target: Target::Action(method),
+            raw: Vec::new(),
+            expected: 1,
+        }
     }
 
     pub(super) fn push(&mut self, b: &DataBlockSA, limit: usize) -> Result<(), DataAccessResult> {
@@ -115,7 +140,11 @@ impl Inbound {
         Ok(())
     }
 
-    pub(super) fn finish_set(self, ctx: &RequestContext, objects: &mut dyn Objects) -> DataAccessResult {
+    pub(super) fn finish_set(
+        self,
+        ctx: &RequestContext,
+        objects: &mut dyn Objects,
+    ) -> DataAccessResult {
         let Target::Set(attribute, access) = self.target else {
             return DataAccessResult::OtherReason;
         };
@@ -141,4 +170,3 @@ impl Inbound {
         objects.action(ctx, &method, params)
     }
 }
-

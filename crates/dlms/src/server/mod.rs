@@ -7,7 +7,7 @@ mod blocks;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::acse::{AcseApdu, AcseServiceUser, Aare, AssociationResult, Diagnostic, Rlre};
+use crate::acse::{Aare, AcseApdu, AcseServiceUser, AssociationResult, Diagnostic, Rlre};
 use crate::axdr::Data;
 use crate::codec::Codec;
 use crate::error::Error;
@@ -47,8 +47,13 @@ impl std::fmt::Debug for ClientPolicy {
 #[derive(Clone, PartialEq, Eq)]
 pub enum ServerAuth {
     None,
-    Low { password: Vec<u8> },
-    High { mechanism: Mechanism, secret: Vec<u8> },
+    Low {
+        password: Vec<u8>,
+    },
+    High {
+        mechanism: Mechanism,
+        secret: Vec<u8>,
+    },
     HighGmac,
 }
 
@@ -176,7 +181,11 @@ pub struct Server {
 
 impl Server {
     pub fn new(cfg: ServerConfig, now: Instant) -> Self {
-        let link = Framing::server(&cfg.transport, cfg.max_request_bytes, cfg.inactivity_timeout);
+        let link = Framing::server(
+            &cfg.transport,
+            cfg.max_request_bytes,
+            cfg.inactivity_timeout,
+        );
         let deadline = Some(now + cfg.inactivity_timeout);
         Self {
             cfg,
@@ -266,7 +275,10 @@ impl Server {
         match apdu.first().copied() {
             Some(xdlms::tag::AARQ) => self.on_aarq(&apdu, objects),
             Some(xdlms::tag::RLRQ) => {
-                let rlre = AcseApdu::Rlre(Rlre { reason: Some(0), user_information: None });
+                let rlre = AcseApdu::Rlre(Rlre {
+                    reason: Some(0),
+                    user_information: None,
+                });
                 self.assoc = None;
                 self.outbound = None;
                 self.inbound = None;
@@ -331,7 +343,10 @@ impl Server {
                 return self.reject(app_ctx, AcseServiceUser::AuthenticationFailure);
             }
         }
-        let client_title = aarq.calling_ap_title.as_deref().and_then(SystemTitle::from_slice);
+        let client_title = aarq
+            .calling_ap_title
+            .as_deref()
+            .and_then(SystemTitle::from_slice);
         let mut sec = None;
         if ciphered || mechanism == Mechanism::HighGmac {
             let Some(title) = client_title else {
@@ -410,7 +425,11 @@ impl Server {
             0 => usize::from(u16::MAX),
             n => usize::from(n),
         };
-        let ctx = RequestContext { client_sap: sap, mechanism, security: policy.security };
+        let ctx = RequestContext {
+            client_sap: sap,
+            mechanism,
+            security: policy.security,
+        };
         self.assoc = Some(Assoc {
             ctx,
             policy,
@@ -421,7 +440,11 @@ impl Server {
             stoc,
         });
         self.sync_counters(objects);
-        self.state = if hls { State::AwaitHlsReply } else { State::Associated };
+        self.state = if hls {
+            State::AwaitHlsReply
+        } else {
+            State::Associated
+        };
         if !hls {
             self.events.push_back(ServerEvent::Associated(ctx));
         }
@@ -443,7 +466,11 @@ impl Server {
     }
 
     fn exception(&mut self, state_error: u8, service_error: u8) -> Result<(), Error> {
-        let e = ExceptionResponse { state_error, service_error, invocation_counter: None };
+        let e = ExceptionResponse {
+            state_error,
+            service_error,
+            invocation_counter: None,
+        };
         self.send(Apdu::ExceptionResponse(e).to_bytes())
     }
 
@@ -493,7 +520,9 @@ impl Server {
 
     /// Answers one plain request; `None` when nothing is to be sent.
     fn serve(&mut self, req: Apdu, objects: &mut dyn Objects) -> Result<Option<Vec<u8>>, Error> {
-        let Some(assoc) = self.assoc.as_ref() else { return Ok(None) };
+        let Some(assoc) = self.assoc.as_ref() else {
+            return Ok(None);
+        };
         let ctx = assoc.ctx;
         let budget = reply_budget(assoc);
         if self.state == State::AwaitHlsReply {
@@ -501,7 +530,9 @@ impl Server {
         }
         // Services outside the negotiated conformance are refused, as the client agreed.
         let needed = match &req {
-            Apdu::GetRequest(GetRequest::WithList { .. }) => Conformance::GET | Conformance::MULTIPLE_REFERENCES,
+            Apdu::GetRequest(GetRequest::WithList { .. }) => {
+                Conformance::GET | Conformance::MULTIPLE_REFERENCES
+            }
             Apdu::GetRequest(_) => Conformance::GET,
             Apdu::SetRequest(_) => Conformance::SET,
             Apdu::ActionRequest(_) => Conformance::ACTION,
@@ -511,7 +542,11 @@ impl Server {
             return Ok(Some(exception_bytes(1, 2)));
         }
         let reply = match req {
-            Apdu::GetRequest(GetRequest::Normal { invoke, attribute, access }) => {
+            Apdu::GetRequest(GetRequest::Normal {
+                invoke,
+                attribute,
+                access,
+            }) => {
                 self.outbound = None;
                 let result = match objects.get(&ctx, &attribute, access.as_ref()) {
                     Ok(d) => GetDataResult::Data(d),
@@ -532,12 +567,13 @@ impl Server {
                 let whole = Apdu::GetResponse(GetResponse::WithList { invoke, results });
                 self.fit_get(invoke, whole, budget)
             }
-            Apdu::GetRequest(GetRequest::Next { invoke, block_number }) => {
-                match self.outbound.as_mut() {
-                    Some(out) => out.next_get(invoke, block_number),
-                    None => no_long_get(invoke),
-                }
-            }
+            Apdu::GetRequest(GetRequest::Next {
+                invoke,
+                block_number,
+            }) => match self.outbound.as_mut() {
+                Some(out) => out.next_get(invoke, block_number),
+                None => no_long_get(invoke),
+            },
             Apdu::SetRequest(r) => self.serve_set(r, &ctx, objects),
             Apdu::ActionRequest(r) => self.serve_action(r, &ctx, budget, objects),
             Apdu::GeneralBlockTransfer(_) => {
@@ -555,9 +591,10 @@ impl Server {
             return bytes;
         }
         let raw = match whole {
-            Apdu::GetResponse(GetResponse::Normal { result: GetDataResult::Data(d), .. }) => {
-                d.to_bytes()
-            }
+            Apdu::GetResponse(GetResponse::Normal {
+                result: GetDataResult::Data(d),
+                ..
+            }) => d.to_bytes(),
             Apdu::GetResponse(GetResponse::WithList { results, .. }) => {
                 let mut raw = Vec::new();
                 crate::codec::put_length(&mut raw, results.len());
@@ -582,11 +619,20 @@ impl Server {
     ) -> Vec<u8> {
         let limit = self.cfg.max_request_bytes;
         let reply = match req {
-            SetRequest::Normal { invoke, attribute, access, value } => {
+            SetRequest::Normal {
+                invoke,
+                attribute,
+                access,
+                value,
+            } => {
                 let result = objects.set(ctx, &attribute, access.as_ref(), value);
                 SetResponse::Normal { invoke, result }
             }
-            SetRequest::WithList { invoke, items, values } => {
+            SetRequest::WithList {
+                invoke,
+                items,
+                values,
+            } => {
                 let results = items
                     .iter()
                     .zip(values)
@@ -594,16 +640,28 @@ impl Server {
                     .collect();
                 SetResponse::WithList { invoke, results }
             }
-            SetRequest::WithFirstDataBlock { invoke, attribute, access, block } => {
+            SetRequest::WithFirstDataBlock {
+                invoke,
+                attribute,
+                access,
+                block,
+            } => {
                 let mut inb = Inbound::set(attribute, access);
                 match inb.push(&block, limit) {
-                    Err(result) => SetResponse::LastDataBlock { invoke, result, block_number: 1 },
+                    Err(result) => SetResponse::LastDataBlock {
+                        invoke,
+                        result,
+                        block_number: 1,
+                    },
                     Ok(()) if block.last_block => {
                         finish_set(invoke, inb, block.block_number, ctx, objects)
                     }
                     Ok(()) => {
                         self.inbound = Some(inb);
-                        SetResponse::DataBlock { invoke, block_number: block.block_number }
+                        SetResponse::DataBlock {
+                            invoke,
+                            block_number: block.block_number,
+                        }
                     }
                 }
             }
@@ -624,7 +682,10 @@ impl Server {
                     }
                     Ok(()) => {
                         self.inbound = Some(inb);
-                        SetResponse::DataBlock { invoke, block_number: block.block_number }
+                        SetResponse::DataBlock {
+                            invoke,
+                            block_number: block.block_number,
+                        }
                     }
                 },
             },
@@ -647,7 +708,11 @@ impl Server {
     ) -> Vec<u8> {
         let limit = self.cfg.max_request_bytes;
         match req {
-            ActionRequest::Normal { invoke, method, parameters } => {
+            ActionRequest::Normal {
+                invoke,
+                method,
+                parameters,
+            } => {
                 let r = objects.action(ctx, &method, parameters);
                 self.action_reply(invoke, r, budget)
             }
@@ -661,7 +726,11 @@ impl Server {
                     .collect();
                 Apdu::ActionResponse(ActionResponse::WithList { invoke, results }).to_bytes()
             }
-            ActionRequest::WithFirstPBlock { invoke, method, block } => {
+            ActionRequest::WithFirstPBlock {
+                invoke,
+                method,
+                block,
+            } => {
                 let mut inb = Inbound::action(method);
                 match inb.push(&block, limit) {
                     Err(_) => action_error(invoke, ActionResult::OtherReason),
@@ -697,7 +766,10 @@ impl Server {
                     }
                 },
             },
-            ActionRequest::NextPBlock { invoke, block_number } => match self.outbound.as_mut() {
+            ActionRequest::NextPBlock {
+                invoke,
+                block_number,
+            } => match self.outbound.as_mut() {
                 Some(out) => out.next_action(invoke, block_number),
                 None => action_error(invoke, ActionResult::NoLongActionInProgress),
             },
@@ -740,15 +812,24 @@ impl Server {
     /// Before HLS pass 4 only the reply_to_HLS_authentication method is served.
     fn serve_hls(&mut self, req: Apdu, objects: &mut dyn Objects) -> Result<Vec<u8>, Error> {
         let (invoke, proof) = match req {
-            Apdu::ActionRequest(ActionRequest::Normal { invoke, method, parameters })
-                if method.class_id == 15
-                    && method.instance == CURRENT_ASSOCIATION
-                    && method.method == 1 =>
+            Apdu::ActionRequest(ActionRequest::Normal {
+                invoke,
+                method,
+                parameters,
+            }) if method.class_id == 15
+                && method.instance == CURRENT_ASSOCIATION
+                && method.method == 1 =>
             {
-                (invoke, parameters.and_then(|p| p.as_octets().map(<[u8]>::to_vec)))
+                (
+                    invoke,
+                    parameters.and_then(|p| p.as_octets().map(<[u8]>::to_vec)),
+                )
             }
             Apdu::ActionRequest(r) => {
-                return Ok(action_error(action_invoke(&r), ActionResult::ReadWriteDenied))
+                return Ok(action_error(
+                    action_invoke(&r),
+                    ActionResult::ReadWriteDenied,
+                ))
             }
             Apdu::GetRequest(r) => {
                 let invoke = match r {
@@ -788,30 +869,48 @@ impl Server {
 /// Verifies the client's f(StoC); gives our f(CtoS).
 fn hls_check(a: &mut Assoc, proof: &[u8]) -> Result<Option<Vec<u8>>, Error> {
     Ok(match &a.policy.authentication {
-        ServerAuth::High { mechanism: Mechanism::HighMd5, secret } => {
-            (security::hls_md5(&a.stoc, secret).as_slice() == proof)
-                .then(|| security::hls_md5(&a.ctos, secret).to_vec())
-        }
-        ServerAuth::High { mechanism: Mechanism::HighSha1, secret } => {
-            (security::hls_sha1(&a.stoc, secret).as_slice() == proof)
-                .then(|| security::hls_sha1(&a.ctos, secret).to_vec())
-        }
-        ServerAuth::High { mechanism: Mechanism::HighSha256, secret } => {
-            let Some(s) = a.security.as_ref() else { return Ok(None) };
-            let Some(client) = s.peer_system_title else { return Ok(None) };
+        ServerAuth::High {
+            mechanism: Mechanism::HighMd5,
+            secret,
+        } => (security::hls_md5(&a.stoc, secret).as_slice() == proof)
+            .then(|| security::hls_md5(&a.ctos, secret).to_vec()),
+        ServerAuth::High {
+            mechanism: Mechanism::HighSha1,
+            secret,
+        } => (security::hls_sha1(&a.stoc, secret).as_slice() == proof)
+            .then(|| security::hls_sha1(&a.ctos, secret).to_vec()),
+        ServerAuth::High {
+            mechanism: Mechanism::HighSha256,
+            secret,
+        } => {
+            let Some(s) = a.security.as_ref() else {
+                return Ok(None);
+            };
+            let Some(client) = s.peer_system_title else {
+                return Ok(None);
+            };
             let own = s.own_system_title;
             let expect = security::hls_sha256(secret, &client, &own, &a.stoc, &a.ctos);
             (expect.as_slice() == proof)
                 .then(|| security::hls_sha256(secret, &own, &client, &a.ctos, &a.stoc).to_vec())
         }
         ServerAuth::HighGmac => {
-            let Some(s) = a.security.as_mut() else { return Ok(None) };
-            let Some(client) = s.peer_system_title else { return Ok(None) };
+            let Some(s) = a.security.as_mut() else {
+                return Ok(None);
+            };
+            let Some(client) = s.peer_system_title else {
+                return Ok(None);
+            };
             if security::verify_hls_gmac(&client, &s.global, &a.stoc, proof).is_err() {
                 return Ok(None);
             }
             let ic = s.take_tx_invocation_counter()?;
-            Some(security::hls_gmac(&s.own_system_title, ic, &s.global, &a.ctos))
+            Some(security::hls_gmac(
+                &s.own_system_title,
+                ic,
+                &s.global,
+                &a.ctos,
+            ))
         }
         _ => None,
     })
@@ -830,7 +929,11 @@ fn finish_set(
     objects: &mut dyn Objects,
 ) -> SetResponse {
     let result = inb.finish_set(ctx, objects);
-    SetResponse::LastDataBlock { invoke, result, block_number }
+    SetResponse::LastDataBlock {
+        invoke,
+        result,
+        block_number,
+    }
 }
 
 fn no_long_get(invoke: InvokeIdAndPriority) -> Vec<u8> {
@@ -839,8 +942,12 @@ fn no_long_get(invoke: InvokeIdAndPriority) -> Vec<u8> {
 }
 
 fn action_error(invoke: InvokeIdAndPriority, result: ActionResult) -> Vec<u8> {
-    Apdu::ActionResponse(ActionResponse::Normal { invoke, result, return_parameters: None })
-        .to_bytes()
+    Apdu::ActionResponse(ActionResponse::Normal {
+        invoke,
+        result,
+        return_parameters: None,
+    })
+    .to_bytes()
 }
 
 fn action_invoke(r: &ActionRequest) -> InvokeIdAndPriority {
@@ -857,7 +964,10 @@ fn action_invoke(r: &ActionRequest) -> InvokeIdAndPriority {
 }
 
 fn exception_bytes(state_error: u8, service_error: u8) -> Vec<u8> {
-    Apdu::ExceptionResponse(ExceptionResponse { state_error, service_error, invocation_counter: None })
-        .to_bytes()
+    Apdu::ExceptionResponse(ExceptionResponse {
+        state_error,
+        service_error,
+        invocation_counter: None,
+    })
+    .to_bytes()
 }
-

@@ -64,7 +64,11 @@ impl Conformance {
 
     /// The standard's names of the bits set.
     pub fn names(self) -> Vec<&'static str> {
-        Self::NAMES.iter().filter(|(b, _)| self.0 & b != 0).map(|(_, n)| *n).collect()
+        Self::NAMES
+            .iter()
+            .filter(|(b, _)| self.0 & b != 0)
+            .map(|(_, n)| *n)
+            .collect()
     }
 
     /// `[APPLICATION 31] IMPLICIT BIT STRING (SIZE(24))`: `5F 1F 04 00 b1 b2 b3`.
@@ -76,10 +80,16 @@ impl Conformance {
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let [t1, t2, len, unused, b1, b2, b3] = r.array::<7>("conformance block")?;
         if t1 != 0x5F || t2 != 0x1F {
-            return Err(DecodeError::UnknownTag { what: "conformance block", tag: t1 });
+            return Err(DecodeError::UnknownTag {
+                what: "conformance block",
+                tag: t1,
+            });
         }
         if len != 4 || unused != 0 {
-            return Err(DecodeError::Invalid { what: "conformance block", why: "expected 24 bits" });
+            return Err(DecodeError::Invalid {
+                what: "conformance block",
+                why: "expected 24 bits",
+            });
         }
         Ok(Conformance(u32::from_be_bytes([0, b1, b2, b3])))
     }
@@ -87,7 +97,12 @@ impl Conformance {
 
 impl fmt::Debug for Conformance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Conformance({:06X}: {})", self.0, self.names().join(", "))
+        write!(
+            f,
+            "Conformance({:06X}: {})",
+            self.0,
+            self.names().join(", ")
+        )
     }
 }
 

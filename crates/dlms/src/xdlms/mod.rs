@@ -101,8 +101,14 @@ pub(crate) fn put_optional_access(out: &mut Vec<u8>, a: &Option<SelectiveAccess>
 pub(crate) fn optional_access(r: &mut Reader<'_>) -> Result<Option<SelectiveAccess>, DecodeError> {
     match r.u8("access-selection flag")? {
         0 => Ok(None),
-        1 => Ok(Some(SelectiveAccess { selector: r.u8("access selector")?, parameters: Data::decode(r)? })),
-        t => Err(DecodeError::UnknownTag { what: "access-selection flag", tag: t }),
+        1 => Ok(Some(SelectiveAccess {
+            selector: r.u8("access selector")?,
+            parameters: Data::decode(r)?,
+        })),
+        t => Err(DecodeError::UnknownTag {
+            what: "access-selection flag",
+            tag: t,
+        }),
     }
 }
 
@@ -130,11 +136,17 @@ impl std::fmt::Debug for InitiateRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The dedicated key is a secret.
         f.debug_struct("InitiateRequest")
-            .field("dedicated_key", &self.dedicated_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "dedicated_key",
+                &self.dedicated_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("response_allowed", &self.response_allowed)
             .field("proposed_dlms_version", &self.proposed_dlms_version)
             .field("proposed_conformance", &self.proposed_conformance)
-            .field("client_max_receive_pdu_size", &self.client_max_receive_pdu_size)
+            .field(
+                "client_max_receive_pdu_size",
+                &self.client_max_receive_pdu_size,
+            )
             .finish()
     }
 }
@@ -171,10 +183,16 @@ impl Codec for InitiateRequest {
         } else {
             None
         };
-        let response_allowed =
-            if optional(r, "response-allowed flag")? { r.u8("response-allowed")? != 0 } else { true };
-        let proposed_quality_of_service =
-            if optional(r, "quality-of-service flag")? { Some(r.u8("quality-of-service")? as i8) } else { None };
+        let response_allowed = if optional(r, "response-allowed flag")? {
+            r.u8("response-allowed")? != 0
+        } else {
+            true
+        };
+        let proposed_quality_of_service = if optional(r, "quality-of-service flag")? {
+            Some(r.u8("quality-of-service")? as i8)
+        } else {
+            None
+        };
         Ok(Self {
             dedicated_key,
             response_allowed,
@@ -212,8 +230,11 @@ impl Codec for InitiateResponse {
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         expect_tag(r, tag::INITIATE_RESPONSE, "initiate-response")?;
-        let negotiated_quality_of_service =
-            if optional(r, "quality-of-service flag")? { Some(r.u8("quality-of-service")? as i8) } else { None };
+        let negotiated_quality_of_service = if optional(r, "quality-of-service flag")? {
+            Some(r.u8("quality-of-service")? as i8)
+        } else {
+            None
+        };
         Ok(Self {
             negotiated_quality_of_service,
             negotiated_dlms_version: r.u8("dlms-version")?,
@@ -238,7 +259,11 @@ pub struct GeneralBlockTransfer {
 impl Codec for GeneralBlockTransfer {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(tag::GENERAL_BLOCK_TRANSFER);
-        out.push((u8::from(self.last_block) << 7) | (u8::from(self.streaming) << 6) | (self.window & 0x3F));
+        out.push(
+            (u8::from(self.last_block) << 7)
+                | (u8::from(self.streaming) << 6)
+                | (self.window & 0x3F),
+        );
         out.extend_from_slice(&self.block_number.to_be_bytes());
         out.extend_from_slice(&self.block_number_ack.to_be_bytes());
         put_octets(out, &self.block_data);
@@ -283,8 +308,16 @@ impl Codec for DataNotification {
         expect_tag(r, tag::DATA_NOTIFICATION, "data-notification")?;
         let long_invoke_id_and_priority = r.u32("long-invoke-id-and-priority")?;
         let dt = r.octets("date-time")?;
-        let date_time = if dt.is_empty() { None } else { Some(dt.to_vec()) };
-        Ok(Self { long_invoke_id_and_priority, date_time, body: Data::decode(r)? })
+        let date_time = if dt.is_empty() {
+            None
+        } else {
+            Some(dt.to_vec())
+        };
+        Ok(Self {
+            long_invoke_id_and_priority,
+            date_time,
+            body: Data::decode(r)?,
+        })
     }
 }
 
@@ -311,9 +344,21 @@ impl Codec for EventNotificationRequest {
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        expect_tag(r, tag::EVENT_NOTIFICATION_REQUEST, "event-notification-request")?;
-        let time = if optional(r, "time flag")? { Some(r.octets("time")?.to_vec()) } else { None };
-        Ok(Self { time, attribute: AttributeDescriptor::decode(r)?, value: Data::decode(r)? })
+        expect_tag(
+            r,
+            tag::EVENT_NOTIFICATION_REQUEST,
+            "event-notification-request",
+        )?;
+        let time = if optional(r, "time flag")? {
+            Some(r.octets("time")?.to_vec())
+        } else {
+            None
+        };
+        Ok(Self {
+            time,
+            attribute: AttributeDescriptor::decode(r)?,
+            value: Data::decode(r)?,
+        })
     }
 }
 
@@ -375,7 +420,10 @@ impl Codec for Apdu {
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let t = r.peek().ok_or(DecodeError::Truncated { what: "APDU", needed: 1 })?;
+        let t = r.peek().ok_or(DecodeError::Truncated {
+            what: "APDU",
+            needed: 1,
+        })?;
         Ok(match t {
             tag::INITIATE_REQUEST => Apdu::InitiateRequest(Codec::decode(r)?),
             tag::INITIATE_RESPONSE => Apdu::InitiateResponse(Codec::decode(r)?),
@@ -390,12 +438,21 @@ impl Codec for Apdu {
             tag::EVENT_NOTIFICATION_REQUEST => Apdu::EventNotificationRequest(Codec::decode(r)?),
             tag::EXCEPTION_RESPONSE => Apdu::ExceptionResponse(Codec::decode(r)?),
             tag::GENERAL_BLOCK_TRANSFER => Apdu::GeneralBlockTransfer(Codec::decode(r)?),
-            other => return Err(DecodeError::UnknownTag { what: "xDLMS APDU", tag: other }),
+            other => {
+                return Err(DecodeError::UnknownTag {
+                    what: "xDLMS APDU",
+                    tag: other,
+                })
+            }
         })
     }
 }
 
-pub(crate) fn expect_tag(r: &mut Reader<'_>, want: u8, what: &'static str) -> Result<(), DecodeError> {
+pub(crate) fn expect_tag(
+    r: &mut Reader<'_>,
+    want: u8,
+    what: &'static str,
+) -> Result<(), DecodeError> {
     match r.u8(what)? {
         t if t == want => Ok(()),
         t => Err(DecodeError::UnknownTag { what, tag: t }),
@@ -403,7 +460,11 @@ pub(crate) fn expect_tag(r: &mut Reader<'_>, want: u8, what: &'static str) -> Re
 }
 
 /// A count that must fit the input (each element takes at least `min` bytes).
-pub(crate) fn bounded_count(r: &mut Reader<'_>, min: usize, what: &'static str) -> Result<usize, DecodeError> {
+pub(crate) fn bounded_count(
+    r: &mut Reader<'_>,
+    min: usize,
+    what: &'static str,
+) -> Result<usize, DecodeError> {
     let n = r.length(what)?;
     if n.saturating_mul(min) > r.remaining() {
         return Err(DecodeError::LengthTooLarge { what, len: n });

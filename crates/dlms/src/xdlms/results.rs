@@ -119,7 +119,11 @@ impl ExceptionResponse {
 
 impl Codec for ExceptionResponse {
     fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[tag::EXCEPTION_RESPONSE, self.state_error, self.service_error]);
+        out.extend_from_slice(&[
+            tag::EXCEPTION_RESPONSE,
+            self.state_error,
+            self.service_error,
+        ]);
         if self.service_error == Self::INVOCATION_COUNTER_ERROR {
             out.extend_from_slice(&self.invocation_counter.unwrap_or(0).to_be_bytes());
         }
@@ -134,7 +138,11 @@ impl Codec for ExceptionResponse {
         } else {
             None
         };
-        Ok(Self { state_error, service_error, invocation_counter })
+        Ok(Self {
+            state_error,
+            service_error,
+            invocation_counter,
+        })
     }
 }
 
@@ -184,7 +192,12 @@ impl ConfirmedServiceError {
 
 impl Codec for ConfirmedServiceError {
     fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[tag::CONFIRMED_SERVICE_ERROR, self.service, self.error_kind, self.error_value]);
+        out.extend_from_slice(&[
+            tag::CONFIRMED_SERVICE_ERROR,
+            self.service,
+            self.error_kind,
+            self.error_value,
+        ]);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {

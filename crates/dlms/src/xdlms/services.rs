@@ -5,8 +5,8 @@ use crate::codec::{put_length, put_octets, Codec, DecodeError, Reader};
 use crate::types::{AttributeDescriptor, MethodDescriptor};
 
 use super::{
-    bounded_count, expect_tag, optional, optional_access, put_optional_access, tag,
-    ActionResult, DataAccessResult, InvokeIdAndPriority, SelectiveAccess,
+    bounded_count, expect_tag, optional, optional_access, put_optional_access, tag, ActionResult,
+    DataAccessResult, InvokeIdAndPriority, SelectiveAccess,
 };
 
 /// `Get-Data-Result`: the value, or why not.
@@ -30,8 +30,13 @@ impl Codec for GetDataResult {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match r.u8("get-data-result choice")? {
             0 => Ok(GetDataResult::Data(Data::decode(r)?)),
-            1 => Ok(GetDataResult::Error(DataAccessResult::from_code(r.u8("data-access-result")?))),
-            t => Err(DecodeError::UnknownTag { what: "get-data-result", tag: t }),
+            1 => Ok(GetDataResult::Error(DataAccessResult::from_code(
+                r.u8("data-access-result")?,
+            ))),
+            t => Err(DecodeError::UnknownTag {
+                what: "get-data-result",
+                tag: t,
+            }),
         }
     }
 }
@@ -63,9 +68,18 @@ impl Codec for DataBlockG {
         let result = match r.u8("datablock-g result choice")? {
             0 => Ok(r.octets("raw-data")?.to_vec()),
             1 => Err(DataAccessResult::from_code(r.u8("data-access-result")?)),
-            t => return Err(DecodeError::UnknownTag { what: "datablock-g result", tag: t }),
+            t => {
+                return Err(DecodeError::UnknownTag {
+                    what: "datablock-g result",
+                    tag: t,
+                })
+            }
         };
-        Ok(Self { last_block, block_number, result })
+        Ok(Self {
+            last_block,
+            block_number,
+            result,
+        })
     }
 }
 
@@ -124,26 +138,46 @@ fn put_dars(out: &mut Vec<u8>, v: &[DataAccessResult]) {
 fn dars(r: &mut Reader<'_>) -> Result<Vec<DataAccessResult>, DecodeError> {
     let n = bounded_count(r, 1, "data-access-result list")?;
     let bytes = r.take(n, "data-access-result list")?;
-    Ok(bytes.iter().map(|c| DataAccessResult::from_code(*c)).collect())
+    Ok(bytes
+        .iter()
+        .map(|c| DataAccessResult::from_code(*c))
+        .collect())
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetRequest {
-    Normal { invoke: InvokeIdAndPriority, attribute: AttributeDescriptor, access: Option<SelectiveAccess> },
-    Next { invoke: InvokeIdAndPriority, block_number: u32 },
-    WithList { invoke: InvokeIdAndPriority, items: Vec<AttrItem> },
+    Normal {
+        invoke: InvokeIdAndPriority,
+        attribute: AttributeDescriptor,
+        access: Option<SelectiveAccess>,
+    },
+    Next {
+        invoke: InvokeIdAndPriority,
+        block_number: u32,
+    },
+    WithList {
+        invoke: InvokeIdAndPriority,
+        items: Vec<AttrItem>,
+    },
 }
 
 impl Codec for GetRequest {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(tag::GET_REQUEST);
         match self {
-            GetRequest::Normal { invoke, attribute, access } => {
+            GetRequest::Normal {
+                invoke,
+                attribute,
+                access,
+            } => {
                 out.extend_from_slice(&[1, invoke.0]);
                 attribute.encode(out);
                 put_optional_access(out, access);
             }
-            GetRequest::Next { invoke, block_number } => {
+            GetRequest::Next {
+                invoke,
+                block_number,
+            } => {
                 out.extend_from_slice(&[2, invoke.0]);
                 out.extend_from_slice(&block_number.to_be_bytes());
             }
@@ -162,18 +196,36 @@ impl Codec for GetRequest {
                 attribute: AttributeDescriptor::decode(r)?,
                 access: optional_access(r)?,
             }),
-            2 => Ok(GetRequest::Next { invoke: invoke(r)?, block_number: r.u32("block-number")? }),
-            3 => Ok(GetRequest::WithList { invoke: invoke(r)?, items: attr_items(r)? }),
-            t => Err(DecodeError::UnknownTag { what: "get-request", tag: t }),
+            2 => Ok(GetRequest::Next {
+                invoke: invoke(r)?,
+                block_number: r.u32("block-number")?,
+            }),
+            3 => Ok(GetRequest::WithList {
+                invoke: invoke(r)?,
+                items: attr_items(r)?,
+            }),
+            t => Err(DecodeError::UnknownTag {
+                what: "get-request",
+                tag: t,
+            }),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum GetResponse {
-    Normal { invoke: InvokeIdAndPriority, result: GetDataResult },
-    WithDataBlock { invoke: InvokeIdAndPriority, block: DataBlockG },
-    WithList { invoke: InvokeIdAndPriority, results: Vec<GetDataResult> },
+    Normal {
+        invoke: InvokeIdAndPriority,
+        result: GetDataResult,
+    },
+    WithDataBlock {
+        invoke: InvokeIdAndPriority,
+        block: DataBlockG,
+    },
+    WithList {
+        invoke: InvokeIdAndPriority,
+        results: Vec<GetDataResult>,
+    },
 }
 
 impl Codec for GetResponse {
@@ -201,8 +253,14 @@ impl Codec for GetResponse {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         expect_tag(r, tag::GET_RESPONSE, "get-response")?;
         match r.u8("get-response choice")? {
-            1 => Ok(GetResponse::Normal { invoke: invoke(r)?, result: GetDataResult::decode(r)? }),
-            2 => Ok(GetResponse::WithDataBlock { invoke: invoke(r)?, block: DataBlockG::decode(r)? }),
+            1 => Ok(GetResponse::Normal {
+                invoke: invoke(r)?,
+                result: GetDataResult::decode(r)?,
+            }),
+            2 => Ok(GetResponse::WithDataBlock {
+                invoke: invoke(r)?,
+                block: DataBlockG::decode(r)?,
+            }),
             3 => {
                 let invoke = invoke(r)?;
                 let n = bounded_count(r, 2, "get-data-result list")?;
@@ -212,7 +270,10 @@ impl Codec for GetResponse {
                 }
                 Ok(GetResponse::WithList { invoke, results })
             }
-            t => Err(DecodeError::UnknownTag { what: "get-response", tag: t }),
+            t => Err(DecodeError::UnknownTag {
+                what: "get-response",
+                tag: t,
+            }),
         }
     }
 }
@@ -231,22 +292,43 @@ pub enum SetRequest {
         access: Option<SelectiveAccess>,
         block: DataBlockSA,
     },
-    WithDataBlock { invoke: InvokeIdAndPriority, block: DataBlockSA },
-    WithList { invoke: InvokeIdAndPriority, items: Vec<AttrItem>, values: Vec<Data> },
-    WithListAndFirstDataBlock { invoke: InvokeIdAndPriority, items: Vec<AttrItem>, block: DataBlockSA },
+    WithDataBlock {
+        invoke: InvokeIdAndPriority,
+        block: DataBlockSA,
+    },
+    WithList {
+        invoke: InvokeIdAndPriority,
+        items: Vec<AttrItem>,
+        values: Vec<Data>,
+    },
+    WithListAndFirstDataBlock {
+        invoke: InvokeIdAndPriority,
+        items: Vec<AttrItem>,
+        block: DataBlockSA,
+    },
 }
 
 impl Codec for SetRequest {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(tag::SET_REQUEST);
         match self {
-            SetRequest::Normal { invoke, attribute, access, value } => {
+            SetRequest::Normal {
+                invoke,
+                attribute,
+                access,
+                value,
+            } => {
                 out.extend_from_slice(&[1, invoke.0]);
                 attribute.encode(out);
                 put_optional_access(out, access);
                 value.encode(out);
             }
-            SetRequest::WithFirstDataBlock { invoke, attribute, access, block } => {
+            SetRequest::WithFirstDataBlock {
+                invoke,
+                attribute,
+                access,
+                block,
+            } => {
                 out.extend_from_slice(&[2, invoke.0]);
                 attribute.encode(out);
                 put_optional_access(out, access);
@@ -256,7 +338,11 @@ impl Codec for SetRequest {
                 out.extend_from_slice(&[3, invoke.0]);
                 block.encode(out);
             }
-            SetRequest::WithList { invoke, items, values } => {
+            SetRequest::WithList {
+                invoke,
+                items,
+                values,
+            } => {
                 out.extend_from_slice(&[4, invoke.0]);
                 put_attr_items(out, items);
                 put_length(out, values.len());
@@ -264,7 +350,11 @@ impl Codec for SetRequest {
                     v.encode(out);
                 }
             }
-            SetRequest::WithListAndFirstDataBlock { invoke, items, block } => {
+            SetRequest::WithListAndFirstDataBlock {
+                invoke,
+                items,
+                block,
+            } => {
                 out.extend_from_slice(&[5, invoke.0]);
                 put_attr_items(out, items);
                 block.encode(out);
@@ -287,7 +377,10 @@ impl Codec for SetRequest {
                 access: optional_access(r)?,
                 block: DataBlockSA::decode(r)?,
             }),
-            3 => Ok(SetRequest::WithDataBlock { invoke: invoke(r)?, block: DataBlockSA::decode(r)? }),
+            3 => Ok(SetRequest::WithDataBlock {
+                invoke: invoke(r)?,
+                block: DataBlockSA::decode(r)?,
+            }),
             4 => {
                 let invoke = invoke(r)?;
                 let items = attr_items(r)?;
@@ -296,41 +389,78 @@ impl Codec for SetRequest {
                 for _ in 0..n {
                     values.push(Data::decode(r)?);
                 }
-                Ok(SetRequest::WithList { invoke, items, values })
+                Ok(SetRequest::WithList {
+                    invoke,
+                    items,
+                    values,
+                })
             }
             5 => Ok(SetRequest::WithListAndFirstDataBlock {
                 invoke: invoke(r)?,
                 items: attr_items(r)?,
                 block: DataBlockSA::decode(r)?,
             }),
-            t => Err(DecodeError::UnknownTag { what: "set-request", tag: t }),
+            t => Err(DecodeError::UnknownTag {
+                what: "set-request",
+                tag: t,
+            }),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetResponse {
-    Normal { invoke: InvokeIdAndPriority, result: DataAccessResult },
-    DataBlock { invoke: InvokeIdAndPriority, block_number: u32 },
-    LastDataBlock { invoke: InvokeIdAndPriority, result: DataAccessResult, block_number: u32 },
-    LastDataBlockWithList { invoke: InvokeIdAndPriority, results: Vec<DataAccessResult>, block_number: u32 },
-    WithList { invoke: InvokeIdAndPriority, results: Vec<DataAccessResult> },
+    Normal {
+        invoke: InvokeIdAndPriority,
+        result: DataAccessResult,
+    },
+    DataBlock {
+        invoke: InvokeIdAndPriority,
+        block_number: u32,
+    },
+    LastDataBlock {
+        invoke: InvokeIdAndPriority,
+        result: DataAccessResult,
+        block_number: u32,
+    },
+    LastDataBlockWithList {
+        invoke: InvokeIdAndPriority,
+        results: Vec<DataAccessResult>,
+        block_number: u32,
+    },
+    WithList {
+        invoke: InvokeIdAndPriority,
+        results: Vec<DataAccessResult>,
+    },
 }
 
 impl Codec for SetResponse {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(tag::SET_RESPONSE);
         match self {
-            SetResponse::Normal { invoke, result } => out.extend_from_slice(&[1, invoke.0, result.code()]),
-            SetResponse::DataBlock { invoke, block_number } => {
+            SetResponse::Normal { invoke, result } => {
+                out.extend_from_slice(&[1, invoke.0, result.code()])
+            }
+            SetResponse::DataBlock {
+                invoke,
+                block_number,
+            } => {
                 out.extend_from_slice(&[2, invoke.0]);
                 out.extend_from_slice(&block_number.to_be_bytes());
             }
-            SetResponse::LastDataBlock { invoke, result, block_number } => {
+            SetResponse::LastDataBlock {
+                invoke,
+                result,
+                block_number,
+            } => {
                 out.extend_from_slice(&[3, invoke.0, result.code()]);
                 out.extend_from_slice(&block_number.to_be_bytes());
             }
-            SetResponse::LastDataBlockWithList { invoke, results, block_number } => {
+            SetResponse::LastDataBlockWithList {
+                invoke,
+                results,
+                block_number,
+            } => {
                 out.extend_from_slice(&[4, invoke.0]);
                 put_dars(out, results);
                 out.extend_from_slice(&block_number.to_be_bytes());
@@ -349,7 +479,10 @@ impl Codec for SetResponse {
                 invoke: invoke(r)?,
                 result: DataAccessResult::from_code(r.u8("data-access-result")?),
             }),
-            2 => Ok(SetResponse::DataBlock { invoke: invoke(r)?, block_number: r.u32("block-number")? }),
+            2 => Ok(SetResponse::DataBlock {
+                invoke: invoke(r)?,
+                block_number: r.u32("block-number")?,
+            }),
             3 => Ok(SetResponse::LastDataBlock {
                 invoke: invoke(r)?,
                 result: DataAccessResult::from_code(r.u8("data-access-result")?),
@@ -360,20 +493,47 @@ impl Codec for SetResponse {
                 results: dars(r)?,
                 block_number: r.u32("block-number")?,
             }),
-            5 => Ok(SetResponse::WithList { invoke: invoke(r)?, results: dars(r)? }),
-            t => Err(DecodeError::UnknownTag { what: "set-response", tag: t }),
+            5 => Ok(SetResponse::WithList {
+                invoke: invoke(r)?,
+                results: dars(r)?,
+            }),
+            t => Err(DecodeError::UnknownTag {
+                what: "set-response",
+                tag: t,
+            }),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionRequest {
-    Normal { invoke: InvokeIdAndPriority, method: MethodDescriptor, parameters: Option<Data> },
-    NextPBlock { invoke: InvokeIdAndPriority, block_number: u32 },
-    WithList { invoke: InvokeIdAndPriority, items: Vec<(MethodDescriptor, Option<Data>)> },
-    WithFirstPBlock { invoke: InvokeIdAndPriority, method: MethodDescriptor, block: DataBlockSA },
-    WithListAndFirstPBlock { invoke: InvokeIdAndPriority, methods: Vec<MethodDescriptor>, block: DataBlockSA },
-    WithPBlock { invoke: InvokeIdAndPriority, block: DataBlockSA },
+    Normal {
+        invoke: InvokeIdAndPriority,
+        method: MethodDescriptor,
+        parameters: Option<Data>,
+    },
+    NextPBlock {
+        invoke: InvokeIdAndPriority,
+        block_number: u32,
+    },
+    WithList {
+        invoke: InvokeIdAndPriority,
+        items: Vec<(MethodDescriptor, Option<Data>)>,
+    },
+    WithFirstPBlock {
+        invoke: InvokeIdAndPriority,
+        method: MethodDescriptor,
+        block: DataBlockSA,
+    },
+    WithListAndFirstPBlock {
+        invoke: InvokeIdAndPriority,
+        methods: Vec<MethodDescriptor>,
+        block: DataBlockSA,
+    },
+    WithPBlock {
+        invoke: InvokeIdAndPriority,
+        block: DataBlockSA,
+    },
 }
 
 fn put_optional_data(out: &mut Vec<u8>, d: &Option<Data>) {
@@ -387,7 +547,11 @@ fn put_optional_data(out: &mut Vec<u8>, d: &Option<Data>) {
 }
 
 fn optional_data(r: &mut Reader<'_>, what: &'static str) -> Result<Option<Data>, DecodeError> {
-    Ok(if optional(r, what)? { Some(Data::decode(r)?) } else { None })
+    Ok(if optional(r, what)? {
+        Some(Data::decode(r)?)
+    } else {
+        None
+    })
 }
 
 fn methods(r: &mut Reader<'_>) -> Result<Vec<MethodDescriptor>, DecodeError> {
@@ -403,12 +567,19 @@ impl Codec for ActionRequest {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(tag::ACTION_REQUEST);
         match self {
-            ActionRequest::Normal { invoke, method, parameters } => {
+            ActionRequest::Normal {
+                invoke,
+                method,
+                parameters,
+            } => {
                 out.extend_from_slice(&[1, invoke.0]);
                 method.encode(out);
                 put_optional_data(out, parameters);
             }
-            ActionRequest::NextPBlock { invoke, block_number } => {
+            ActionRequest::NextPBlock {
+                invoke,
+                block_number,
+            } => {
                 out.extend_from_slice(&[2, invoke.0]);
                 out.extend_from_slice(&block_number.to_be_bytes());
             }
@@ -424,12 +595,20 @@ impl Codec for ActionRequest {
                     p.as_ref().unwrap_or(&Data::Null).encode(out);
                 }
             }
-            ActionRequest::WithFirstPBlock { invoke, method, block } => {
+            ActionRequest::WithFirstPBlock {
+                invoke,
+                method,
+                block,
+            } => {
                 out.extend_from_slice(&[4, invoke.0]);
                 method.encode(out);
                 block.encode(out);
             }
-            ActionRequest::WithListAndFirstPBlock { invoke, methods, block } => {
+            ActionRequest::WithListAndFirstPBlock {
+                invoke,
+                methods,
+                block,
+            } => {
                 out.extend_from_slice(&[5, invoke.0]);
                 put_length(out, methods.len());
                 for m in methods {
@@ -452,7 +631,10 @@ impl Codec for ActionRequest {
                 method: MethodDescriptor::decode(r)?,
                 parameters: optional_data(r, "method-invocation-parameters flag")?,
             }),
-            2 => Ok(ActionRequest::NextPBlock { invoke: invoke(r)?, block_number: r.u32("block-number")? }),
+            2 => Ok(ActionRequest::NextPBlock {
+                invoke: invoke(r)?,
+                block_number: r.u32("block-number")?,
+            }),
             3 => {
                 let invoke = invoke(r)?;
                 let ms = methods(r)?;
@@ -480,18 +662,37 @@ impl Codec for ActionRequest {
                 methods: methods(r)?,
                 block: DataBlockSA::decode(r)?,
             }),
-            6 => Ok(ActionRequest::WithPBlock { invoke: invoke(r)?, block: DataBlockSA::decode(r)? }),
-            t => Err(DecodeError::UnknownTag { what: "action-request", tag: t }),
+            6 => Ok(ActionRequest::WithPBlock {
+                invoke: invoke(r)?,
+                block: DataBlockSA::decode(r)?,
+            }),
+            t => Err(DecodeError::UnknownTag {
+                what: "action-request",
+                tag: t,
+            }),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionResponse {
-    Normal { invoke: InvokeIdAndPriority, result: ActionResult, return_parameters: Option<GetDataResult> },
-    WithPBlock { invoke: InvokeIdAndPriority, block: DataBlockSA },
-    WithList { invoke: InvokeIdAndPriority, results: Vec<(ActionResult, Option<GetDataResult>)> },
-    NextPBlock { invoke: InvokeIdAndPriority, block_number: u32 },
+    Normal {
+        invoke: InvokeIdAndPriority,
+        result: ActionResult,
+        return_parameters: Option<GetDataResult>,
+    },
+    WithPBlock {
+        invoke: InvokeIdAndPriority,
+        block: DataBlockSA,
+    },
+    WithList {
+        invoke: InvokeIdAndPriority,
+        results: Vec<(ActionResult, Option<GetDataResult>)>,
+    },
+    NextPBlock {
+        invoke: InvokeIdAndPriority,
+        block_number: u32,
+    },
 }
 
 fn put_action_result(out: &mut Vec<u8>, result: ActionResult, ret: &Option<GetDataResult>) {
@@ -507,7 +708,11 @@ fn put_action_result(out: &mut Vec<u8>, result: ActionResult, ret: &Option<GetDa
 
 fn action_result(r: &mut Reader<'_>) -> Result<(ActionResult, Option<GetDataResult>), DecodeError> {
     let result = ActionResult::from_code(r.u8("action-result")?);
-    let ret = if optional(r, "return-parameters flag")? { Some(GetDataResult::decode(r)?) } else { None };
+    let ret = if optional(r, "return-parameters flag")? {
+        Some(GetDataResult::decode(r)?)
+    } else {
+        None
+    };
     Ok((result, ret))
 }
 
@@ -515,7 +720,11 @@ impl Codec for ActionResponse {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(tag::ACTION_RESPONSE);
         match self {
-            ActionResponse::Normal { invoke, result, return_parameters } => {
+            ActionResponse::Normal {
+                invoke,
+                result,
+                return_parameters,
+            } => {
                 out.extend_from_slice(&[1, invoke.0]);
                 put_action_result(out, *result, return_parameters);
             }
@@ -530,7 +739,10 @@ impl Codec for ActionResponse {
                     put_action_result(out, *res, ret);
                 }
             }
-            ActionResponse::NextPBlock { invoke, block_number } => {
+            ActionResponse::NextPBlock {
+                invoke,
+                block_number,
+            } => {
                 out.extend_from_slice(&[4, invoke.0]);
                 out.extend_from_slice(&block_number.to_be_bytes());
             }
@@ -543,9 +755,16 @@ impl Codec for ActionResponse {
             1 => {
                 let invoke = invoke(r)?;
                 let (result, return_parameters) = action_result(r)?;
-                Ok(ActionResponse::Normal { invoke, result, return_parameters })
+                Ok(ActionResponse::Normal {
+                    invoke,
+                    result,
+                    return_parameters,
+                })
             }
-            2 => Ok(ActionResponse::WithPBlock { invoke: invoke(r)?, block: DataBlockSA::decode(r)? }),
+            2 => Ok(ActionResponse::WithPBlock {
+                invoke: invoke(r)?,
+                block: DataBlockSA::decode(r)?,
+            }),
             3 => {
                 let invoke = invoke(r)?;
                 let n = bounded_count(r, 2, "action result list")?;
@@ -555,8 +774,14 @@ impl Codec for ActionResponse {
                 }
                 Ok(ActionResponse::WithList { invoke, results })
             }
-            4 => Ok(ActionResponse::NextPBlock { invoke: invoke(r)?, block_number: r.u32("block-number")? }),
-            t => Err(DecodeError::UnknownTag { what: "action-response", tag: t }),
+            4 => Ok(ActionResponse::NextPBlock {
+                invoke: invoke(r)?,
+                block_number: r.u32("block-number")?,
+            }),
+            t => Err(DecodeError::UnknownTag {
+                what: "action-response",
+                tag: t,
+            }),
         }
     }
 }
