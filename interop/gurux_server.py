@@ -52,6 +52,9 @@ Workarounds for Gurux server bugs (1.0.203), kept here in the harness as the iss
     `Association.invoke` checks f(StoC) and answers f(CtoS) with Gurux's own GMAC.
 15. After HLS the ACTION handler calls `getAssociationStatus` and `settings.setConnected`,
     neither of which exists: we add them.
+16. Its disconnect control implements no method: every ACTION answers hardware-fault (and
+    without the return-parameters flag, which a standard decoder refuses). `Disconnector`
+    implements remote_disconnect and remote_reconnect.
 """
 
 import argparse
@@ -95,6 +98,7 @@ from gurux_dlms.GXDLMS import GXDLMS
 from gurux_dlms.GXSecure import GXSecure
 from gurux_dlms.enums import ErrorCode
 from gurux_dlms.objects.enums.AssociationStatus import AssociationStatus
+from gurux_dlms.objects.enums.ControlState import ControlState
 from gurux_dlms.secure import GXDLMSSecureServer
 from gurux_dlms.ValueEventArgs import ValueEventArgs
 
@@ -248,6 +252,21 @@ class Association(GXDLMSAssociationLogicalName):
         return self.associationStatus
 
 
+class Disconnector(GXDLMSDisconnectControl):
+    """Workaround 16: Gurux's disconnect control has no methods (every ACTION answers
+    hardware-fault, without the return-parameters flag the standard requires). This one opens
+    and closes the relay as the Blue Book says."""
+
+    def invoke(self, settings, e):
+        if e.index == 1:
+            self.outputState, self.controlState = False, ControlState.DISCONNECTED
+        elif e.index == 2:
+            self.outputState, self.controlState = True, ControlState.CONNECTED
+        else:
+            e.error = ErrorCode.READ_WRITE_DENIED
+        return None
+
+
 class StandardProfile(GXDLMSProfileGeneric):
     """Workaround 8: Gurux reads the entry descriptor's to_entry and to_selected_value as counts,
     and its range read compares a datetime with 0 and fails. This profile applies selective access
@@ -308,7 +327,7 @@ def build_objects():
     pg.buffer = profile_rows()
     pg.entriesInUse = len(pg.buffer)
     pg.sortObject = clock
-    disc = GXDLMSDisconnectControl("0.0.96.3.10.255")
+    disc = Disconnector("0.0.96.3.10.255")
     disc.outputState = True
     ic = GXDLMSData("0.0.43.1.0.255")
     ic.value = 0
