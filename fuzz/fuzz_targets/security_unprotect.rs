@@ -6,13 +6,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|bytes: &[u8]| {
     // Unprotecting arbitrary bytes fails cleanly or yields an APDU; a failure never moves the
     // replay floor.
-    let keys = CipherKeys { ek: [0x00; 16], ak: [0xD0; 16] };
-    let mut ctx = SecurityContext::new(
-        SecurityLevel::None,
-        SystemTitle(*b"FUZZ0001"),
-        keys,
-        1,
-    );
+    let keys = CipherKeys {
+        ek: [0x00; 16],
+        ak: [0xD0; 16],
+    };
+    let mut ctx = SecurityContext::new(SecurityLevel::None, SystemTitle(*b"FUZZ0001"), keys, 1);
     ctx.peer_system_title = Some(SystemTitle(*b"PEER0001"));
     ctx.dedicated_key = Some([0x5A; 16]);
     if ctx.unprotect(bytes).is_err() {
@@ -21,6 +19,9 @@ fuzz_target!(|bytes: &[u8]| {
     // The general-ciphering decoder re-encodes what it accepts stably.
     if let Ok(gc) = GeneralCiphering::decode_exact(bytes) {
         let once = gc.to_bytes();
-        assert_eq!(GeneralCiphering::decode_exact(&once).map(|g| g.to_bytes()), Ok(once));
+        assert_eq!(
+            GeneralCiphering::decode_exact(&once).map(|g| g.to_bytes()),
+            Ok(once)
+        );
     }
 });
