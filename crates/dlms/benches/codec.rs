@@ -77,6 +77,45 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The collector's path: decrypt, check the response once, walk the rows in place.
+    g.bench_function("decrypt+view", |b| {
+        b.iter_batched(
+            || {
+                let mut ctx =
+                    SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, CLIENT, keys(), 1);
+                ctx.peer_system_title = Some(SERVER);
+                ctx
+            },
+            |mut ctx| {
+                let p = ctx.unprotect(&ciphered).unwrap();
+                let (_, result) = dlms::xdlms::get_response_normal_view(&p.apdu).unwrap();
+                let rows = result.unwrap();
+                let mut sum = 0i128;
+                for row in rows.elements().unwrap() {
+                    let mut cols = row.elements().unwrap();
+                    let _time = cols.next().and_then(|c| c.as_octets());
+                    sum += cols.filter_map(|c| c.as_i128()).sum::<i128>();
+                }
+                sum
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("view", |b| {
+        b.iter(|| {
+            let (_, result) =
+                dlms::xdlms::get_response_normal_view(std::hint::black_box(&plain)).unwrap();
+            let mut sum = 0i128;
+            for row in result.unwrap().elements().unwrap() {
+                sum += row
+                    .elements()
+                    .unwrap()
+                    .filter_map(|c| c.as_i128())
+                    .sum::<i128>();
+            }
+            sum
+        })
+    });
     // The floor: AES-128-GCM alone over the same plaintext, through the same primitive.
     g.bench_function("raw_aes128gcm_decrypt", |b| {
         let protected = &ciphered[ciphered.len() - (plain.len() + 5 + 12)..];

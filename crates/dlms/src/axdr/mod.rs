@@ -2,11 +2,13 @@
 //! meter sends in an attribute, encoded and decoded losslessly.
 
 mod datetime;
+mod view;
 
 pub use datetime::{
     civil_from_days, days_from_civil, Date, DateTime, Time, DEVIATION_UNSPECIFIED, NOT_SPECIFIED,
     YEAR_UNSPECIFIED,
 };
+pub use view::{DataView, Elements};
 
 use crate::codec::{put_length, put_octets, Codec, DecodeError, Reader, MAX_NESTING};
 

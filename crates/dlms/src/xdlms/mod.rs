@@ -448,6 +448,43 @@ impl Codec for Apdu {
     }
 }
 
+/// Reads a get-response-normal without building its value: the invoke id and a checked view
+/// of the data (or the data-access-result). For the hot path of load-profile collection.
+pub fn get_response_normal_view(
+    apdu: &[u8],
+) -> Result<
+    (
+        InvokeIdAndPriority,
+        Result<crate::axdr::DataView<'_>, DataAccessResult>,
+    ),
+    DecodeError,
+> {
+    let mut r = Reader::new(apdu);
+    expect_tag(&mut r, tag::GET_RESPONSE, "get-response")?;
+    match r.u8("get-response choice")? {
+        1 => {}
+        t => {
+            return Err(DecodeError::UnknownTag {
+                what: "get-response-normal",
+                tag: t,
+            })
+        }
+    }
+    let invoke = InvokeIdAndPriority(r.u8("invoke-id-and-priority")?);
+    let result = match r.u8("get-data-result choice")? {
+        0 => Ok(crate::axdr::DataView::read(&mut r)?),
+        1 => Err(DataAccessResult::from_code(r.u8("data-access-result")?)),
+        t => {
+            return Err(DecodeError::UnknownTag {
+                what: "get-data-result",
+                tag: t,
+            })
+        }
+    };
+    r.finish("get-response")?;
+    Ok((invoke, result))
+}
+
 pub(crate) fn expect_tag(
     r: &mut Reader<'_>,
     want: u8,

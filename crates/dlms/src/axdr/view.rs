@@ -1,0 +1,292 @@
+//! A zero-copy view of an A-XDR value: checked once, then read in place. Load profiles are the
+//! bulk of what a head-end decodes; walking their rows through a view costs no allocation per
+//! value, where building a `Data` tree costs one per structure and per string.
+
+use crate::codec::{Codec, DecodeError, Reader, MAX_NESTING};
+
+use super::{tag, Data};
+
+/// One encoded value, known to be well formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataView<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> DataView<'a> {
+    /// Checks one value at the start of the reader and returns a view of it.
+    pub fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        let rest = r.rest();
+        let before = r.remaining();
+        skip(r, 0)?;
+        let used = before - r.remaining();
+        Ok(Self {
+            bytes: rest.get(..used).unwrap_or_default(),
+        })
+    }
+
+    /// A view of exactly `bytes`.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let v = Self::read(&mut r)?;
+        r.finish("data")?;
+        Ok(v)
+    }
+
+    /// The encoding, tag included.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub fn tag(&self) -> u8 {
+        self.bytes.first().copied().unwrap_or(tag::NULL_DATA)
+    }
+
+    fn body(&self) -> &'a [u8] {
+        self.bytes.get(1..).unwrap_or_default()
+    }
+
+    /// The elements of an array or structure.
+    pub fn elements(&self) -> Option<Elements<'a>> {
+        if !matches!(self.tag(), tag::ARRAY | tag::STRUCTURE) {
+            return None;
+        }
+        let body = self.body();
+        let (left, head) = length_at(body, 0)?;
+        Some(Elements { rest: body.get(head..)?, left })
+    }
+
+    /// An unsigned or signed integer of any width (and enum, bcd).
+    #[inline]
+    pub fn as_i128(&self) -> Option<i128> {
+        let b = self.body();
+        let n = |k: usize| -> Option<u64> {
+            Some(b.get(..k)?.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+        };
+        Some(match self.tag() {
+            tag::DOUBLE_LONG => i128::from(n(4)? as u32 as i32),
+            tag::DOUBLE_LONG_UNSIGNED => i128::from(n(4)?),
+            tag::INTEGER => i128::from(n(1)? as u8 as i8),
+            tag::LONG => i128::from(n(2)? as u16 as i16),
+            tag::UNSIGNED | tag::ENUM | tag::BCD | tag::LONG_UNSIGNED => i128::from(n(
+                if self.tag() == tag::LONG_UNSIGNED { 2 } else { 1 },
+            )?),
+            tag::LONG64 => i128::from(n(8)? as i64),
+            tag::LONG64_UNSIGNED => i128::from(n(8)?),
+            _ => return None,
+        })
+    }
+
+    /// The bytes of an octet-, visible- or utf8-string.
+    #[inline]
+    pub fn as_octets(&self) -> Option<&'a [u8]> {
+        match self.tag() {
+            tag::OCTET_STRING | tag::VISIBLE_STRING | tag::UTF8_STRING => {
+                let (len, head) = length_at(self.bytes, 1)?;
+                self.bytes.get(1 + head..1 + head + len)
+            }
+            _ => None,
+        }
+    }
+
+    /// The owned value.
+    pub fn to_data(&self) -> Result<Data, DecodeError> {
+        Data::decode_exact(self.bytes)
+    }
+}
+
+/// The elements of an array or structure view.
+#[derive(Debug, Clone)]
+pub struct Elements<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = DataView<'a>;
+
+    fn next(&mut self) -> Option<DataView<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // The whole value was checked when the view was made: this only measures it again.
+        let n = encoded_len(self.rest, 0)?;
+        let (bytes, rest) = self.rest.split_at_checked(n)?;
+        self.rest = rest;
+        Some(DataView { bytes })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// An A-XDR length at `at`: the value and how many bytes it took.
+#[inline]
+fn length_at(b: &[u8], at: usize) -> Option<(usize, usize)> {
+    let first = *b.get(at)?;
+    if first < 0x80 {
+        return Some((usize::from(first), 1));
+    }
+    let n = usize::from(first & 0x7F);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let mut len = 0usize;
+    for i in 1..=n {
+        len = (len << 8) | usize::from(*b.get(at + i)?);
+    }
+    Some((len, 1 + n))
+}
+
+#[inline]
+/// The encoded length of the value at the start of `b`, checking it as `Data::decode` would
+/// (tags, lengths, nesting), or `None` when it is malformed.
+fn encoded_len(b: &[u8], depth: usize) -> Option<usize> {
+    let t = *b.first()?;
+    let body = match t {
+        tag::NULL_DATA | tag::DONT_CARE => 0,
+        tag::BOOLEAN | tag::BCD | tag::INTEGER | tag::UNSIGNED | tag::ENUM => 1,
+        tag::LONG | tag::LONG_UNSIGNED => 2,
+        tag::DOUBLE_LONG | tag::DOUBLE_LONG_UNSIGNED | tag::FLOAT32 => 4,
+        tag::LONG64 | tag::LONG64_UNSIGNED | tag::FLOAT64 => 8,
+        tag::DATE_TIME => 12,
+        tag::DATE => 5,
+        tag::TIME => 4,
+        tag::OCTET_STRING | tag::VISIBLE_STRING | tag::UTF8_STRING => {
+            let (len, head) = length_at(b, 1)?;
+            head.checked_add(len)?
+        }
+        tag::BIT_STRING => {
+            let (bits, head) = length_at(b, 1)?;
+            head.checked_add(bits.div_ceil(8))?
+        }
+        tag::ARRAY | tag::STRUCTURE => {
+            if depth >= MAX_NESTING {
+                return None;
+            }
+            let (n, head) = length_at(b, 1)?;
+            let mut pos = 1 + head;
+            if n > b.len().saturating_sub(pos) {
+                return None;
+            }
+            for _ in 0..n {
+                pos += encoded_len(b.get(pos..)?, depth + 1)?;
+            }
+            return Some(pos);
+        }
+        // Rare and irregular: measured by the full decoder.
+        tag::COMPACT_ARRAY => {
+            let mut r = Reader::new(b);
+            Data::decode(&mut r).ok()?;
+            return Some(r.position());
+        }
+        _ => return None,
+    };
+    let total = body.checked_add(1)?;
+    (total <= b.len()).then_some(total)
+}
+
+/// Steps over one value, checking it as `Data::decode` would, without building it.
+fn skip(r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
+    let t = r.u8("data tag")?;
+    let fixed = match t {
+        tag::NULL_DATA | tag::DONT_CARE => 0,
+        tag::BOOLEAN | tag::BCD | tag::INTEGER | tag::UNSIGNED | tag::ENUM => 1,
+        tag::LONG | tag::LONG_UNSIGNED => 2,
+        tag::DOUBLE_LONG | tag::DOUBLE_LONG_UNSIGNED | tag::FLOAT32 => 4,
+        tag::LONG64 | tag::LONG64_UNSIGNED | tag::FLOAT64 => 8,
+        tag::DATE_TIME => 12,
+        tag::DATE => 5,
+        tag::TIME => 4,
+        tag::OCTET_STRING | tag::VISIBLE_STRING | tag::UTF8_STRING => {
+            r.octets("string")?;
+            return Ok(());
+        }
+        tag::BIT_STRING => {
+            let bits = r.length("bit-string length")?;
+            r.take(bits.div_ceil(8), "bit-string")?;
+            return Ok(());
+        }
+        tag::ARRAY | tag::STRUCTURE => {
+            if depth >= MAX_NESTING {
+                return Err(DecodeError::NestingTooDeep);
+            }
+            let n = r.length("array/structure count")?;
+            if n > r.remaining() {
+                return Err(DecodeError::LengthTooLarge {
+                    what: "array/structure",
+                    len: n,
+                });
+            }
+            for _ in 0..n {
+                skip(r, depth + 1)?;
+            }
+            return Ok(());
+        }
+        tag::COMPACT_ARRAY => {
+            // Rare and irregular: check it the full way.
+            let start = r.clone();
+            let rest = start.rest();
+            let mut whole = Vec::with_capacity(1 + rest.len());
+            whole.push(t);
+            whole.extend_from_slice(rest);
+            let mut inner = Reader::new(&whole);
+            Data::decode(&mut inner)?;
+            r.take(inner.position() - 1, "compact-array")?;
+            return Ok(());
+        }
+        other => {
+            return Err(DecodeError::UnknownTag {
+                what: "data",
+                tag: other,
+            })
+        }
+    };
+    r.take(fixed, "data")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::axdr::{CompactArray, DateTime, TypeDesc};
+
+    #[test]
+    fn view_agrees_with_the_owned_decoder() {
+        let dt = DateTime::from_unix(1_795_651_200, 60, 0);
+        let rows = Data::Array(
+            (0..5)
+                .map(|i| {
+                    Data::Structure(vec![
+                        Data::OctetString(dt.to_octets()),
+                        Data::DoubleLongUnsigned(i),
+                        Data::Long(-3),
+                        Data::CompactArray(CompactArray {
+                            element: TypeDesc::Simple(tag::UNSIGNED),
+                            elements: vec![Data::Unsigned(1), Data::Unsigned(2)],
+                        }),
+                    ])
+                })
+                .collect(),
+        );
+        let bytes = rows.to_bytes();
+        let v = DataView::parse(&bytes).unwrap();
+        assert_eq!(v.to_data().unwrap(), rows);
+        let mut n = 0;
+        for (i, row) in v.elements().unwrap().enumerate() {
+            let cols: Vec<_> = row.elements().unwrap().collect();
+            assert_eq!(cols[0].as_octets(), Some(&dt.to_octets()[..]));
+            assert_eq!(cols[1].as_i128(), Some(i as i128));
+            assert_eq!(cols[2].as_i128(), Some(-3));
+            assert_eq!(cols[3].to_data().unwrap().as_elements().unwrap().len(), 2);
+            n += 1;
+        }
+        assert_eq!(n, 5);
+        // Every prefix fails, as with the owned decoder.
+        for cut in 0..bytes.len() {
+            assert!(DataView::parse(&bytes[..cut]).is_err());
+        }
+    }
+}
