@@ -101,6 +101,30 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // Single pass: decrypt, then every byte checked once while the values are taken out.
+    g.bench_function("decrypt+cursor", |b| {
+        b.iter_batched(
+            || {
+                let mut ctx =
+                    SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, CLIENT, keys(), 1);
+                ctx.peer_system_title = Some(SERVER);
+                ctx
+            },
+            |mut ctx| {
+                let p = ctx.unprotect(&ciphered).unwrap();
+                let (_, result) = dlms::xdlms::get_response_normal_cursor(&p.apdu).unwrap();
+                let mut cursor = result.unwrap();
+                let mut sum = 0i128;
+                while let Some(item) = cursor.next_item().unwrap() {
+                    if let dlms::axdr::Item::Value(v) = item {
+                        sum += v.as_i128().unwrap_or(0);
+                    }
+                }
+                sum
+            },
+            BatchSize::SmallInput,
+        )
+    });
     g.bench_function("view", |b| {
         b.iter(|| {
             let (_, result) =

@@ -8,7 +8,7 @@ pub use datetime::{
     civil_from_days, days_from_civil, Date, DateTime, Time, DEVIATION_UNSPECIFIED, NOT_SPECIFIED,
     YEAR_UNSPECIFIED,
 };
-pub use view::{DataView, Elements};
+pub use view::{Cursor, DataView, Elements, Item};
 
 use crate::codec::{put_length, put_octets, Codec, DecodeError, Reader, MAX_NESTING};
 

@@ -52,7 +52,10 @@ impl<'a> DataView<'a> {
         }
         let body = self.body();
         let (left, head) = length_at(body, 0)?;
-        Some(Elements { rest: body.get(head..)?, left })
+        Some(Elements {
+            rest: body.get(head..)?,
+            left,
+        })
     }
 
     /// An unsigned or signed integer of any width (and enum, bcd).
@@ -60,16 +63,24 @@ impl<'a> DataView<'a> {
     pub fn as_i128(&self) -> Option<i128> {
         let b = self.body();
         let n = |k: usize| -> Option<u64> {
-            Some(b.get(..k)?.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+            Some(
+                b.get(..k)?
+                    .iter()
+                    .fold(0u64, |a, x| (a << 8) | u64::from(*x)),
+            )
         };
         Some(match self.tag() {
             tag::DOUBLE_LONG => i128::from(n(4)? as u32 as i32),
             tag::DOUBLE_LONG_UNSIGNED => i128::from(n(4)?),
             tag::INTEGER => i128::from(n(1)? as u8 as i8),
             tag::LONG => i128::from(n(2)? as u16 as i16),
-            tag::UNSIGNED | tag::ENUM | tag::BCD | tag::LONG_UNSIGNED => i128::from(n(
-                if self.tag() == tag::LONG_UNSIGNED { 2 } else { 1 },
-            )?),
+            tag::UNSIGNED | tag::ENUM | tag::BCD | tag::LONG_UNSIGNED => {
+                i128::from(n(if self.tag() == tag::LONG_UNSIGNED {
+                    2
+                } else {
+                    1
+                })?)
+            }
             tag::LONG64 => i128::from(n(8)? as i64),
             tag::LONG64_UNSIGNED => i128::from(n(8)?),
             _ => return None,
@@ -288,5 +299,163 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(DataView::parse(&bytes[..cut]).is_err());
         }
+    }
+}
+
+/// One step of a [`Cursor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item<'a> {
+    /// An array or structure begins; its `count` elements follow.
+    Begin { tag: u8, count: usize },
+    /// A value that is not an array or structure.
+    Value(DataView<'a>),
+}
+
+/// A single-pass reader of one encoded value: it yields the value's parts in order and checks
+/// each byte exactly once, allocating nothing but its nesting stack. The fastest way through a
+/// large buffer when every part is wanted.
+#[derive(Debug, Clone)]
+pub struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+    /// Elements still to come at each open level; the bottom entry is the one top-level value.
+    open: Vec<usize>,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor over exactly one value filling `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        let mut open = Vec::with_capacity(8);
+        open.push(1);
+        Self {
+            b: bytes,
+            pos: 0,
+            open,
+        }
+    }
+
+    /// The next part, `None` once the value is complete (and the input used up exactly).
+    pub fn next_item(&mut self) -> Result<Option<Item<'a>>, DecodeError> {
+        loop {
+            match self.open.last_mut() {
+                None => {
+                    return match self.b.len() - self.pos {
+                        0 => Ok(None),
+                        count => Err(DecodeError::TrailingBytes {
+                            what: "data",
+                            count,
+                        }),
+                    };
+                }
+                Some(0) => {
+                    self.open.pop();
+                }
+                Some(left) => {
+                    *left -= 1;
+                    break;
+                }
+            }
+        }
+        let rest = self.b.get(self.pos..).unwrap_or_default();
+        let t = *rest.first().ok_or(DecodeError::Truncated {
+            what: "data tag",
+            needed: 1,
+        })?;
+        if matches!(t, tag::ARRAY | tag::STRUCTURE) {
+            if self.open.len() > MAX_NESTING {
+                return Err(DecodeError::NestingTooDeep);
+            }
+            let (count, head) = length_at(rest, 1).ok_or(DecodeError::Truncated {
+                what: "array/structure count",
+                needed: 1,
+            })?;
+            self.pos += 1 + head;
+            if count > self.b.len() - self.pos {
+                return Err(DecodeError::LengthTooLarge {
+                    what: "array/structure",
+                    len: count,
+                });
+            }
+            self.open.push(count);
+            return Ok(Some(Item::Begin { tag: t, count }));
+        }
+        let n = match encoded_len(rest, 0) {
+            Some(n) => n,
+            None => {
+                skip(&mut Reader::new(rest), 0)?;
+                return Err(DecodeError::Invalid {
+                    what: "data",
+                    why: "malformed",
+                });
+            }
+        };
+        let bytes = rest.get(..n).unwrap_or_default();
+        self.pos += n;
+        Ok(Some(Item::Value(DataView { bytes })))
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn cursor_walks_every_part_once_and_checks_the_end() {
+        let v = Data::Array(vec![
+            Data::Structure(vec![Data::Unsigned(1), Data::OctetString(vec![2, 3])]),
+            Data::Structure(vec![]),
+            Data::Long(-4),
+        ]);
+        let bytes = v.to_bytes();
+        let mut c = Cursor::new(&bytes);
+        let mut items = Vec::new();
+        while let Some(i) = c.next_item().unwrap() {
+            items.push(match i {
+                Item::Begin { tag, count } => format!("{tag}:{count}"),
+                Item::Value(v) => format!(
+                    "{:?}",
+                    v.as_i128()
+                        .map(|x| x.to_string())
+                        .or(v.as_octets().map(|o| format!("{o:?}")))
+                ),
+            });
+        }
+        assert_eq!(
+            items,
+            [
+                "1:3",
+                "2:2",
+                "Some(\"1\")",
+                "Some(\"[2, 3]\")",
+                "2:0",
+                "Some(\"-4\")"
+            ]
+        );
+        for cut in 0..bytes.len() {
+            let mut c = Cursor::new(&bytes[..cut]);
+            let mut failed = false;
+            for _ in 0..20 {
+                match c.next_item() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            assert!(failed, "prefix {cut} accepted");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        let mut c = Cursor::new(&extra);
+        let r = loop {
+            match c.next_item() {
+                Ok(Some(_)) => continue,
+                other => break other,
+            }
+        };
+        assert!(r.is_err());
     }
 }

@@ -485,6 +485,43 @@ pub fn get_response_normal_view(
     Ok((invoke, result))
 }
 
+/// Reads the header of a get-response-normal and returns a single-pass cursor over its data
+/// (or the data-access-result).
+pub fn get_response_normal_cursor(
+    apdu: &[u8],
+) -> Result<
+    (
+        InvokeIdAndPriority,
+        Result<crate::axdr::Cursor<'_>, DataAccessResult>,
+    ),
+    DecodeError,
+> {
+    let mut r = Reader::new(apdu);
+    expect_tag(&mut r, tag::GET_RESPONSE, "get-response")?;
+    match r.u8("get-response choice")? {
+        1 => {}
+        t => {
+            return Err(DecodeError::UnknownTag {
+                what: "get-response-normal",
+                tag: t,
+            })
+        }
+    }
+    let invoke = InvokeIdAndPriority(r.u8("invoke-id-and-priority")?);
+    match r.u8("get-data-result choice")? {
+        0 => Ok((invoke, Ok(crate::axdr::Cursor::new(r.rest())))),
+        1 => {
+            let dar = DataAccessResult::from_code(r.u8("data-access-result")?);
+            r.finish("get-response")?;
+            Ok((invoke, Err(dar)))
+        }
+        t => Err(DecodeError::UnknownTag {
+            what: "get-data-result",
+            tag: t,
+        }),
+    }
+}
+
 pub(crate) fn expect_tag(
     r: &mut Reader<'_>,
     want: u8,
