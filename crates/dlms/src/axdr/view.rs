@@ -189,7 +189,7 @@ fn encoded_len(b: &[u8], depth: usize) -> Option<usize> {
         // Rare and irregular: measured by the full decoder.
         tag::COMPACT_ARRAY => {
             let mut r = Reader::new(b);
-            Data::decode(&mut r).ok()?;
+            Data::decode_depth(&mut r, depth).ok()?;
             return Some(r.position());
         }
         _ => return None,
@@ -236,16 +236,8 @@ fn skip(r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
             return Ok(());
         }
         tag::COMPACT_ARRAY => {
-            // Rare and irregular: check it the full way.
-            let start = r.clone();
-            let rest = start.rest();
-            let mut whole = Vec::with_capacity(1 + rest.len());
-            whole.push(t);
-            whole.extend_from_slice(rest);
-            let mut inner = Reader::new(&whole);
-            Data::decode(&mut inner)?;
-            r.take(inner.position() - 1, "compact-array")?;
-            return Ok(());
+            // Rare and irregular: checked the full way, at the same depth.
+            return super::decode_untagged(t, r, depth).map(|_| ());
         }
         other => {
             return Err(DecodeError::UnknownTag {
@@ -379,10 +371,11 @@ impl<'a> Cursor<'a> {
             self.open.push(count);
             return Ok(Some(Item::Begin { tag: t, count }));
         }
-        let n = match encoded_len(rest, 0) {
+        let depth = self.open.len() - 1;
+        let n = match encoded_len(rest, depth) {
             Some(n) => n,
             None => {
-                skip(&mut Reader::new(rest), 0)?;
+                skip(&mut Reader::new(rest), depth)?;
                 return Err(DecodeError::Invalid {
                     what: "data",
                     why: "malformed",
