@@ -950,19 +950,6 @@ fn action_error(invoke: InvokeIdAndPriority, result: ActionResult) -> Vec<u8> {
     .to_bytes()
 }
 
-fn action_invoke(r: &ActionRequest) -> InvokeIdAndPriority {
-    match r {
-        ActionRequest::Normal { invoke, .. }
-        | ActionRequest::NextPBlock { invoke, .. }
-        | ActionRequest::WithList { invoke, .. }
-        | ActionRequest::WithFirstPBlock { invoke, .. }
-        | ActionRequest::WithListAndFirstPBlock { invoke, .. }
-        | ActionRequest::WithPBlock { invoke, .. } => *invoke,
-        #[allow(unreachable_patterns)]
-        _ => InvokeIdAndPriority::new(1, true, true),
-    }
-}
-
 fn exception_bytes(state_error: u8, service_error: u8) -> Vec<u8> {
     Apdu::ExceptionResponse(ExceptionResponse {
         state_error,

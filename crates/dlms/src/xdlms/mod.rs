@@ -6,6 +6,8 @@ mod results;
 mod services;
 
 #[cfg(test)]
+mod gurux_tests;
+#[cfg(test)]
 mod tests;
 
 pub use conformance::Conformance;
@@ -59,6 +61,9 @@ pub mod tag {
     pub const RLRQ: u8 = 0x62;
     pub const RLRE: u8 = 0x63;
 }
+
+/// The VAA name of logical-name referencing, in the initiate response.
+pub const VAA_NAME_LN: u16 = 0x0007;
 
 /// `Invoke-Id-And-Priority`: bits 0-3 invoke id, bit 6 service class (1 = confirmed), bit 7
 /// priority (1 = high).

@@ -785,3 +785,25 @@ impl Codec for ActionResponse {
         }
     }
 }
+
+macro_rules! invoke_of {
+    ($($t:ident { $($v:ident),* })*) => {$(
+        impl $t {
+            /// The invoke-id-and-priority the APDU carries.
+            pub fn invoke(&self) -> InvokeIdAndPriority {
+                match self {
+                    $($t::$v { invoke, .. } => *invoke,)*
+                }
+            }
+        }
+    )*};
+}
+
+invoke_of! {
+    GetRequest { Normal, Next, WithList }
+    GetResponse { Normal, WithDataBlock, WithList }
+    SetRequest { Normal, WithFirstDataBlock, WithDataBlock, WithList, WithListAndFirstDataBlock }
+    SetResponse { Normal, DataBlock, LastDataBlock, LastDataBlockWithList, WithList }
+    ActionRequest { Normal, NextPBlock, WithList, WithFirstPBlock, WithListAndFirstPBlock, WithPBlock }
+    ActionResponse { Normal, WithPBlock, WithList, NextPBlock }
+}
