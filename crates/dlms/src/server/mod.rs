@@ -826,19 +826,10 @@ impl Server {
                 )
             }
             Apdu::ActionRequest(r) => {
-                return Ok(action_error(
-                    action_invoke(&r),
-                    ActionResult::ReadWriteDenied,
-                ))
+                return Ok(action_error(r.invoke(), ActionResult::ReadWriteDenied))
             }
             Apdu::GetRequest(r) => {
-                let invoke = match r {
-                    GetRequest::Normal { invoke, .. }
-                    | GetRequest::Next { invoke, .. }
-                    | GetRequest::WithList { invoke, .. } => invoke,
-                    #[allow(unreachable_patterns)]
-                    _ => InvokeIdAndPriority::new(1, true, true),
-                };
+                let invoke = r.invoke();
                 let result = GetDataResult::Error(DataAccessResult::ReadWriteDenied);
                 return Ok(Apdu::GetResponse(GetResponse::Normal { invoke, result }).to_bytes());
             }
