@@ -257,3 +257,14 @@ def test_invocation_counter_continues_and_replays_are_refused(sim):
     # Starting again from 1 replays counters the meter has seen: refused.
     _, doc = run(hls + ["--invocation-counter", "1", "3/1.0.1.8.0.255/2"], expect=1)
     assert doc["error"]["reason"] in ("authentication-failure", "ciphering-failure")
+
+
+@pytest.mark.parametrize("level", ["none", "hls-gmac"])
+def test_gurux_client_reads_hes_sim_in_blocks(sim, level):
+    # A 256-byte client PDU makes our server send the 96-row profile in GET data blocks, which
+    # Gurux's client acknowledges block by block and reassembles.
+    transport, port, _ = sim
+    code, doc = gurux_client(transport, port, level, "--max-pdu", "256", "7/1.0.99.1.0.255/2")
+    assert code == 0, doc
+    profile = doc["objects"][0]
+    assert profile["columns"] == 4 and len(profile["rows"]) == 96
