@@ -1,5 +1,5 @@
 #![no_main]
-use dlms::cosem::{association_ln, profile_generic, CaptureObject, ScalerUnit};
+use dlms::cosem::{association_ln, classes, profile_generic, CaptureObject, ScalerUnit};
 use dlms::{Codec, Data};
 use libfuzzer_sys::fuzz_target;
 
@@ -11,6 +11,21 @@ fuzz_target!(|bytes: &[u8]| {
     let _ = ScalerUnit::from_data(&d);
     let _ = CaptureObject::from_data(&d);
     let _ = association_ln::object_list_from_data(&d);
+    let _ = classes::Script::from_data(&d);
+    let _ = classes::SpecialDay::from_data(&d);
+    let _ = classes::Season::from_data(&d);
+    let _ = classes::WeekProfile::from_data(&d);
+    let _ = classes::DayProfile::from_data(&d);
+    let _ = classes::ActionSet::from_data(&d);
+    let _ = classes::ExecutionTime::from_data(&d);
+    let _ = classes::SendDestination::from_data(&d);
+    let _ = classes::Window::from_data(&d);
+    let _ = classes::EmergencyProfile::from_data(&d);
+    if let Some(attrs) = d.as_elements() {
+        let _ = classes::HdlcSetup::from_attributes(attrs);
+        let _ = classes::ExtendedRegister::from_attributes(attrs);
+        let _ = classes::DemandRegister::from_attributes(attrs);
+    }
     // A meter applying arbitrary selective-access parameters to a small buffer.
     let columns: Vec<CaptureObject> = (0..3)
         .map(|i| CaptureObject {

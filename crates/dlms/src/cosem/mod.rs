@@ -3,6 +3,7 @@
 //! structured attributes a head-end reads and writes.
 
 pub mod association_ln;
+pub mod classes;
 mod names;
 pub mod profile_generic;
 #[cfg(test)]
