@@ -303,3 +303,46 @@ impl GbtAssembly {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn block(n: u16, last: bool, data: &[u8]) -> GeneralBlockTransfer {
+        GeneralBlockTransfer {
+            last_block: last,
+            streaming: false,
+            window: 1,
+            block_number: n,
+            block_number_ack: 0,
+            block_data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn general_block_transfer_is_acknowledged_and_reassembled() {
+        let limits = Limits::default();
+        let mut g = GbtAssembly::default();
+        match g.push(block(1, false, &[1, 2]), &limits).unwrap() {
+            GbtStep::Ack(a) => assert_eq!((a.block_number_ack, a.block_data.len()), (1, 0)),
+            GbtStep::Complete(_) => panic!("not yet"),
+        }
+        assert!(
+            matches!(g.push(block(2, false, &[3]), &limits).unwrap(), GbtStep::Ack(a) if a.block_number_ack == 2)
+        );
+        match g.push(block(3, true, &[4]), &limits).unwrap() {
+            GbtStep::Complete(all) => assert_eq!(all, [1, 2, 3, 4]),
+            GbtStep::Ack(_) => panic!("last block"),
+        }
+        // Out of sequence, and over the size limit, are errors.
+        let mut g = GbtAssembly::default();
+        assert!(g.push(block(2, false, &[1]), &limits).is_err());
+        let small = Limits {
+            max_blocks: 10,
+            max_response_bytes: 3,
+        };
+        let mut g = GbtAssembly::default();
+        assert!(g.push(block(1, false, &[0; 4]), &small).is_err());
+    }
+}

@@ -3,6 +3,8 @@
 
 mod frame;
 #[cfg(test)]
+mod gurux_tests;
+#[cfg(test)]
 mod tests;
 
 pub use frame::{
