@@ -357,7 +357,8 @@ impl Server {
                 policy.security,
                 self.cfg.system_title,
                 self.cfg.keys.clone(),
-                counters.tx,
+                // Start at 1: some clients (dlms-cosem) take 0 as already seen.
+                counters.tx.max(1),
             );
             ctx.peer_system_title = Some(title);
             if let Some(last) = counters.rx_last.get(&sap) {
@@ -481,6 +482,11 @@ impl Server {
             return self.exception(1, 2);
         };
         let mut dedicated = false;
+        // The answer is protected the way the request was: general-glo/-ded for general.
+        let general = matches!(
+            tag,
+            xdlms::tag::GENERAL_GLO_CIPHERING | xdlms::tag::GENERAL_DED_CIPHERING
+        );
         let plain = match &mut assoc.security {
             Some(ctx) if security::is_ciphered(tag) => match ctx.unprotect(&apdu) {
                 Ok(u) => {
@@ -511,7 +517,11 @@ impl Server {
         let reply = self.serve(request, objects)?;
         let Some(reply) = reply else { return Ok(()) };
         let reply = match self.assoc.as_mut().and_then(|a| a.security.as_mut()) {
-            Some(ctx) if ctx.level != SecurityLevel::None => ctx.protect(&reply, dedicated)?,
+            Some(ctx) if ctx.level != SecurityLevel::None => match (general, dedicated) {
+                (true, false) => ctx.protect_general_glo(&reply)?,
+                (true, true) => ctx.protect_general_ded(&reply)?,
+                (false, _) => ctx.protect(&reply, dedicated)?,
+            },
             _ => reply,
         };
         self.sync_counters(objects);
