@@ -6,7 +6,7 @@ use dlms::client::{AssociationInfo, Client, ClientConfig, Event, Response};
 use dlms::xdlms::{ActionResult, DataAccessResult, GetDataResult, SelectiveAccess};
 use dlms::{AttributeDescriptor, Data, MethodDescriptor};
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -190,15 +190,8 @@ impl Connection {
             if self.client.is_closed() {
                 return Err(NetError::Closed);
             }
-            let deadline = self.client.poll_timeout().map(Instant::from_std);
-            let read = self.stream.read(&mut self.rx);
-            let n = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, read).await {
-                    Ok(r) => Some(r?),
-                    Err(_) => None,
-                },
-                None => Some(read.await?),
-            };
+            let n = crate::read_until(&mut self.stream, &mut self.rx, self.client.poll_timeout())
+                .await?;
             let now = Instant::now().into_std();
             match n {
                 None => self.client.handle_timeout(now),

@@ -4,5 +4,25 @@
 mod client;
 mod server;
 
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Reads what has arrived, or `None` when `deadline` passes first (`Some(0)`: the peer closed).
+pub(crate) async fn read_until(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Option<std::time::Instant>,
+) -> std::io::Result<Option<usize>> {
+    let read = stream.read(buf);
+    match deadline.map(Instant::from_std) {
+        Some(d) => match tokio::time::timeout_at(d, read).await {
+            Ok(r) => r.map(Some),
+            Err(_) => Ok(None),
+        },
+        None => read.await.map(Some),
+    }
+}
+
 pub use client::{Connection, NetError};
 pub use server::{serve, serve_connection, ListenerConfig};

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dlms::server::{Objects, Server, ServerConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
@@ -99,15 +99,7 @@ where
             let _ = stream.shutdown().await;
             return Ok(());
         }
-        let deadline = server.poll_timeout().map(Instant::from_std);
-        let read = stream.read(&mut rx);
-        let n = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, read).await {
-                Ok(r) => Some(r?),
-                Err(_) => None,
-            },
-            None => Some(read.await?),
-        };
+        let n = crate::read_until(&mut stream, &mut rx, server.poll_timeout()).await?;
         let now = Instant::now().into_std();
         match n {
             None => server.handle_timeout(now),

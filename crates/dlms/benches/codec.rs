@@ -31,6 +31,13 @@ fn profile_response() -> Apdu {
     })
 }
 
+/// A client's ciphering state that has just associated with the server.
+fn client_ctx() -> SecurityContext {
+    let mut ctx = SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, CLIENT, keys(), 1);
+    ctx.peer_system_title = Some(SERVER);
+    ctx
+}
+
 fn keys() -> CipherKeys {
     CipherKeys { ek: EK, ak: AK }
 }
@@ -64,12 +71,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("decrypt+decode", |b| {
         b.iter_batched(
-            || {
-                let mut ctx =
-                    SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, CLIENT, keys(), 1);
-                ctx.peer_system_title = Some(SERVER);
-                ctx
-            },
+            client_ctx,
             |mut ctx| {
                 let p = ctx.unprotect(&ciphered).unwrap();
                 Apdu::decode_exact(&p.apdu).unwrap()
@@ -80,12 +82,7 @@ fn bench(c: &mut Criterion) {
     // The collector's path: decrypt, check the response once, walk the rows in place.
     g.bench_function("decrypt+view", |b| {
         b.iter_batched(
-            || {
-                let mut ctx =
-                    SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, CLIENT, keys(), 1);
-                ctx.peer_system_title = Some(SERVER);
-                ctx
-            },
+            client_ctx,
             |mut ctx| {
                 let p = ctx.unprotect(&ciphered).unwrap();
                 let (_, result) = dlms::xdlms::get_response_normal_view(&p.apdu).unwrap();
@@ -104,12 +101,7 @@ fn bench(c: &mut Criterion) {
     // Single pass: decrypt, then every byte checked once while the values are taken out.
     g.bench_function("decrypt+cursor", |b| {
         b.iter_batched(
-            || {
-                let mut ctx =
-                    SecurityContext::new(SecurityLevel::AuthenticatedEncrypted, CLIENT, keys(), 1);
-                ctx.peer_system_title = Some(SERVER);
-                ctx
-            },
+            client_ctx,
             |mut ctx| {
                 let p = ctx.unprotect(&ciphered).unwrap();
                 let (_, result) = dlms::xdlms::get_response_normal_cursor(&p.apdu).unwrap();

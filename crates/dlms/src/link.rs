@@ -218,6 +218,14 @@ impl Framing {
     }
 }
 
+/// The earlier of an association's deadline and its link's.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn limits(max_apdu: usize, timeout: Duration) -> LinkLimits {
     LinkLimits {
         max_apdu,

@@ -16,12 +16,9 @@ impl<'a> DataView<'a> {
     /// Checks one value at the start of the reader and returns a view of it.
     pub fn read(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let rest = r.rest();
-        let before = r.remaining();
-        skip(r, 0)?;
-        let used = before - r.remaining();
-        Ok(Self {
-            bytes: rest.get(..used).unwrap_or_default(),
-        })
+        let used = encoded_len(rest, 0).ok_or_else(|| why_malformed(rest, 0))?;
+        let bytes = r.take(used, "data")?;
+        Ok(Self { bytes })
     }
 
     /// A view of exactly `bytes`.
@@ -198,56 +195,16 @@ fn encoded_len(b: &[u8], depth: usize) -> Option<usize> {
     (total <= b.len()).then_some(total)
 }
 
-/// Steps over one value, checking it as `Data::decode` would, without building it.
-fn skip(r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
-    let t = r.u8("data tag")?;
-    let fixed = match t {
-        tag::NULL_DATA | tag::DONT_CARE => 0,
-        tag::BOOLEAN | tag::BCD | tag::INTEGER | tag::UNSIGNED | tag::ENUM => 1,
-        tag::LONG | tag::LONG_UNSIGNED => 2,
-        tag::DOUBLE_LONG | tag::DOUBLE_LONG_UNSIGNED | tag::FLOAT32 => 4,
-        tag::LONG64 | tag::LONG64_UNSIGNED | tag::FLOAT64 => 8,
-        tag::DATE_TIME => 12,
-        tag::DATE => 5,
-        tag::TIME => 4,
-        tag::OCTET_STRING | tag::VISIBLE_STRING | tag::UTF8_STRING => {
-            r.octets("string")?;
-            return Ok(());
-        }
-        tag::BIT_STRING => {
-            let bits = r.length("bit-string length")?;
-            r.take(bits.div_ceil(8), "bit-string")?;
-            return Ok(());
-        }
-        tag::ARRAY | tag::STRUCTURE => {
-            if depth >= MAX_NESTING {
-                return Err(DecodeError::NestingTooDeep);
-            }
-            let n = r.length("array/structure count")?;
-            if n > r.remaining() {
-                return Err(DecodeError::LengthTooLarge {
-                    what: "array/structure",
-                    len: n,
-                });
-            }
-            for _ in 0..n {
-                skip(r, depth + 1)?;
-            }
-            return Ok(());
-        }
-        tag::COMPACT_ARRAY => {
-            // Rare and irregular: checked the full way, at the same depth.
-            return super::decode_untagged(t, r, depth).map(|_| ());
-        }
-        other => {
-            return Err(DecodeError::UnknownTag {
-                what: "data",
-                tag: other,
-            })
-        }
-    };
-    r.take(fixed, "data")?;
-    Ok(())
+/// Why `bytes` is not a well-formed value at `depth`: the owned decoder says precisely (only
+/// called once `encoded_len` has refused, so the allocation is on the error path alone).
+fn why_malformed(bytes: &[u8], depth: usize) -> DecodeError {
+    match Data::decode_depth(&mut Reader::new(bytes), depth) {
+        Err(e) => e,
+        Ok(_) => DecodeError::Invalid {
+            what: "data",
+            why: "malformed",
+        },
+    }
 }
 
 #[cfg(test)]
@@ -372,16 +329,7 @@ impl<'a> Cursor<'a> {
             return Ok(Some(Item::Begin { tag: t, count }));
         }
         let depth = self.open.len() - 1;
-        let n = match encoded_len(rest, depth) {
-            Some(n) => n,
-            None => {
-                skip(&mut Reader::new(rest), depth)?;
-                return Err(DecodeError::Invalid {
-                    what: "data",
-                    why: "malformed",
-                });
-            }
-        };
+        let n = encoded_len(rest, depth).ok_or_else(|| why_malformed(rest, depth))?;
         let bytes = rest.get(..n).unwrap_or_default();
         self.pos += n;
         Ok(Some(Item::Value(DataView { bytes })))

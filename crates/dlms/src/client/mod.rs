@@ -393,10 +393,7 @@ impl Client {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.deadline, self.link.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        crate::link::earliest(self.deadline, self.link.poll_timeout())
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {

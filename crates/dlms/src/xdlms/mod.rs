@@ -453,56 +453,12 @@ impl Codec for Apdu {
     }
 }
 
-/// Reads a get-response-normal without building its value: the invoke id and a checked view
-/// of the data (or the data-access-result). For the hot path of load-profile collection.
-pub fn get_response_normal_view(
-    apdu: &[u8],
-) -> Result<
-    (
-        InvokeIdAndPriority,
-        Result<crate::axdr::DataView<'_>, DataAccessResult>,
-    ),
-    DecodeError,
-> {
-    let mut r = Reader::new(apdu);
-    expect_tag(&mut r, tag::GET_RESPONSE, "get-response")?;
-    match r.u8("get-response choice")? {
-        1 => {}
-        t => {
-            return Err(DecodeError::UnknownTag {
-                what: "get-response-normal",
-                tag: t,
-            })
-        }
-    }
-    let invoke = InvokeIdAndPriority(r.u8("invoke-id-and-priority")?);
-    let result = match r.u8("get-data-result choice")? {
-        0 => Ok(crate::axdr::DataView::read(&mut r)?),
-        1 => Err(DataAccessResult::from_code(r.u8("data-access-result")?)),
-        t => {
-            return Err(DecodeError::UnknownTag {
-                what: "get-data-result",
-                tag: t,
-            })
-        }
-    };
-    r.finish("get-response")?;
-    Ok((invoke, result))
-}
-
-/// Reads the header of a get-response-normal and returns a single-pass cursor over its data
-/// (or the data-access-result).
-pub fn get_response_normal_cursor(
-    apdu: &[u8],
-) -> Result<
-    (
-        InvokeIdAndPriority,
-        Result<crate::axdr::Cursor<'_>, DataAccessResult>,
-    ),
-    DecodeError,
-> {
-    let mut r = Reader::new(apdu);
-    expect_tag(&mut r, tag::GET_RESPONSE, "get-response")?;
+/// The header of a get-response-normal: the invoke id, and whether data follows (else the
+/// data-access-result). The reader is left at the data.
+fn get_response_normal_header<'a>(
+    r: &mut Reader<'a>,
+) -> Result<(InvokeIdAndPriority, Option<DataAccessResult>), DecodeError> {
+    expect_tag(r, tag::GET_RESPONSE, "get-response")?;
     match r.u8("get-response choice")? {
         1 => {}
         t => {
@@ -514,16 +470,56 @@ pub fn get_response_normal_cursor(
     }
     let invoke = InvokeIdAndPriority(r.u8("invoke-id-and-priority")?);
     match r.u8("get-data-result choice")? {
-        0 => Ok((invoke, Ok(crate::axdr::Cursor::new(r.rest())))),
+        0 => Ok((invoke, None)),
         1 => {
             let dar = DataAccessResult::from_code(r.u8("data-access-result")?);
             r.finish("get-response")?;
-            Ok((invoke, Err(dar)))
+            Ok((invoke, Some(dar)))
         }
         t => Err(DecodeError::UnknownTag {
             what: "get-data-result",
             tag: t,
         }),
+    }
+}
+
+/// Reads a get-response-normal without building its value: the invoke id and a checked view
+/// of the data (or the data-access-result).
+pub fn get_response_normal_view(
+    apdu: &[u8],
+) -> Result<
+    (
+        InvokeIdAndPriority,
+        Result<crate::axdr::DataView<'_>, DataAccessResult>,
+    ),
+    DecodeError,
+> {
+    let mut r = Reader::new(apdu);
+    match get_response_normal_header(&mut r)? {
+        (invoke, Some(dar)) => Ok((invoke, Err(dar))),
+        (invoke, None) => {
+            let view = crate::axdr::DataView::read(&mut r)?;
+            r.finish("get-response")?;
+            Ok((invoke, Ok(view)))
+        }
+    }
+}
+
+/// Reads the header of a get-response-normal and returns a single-pass cursor over its data
+/// (or the data-access-result): the hot path of load-profile collection.
+pub fn get_response_normal_cursor(
+    apdu: &[u8],
+) -> Result<
+    (
+        InvokeIdAndPriority,
+        Result<crate::axdr::Cursor<'_>, DataAccessResult>,
+    ),
+    DecodeError,
+> {
+    let mut r = Reader::new(apdu);
+    match get_response_normal_header(&mut r)? {
+        (invoke, Some(dar)) => Ok((invoke, Err(dar))),
+        (invoke, None) => Ok((invoke, Ok(crate::axdr::Cursor::new(r.rest())))),
     }
 }
 
