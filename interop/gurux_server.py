@@ -55,6 +55,8 @@ Workarounds for Gurux server bugs (1.0.203), kept here in the harness as the iss
 16. Its disconnect control implements no method: every ACTION answers hardware-fault (and
     without the return-parameters flag, which a standard decoder refuses). `Disconnector`
     implements remote_disconnect and remote_reconnect.
+17. Its UA writes the HDLC parameter group length as 0 and overwrites the receive window with
+    that length: `handle_snrm_request` answers with a well-formed UA (Green Book defaults).
 """
 
 import argparse
@@ -95,6 +97,7 @@ from gurux_dlms.ConnectionState import ConnectionState
 from gurux_dlms.enums import RequestTypes
 from gurux_dlms.GXCiphering import GXCiphering
 from gurux_dlms.GXDLMS import GXDLMS
+from gurux_dlms.GXDLMSServer import GXDLMSServer
 from gurux_dlms.GXSecure import GXSecure
 from gurux_dlms.enums import ErrorCode
 from gurux_dlms.objects.enums.AssociationStatus import AssociationStatus
@@ -224,6 +227,22 @@ class HdlcShim:
 
 
 GXHdlcSettings.update = lambda self, other: None
+
+
+def handle_snrm_request(self, data):
+    """Workaround 17: Gurux's UA writes the parameter group length as 0 and then writes that
+    length (as the value 2) over the receive window, so a strict client (ours) refuses the UA.
+    This answers with the Green Book defaults, which both sides then use."""
+    GXDLMS.parseSnrmUaResponse(data, self.settings.hdlc)
+    self.reset(True)
+    h = self.settings.hdlc
+    h.maxInfoTX = h.maxInfoRX = 128
+    h.windowSizeTX = h.windowSizeRX = 1
+    self.replyData.set(bytes.fromhex("818014" "05020080" "06020080" "070400000001" "080400000001"))
+    self.settings.connected = ConnectionState.HDLC
+
+
+GXDLMSServer.handleSnrmRequest = handle_snrm_request
 # Workaround 15: after HLS the ACTION handler calls `settings.setConnected`, which does not exist.
 GXDLMSSettings.setConnected = lambda self, v: setattr(self, "connected", v)
 

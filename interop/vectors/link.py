@@ -1,80 +1,158 @@
 #!/usr/bin/env python3
-"""Records HDLC and wrapper frames from Gurux DLMS for Python into testdata/gurux/link.json.
+"""Byte-exact link-layer vectors (HDLC and the TCP wrapper) from Gurux (gurux-dlms==1.0.203).
 
-    python3 interop/vectors/link.py      (gurux-dlms==1.0.203)
+Each HDLC vector is paired with the same request made by a WRAPPER client, whose frame carries
+the bare APDU: the Rust test then checks that the HDLC info field is the LLC header followed by
+exactly that APDU, without trusting Gurux's HDLC code to tell us where the fields are.
+Writes testdata/gurux/link.json (run from the repository root):
 
-Each vector is the exact bytes Gurux's client sends, with what they must decode to (addresses and
-control as Gurux was configured), so the Rust test checks our deframer, CRC and address coding
-against an independent encoder. Deterministic: no keys, no clock.
+    python3 interop/vectors/link.py
 """
 
-import contextlib
-import io
 import json
 import os
+import sys
 
-from gurux_dlms import GXDLMSClient
-from gurux_dlms.enums import Authentication, InterfaceType
+from gurux_dlms import GXByteBuffer, GXDLMSClient
+from gurux_dlms.GXDLMS import GXDLMS
+from gurux_dlms.enums import DataType, InterfaceType, RequestTypes
+from gurux_dlms.objects import GXDLMSData, GXDLMSRegister
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "testdata", "gurux", "link.json")
+OUT = os.path.join("testdata", "gurux", "link.json")
+CLIENT = 16
 
 
-def client(itype, server, client_sap=16, auth=Authentication.NONE, password=None):
-    return GXDLMSClient(True, client_sap, server, auth, password, itype)
+def client(kind, server_address=1, size=0):
+    c = GXDLMSClient(True, CLIENT, server_address, interfaceType=kind)
+    if size:
+        c.serverAddressSize = size
+    return c
 
 
-def frames(msgs):
-    return [bytes(m).hex().upper() for m in msgs]
+def frames(messages):
+    if isinstance(messages, (bytes, bytearray)):
+        return [bytes(messages).hex().upper()]
+    return [bytes(m).hex().upper() for m in messages]
+
+
+def wrapper_apdu(frame):
+    frame = bytes(frame)
+    assert frame[:2] == b"\x00\x01"
+    length = int.from_bytes(frame[6:8], "big")
+    assert len(frame) == 8 + length
+    return frame[8:].hex().upper()
+
+
+def addr(value, size):
+    return bytes(GXDLMS.getAddressBytes(value, size)).hex().upper()
 
 
 def main():
     vectors = []
-    with contextlib.redirect_stdout(io.StringIO()):
-        for logical, physical, size in [(1, 16, 2), (1, 0x1234, 4), (1, None, 1)]:
-            if physical is None:
-                # One byte carries the upper (logical) address alone; Gurux's getServerAddress
-                # would put the physical address there, so give it the value directly.
-                server = logical
-            else:
-                server = GXDLMSClient.getServerAddress(logical, physical, size)
-            c = client(InterfaceType.HDLC, server)
-            c.serverAddressSize = size
-            vectors.append({
-                "name": f"snrm-{size}-byte-server-address",
-                "frames": [frames([c.snrmRequest()])[0]],
-                "client_sap": 16, "logical": logical, "physical": physical, "size": size,
-                "control": "SNRM",
-            })
-            c2 = client(InterfaceType.HDLC, server, 17, Authentication.LOW, "12345678")
-            c2.serverAddressSize = size
-            vectors.append({
-                "name": f"aarq-lls-{size}-byte-server-address",
-                "frames": frames(c2.aarqRequest()),
-                "client_sap": 17, "logical": logical, "physical": physical, "size": size,
-                "control": "I",
-            })
-        c = client(InterfaceType.HDLC, GXDLMSClient.getServerAddress(1, 16), 16)
-        c.hdlcSettings.maxInfoTX = 512
-        c.hdlcSettings.maxInfoRX = 256
-        c.hdlcSettings.windowSizeTX = 7
-        c.hdlcSettings.windowSizeRX = 7
-        vectors.append({
-            "name": "snrm-with-parameters",
-            "frames": [frames([c.snrmRequest()])[0]],
-            "client_sap": 16, "logical": 1, "physical": 16, "size": 2, "control": "SNRM",
-            "params": {"max_info_tx": 512, "max_info_rx": 256, "window_tx": 7, "window_rx": 7},
-        })
-        c = client(InterfaceType.HDLC, GXDLMSClient.getServerAddress(1, 16), 16)
-        vectors.append({
-            "name": "disc", "frames": [frames([c.disconnectRequest(True)])[0]],
-            "client_sap": 16, "logical": 1, "physical": 16, "size": 2, "control": "DISC",
-        })
-        w = client(InterfaceType.WRAPPER, 1, 16)
-        vectors.append({"name": "wrapper-aarq", "frames": frames(w.aarqRequest()), "source": 16, "destination": 1})
+
+    # SNRM with the defaults: Gurux leaves the info field out entirely.
+    c = client(InterfaceType.HDLC)
+    vectors.append(dict(name="snrm_default", kind="snrm", frames=frames(c.snrmRequest()),
+                        dest=addr(1, 1), src=addr(CLIENT, 1),
+                        max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1))
+
+    # SNRM with non-default limits (one 1-byte and one 2-byte size, windows other than 1).
+    c = client(InterfaceType.HDLC)
+    c.hdlcSettings.maxInfoTX = 200
+    c.hdlcSettings.maxInfoRX = 1024
+    c.hdlcSettings.windowSizeTX = 7
+    c.hdlcSettings.windowSizeRX = 3
+    vectors.append(dict(name="snrm_custom", kind="snrm", frames=frames(c.snrmRequest()),
+                        dest=addr(1, 1), src=addr(CLIENT, 1),
+                        max_info_tx=200, max_info_rx=1024, window_tx=7, window_rx=3))
+
+    # UA parameter fields we build; Gurux says how a client reads them (from the client's view:
+    # the server's max_info_rx is the client's max_info_tx).
+    for name, info in [
+        ("ua_one_byte", "818000050180060180070101080101"),
+        ("ua_two_byte", "81800005020400060201F4070107080103"),
+        ("ua_four_byte", "818000050400000100060400000F00070400000007080400000002"),
+    ]:
+        # The group length byte is filled in here so that the table stays readable.
+        raw = bytes.fromhex(info)
+        raw = raw[:2] + bytes([len(raw) - 3]) + raw[3:]
+        c = client(InterfaceType.HDLC)
+        c.parseUAResponse(GXByteBuffer(raw))
+        h = c.hdlcSettings
+        vectors.append(dict(name=name, kind="ua", info=raw.hex().upper(),
+                            client_max_info_tx=h.maxInfoTX, client_max_info_rx=h.maxInfoRX,
+                            client_window_tx=h.windowSizeTX, client_window_rx=h.windowSizeRX))
+
+    # AARQ framed in HDLC with 1-, 2- and 4-byte server addresses.
+    for name, logical, physical, size in [
+        ("aarq_addr1", 1, 0, 1),
+        ("aarq_addr2", 1, 17, 2),
+        ("aarq_addr4", 1, 0x1234, 4),
+    ]:
+        if size == 1:
+            value = logical
+        else:
+            value = GXDLMSClient.getServerAddress(logical, physical, size)
+        h = client(InterfaceType.HDLC, value, size)
+        h.snrmRequest()
+        w = client(InterfaceType.WRAPPER, value)
+        vectors.append(dict(name=name, kind="i", frames=frames(h.aarqRequest()),
+                            apdu=wrapper_apdu(w.aarqRequest()[0]),
+                            dest=addr(value, size), src=addr(CLIENT, 1),
+                            logical=logical, physical=physical if size > 1 else None,
+                            size=size))
+
+    # A get-request, framed in HDLC and in the wrapper.
+    reg = GXDLMSRegister("1.0.1.8.0.255")
+    h = client(InterfaceType.HDLC)
+    h.snrmRequest()
+    w = client(InterfaceType.WRAPPER)
+    vectors.append(dict(name="get_request", kind="i", frames=frames(h.read(reg, 2)),
+                        apdu=wrapper_apdu(w.read(reg, 2)[0]),
+                        dest=addr(1, 1), src=addr(CLIENT, 1)))
+    wf = w.read(reg, 2)[0]
+    vectors.append(dict(name="wrapper_get_request", kind="wrapper", frames=frames(wf),
+                        source=CLIENT, destination=1, apdu=wrapper_apdu(wf)))
+    wf = w.aarqRequest()[0]
+    vectors.append(dict(name="wrapper_aarq", kind="wrapper", frames=frames(wf),
+                        source=CLIENT, destination=1, apdu=wrapper_apdu(wf)))
+
+    # A write of a 300-byte octet string: Gurux splits it into I frames of max_info 128.
+    data = GXDLMSData("0.0.96.1.0.255")
+    data.value = bytes(range(256)) + bytes(44)
+    data.setDataType(2, DataType.OCTET_STRING)
+    h = client(InterfaceType.HDLC)
+    h.snrmRequest()
+    h.maxReceivePDUSize = 1024
+    w = client(InterfaceType.WRAPPER)
+    w.maxReceivePDUSize = 1024
+    # write() returns the frames of one PDU as a flat list here.
+    hf = h.write(data, 2)
+    assert len(hf) == 3, hf
+    wf = w.write(data, 2)
+    assert len(wf) == 1, wf
+    vectors.append(dict(name="write_segmented", kind="i", frames=frames(hf),
+                        apdu=wrapper_apdu(wf[0]), dest=addr(1, 1), src=addr(CLIENT, 1)))
+
+    # A receiver-ready frame, asking for the next segment of a reply.
+    h = client(InterfaceType.HDLC)
+    h.snrmRequest()
+    h.read(reg, 2)
+    vectors.append(dict(name="rr", kind="s", frames=frames(h.receiverReady(RequestTypes.FRAME)),
+                        dest=addr(1, 1), src=addr(CLIENT, 1)))
+
+    # DISC.
+    h = client(InterfaceType.HDLC)
+    vectors.append(dict(name="disc", kind="s", frames=frames(h.disconnectRequest(True)),
+                        dest=addr(1, 1), src=addr(CLIENT, 1)))
+
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
-        json.dump({"generator": "gurux-dlms 1.0.203", "vectors": vectors}, f, indent=1)
+        json.dump({"generator": "gurux-dlms 1.0.203 via interop/vectors/link.py",
+                   "vectors": vectors}, f, indent=1)
         f.write("\n")
+    for v in vectors:
+        print(v["name"], v.get("frames", v.get("info")), file=sys.stderr)
 
 
 if __name__ == "__main__":

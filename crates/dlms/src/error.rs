@@ -58,6 +58,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Link(LinkError::Refused) => "refused",
+            Error::Link(LinkError::TimedOut) => "timeout",
             Error::Link(_) | Error::Disconnected => "link",
             Error::Decode(_) | Error::Protocol(_) | Error::UnexpectedApdu(_) => "protocol",
             Error::Security(_) | Error::UnprotectedResponse(_) => "ciphering-failure",

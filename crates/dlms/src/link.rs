@@ -44,6 +44,8 @@ pub enum LinkError {
     NotConnected,
     #[error("the server refused the HDLC connection (DM)")]
     Refused,
+    #[error("the HDLC peer did not answer after every retransmission")]
+    TimedOut,
 }
 
 /// Events of the link seen by an association.
@@ -200,6 +202,10 @@ impl Framing {
                 LinkEvent::Apdu(a) => Ok(LinkUp::Apdu(a)),
                 LinkEvent::Disconnected => Ok(LinkUp::Disconnected),
                 LinkEvent::Rejected => Err(LinkError::Refused),
+                LinkEvent::TimedOut => Err(LinkError::TimedOut),
+                // A link event added later ends the association rather than going unseen.
+                #[allow(unreachable_patterns)]
+                _ => Err(LinkError::TimedOut),
             }),
         }
     }
