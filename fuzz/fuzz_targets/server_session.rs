@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use dlms::hdlc::{HdlcParams, ServerAddress};
 use dlms::link::TransportConfig;
 use dlms::security::CipherKeys;
-use dlms::server::{
-    ClientPolicy, CounterState, Objects, RequestContext, Server, ServerAuth, ServerConfig,
-};
+use dlms::server::{ClientPolicy, CounterState, Objects, RequestContext, Server, ServerConfig};
 use dlms::xdlms::{ActionResult, Conformance, DataAccessResult, SelectiveAccess};
-use dlms::{AttributeDescriptor, Data, MethodDescriptor, SecurityLevel, SystemTitle};
+use dlms::{
+    AttributeDescriptor, Authentication, Data, MethodDescriptor, SecurityLevel, SystemTitle,
+};
 use libfuzzer_sys::fuzz_target;
 
 struct Meter(CounterState);
@@ -79,12 +79,12 @@ fuzz_target!(|bytes: &[u8]| {
         clients: vec![
             ClientPolicy {
                 sap: 16,
-                authentication: ServerAuth::None,
+                authentication: Authentication::None,
                 security: SecurityLevel::None,
             },
             ClientPolicy {
                 sap: 1,
-                authentication: ServerAuth::HighGmac,
+                authentication: Authentication::HighGmac,
                 security: SecurityLevel::AuthenticatedEncrypted,
             },
         ],

@@ -23,6 +23,6 @@ pub use axdr::{Data, DateTime};
 pub use codec::{Codec, DecodeError, Reader};
 pub use obis::ObisCode;
 pub use types::{
-    ApplicationContext, AttributeDescriptor, Mechanism, MethodDescriptor, SecurityLevel,
-    SystemTitle,
+    ApplicationContext, AttributeDescriptor, Authentication, Mechanism, MethodDescriptor,
+    SecurityLevel, SystemTitle,
 };

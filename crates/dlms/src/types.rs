@@ -180,3 +180,44 @@ impl fmt::Display for MethodDescriptor {
         write!(f, "{}/{}/{}", self.class_id, self.instance, self.method)
     }
 }
+
+/// How a client authenticates itself: what the client sends, and what a server requires of
+/// one client SAP.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Authentication {
+    None,
+    /// LLS: the password travels in the AARQ.
+    Low {
+        password: Vec<u8>,
+    },
+    /// HLS with MD5, SHA-1 or SHA-256 and a shared secret.
+    High {
+        mechanism: Mechanism,
+        secret: Vec<u8>,
+    },
+    /// HLS-GMAC: proves possession of the keys given in [`ClientSecurity`].
+    HighGmac,
+}
+
+impl std::fmt::Debug for Authentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets never reach a log.
+        f.write_str(match self {
+            Self::None => "None",
+            Self::Low { .. } => "Low",
+            Self::High { .. } => "High",
+            Self::HighGmac => "HighGmac",
+        })
+    }
+}
+
+impl Authentication {
+    pub fn mechanism(&self) -> Mechanism {
+        match self {
+            Self::None => Mechanism::None,
+            Self::Low { .. } => Mechanism::Low,
+            Self::High { mechanism, .. } => *mechanism,
+            Self::HighGmac => Mechanism::HighGmac,
+        }
+    }
+}

@@ -14,8 +14,7 @@ use dlms::hdlc::{HdlcParams, ServerAddress};
 use dlms::link::TransportConfig;
 use dlms::security::CipherKeys;
 use dlms::server::{
-    ClientPolicy, CounterState, Objects, RequestContext, Server, ServerAuth, ServerConfig,
-    ServerEvent,
+    ClientPolicy, CounterState, Objects, RequestContext, Server, ServerConfig, ServerEvent,
 };
 use dlms::xdlms::{ActionResult, Conformance, DataAccessResult, GetDataResult, SelectiveAccess};
 use dlms::{
@@ -182,29 +181,29 @@ fn policies() -> Vec<ClientPolicy> {
     vec![
         ClientPolicy {
             sap: 16,
-            authentication: ServerAuth::None,
+            authentication: Authentication::None,
             security: SecurityLevel::None,
         },
         ClientPolicy {
             sap: 17,
-            authentication: ServerAuth::Low {
+            authentication: Authentication::Low {
                 password: b"12345678".to_vec(),
             },
             security: SecurityLevel::None,
         },
         ClientPolicy {
             sap: 1,
-            authentication: ServerAuth::HighGmac,
+            authentication: Authentication::HighGmac,
             security: SecurityLevel::AuthenticatedEncrypted,
         },
         ClientPolicy {
             sap: 2,
-            authentication: ServerAuth::HighGmac,
+            authentication: Authentication::HighGmac,
             security: SecurityLevel::Authenticated,
         },
         ClientPolicy {
             sap: 3,
-            authentication: ServerAuth::High {
+            authentication: Authentication::High {
                 mechanism: Mechanism::HighMd5,
                 secret: secret.clone(),
             },
@@ -212,7 +211,7 @@ fn policies() -> Vec<ClientPolicy> {
         },
         ClientPolicy {
             sap: 4,
-            authentication: ServerAuth::High {
+            authentication: Authentication::High {
                 mechanism: Mechanism::HighSha1,
                 secret: secret.clone(),
             },
@@ -220,7 +219,7 @@ fn policies() -> Vec<ClientPolicy> {
         },
         ClientPolicy {
             sap: 5,
-            authentication: ServerAuth::High {
+            authentication: Authentication::High {
                 mechanism: Mechanism::HighSha256,
                 secret,
             },

@@ -13,9 +13,9 @@ use clap::Args;
 use dlms::hdlc::{HdlcParams, ServerAddress};
 use dlms::link::TransportConfig;
 use dlms::security::CipherKeys;
-use dlms::server::{ClientPolicy, ServerAuth, ServerConfig};
+use dlms::server::{ClientPolicy, ServerConfig};
 use dlms::xdlms::Conformance;
-use dlms::{SecurityLevel, SystemTitle};
+use dlms::{Authentication, SecurityLevel, SystemTitle};
 use hes_sim::{Meter, MeterConfig, CLIENT_HLS, CLIENT_LLS, CLIENT_PUBLIC};
 use tokio::net::TcpListener;
 
@@ -81,19 +81,19 @@ pub fn server_config(args: &SimArgs, title: SystemTitle) -> anyhow::Result<Serve
         clients: vec![
             ClientPolicy {
                 sap: CLIENT_PUBLIC,
-                authentication: ServerAuth::None,
+                authentication: Authentication::None,
                 security: SecurityLevel::None,
             },
             ClientPolicy {
                 sap: CLIENT_LLS,
-                authentication: ServerAuth::Low {
+                authentication: Authentication::Low {
                     password: args.password.clone().into_bytes(),
                 },
                 security: SecurityLevel::None,
             },
             ClientPolicy {
                 sap: CLIENT_HLS,
-                authentication: ServerAuth::HighGmac,
+                authentication: Authentication::HighGmac,
                 security: SecurityLevel::AuthenticatedEncrypted,
             },
         ],

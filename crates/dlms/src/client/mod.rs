@@ -9,6 +9,7 @@
 mod request;
 
 pub use crate::error::Error;
+pub use crate::types::Authentication;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -30,46 +31,6 @@ use request::Pending;
 
 /// The logical name of the current association object, whose method 1 carries HLS pass 3/4.
 pub const CURRENT_ASSOCIATION: ObisCode = ObisCode::new(0, 0, 40, 0, 0, 255);
-
-/// How the client authenticates itself.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Authentication {
-    None,
-    /// LLS: the password travels in the AARQ.
-    Low {
-        password: Vec<u8>,
-    },
-    /// HLS with MD5, SHA-1 or SHA-256 and a shared secret.
-    High {
-        mechanism: Mechanism,
-        secret: Vec<u8>,
-    },
-    /// HLS-GMAC: proves possession of the keys given in [`ClientSecurity`].
-    HighGmac,
-}
-
-impl std::fmt::Debug for Authentication {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Secrets never reach a log.
-        f.write_str(match self {
-            Self::None => "None",
-            Self::Low { .. } => "Low",
-            Self::High { .. } => "High",
-            Self::HighGmac => "HighGmac",
-        })
-    }
-}
-
-impl Authentication {
-    pub fn mechanism(&self) -> Mechanism {
-        match self {
-            Self::None => Mechanism::None,
-            Self::Low { .. } => Mechanism::Low,
-            Self::High { mechanism, .. } => *mechanism,
-            Self::HighGmac => Mechanism::HighGmac,
-        }
-    }
-}
 
 /// Ciphering of the association (security suite 0).
 #[derive(Debug, Clone)]

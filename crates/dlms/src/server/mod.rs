@@ -15,8 +15,8 @@ use crate::link::{Framing, LinkUp, TransportConfig};
 use crate::obis::ObisCode;
 use crate::security::{self, CipherKeys, SecurityContext};
 use crate::types::{
-    ApplicationContext, AttributeDescriptor, Mechanism, MethodDescriptor, SecurityLevel,
-    SystemTitle,
+    ApplicationContext, AttributeDescriptor, Authentication, Mechanism, MethodDescriptor,
+    SecurityLevel, SystemTitle,
 };
 use crate::xdlms::{
     self, ActionRequest, ActionResponse, ActionResult, Apdu, Conformance, DataAccessResult,
@@ -30,7 +30,7 @@ use blocks::{Inbound, Outbound};
 #[derive(Clone)]
 pub struct ClientPolicy {
     pub sap: u16,
-    pub authentication: ServerAuth,
+    pub authentication: Authentication,
     pub security: SecurityLevel,
 }
 
@@ -41,37 +41,6 @@ impl std::fmt::Debug for ClientPolicy {
             .field("mechanism", &self.authentication.mechanism())
             .field("security", &self.security)
             .finish()
-    }
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub enum ServerAuth {
-    None,
-    Low {
-        password: Vec<u8>,
-    },
-    High {
-        mechanism: Mechanism,
-        secret: Vec<u8>,
-    },
-    HighGmac,
-}
-
-impl std::fmt::Debug for ServerAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Passwords and secrets never reach a log.
-        write!(f, "ServerAuth({:?})", self.mechanism())
-    }
-}
-
-impl ServerAuth {
-    pub fn mechanism(&self) -> Mechanism {
-        match self {
-            Self::None => Mechanism::None,
-            Self::Low { .. } => Mechanism::Low,
-            Self::High { mechanism, .. } => *mechanism,
-            Self::HighGmac => Mechanism::HighGmac,
-        }
     }
 }
 
@@ -335,7 +304,7 @@ impl Server {
             };
             return self.reject(app_ctx, why);
         }
-        if let ServerAuth::Low { password } = &policy.authentication {
+        if let Authentication::Low { password } = &policy.authentication {
             if aarq.calling_authentication_value.as_deref() != Some(password.as_slice()) {
                 return self.reject(app_ctx, AcseServiceUser::AuthenticationFailure);
             }
@@ -867,17 +836,17 @@ impl Server {
 /// Verifies the client's f(StoC); gives our f(CtoS).
 fn hls_check(a: &mut Assoc, proof: &[u8]) -> Result<Option<Vec<u8>>, Error> {
     Ok(match &a.policy.authentication {
-        ServerAuth::High {
+        Authentication::High {
             mechanism: Mechanism::HighMd5,
             secret,
         } => (security::hls_md5(&a.stoc, secret).as_slice() == proof)
             .then(|| security::hls_md5(&a.ctos, secret).to_vec()),
-        ServerAuth::High {
+        Authentication::High {
             mechanism: Mechanism::HighSha1,
             secret,
         } => (security::hls_sha1(&a.stoc, secret).as_slice() == proof)
             .then(|| security::hls_sha1(&a.ctos, secret).to_vec()),
-        ServerAuth::High {
+        Authentication::High {
             mechanism: Mechanism::HighSha256,
             secret,
         } => {
@@ -892,7 +861,7 @@ fn hls_check(a: &mut Assoc, proof: &[u8]) -> Result<Option<Vec<u8>>, Error> {
             (expect.as_slice() == proof)
                 .then(|| security::hls_sha256(secret, &own, &client, &a.ctos, &a.stoc).to_vec())
         }
-        ServerAuth::HighGmac => {
+        Authentication::HighGmac => {
             let Some(s) = a.security.as_mut() else {
                 return Ok(None);
             };
