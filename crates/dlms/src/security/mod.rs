@@ -18,7 +18,7 @@ mod gcm;
 mod general;
 mod hls;
 mod keywrap;
-mod tags;
+pub(crate) mod tags;
 
 #[cfg(test)]
 mod primitive_tests;

@@ -593,7 +593,6 @@ impl Server {
         ctx: &RequestContext,
         objects: &mut dyn Objects,
     ) -> Vec<u8> {
-        let limit = self.cfg.max_request_bytes;
         let reply = match req {
             SetRequest::Normal {
                 invoke,
@@ -622,24 +621,8 @@ impl Server {
                 access,
                 block,
             } => {
-                let mut inb = Inbound::set(attribute, access);
-                match inb.push(&block, limit) {
-                    Err(result) => SetResponse::LastDataBlock {
-                        invoke,
-                        result,
-                        block_number: 1,
-                    },
-                    Ok(()) if block.last_block => {
-                        finish_set(invoke, inb, block.block_number, ctx, objects)
-                    }
-                    Ok(()) => {
-                        self.inbound = Some(inb);
-                        SetResponse::DataBlock {
-                            invoke,
-                            block_number: block.block_number,
-                        }
-                    }
-                }
+                let inb = Inbound::set(attribute, access);
+                self.set_block(inb, invoke, block, 1, ctx, objects)
             }
             SetRequest::WithDataBlock { invoke, block } => match self.inbound.take() {
                 None => SetResponse::LastDataBlock {
@@ -647,23 +630,10 @@ impl Server {
                     result: DataAccessResult::NoLongSetInProgress,
                     block_number: block.block_number,
                 },
-                Some(mut inb) => match inb.push(&block, limit) {
-                    Err(result) => SetResponse::LastDataBlock {
-                        invoke,
-                        result,
-                        block_number: block.block_number,
-                    },
-                    Ok(()) if block.last_block => {
-                        finish_set(invoke, inb, block.block_number, ctx, objects)
-                    }
-                    Ok(()) => {
-                        self.inbound = Some(inb);
-                        SetResponse::DataBlock {
-                            invoke,
-                            block_number: block.block_number,
-                        }
-                    }
-                },
+                Some(inb) => {
+                    let n = block.block_number;
+                    self.set_block(inb, invoke, block, n, ctx, objects)
+                }
             },
             SetRequest::WithListAndFirstDataBlock { invoke, items, .. } => SetResponse::WithList {
                 invoke,
@@ -682,7 +652,6 @@ impl Server {
         budget: usize,
         objects: &mut dyn Objects,
     ) -> Vec<u8> {
-        let limit = self.cfg.max_request_bytes;
         match req {
             ActionRequest::Normal {
                 invoke,
@@ -706,41 +675,10 @@ impl Server {
                 invoke,
                 method,
                 block,
-            } => {
-                let mut inb = Inbound::action(method);
-                match inb.push(&block, limit) {
-                    Err(_) => action_error(invoke, ActionResult::OtherReason),
-                    Ok(()) if block.last_block => {
-                        let r = inb.finish_action(ctx, objects);
-                        self.action_reply(invoke, r, budget)
-                    }
-                    Ok(()) => {
-                        self.inbound = Some(inb);
-                        let next = ActionResponse::NextPBlock {
-                            invoke,
-                            block_number: block.block_number,
-                        };
-                        Apdu::ActionResponse(next).to_bytes()
-                    }
-                }
-            }
+            } => self.action_block(Inbound::action(method), invoke, block, ctx, budget, objects),
             ActionRequest::WithPBlock { invoke, block } => match self.inbound.take() {
                 None => action_error(invoke, ActionResult::NoLongActionInProgress),
-                Some(mut inb) => match inb.push(&block, limit) {
-                    Err(_) => action_error(invoke, ActionResult::OtherReason),
-                    Ok(()) if block.last_block => {
-                        let r = inb.finish_action(ctx, objects);
-                        self.action_reply(invoke, r, budget)
-                    }
-                    Ok(()) => {
-                        self.inbound = Some(inb);
-                        let next = ActionResponse::NextPBlock {
-                            invoke,
-                            block_number: block.block_number,
-                        };
-                        Apdu::ActionResponse(next).to_bytes()
-                    }
-                },
+                Some(inb) => self.action_block(inb, invoke, block, ctx, budget, objects),
             },
             ActionRequest::NextPBlock {
                 invoke,
@@ -754,6 +692,61 @@ impl Server {
             }
             #[allow(unreachable_patterns)]
             _ => exception_bytes(2, 2),
+        }
+    }
+
+    /// Takes one block of a long SET value; the last one performs the SET. A refused block is
+    /// answered with `err_block_number`.
+    fn set_block(
+        &mut self,
+        mut inb: Inbound,
+        invoke: InvokeIdAndPriority,
+        block: xdlms::DataBlockSA,
+        err_block_number: u32,
+        ctx: &RequestContext,
+        objects: &mut dyn Objects,
+    ) -> SetResponse {
+        match inb.push(&block, self.cfg.max_request_bytes) {
+            Err(result) => SetResponse::LastDataBlock {
+                invoke,
+                result,
+                block_number: err_block_number,
+            },
+            Ok(()) if block.last_block => finish_set(invoke, inb, block.block_number, ctx, objects),
+            Ok(()) => {
+                self.inbound = Some(inb);
+                SetResponse::DataBlock {
+                    invoke,
+                    block_number: block.block_number,
+                }
+            }
+        }
+    }
+
+    /// Takes one block of long ACTION parameters; the last one invokes the method.
+    fn action_block(
+        &mut self,
+        mut inb: Inbound,
+        invoke: InvokeIdAndPriority,
+        block: xdlms::DataBlockSA,
+        ctx: &RequestContext,
+        budget: usize,
+        objects: &mut dyn Objects,
+    ) -> Vec<u8> {
+        match inb.push(&block, self.cfg.max_request_bytes) {
+            Err(_) => action_error(invoke, ActionResult::OtherReason),
+            Ok(()) if block.last_block => {
+                let r = inb.finish_action(ctx, objects);
+                self.action_reply(invoke, r, budget)
+            }
+            Ok(()) => {
+                self.inbound = Some(inb);
+                let next = ActionResponse::NextPBlock {
+                    invoke,
+                    block_number: block.block_number,
+                };
+                Apdu::ActionResponse(next).to_bytes()
+            }
         }
     }
 

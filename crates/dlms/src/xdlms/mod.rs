@@ -21,41 +21,23 @@ use crate::axdr::Data;
 use crate::codec::{put_octets, Codec, DecodeError, Reader};
 use crate::types::AttributeDescriptor;
 
-/// APDU tags of the Green Book.
+/// APDU tags of the Green Book. The plain and ciphered service tags are defined once, with the
+/// ciphering table, in `security::tags`.
 pub mod tag {
-    pub const INITIATE_REQUEST: u8 = 0x01;
-    pub const INITIATE_RESPONSE: u8 = 0x08;
-    pub const CONFIRMED_SERVICE_ERROR: u8 = 0x0E;
+    pub use crate::security::tags::{
+        ACTION_REQUEST, ACTION_RESPONSE, CONFIRMED_SERVICE_ERROR, DED_ACTION_REQUEST,
+        DED_ACTION_RESPONSE, DED_EVENT_NOTIFICATION_REQUEST as DED_EVENT_NOTIFICATION,
+        DED_GET_REQUEST, DED_GET_RESPONSE, DED_SET_REQUEST, DED_SET_RESPONSE,
+        EVENT_NOTIFICATION_REQUEST, GENERAL_CIPHERING, GENERAL_DED_CIPHERING,
+        GENERAL_GLO_CIPHERING, GET_REQUEST, GET_RESPONSE, GLO_ACTION_REQUEST, GLO_ACTION_RESPONSE,
+        GLO_CONFIRMED_SERVICE_ERROR, GLO_EVENT_NOTIFICATION_REQUEST as GLO_EVENT_NOTIFICATION,
+        GLO_GET_REQUEST, GLO_GET_RESPONSE, GLO_INITIATE_REQUEST, GLO_INITIATE_RESPONSE,
+        GLO_SET_REQUEST, GLO_SET_RESPONSE, INITIATE_REQUEST, INITIATE_RESPONSE, SET_REQUEST,
+        SET_RESPONSE,
+    };
     pub const DATA_NOTIFICATION: u8 = 0x0F;
-    pub const GET_REQUEST: u8 = 0xC0;
-    pub const SET_REQUEST: u8 = 0xC1;
-    pub const EVENT_NOTIFICATION_REQUEST: u8 = 0xC2;
-    pub const ACTION_REQUEST: u8 = 0xC3;
-    pub const GET_RESPONSE: u8 = 0xC4;
-    pub const SET_RESPONSE: u8 = 0xC5;
-    pub const ACTION_RESPONSE: u8 = 0xC7;
     pub const EXCEPTION_RESPONSE: u8 = 0xD8;
     pub const GENERAL_BLOCK_TRANSFER: u8 = 0xE0;
-    pub const GLO_INITIATE_REQUEST: u8 = 0x21;
-    pub const GLO_INITIATE_RESPONSE: u8 = 0x28;
-    pub const GLO_CONFIRMED_SERVICE_ERROR: u8 = 0x2E;
-    pub const GLO_GET_REQUEST: u8 = 0xC8;
-    pub const GLO_SET_REQUEST: u8 = 0xC9;
-    pub const GLO_EVENT_NOTIFICATION: u8 = 0xCA;
-    pub const GLO_ACTION_REQUEST: u8 = 0xCB;
-    pub const GLO_GET_RESPONSE: u8 = 0xCC;
-    pub const GLO_SET_RESPONSE: u8 = 0xCD;
-    pub const GLO_ACTION_RESPONSE: u8 = 0xCF;
-    pub const DED_GET_REQUEST: u8 = 0xD0;
-    pub const DED_SET_REQUEST: u8 = 0xD1;
-    pub const DED_EVENT_NOTIFICATION: u8 = 0xD2;
-    pub const DED_ACTION_REQUEST: u8 = 0xD3;
-    pub const DED_GET_RESPONSE: u8 = 0xD4;
-    pub const DED_SET_RESPONSE: u8 = 0xD5;
-    pub const DED_ACTION_RESPONSE: u8 = 0xD7;
-    pub const GENERAL_GLO_CIPHERING: u8 = 0xDB;
-    pub const GENERAL_DED_CIPHERING: u8 = 0xDC;
-    pub const GENERAL_CIPHERING: u8 = 0xDD;
     pub const AARQ: u8 = 0x60;
     pub const AARE: u8 = 0x61;
     pub const RLRQ: u8 = 0x62;
