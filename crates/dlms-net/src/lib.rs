@@ -25,4 +25,4 @@ pub(crate) async fn read_until(
 }
 
 pub use client::{Connection, NetError};
-pub use server::{serve, serve_connection, ListenerConfig};
+pub use server::{serve, serve_connection, ListenerConfig, MeterHandle, SessionOptions};

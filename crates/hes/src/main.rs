@@ -23,7 +23,7 @@ enum Command {
     Read(read::ReadArgs),
     /// Invoke a method of one meter; prints JSON.
     Action(read::ActionArgs),
-    /// Run a simulated meter (a DLMS server).
+    /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
     Sim(sim::SimArgs),
 }
 
@@ -36,10 +36,14 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Sim(sim::SimArgs {
+        threads: Some(n), ..
+    }) = &cli.command
     {
+        builder.worker_threads((*n).max(1));
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("hes: cannot start the runtime: {e}");

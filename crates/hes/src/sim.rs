@@ -1,49 +1,97 @@
-//! `hes sim`: one simulated meter serving DLMS over TCP (the fleet comes with `--meters`).
+//! `hes sim`: simulated meters serving DLMS over TCP, one or a fleet of thousands.
 //!
-//! Clients: 16 public (no security), 17 LLS with the password, 1 HLS-GMAC with authenticated
-//! encryption (security suite 0). The default keys and password are the Green Book's examples:
-//! test defaults, never for real meters.
+//! Clients of every meter: 16 public (no security), 17 LLS with the password, 1 HLS-GMAC with
+//! authenticated encryption (security suite 0); 16/32/48 with the `alternative_saps` quirk.
+//! A single meter uses the Green Book's example keys unless told otherwise; a fleet's meters
+//! each have their own keys, derived from `--fleet-secret` and written to the inventory. All
+//! defaults are test values, never for real meters.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Instant;
 
-use anyhow::{anyhow, Context};
-use clap::Args;
-use dlms::hdlc::{HdlcParams, ServerAddress};
-use dlms::link::TransportConfig;
-use dlms::security::CipherKeys;
-use dlms::server::{ClientPolicy, ServerConfig};
-use dlms::xdlms::Conformance;
-use dlms::{Authentication, SecurityLevel, SystemTitle};
-use hes_sim::{Meter, MeterConfig, CLIENT_HLS, CLIENT_LLS, CLIENT_PUBLIC};
-use tokio::net::TcpListener;
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, ValueEnum};
+use hes_sim::fleet::{Addressing, Clock, Fleet, FleetConfig, PushConfig, QuirkName};
+use hes_sim::objects::keys::KeySet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AddressingArg {
+    /// Each meter its own loopback address (counting up from --host), all on --port.
+    Ip,
+    /// Each meter its own port (counting up from --port), all on --host.
+    Port,
+}
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
+    /// How many meters to run.
+    #[arg(long, default_value_t = 1)]
+    pub meters: u32,
+    /// The (first) meter's address.
     #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// TCP port (0 = any free port; the chosen one is printed as `LISTENING <port>`).
+    pub host: IpAddr,
+    /// TCP port (0 = any free port per meter; the first is printed as `LISTENING <port>`).
     #[arg(long, default_value_t = 4059)]
     pub port: u16,
-    /// Speak HDLC over TCP instead of the wrapper.
+    #[arg(long, value_enum, default_value_t = AddressingArg::Ip)]
+    pub addressing: AddressingArg,
+    /// Every meter speaks HDLC over TCP instead of the wrapper (the `hdlc_only` quirk).
     #[arg(long)]
     pub hdlc: bool,
-    /// LLS password of client 17 (test default).
+    /// A quirk for a share of the fleet: NAME or NAME=FRACTION (repeatable). Names:
+    /// hdlc_only, small_pdu, no_set_blocks, no_deviation_in_range, alternative_saps.
+    #[arg(long = "quirk", value_name = "NAME[=FRACTION]")]
+    pub quirks: Vec<String>,
+    /// LLS password of the reader client (test default).
     #[arg(long, default_value = hes_sim::TEST_PASSWORD)]
     pub password: String,
-    /// Global unicast encryption key (hex; default: the Green Book test key).
-    #[arg(long, default_value = "000102030405060708090A0B0C0D0E0F")]
-    pub ek: String,
-    /// Authentication key (hex; default: the Green Book test key).
-    #[arg(long, default_value = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")]
-    pub ak: String,
-    /// The meter's system title (hex, 8 bytes).
-    #[arg(long, default_value = "4D4D4D0000BC614E")]
-    pub system_title: String,
-    /// Serial number (also seeds the meter's data).
+    /// Global unicast encryption key for every meter (hex; default: the Green Book key for one
+    /// meter, derived per meter for a fleet).
+    #[arg(long)]
+    pub ek: Option<String>,
+    /// Authentication key for every meter (hex).
+    #[arg(long)]
+    pub ak: Option<String>,
+    /// Master key (KEK) for every meter (hex).
+    #[arg(long)]
+    pub kek: Option<String>,
+    /// Seeds the per-meter keys of a fleet.
+    #[arg(long, default_value = "hes-sim test fleet")]
+    pub fleet_secret: String,
+    /// The system title of a single meter (hex, 8 bytes; default "HES", 0, the serial).
+    #[arg(long)]
+    pub system_title: Option<String>,
+    /// Serial number of the first meter (each meter's data is seeded by its serial).
     #[arg(long, default_value_t = 1)]
     pub serial: u32,
+    /// Seeds the data of the whole fleet and the choice of quirky meters.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Meter time runs this many times faster than real time (1440: a day per minute).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Meter time at start, Unix seconds (default: now).
+    #[arg(long)]
+    pub start: Option<i64>,
+    /// Entries of the 15-minute load profile (960: ten days).
+    #[arg(long, default_value_t = 960)]
+    pub profile_entries: u32,
+    /// Send pushes to this address (the head-end's push listener).
+    #[arg(long)]
+    pub push_to: Option<SocketAddr>,
+    /// Seconds of meter time between interval pushes (0: alarms only).
+    #[arg(long, default_value_t = 900)]
+    pub push_interval: i64,
+    /// Write the inventory here (`.csv`: CSV, otherwise JSON; repeat for both).
+    #[arg(long)]
+    pub inventory: Vec<PathBuf>,
+    /// Serve the control API (ground truth, faults) here, e.g. 127.0.0.1:8059.
+    #[arg(long)]
+    pub control: Option<SocketAddr>,
+    /// Worker threads of the runtime (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 fn hex16(name: &str, v: &str) -> anyhow::Result<[u8; 16]> {
@@ -53,55 +101,75 @@ fn hex16(name: &str, v: &str) -> anyhow::Result<[u8; 16]> {
         .ok_or_else(|| anyhow!("--{name} must be 16 bytes of hex"))
 }
 
-/// The server configuration of a simulated meter.
-pub fn server_config(args: &SimArgs, title: SystemTitle) -> anyhow::Result<ServerConfig> {
-    let transport = if args.hdlc {
-        TransportConfig::Hdlc {
-            client_sap: 0,
-            server: ServerAddress {
-                logical: 1,
-                physical: Some(16),
-                size: 2,
-            },
-            params: HdlcParams::default(),
-        }
-    } else {
-        TransportConfig::Wrapper {
-            client_wport: 0,
-            server_wport: 1,
-        }
+fn parse_quirk(s: &str) -> anyhow::Result<(QuirkName, f64)> {
+    let (name, fraction) = match s.split_once('=') {
+        Some((n, f)) => (
+            n,
+            f.parse::<f64>()
+                .ok()
+                .filter(|f| (0.0..=1.0).contains(f))
+                .ok_or_else(|| anyhow!("--quirk {s}: the fraction must be in 0..=1"))?,
+        ),
+        None => (s, 1.0),
     };
-    Ok(ServerConfig {
-        transport,
-        system_title: title,
-        keys: CipherKeys {
-            ek: hex16("ek", &args.ek)?,
-            ak: hex16("ak", &args.ak)?,
-        },
-        clients: vec![
-            ClientPolicy {
-                sap: CLIENT_PUBLIC,
-                authentication: Authentication::None,
-                security: SecurityLevel::None,
-            },
-            ClientPolicy {
-                sap: CLIENT_LLS,
-                authentication: Authentication::Low {
-                    password: args.password.clone().into_bytes(),
-                },
-                security: SecurityLevel::None,
-            },
-            ClientPolicy {
-                sap: CLIENT_HLS,
-                authentication: Authentication::HighGmac,
-                security: SecurityLevel::AuthenticatedEncrypted,
-            },
-        ],
-        max_receive_pdu: 1024,
-        conformance: Conformance::DEFAULT_SERVER,
-        max_request_bytes: 64 * 1024,
-        inactivity_timeout: Duration::from_secs(120),
-    })
+    Ok((name.parse().map_err(|e: String| anyhow!(e))?, fraction))
+}
+
+/// The fleet configuration the arguments describe.
+pub fn fleet_config(args: &SimArgs) -> anyhow::Result<FleetConfig> {
+    if args.meters == 0 {
+        bail!("--meters must be at least 1");
+    }
+    let mut cfg = FleetConfig::new(args.meters);
+    cfg.first_serial = args.serial;
+    cfg.addressing = match args.addressing {
+        AddressingArg::Ip => Addressing::Ip,
+        AddressingArg::Port => Addressing::Port,
+    };
+    cfg.first_host = args.host;
+    cfg.port = args.port;
+    cfg.seed = args.seed;
+    cfg.fleet_secret = args.fleet_secret.clone().into_bytes();
+    cfg.password = args.password.clone();
+    cfg.profile_entries = args.profile_entries.clamp(1, 100_000);
+    let single = args.meters == 1;
+    let given = [&args.ek, &args.ak, &args.kek];
+    if single || given.iter().any(|k| k.is_some()) {
+        let key = |name, v: &Option<String>, default| match v {
+            Some(v) => hex16(name, v),
+            None if single => Ok(default),
+            None => Err(anyhow!("--ek, --ak and --kek go together for a fleet")),
+        };
+        cfg.keys = Some(KeySet {
+            ek: key("ek", &args.ek, hes_sim::TEST_EK)?,
+            ak: key("ak", &args.ak, hes_sim::TEST_AK)?,
+            kek: key("kek", &args.kek, hes_sim::TEST_KEK)?,
+        });
+    }
+    if let Some(t) = &args.system_title {
+        if !single {
+            bail!("--system-title is for a single meter (a fleet's are \"HES\", 0, serial)");
+        }
+        cfg.system_title = Some(
+            hex::decode(t.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| anyhow!("--system-title must be 8 bytes of hex"))?,
+        );
+    }
+    if args.hdlc {
+        cfg.quirks.push((QuirkName::HdlcOnly, 1.0));
+    }
+    for q in &args.quirks {
+        cfg.quirks.push(parse_quirk(q)?);
+    }
+    cfg.clock = Clock::new(args.start, args.speed);
+    if let Some(dest) = args.push_to {
+        let mut p = PushConfig::new(dest);
+        p.interval_s = (args.push_interval > 0).then_some(args.push_interval);
+        cfg.push = Some(p);
+    }
+    Ok(cfg)
 }
 
 pub async fn run(args: SimArgs) -> u8 {
@@ -115,29 +183,52 @@ pub async fn run(args: SimArgs) -> u8 {
 }
 
 async fn serve(args: SimArgs) -> anyhow::Result<()> {
-    let title = hex::decode(args.system_title.trim())
-        .ok()
-        .and_then(|b| SystemTitle::from_slice(&b))
-        .ok_or_else(|| anyhow!("--system-title must be 8 bytes of hex"))?;
-    let cfg = server_config(&args, title)?;
-    let mut mc = MeterConfig::new(args.serial);
-    mc.system_title = title;
-    let meter = Arc::new(Mutex::new(Meter::new(mc)));
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .context("--host/--port")?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let port = listener.local_addr()?.port();
-    println!("SYSTEM_TITLE {}", hex::encode_upper(title.0));
-    println!("LISTENING {port}");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = stop_tx.send(true);
-    });
-    let lcfg = dlms_net::ListenerConfig::default();
-    dlms_net::serve(listener, cfg, lcfg, meter, stop_rx).await?;
+    let cfg = fleet_config(&args)?;
+    let started = Instant::now();
+    let fleet = Fleet::start(cfg).await?;
+    let first = fleet.meters().first().ok_or_else(|| anyhow!("no meters"))?;
+    for path in &args.inventory {
+        let inv = fleet.inventory();
+        let text = if path.extension().is_some_and(|e| e == "csv") {
+            hes_sim::fleet::to_csv(&inv)
+        } else {
+            serde_json::to_string_pretty(&inv)?
+        };
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.meters == 1 {
+        println!(
+            "SYSTEM_TITLE {}",
+            hex::encode_upper(first.spec.system_title)
+        );
+    }
+    println!("LISTENING {}", first.addr().port());
+    println!(
+        "METERS {} from {} in {:.2} s",
+        fleet.len(),
+        first.addr(),
+        started.elapsed().as_secs_f64()
+    );
+    let control = match args.control {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the control API on {addr}"))?;
+            println!("{}", hes_sim::control::describe(listener.local_addr()?));
+            let f = fleet.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = hes_sim::control::serve(listener, f).await {
+                    eprintln!("hes sim: control API: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
+    println!("READY");
+    let _ = tokio::signal::ctrl_c().await;
+    fleet.shutdown();
+    if let Some(c) = control {
+        c.abort();
+    }
     Ok(())
 }

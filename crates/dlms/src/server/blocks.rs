@@ -31,6 +31,11 @@ impl Outbound {
         }
     }
 
+    /// More blocks remain to be sent.
+    pub(super) fn has_more(&self) -> bool {
+        self.pos < self.raw.len()
+    }
+
     fn cut(&mut self) -> (bool, u32, Vec<u8>) {
         let end = (self.pos + self.size).min(self.raw.len());
         let chunk = self.raw.get(self.pos..end).unwrap_or_default().to_vec();

@@ -172,6 +172,11 @@ impl Server {
         self.state == State::Closed
     }
 
+    /// True while a long answer is part-way through its blocks (more remain to be sent).
+    pub fn is_sending_blocks(&self) -> bool {
+        self.outbound.as_ref().is_some_and(Outbound::has_more)
+    }
+
     /// The client SAP of the current association.
     pub fn client_sap(&self) -> Option<u16> {
         self.assoc.as_ref().map(|a| a.ctx.client_sap)
@@ -447,6 +452,10 @@ impl Server {
             // service-not-allowed / service-not-supported: nothing is associated.
             return self.exception(1, 2);
         };
+        if apdu.len() > usize::from(self.cfg.max_receive_pdu) {
+            // pdu-too-long: the client must cut its request into blocks.
+            return self.exception(1, 4);
+        }
         let mut dedicated = false;
         // The answer is protected the way the request was: general-glo/-ded for general.
         let general = matches!(
@@ -500,7 +509,7 @@ impl Server {
             return Ok(None);
         };
         let ctx = assoc.ctx;
-        let budget = reply_budget(assoc);
+        let budget = reply_budget(assoc, self.cfg.max_receive_pdu);
         if self.state == State::AwaitHlsReply {
             return Ok(Some(self.serve_hls(req, objects)?));
         }
@@ -510,6 +519,9 @@ impl Server {
                 Conformance::GET | Conformance::MULTIPLE_REFERENCES
             }
             Apdu::GetRequest(_) => Conformance::GET,
+            Apdu::SetRequest(
+                SetRequest::WithFirstDataBlock { .. } | SetRequest::WithDataBlock { .. },
+            ) => Conformance::SET | Conformance::BLOCK_TRANSFER_WITH_SET_OR_WRITE,
             Apdu::SetRequest(_) => Conformance::SET,
             Apdu::ActionRequest(_) => Conformance::ACTION,
             _ => Conformance(0),
@@ -876,9 +888,14 @@ fn hls_check(a: &mut Assoc, proof: &[u8]) -> Result<Option<Vec<u8>>, Error> {
     })
 }
 
-fn reply_budget(a: &Assoc) -> usize {
+/// The largest plain answer that fits one APDU: the smaller of the two sides' PDU sizes (a meter
+/// with a small buffer sends small blocks too), less the ciphering overhead.
+fn reply_budget(a: &Assoc, own_max_pdu: u16) -> usize {
     let overhead = if a.security.is_some() { 24 } else { 0 };
-    a.client_max_pdu.saturating_sub(overhead).max(64)
+    a.client_max_pdu
+        .min(usize::from(own_max_pdu))
+        .saturating_sub(overhead)
+        .max(64)
 }
 
 fn finish_set(
