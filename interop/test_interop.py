@@ -75,7 +75,7 @@ def gurux(request):
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def sim(request):
-    cmd = [hes_bin(), "sim", "--port", "0"]
+    cmd = [hes_bin(), "sim", "--port", "0", "--profile-entries", "96"]
     if request.param == "hdlc":
         cmd.append("--hdlc")
     p, port, title = start(cmd)
@@ -116,9 +116,9 @@ def rows_of(value):
     assert value["type"] == "array"
     out = []
     for row in value["value"]:
-        assert row["type"] == "structure" and len(row["value"]) == 4
-        t, a, b, c = row["value"]
-        out.append((t["datetime"], a["value"], b["value"], c["value"]))
+        assert row["type"] == "structure" and len(row["value"]) >= 4
+        t, *values = row["value"]
+        out.append((t["datetime"], *[v["value"] for v in values]))
     return out
 
 
@@ -210,7 +210,7 @@ def test_gurux_client_reads_hes_sim(sim, level):
     assert all("error" not in x for x in doc["objects"]), doc
     register = o[(3, "1.0.1.8.0.255")]["value"]
     profile = o[(7, "1.0.99.1.0.255")]
-    assert profile["columns"] == 4 and len(profile["rows"]) == 96
+    assert profile["columns"] == 5 and len(profile["rows"]) == 96
     times = [datetime.datetime.fromisoformat(r[0]["value"]) for r in profile["rows"]]
     assert all((b - a) == datetime.timedelta(minutes=15) for a, b in zip(times, times[1:]))
     assert all(t.minute % 15 == 0 and t.second == 0 for t in times)
@@ -227,9 +227,9 @@ def test_gurux_client_reads_hes_sim(sim, level):
     assert [r[1:] for r in our_rows] == [tuple(r[1:]) for r in profile["rows"]] or now.minute % 15 == 14
 
 
-@pytest.mark.parametrize("level", ["lls", "hls-gmac"])
-def test_gurux_client_commands_hes_sim(sim, level):
+def test_gurux_client_commands_hes_sim(sim):
     transport, port, _ = sim
+    level = "hls-gmac"
     code, doc = gurux_client(transport, port, level, "70/0.0.96.3.10.255/2", "--action", "70/0.0.96.3.10.255/1")
     assert code == 0, doc
     code, doc = gurux_client(transport, port, level, "70/0.0.96.3.10.255/2", "--action", "70/0.0.96.3.10.255/2")
@@ -238,9 +238,11 @@ def test_gurux_client_commands_hes_sim(sim, level):
     assert doc["objects"][0]["value"] is False
 
 
-def test_gurux_public_client_may_not_command_hes_sim(sim):
+@pytest.mark.parametrize("level", ["none", "lls"])
+def test_gurux_reading_clients_may_not_command_hes_sim(sim, level):
+    # Only the management client (HLS) commands; the public and the reader (LLS) clients read.
     transport, port, _ = sim
-    code, doc = gurux_client(transport, port, "none", "--action", "70/0.0.96.3.10.255/1")
+    code, doc = gurux_client(transport, port, level, "--action", "70/0.0.96.3.10.255/1")
     assert code == 2
     assert doc["objects"][0]["error"]["code"] == 3  # read-write-denied
 
@@ -267,7 +269,7 @@ def test_gurux_client_reads_hes_sim_in_blocks(sim, level):
     code, doc = gurux_client(transport, port, level, "--max-pdu", "256", "7/1.0.99.1.0.255/2")
     assert code == 0, doc
     profile = doc["objects"][0]
-    assert profile["columns"] == 4 and len(profile["rows"]) == 96
+    assert profile["columns"] == 5 and len(profile["rows"]) == 96
 
 
 # --- a second independent client: dlms-cosem (wrapper) ---------------------------------------
@@ -275,7 +277,7 @@ def test_gurux_client_reads_hes_sim_in_blocks(sim, level):
 
 @pytest.fixture(scope="module")
 def wrapper_sim():
-    p, port, _ = start([hes_bin(), "sim", "--port", "0"])
+    p, port, _ = start([hes_bin(), "sim", "--port", "0", "--profile-entries", "96"])
     yield port
     stop(p)
 

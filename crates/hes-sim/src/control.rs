@@ -205,7 +205,7 @@ async fn set_faults(
     Path(id): Path<String>,
     Json(faults): Json<Faults>,
 ) -> Result<StatusCode, ApiError> {
-    fleet.set_faults(&id, faults)?;
+    fleet.set_faults(&id, faults).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -226,12 +226,14 @@ async fn fraction_faults(
     State(fleet): Fl,
     Json(req): Json<FractionFaults>,
 ) -> Result<Json<Chosen>, ApiError> {
-    let meters = fleet.set_faults_fraction(req.faults, req.fraction, req.seed)?;
+    let meters = fleet
+        .set_faults_fraction(req.faults, req.fraction, req.seed)
+        .await?;
     Ok(Json(Chosen { meters }))
 }
 
 async fn clear_faults(State(fleet): Fl) -> Result<StatusCode, ApiError> {
-    fleet.clear_faults()?;
+    fleet.clear_faults().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -245,7 +247,7 @@ async fn power(
     Path(id): Path<String>,
     Json(p): Json<Power>,
 ) -> Result<StatusCode, ApiError> {
-    fleet.set_power(&id, p.on)?;
+    fleet.set_power(&id, p.on).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

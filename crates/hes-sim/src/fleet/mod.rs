@@ -517,14 +517,17 @@ impl Fleet {
         Ok(())
     }
 
-    fn unlisten(cell: &MeterCell) {
-        if let Some(t) = cell
+    /// Stops the meter's listener and waits until its socket is closed, so that the next
+    /// connection attempt is refused.
+    async fn unlisten(cell: &MeterCell) {
+        let task = cell
             .listener
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+            .take();
+        if let Some(t) = task {
             t.abort();
+            let _ = t.await;
         }
     }
 
@@ -558,7 +561,7 @@ impl Fleet {
 
     /// Replaces the faults of one meter. One-shot faults (`ic_jump`, `clock_drift_s`) act when
     /// they are set; the others last until cleared.
-    pub fn set_faults(&self, id: &str, faults: Faults) -> Result<(), FleetError> {
+    pub async fn set_faults(&self, id: &str, faults: Faults) -> Result<(), FleetError> {
         let cell = self
             .meter(id)
             .ok_or_else(|| FleetError::NoMeter(id.to_string()))?;
@@ -569,7 +572,7 @@ impl Fleet {
             was
         };
         match (was_refused, faults.refused) {
-            (false, true) => Self::unlisten(cell),
+            (false, true) => Self::unlisten(cell).await,
             (true, false) if cell.lock().powered() => self.listen(cell)?,
             _ => {}
         }
@@ -577,7 +580,7 @@ impl Fleet {
     }
 
     /// Sets `faults` on a reproducible fraction of the fleet; returns the ids chosen.
-    pub fn set_faults_fraction(
+    pub async fn set_faults_fraction(
         &self,
         faults: Faults,
         fraction: f64,
@@ -588,7 +591,7 @@ impl Fleet {
         for i in pick(n, fraction, seed) {
             if let Some(cell) = self.cells.get(i as usize) {
                 let id = cell.spec.id();
-                self.set_faults(&id, faults)?;
+                self.set_faults(&id, faults).await?;
                 ids.push(id);
             }
         }
@@ -596,10 +599,10 @@ impl Fleet {
     }
 
     /// Clears every meter's faults.
-    pub fn clear_faults(&self) -> Result<(), FleetError> {
+    pub async fn clear_faults(&self) -> Result<(), FleetError> {
         for cell in &self.cells {
             if cell.lock().faults.any() {
-                self.set_faults(&cell.spec.id(), Faults::default())?;
+                self.set_faults(&cell.spec.id(), Faults::default()).await?;
             }
         }
         Ok(())
@@ -607,7 +610,7 @@ impl Fleet {
 
     /// Power fails (`false`) or returns at a meter: it stops or starts listening, and logs
     /// and pushes the event.
-    pub fn set_power(&self, id: &str, on: bool) -> Result<(), FleetError> {
+    pub async fn set_power(&self, id: &str, on: bool) -> Result<(), FleetError> {
         let cell = self
             .meter(id)
             .ok_or_else(|| FleetError::NoMeter(id.to_string()))?;
@@ -618,7 +621,7 @@ impl Fleet {
         if on && !refused {
             self.listen(cell)?;
         } else if !on {
-            Self::unlisten(cell);
+            Self::unlisten(cell).await;
         }
         Ok(())
     }
@@ -636,7 +639,14 @@ impl Fleet {
     pub fn shutdown(&self) {
         let _ = self.shared.shutdown.send(true);
         for cell in &self.cells {
-            Self::unlisten(cell);
+            if let Some(t) = cell
+                .listener
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
+                t.abort();
+            }
         }
         if let Some(t) = self
             .push_task
