@@ -322,6 +322,9 @@ def test_fault_corrupt_frame(clear, transport):
         with pytest.raises(Exception) as e:  # noqa: PT011  (Gurux raises several kinds)
             read_clock(c, link)
         assert not isinstance(e.value, (socket.timeout, TimeoutError)), f"Gurux waited instead: {e.value!r}"
+        # Gurux's words: a bad HDLC FCS is "Wrong CRC."; an unknown APDU tag "Invalid Command.".
+        want = "CRC" if transport == "hdlc" else "Invalid Command"
+        assert want in str(e.value), repr(e.value)
     finally:
         link.close()
 
@@ -332,9 +335,10 @@ def test_fault_ic_jump(clear):
     ic = c.ciphering.invocationCounter
     g.release(c, link)
     clear.faults(m["id"], ic_jump=1000)
-    with pytest.raises(Exception):  # noqa: PT011,B017
+    with pytest.raises(GXDLMSException) as e:  # AARE: rejected, authentication failure
         c, link = session(m, "hls-gmac", ic=ic + 1, timeout=3.0)
         g.release(c, link)
+    assert "reject" in str(e.value).lower(), str(e.value)
     c, link = session(m, "none")
     try:
         seen = int(g.get(c, link, GXDLMSData(IC), 2))
@@ -386,8 +390,9 @@ def test_fault_profile_anomalies(clear):
 def test_fault_refuse_association(clear):
     m = clear.pick("hdlc")[5]
     clear.faults(m["id"], refuse_association=True)
-    with pytest.raises(GXDLMSException):
+    with pytest.raises(GXDLMSException) as e:
         session(m, "lls", timeout=3.0)
+    assert "permanently rejected" in str(e.value), repr(e.value)
 
 
 # --- 3. quirks ---------------------------------------------------------------------------------------
@@ -411,9 +416,10 @@ def test_small_pdu_answers_in_blocks(fleet):
 def test_alternative_saps(fleet):
     m = fleet.pick(quirk="alternative_saps")[0]
     assert m["client_sap_management"] == 48
-    with pytest.raises(Exception):  # noqa: PT011,B017
+    with pytest.raises(Exception) as e:  # noqa: PT011,B017
         c, link = session(m, "hls-gmac", client=1, timeout=3.0)
         g.release(c, link)
+    assert "rejected" in str(e.value), repr(e.value)  # AARE rejected-permanent
     c, link = session(m, "hls-gmac")
     try:
         reg = GXDLMSRegister("1.0.1.8.0.255")
