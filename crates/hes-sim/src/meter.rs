@@ -571,13 +571,16 @@ fn month_start(months: i64) -> i64 {
     (era * 146_097 + doe - 719_468) * DAY
 }
 
-/// Months since January 1970 of the month holding `t`.
+/// Months since January 1970 of the month holding `t` (clamped to years 1..9999).
 fn month_of(t: i64) -> i64 {
-    let mut guess = t.div_euclid(DAY * 30_437 / 1000);
-    while month_start(guess) > t {
+    const LO: i64 = (1 - 1970) * 12;
+    const HI: i64 = (9999 - 1970) * 12;
+    // 4800 months are 146,097 days: the estimate is within a month; step to the answer.
+    let mut guess = (t.div_euclid(DAY).saturating_mul(4800) / 146_097).clamp(LO, HI);
+    while guess > LO && month_start(guess) > t {
         guess -= 1;
     }
-    while month_start(guess + 1) <= t {
+    while guess < HI && month_start(guess + 1) <= t {
         guess += 1;
     }
     guess
@@ -1289,15 +1292,16 @@ impl Meter {
             7 => Err(DataAccessResult::ReadWriteDenied), // the secret is never readable
             8 => Ok(Data::Enum(2)),                      // associated
             9 => Ok(Data::OctetString(SECURITY_SETUP.as_bytes().to_vec())),
+            // xDLMS_context_info: conformance, max receive and send PDU sizes, DLMS version,
+            // quality of service, cyphering info.
             5 => Ok(Data::Structure(vec![
-                Data::Unsigned(6),
                 Data::BitString(dlms::axdr::BitString {
                     bits: 24,
                     bytes: vec![0x00, 0x7E, 0x1F],
                 }),
                 Data::LongUnsigned(self.cfg.quirks.max_pdu()),
                 Data::LongUnsigned(self.cfg.quirks.max_pdu()),
-                Data::Integer(0),
+                Data::Unsigned(6),
                 Data::Integer(0),
                 Data::OctetString(Vec::new()),
             ])),
