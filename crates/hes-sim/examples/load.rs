@@ -124,6 +124,38 @@ async fn session(m: &InventoryEntry, ic: u32, profile: bool) -> Result<u32, Stri
     Ok(next)
 }
 
+/// The last invocation counter the meter saw from the management client (public client).
+async fn last_counter(m: &InventoryEntry) -> Result<u32, String> {
+    let mut cfg = config(m, 1);
+    cfg.authentication = Authentication::None;
+    cfg.security = None;
+    cfg.transport = match cfg.transport {
+        TransportConfig::Wrapper { server_wport, .. } => TransportConfig::Wrapper {
+            client_wport: m.client_sap_public,
+            server_wport,
+        },
+        TransportConfig::Hdlc { server, params, .. } => TransportConfig::Hdlc {
+            client_sap: m.client_sap_public as u8,
+            server,
+            params,
+        },
+    };
+    let mut c = Connection::connect(&m.host, m.port, cfg, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let ic = AttributeDescriptor {
+        class_id: 1,
+        instance: hes_sim::obis::INVOCATION_COUNTER,
+        attribute: 2,
+    };
+    let r = c.get(ic, None).await.map_err(|e| e.to_string())?;
+    let _ = c.release().await;
+    match r {
+        GetDataResult::Data(dlms::Data::DoubleLongUnsigned(n)) => Ok(n),
+        other => Err(format!("{other:?}")),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -151,7 +183,8 @@ async fn main() {
             if mine.is_empty() {
                 return;
             }
-            let mut ics = vec![1u32; mine.len()];
+            // 0: not known yet; read from the meter's public view first, as a head-end does.
+            let mut ics = vec![0u32; mine.len()];
             let mut k = 0usize;
             loop {
                 let n = done.fetch_add(1, Ordering::Relaxed);
@@ -161,6 +194,15 @@ async fn main() {
                 }
                 let slot = k % mine.len();
                 let m = &inv[mine[slot]];
+                if ics[slot] == 0 {
+                    match last_counter(m).await {
+                        Ok(last) => ics[slot] = last + 1,
+                        Err(e) => {
+                            eprintln!("{}: reading the invocation counter: {e}", m.id);
+                            ics[slot] = 1;
+                        }
+                    }
+                }
                 match session(m, ics[slot], profile).await {
                     Ok(next) => ics[slot] = next,
                     Err(e) => {

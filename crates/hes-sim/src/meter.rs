@@ -11,7 +11,9 @@ use dlms::cosem::association_ln::{
     object_list_to_data, AccessRights, AttributeAccess, AttributeAccessMode, MethodAccess,
     MethodAccessMode, ObjectListElement,
 };
-use dlms::cosem::profile_generic::{self, RangeDescriptor, RANGE_DESCRIPTOR};
+use dlms::cosem::profile_generic::{
+    self, EntryDescriptor, RangeDescriptor, ENTRY_DESCRIPTOR, RANGE_DESCRIPTOR,
+};
 use dlms::cosem::CaptureObject;
 use dlms::security::{CipherKeys, SecurityContext};
 use dlms::server::{CounterState, Objects, RequestContext};
@@ -504,6 +506,14 @@ const DAILY_ENTRIES: i64 = 40;
 const BILLING_ENTRIES: i64 = 24;
 const DAY: i64 = 86_400;
 
+/// One entry of a profile before its values are computed.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    time: i64,
+    /// The event code (event logs).
+    code: u16,
+}
+
 /// The optional, rarely-changed parts of a meter, allocated when first touched so that an idle
 /// meter stays small.
 #[derive(Debug, Default)]
@@ -849,9 +859,18 @@ impl Meter {
     /// The entries of a profile captured in `[from, to]` (meter time), oldest first, as the
     /// meter holds them: what a GET of the buffer returns, and the simulator's ground truth.
     pub fn profile_rows(&self, p: Profile, from: i64, to: i64) -> Vec<(i64, Vec<Data>)> {
+        self.entries(p, from, to)
+            .into_iter()
+            .map(|e| (e.time, self.row(p, e)))
+            .collect()
+    }
+
+    /// Which entries a profile holds in `[from, to]`: their capture times (and event codes),
+    /// cheap to list; [`Meter::row`] computes the values of one.
+    fn entries(&self, p: Profile, from: i64, to: i64) -> Vec<Entry> {
         let now = self.now();
         let to = to.min(now);
-        let off = self.cfg.utc_offset_minutes;
+        let at = |time| Entry { time, code: 0 };
         let mut out = Vec::new();
         match p {
             Profile::Load => {
@@ -864,45 +883,22 @@ impl Meter {
                 }
                 let per_mille = self.faults.profile_anomalies_per_mille;
                 while end <= to {
-                    let anomaly = if per_mille > 0 {
-                        data::anomaly(self.cfg.seed, per_mille, end)
-                    } else {
-                        Anomaly::None
-                    };
-                    if anomaly != Anomaly::Gap {
-                        let spike = if anomaly == Anomaly::Spike {
-                            data::SPIKE_WH
-                        } else {
-                            0
-                        };
-                        let e = |q| Data::DoubleLongUnsigned(self.energy(q, 0, end) as u32);
-                        out.push((
-                            end,
-                            vec![
-                                date_time(end, off),
-                                Data::DoubleLongUnsigned((self.energy(AP, 0, end) + spike) as u32),
-                                e(AM),
-                                e(RP),
-                                e(RM),
-                            ],
-                        ));
+                    if per_mille == 0 || data::anomaly(self.cfg.seed, per_mille, end) != Anomaly::Gap
+                    {
+                        out.push(at(end));
                     }
                     end += INTERVAL;
                 }
             }
             Profile::Daily => {
                 let last = now.div_euclid(DAY) * DAY;
-                let first = last - (DAILY_ENTRIES - 1) * DAY;
-                let mut day = from.max(first).div_euclid(DAY) * DAY;
-                if day < from.max(first) {
+                let start = from.max(last - (DAILY_ENTRIES - 1) * DAY);
+                let mut day = start.div_euclid(DAY) * DAY;
+                if day < start {
                     day += DAY;
                 }
                 while day <= to {
-                    let e = |q, t| Data::DoubleLongUnsigned(self.energy(q, t, day) as u32);
-                    out.push((
-                        day,
-                        vec![date_time(day, off), e(AP, 1), e(AP, 2), e(AM, 1), e(AM, 2)],
-                    ));
+                    out.push(at(day));
                     day += DAY;
                 }
             }
@@ -913,20 +909,7 @@ impl Meter {
                     m += 1;
                 }
                 while m <= last && month_start(m) <= to {
-                    let t = month_start(m);
-                    let e = |q, tariff| Data::DoubleLongUnsigned(self.energy(q, tariff, t) as u32);
-                    out.push((
-                        t,
-                        vec![
-                            date_time(t, off),
-                            e(AP, 0),
-                            e(AP, 1),
-                            e(AP, 2),
-                            e(AM, 0),
-                            e(RP, 0),
-                            e(RM, 0),
-                        ],
-                    ));
+                    out.push(at(month_start(m)));
                     m += 1;
                 }
             }
@@ -941,28 +924,63 @@ impl Meter {
                     events.sort_by_key(|e| e.time);
                 }
                 let skip = events.len().saturating_sub(EVENT_LOG_ENTRIES);
-                for e in events.into_iter().skip(skip) {
-                    if e.time >= from && e.time <= to {
-                        out.push((
-                            e.time,
-                            vec![date_time(e.time, off), Data::LongUnsigned(e.code)],
-                        ));
-                    }
-                }
+                out.extend(
+                    events
+                        .into_iter()
+                        .skip(skip)
+                        .filter(|e| e.time >= from && e.time <= to)
+                        .map(|e| Entry {
+                            time: e.time,
+                            code: e.code,
+                        }),
+                );
             }
         }
         out
     }
 
+    /// The values of one entry, in the profile's column order.
+    fn row(&self, p: Profile, e: Entry) -> Vec<Data> {
+        let t = e.time;
+        let stamp = date_time(t, self.cfg.utc_offset_minutes);
+        let e32 = |q, tariff| Data::DoubleLongUnsigned(self.energy(q, tariff, t) as u32);
+        match p {
+            Profile::Load => {
+                let per_mille = self.faults.profile_anomalies_per_mille;
+                let spike = if per_mille > 0
+                    && data::anomaly(self.cfg.seed, per_mille, t) == Anomaly::Spike
+                {
+                    data::SPIKE_WH
+                } else {
+                    0
+                };
+                vec![
+                    stamp,
+                    Data::DoubleLongUnsigned((self.energy(AP, 0, t) + spike) as u32),
+                    e32(AM, 0),
+                    e32(RP, 0),
+                    e32(RM, 0),
+                ]
+            }
+            Profile::Daily => vec![stamp, e32(AP, 1), e32(AP, 2), e32(AM, 1), e32(AM, 2)],
+            Profile::Billing => vec![
+                stamp,
+                e32(AP, 0),
+                e32(AP, 1),
+                e32(AP, 2),
+                e32(AM, 0),
+                e32(RP, 0),
+                e32(RM, 0),
+            ],
+            Profile::Events(_) => vec![stamp, Data::LongUnsigned(e.code)],
+        }
+    }
+
     fn last_event_code(&self, log: EventLog) -> u16 {
         let now = self.now();
-        self.profile_rows(Profile::Events(log), now - EVENT_LOG_DAYS * DAY, now)
+        self.entries(Profile::Events(log), now - EVENT_LOG_DAYS * DAY, now)
             .last()
-            .and_then(|(_, row)| match row.get(1) {
-                Some(Data::LongUnsigned(c)) => Some(*c),
-                _ => None,
-            })
-            .unwrap_or(0)
+            .map_or(0, |e| e.code)
     }
 
     fn profile_get(
@@ -1002,15 +1020,36 @@ impl Meter {
                         profile_generic::select(&rows, &columns, sa.selector, &sa.parameters)
                             .map_err(|_| DataAccessResult::OtherReason)?
                     }
-                    Some(sa) => {
-                        let rows: Vec<Vec<Data>> = self
-                            .profile_rows(p, i64::MIN, i64::MAX)
-                            .into_iter()
-                            .map(|(_, r)| r)
+                    Some(sa) if sa.selector == ENTRY_DESCRIPTOR => {
+                        let d = EntryDescriptor::from_data(&sa.parameters)
+                            .map_err(|_| DataAccessResult::OtherReason)?;
+                        // Compute only the entries asked for, then let `select` pick columns.
+                        let all = self.entries(p, i64::MIN, i64::MAX);
+                        let first = d.from_entry.max(1) as usize - 1;
+                        let last = match d.to_entry {
+                            0 => all.len(),
+                            n => (n as usize).min(all.len()),
+                        };
+                        let rows: Vec<Vec<Data>> = all
+                            .get(first..last.max(first))
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|&e| self.row(p, e))
                             .collect();
-                        profile_generic::select(&rows, &columns, sa.selector, &sa.parameters)
-                            .map_err(|_| DataAccessResult::OtherReason)?
+                        let columns_only = EntryDescriptor {
+                            from_entry: 1,
+                            to_entry: 0,
+                            ..d
+                        };
+                        profile_generic::select(
+                            &rows,
+                            &columns,
+                            ENTRY_DESCRIPTOR,
+                            &columns_only.to_data(),
+                        )
+                        .map_err(|_| DataAccessResult::OtherReason)?
                     }
+                    Some(_) => return Err(DataAccessResult::OtherReason),
                     None => self
                         .profile_rows(p, i64::MIN, i64::MAX)
                         .into_iter()
@@ -1031,7 +1070,7 @@ impl Meter {
                 Data::LongUnsigned(0),
             ])),
             7 => Ok(Data::DoubleLongUnsigned(
-                self.profile_rows(p, i64::MIN, i64::MAX).len() as u32,
+                self.entries(p, i64::MIN, i64::MAX).len() as u32,
             )),
             8 => Ok(Data::DoubleLongUnsigned(self.max_entries(p))),
             _ => Err(DataAccessResult::ObjectUndefined),

@@ -693,3 +693,42 @@ async fn quirks_refuse_what_real_meters_refuse() {
     );
     f.shutdown();
 }
+
+#[tokio::test]
+async fn one_shared_socket_serves_every_meter_at_its_own_address() {
+    let f = fleet([127, 60, 0, 250], 10, |c| {
+        c.listen = hes_sim::fleet::ListenMode::Shared;
+        c.port = 0;
+    })
+    .await;
+    let inv = f.inventory();
+    assert!(inv.iter().all(|m| m.port == inv[0].port && m.port != 0));
+    // Addresses run over a /24 boundary: 127.60.0.250 .. 127.60.1.5.
+    assert_eq!(inv[9].host, "127.60.1.5");
+    for m in [&inv[0], &inv[5], &inv[9]] {
+        let mut c = open(m, Level::Hls, 1).await.unwrap();
+        let ldn = get(&mut c, 1, obis::LDN, 2).await;
+        assert_eq!(ldn, Data::OctetString(m.logical_device_name.clone().into_bytes()));
+        c.release().await.unwrap();
+    }
+    // An address of the range that is no meter of the fleet: closed at once.
+    let stray = InventoryEntry {
+        host: "127.60.1.6".into(),
+        ..inv[0].clone()
+    };
+    assert!(open(&stray, Level::Public, 1).await.is_err());
+    // A refused meter resets the connection; the others still answer.
+    f.set_faults(
+        &inv[5].id,
+        Faults {
+            refused: true,
+            ..Faults::default()
+        },
+    )
+    .await
+    .unwrap();
+    let e = open(&inv[5], Level::Public, 1).await.unwrap_err();
+    assert!(matches!(e.reason(), "link" | "refused"), "{e}");
+    open(&inv[6], Level::Public, 1).await.unwrap().release().await.unwrap();
+    f.shutdown();
+}

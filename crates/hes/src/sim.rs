@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
-use hes_sim::fleet::{Addressing, Clock, Fleet, FleetConfig, PushConfig, QuirkName};
+use hes_sim::fleet::{
+    Addressing, Clock, Fleet, FleetConfig, ListenMode, PushConfig, QuirkName,
+};
 use hes_sim::objects::keys::KeySet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,6 +23,12 @@ pub enum AddressingArg {
     Ip,
     /// Each meter its own port (counting up from --port), all on --host.
     Port,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListenArg {
+    PerMeter,
+    Shared,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +97,11 @@ pub struct SimArgs {
     /// Serve the control API (ground truth, faults) here, e.g. 127.0.0.1:8059.
     #[arg(long)]
     pub control: Option<SocketAddr>,
+    /// One listening socket per meter (a refused meter really refuses; needs an open file per
+    /// meter), or one shared socket on the wildcard address for the whole fleet (`ip`
+    /// addressing; for 100,000 meters and more).
+    #[arg(long, value_enum, default_value_t = ListenArg::PerMeter)]
+    pub listen: ListenArg,
     /// Worker threads of the runtime (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -127,6 +140,10 @@ pub fn fleet_config(args: &SimArgs) -> anyhow::Result<FleetConfig> {
         AddressingArg::Port => Addressing::Port,
     };
     cfg.first_host = args.host;
+    cfg.listen = match args.listen {
+        ListenArg::PerMeter => ListenMode::PerMeter,
+        ListenArg::Shared => ListenMode::Shared,
+    };
     cfg.port = args.port;
     cfg.seed = args.seed;
     cfg.fleet_secret = args.fleet_secret.clone().into_bytes();

@@ -117,6 +117,22 @@ pub struct FleetConfig {
     pub inactivity_timeout: Duration,
     /// Entries the 15-minute load profile holds.
     pub profile_entries: u32,
+    /// One listening socket per meter, or one for the whole fleet.
+    pub listen: ListenMode,
+}
+
+/// How the meters' endpoints are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenMode {
+    /// One listening socket per meter: a refused meter really refuses (RST to the SYN). Needs
+    /// one open file per meter.
+    PerMeter,
+    /// One socket on the wildcard address at the fleet's port, for `Ip` addressing: each
+    /// connection goes to the meter whose address it was made to. Open files do not grow with
+    /// the fleet (100,000 meters and more); a refused or powered-down meter resets the
+    /// connection right after the handshake instead of refusing it, and connections to the
+    /// host's other addresses are closed at once.
+    Shared,
 }
 
 impl FleetConfig {
@@ -138,6 +154,7 @@ impl FleetConfig {
             max_connections_per_meter: 4,
             inactivity_timeout: Duration::from_secs(120),
             profile_entries: 96 * 10,
+            listen: ListenMode::PerMeter,
         }
     }
 }
@@ -193,8 +210,8 @@ pub enum FleetError {
         source: std::io::Error,
     },
     #[error(
-        "{meters} meters need {needed} open files but the limit is {limit} \
-         (raise it with `ulimit -n` or run as root)"
+        "{meters} meters need {needed} open files but the limit is {limit}: raise it \
+         (`ulimit -n`), or use one shared listener for the fleet (`--listen shared`)"
     )]
     FileLimit {
         meters: u32,
@@ -203,6 +220,8 @@ pub enum FleetError {
     },
     #[error("no meter {0}")]
     NoMeter(String),
+    #[error("a shared listener needs IPv4 `ip` addressing")]
+    SharedNeedsIp,
     #[error("the password must be printable ASCII without commas or quotes")]
     Password,
 }
@@ -366,6 +385,7 @@ pub struct Fleet {
     by_id: HashMap<String, usize>,
     shared: Arc<Shared>,
     push_task: Mutex<Option<JoinHandle<()>>>,
+    shared_listener: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Open files the process needs beyond one per meter (sessions, control, runtime).
@@ -408,7 +428,14 @@ impl Fleet {
         if !spec::password_is_plain(&cfg.password) {
             return Err(FleetError::Password);
         }
-        ensure_file_limit(cfg.meters)?;
+        let shared_listen = cfg.listen == ListenMode::Shared;
+        if shared_listen {
+            if cfg.addressing != Addressing::Ip || !cfg.first_host.is_ipv4() {
+                return Err(FleetError::SharedNeedsIp);
+            }
+        } else {
+            ensure_file_limit(cfg.meters)?;
+        }
         let mut quirk_sets: Vec<Quirks> = vec![Quirks::default(); cfg.meters as usize];
         for (k, (name, fraction)) in cfg.quirks.iter().enumerate() {
             let seed = cfg.seed ^ (0xA5A5_0000 + k as u64).wrapping_mul(0x1000_0000_01B3);
@@ -487,9 +514,25 @@ impl Fleet {
             by_id,
             shared,
             push_task: Mutex::new(None),
+            shared_listener: Mutex::new(None),
         });
-        for cell in &fleet.cells {
-            fleet.listen(cell)?;
+        if shared_listen {
+            let port = fleet.shared.cfg.port;
+            let addr = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port);
+            let listener = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(TcpListener::from_std)
+                .map_err(|source| FleetError::Bind { addr, source })?;
+            let port = listener.local_addr().map_or(port, |a| a.port());
+            for cell in &fleet.cells {
+                cell.port.store(u32::from(port), Ordering::Relaxed);
+            }
+            let task = tokio::spawn(shared_accept_loop(fleet.clone(), listener));
+            *fleet.shared_listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        } else {
+            for cell in &fleet.cells {
+                fleet.listen(cell)?;
+            }
         }
         if let Some(p) = fleet.shared.cfg.push.clone() {
             let task = push::spawn(fleet.clone(), p, push_rx);
@@ -500,6 +543,9 @@ impl Fleet {
 
     /// Binds the meter's listener and starts accepting.
     fn listen(&self, cell: &Arc<MeterCell>) -> Result<(), FleetError> {
+        if self.shared.cfg.listen == ListenMode::Shared {
+            return Ok(()); // the shared listener checks the meter's state at each accept
+        }
         let addr = cell.addr();
         let std_listener = std::net::TcpListener::bind(addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -635,9 +681,33 @@ impl Fleet {
         Ok(())
     }
 
+    /// The meter a connection to `ip` is for (shared listener).
+    fn index_of(&self, ip: IpAddr) -> Option<usize> {
+        let (IpAddr::V4(ip), IpAddr::V4(first)) = (ip, self.shared.cfg.first_host) else {
+            return None;
+        };
+        let (ip, first) = (u32::from(ip), u32::from(first));
+        let host = ip & 0xFF;
+        if host == 0 || host == 255 {
+            return None;
+        }
+        let blocks = (ip >> 8).checked_sub(first >> 8)?;
+        let n = blocks.checked_mul(254)?.checked_add(host - 1)?;
+        let i = n.checked_sub((first & 0xFF).clamp(1, 254) - 1)? as usize;
+        (i < self.cells.len()).then_some(i)
+    }
+
     /// Stops listening, pushing and serving.
     pub fn shutdown(&self) {
         let _ = self.shared.shutdown.send(true);
+        if let Some(t) = self
+            .shared_listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            t.abort();
+        }
         for cell in &self.cells {
             if let Some(t) = cell
                 .listener
@@ -661,40 +731,78 @@ impl Fleet {
 
 async fn accept_loop(cell: Arc<MeterCell>, listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
+        match listener.accept().await {
+            Ok((stream, peer)) => admit(&cell, stream, peer, &shared),
             Err(e) => {
                 // Out of files or similar: back off instead of spinning.
                 tracing::warn!(meter = %cell.spec.id(), error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One socket for the whole fleet: each connection goes to the meter it was made to.
+async fn shared_accept_loop(fleet: Arc<Fleet>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let stats = &shared.stats;
-        if cell.connections.fetch_add(1, Ordering::AcqRel) >= shared.cfg.max_connections_per_meter {
-            cell.connections.fetch_sub(1, Ordering::AcqRel);
-            stats
+        let cell = stream
+            .local_addr()
+            .ok()
+            .and_then(|a| fleet.index_of(a.ip()))
+            .and_then(|i| fleet.cells.get(i));
+        let Some(cell) = cell else {
+            // Not one of ours (another address of the host): close at once.
+            continue;
+        };
+        let (refused, powered) = {
+            let m = cell.lock();
+            (m.faults.refused, m.powered())
+        };
+        if refused || !powered {
+            // As near to a refusal as one shared socket gets: a reset.
+            let _ = stream.set_zero_linger();
+            fleet
+                .shared
+                .stats
                 .connections_turned_away
                 .fetch_add(1, Ordering::Relaxed);
-            drop(stream);
             continue;
         }
-        stats.connections.fetch_add(1, Ordering::Relaxed);
-        let cell = cell.clone();
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let (cfg, opts) = cell.server_config(shared.cfg.inactivity_timeout);
-            let mut stop = shared.shutdown.subscribe();
-            tokio::select! {
-                r = dlms_net::serve_connection(stream, cfg, &*cell, &opts) => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "session ended with an error");
-                    }
-                }
-                _ = stop.changed() => {}
-            }
-            cell.connections.fetch_sub(1, Ordering::AcqRel);
-            shared.stats.sessions_ended.fetch_add(1, Ordering::Relaxed);
-        });
+        admit(cell, stream, peer, &fleet.shared);
     }
+}
+
+/// Serves one accepted connection in its own task, within the meter's connection limit.
+fn admit(cell: &Arc<MeterCell>, stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    let stats = &shared.stats;
+    if cell.connections.fetch_add(1, Ordering::AcqRel) >= shared.cfg.max_connections_per_meter {
+        cell.connections.fetch_sub(1, Ordering::AcqRel);
+        stats.connections_turned_away.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    stats.connections.fetch_add(1, Ordering::Relaxed);
+    let cell = cell.clone();
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let (cfg, opts) = cell.server_config(shared.cfg.inactivity_timeout);
+        let mut stop = shared.shutdown.subscribe();
+        tokio::select! {
+            r = dlms_net::serve_connection(stream, cfg, &*cell, &opts) => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "session ended with an error");
+                }
+            }
+            _ = stop.changed() => {}
+        }
+        cell.connections.fetch_sub(1, Ordering::AcqRel);
+        shared.stats.sessions_ended.fetch_add(1, Ordering::Relaxed);
+    });
 }
