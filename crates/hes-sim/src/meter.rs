@@ -883,7 +883,8 @@ impl Meter {
                 }
                 let per_mille = self.faults.profile_anomalies_per_mille;
                 while end <= to {
-                    if per_mille == 0 || data::anomaly(self.cfg.seed, per_mille, end) != Anomaly::Gap
+                    if per_mille == 0
+                        || data::anomaly(self.cfg.seed, per_mille, end) != Anomaly::Gap
                     {
                         out.push(at(end));
                     }

@@ -709,7 +709,10 @@ async fn one_shared_socket_serves_every_meter_at_its_own_address() {
     for m in [&inv[0], &inv[5], &inv[9]] {
         let mut c = open(m, Level::Hls, 1).await.unwrap();
         let ldn = get(&mut c, 1, obis::LDN, 2).await;
-        assert_eq!(ldn, Data::OctetString(m.logical_device_name.clone().into_bytes()));
+        assert_eq!(
+            ldn,
+            Data::OctetString(m.logical_device_name.clone().into_bytes())
+        );
         c.release().await.unwrap();
     }
     // An address of the range that is no meter of the fleet: closed at once.
@@ -730,6 +733,11 @@ async fn one_shared_socket_serves_every_meter_at_its_own_address() {
     .unwrap();
     let e = open(&inv[5], Level::Public, 1).await.unwrap_err();
     assert!(matches!(e.reason(), "link" | "refused"), "{e}");
-    open(&inv[6], Level::Public, 1).await.unwrap().release().await.unwrap();
+    open(&inv[6], Level::Public, 1)
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
     f.shutdown();
 }

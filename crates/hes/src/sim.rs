@@ -12,9 +12,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
-use hes_sim::fleet::{
-    Addressing, Clock, Fleet, FleetConfig, ListenMode, PushConfig, QuirkName,
-};
+use hes_sim::fleet::{Addressing, Clock, Fleet, FleetConfig, ListenMode, PushConfig, QuirkName};
 use hes_sim::objects::keys::KeySet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

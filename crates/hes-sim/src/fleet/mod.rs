@@ -528,7 +528,10 @@ impl Fleet {
                 cell.port.store(u32::from(port), Ordering::Relaxed);
             }
             let task = tokio::spawn(shared_accept_loop(fleet.clone(), listener));
-            *fleet.shared_listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+            *fleet
+                .shared_listener
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(task);
         } else {
             for cell in &fleet.cells {
                 fleet.listen(cell)?;
@@ -781,11 +784,18 @@ async fn shared_accept_loop(fleet: Arc<Fleet>, listener: TcpListener) {
 }
 
 /// Serves one accepted connection in its own task, within the meter's connection limit.
-fn admit(cell: &Arc<MeterCell>, stream: tokio::net::TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+fn admit(
+    cell: &Arc<MeterCell>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+) {
     let stats = &shared.stats;
     if cell.connections.fetch_add(1, Ordering::AcqRel) >= shared.cfg.max_connections_per_meter {
         cell.connections.fetch_sub(1, Ordering::AcqRel);
-        stats.connections_turned_away.fetch_add(1, Ordering::Relaxed);
+        stats
+            .connections_turned_away
+            .fetch_add(1, Ordering::Relaxed);
         return;
     }
     stats.connections.fetch_add(1, Ordering::Relaxed);
