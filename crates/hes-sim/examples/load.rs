@@ -13,15 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dlms::client::{ClientConfig, ClientSecurity};
+use dlms::client::ClientConfig;
 use dlms::cosem::profile_generic::entry_descriptor;
-use dlms::hdlc::{HdlcParams, ServerAddress};
-use dlms::link::TransportConfig;
-use dlms::security::CipherKeys;
 use dlms::xdlms::{GetDataResult, SelectiveAccess};
-use dlms::{AttributeDescriptor, Authentication, ObisCode, SecurityLevel, SystemTitle};
+use dlms::{AttributeDescriptor, ObisCode, SystemTitle};
 use dlms_net::Connection;
-use hes_sim::fleet::{InventoryEntry, Transport};
+use hes_sim::fleet::{InventoryEntry, Role};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -29,38 +26,11 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-fn config(m: &InventoryEntry, ic: u32) -> ClientConfig {
-    let sap = m.client_sap_management;
-    let transport = match m.transport {
-        Transport::Wrapper => TransportConfig::Wrapper {
-            client_wport: sap,
-            server_wport: 1,
-        },
-        Transport::Hdlc => TransportConfig::Hdlc {
-            client_sap: sap as u8,
-            server: ServerAddress {
-                logical: m.hdlc_server_logical,
-                physical: Some(m.hdlc_server_physical),
-                size: 2,
-            },
-            params: HdlcParams::default(),
-        },
-    };
-    let key = |s: &str| -> [u8; 16] { hex::decode(s).unwrap().try_into().unwrap() };
-    let mut cfg = ClientConfig::new(transport);
-    cfg.authentication = Authentication::HighGmac;
-    cfg.challenge = rand_challenge();
+fn config(m: &InventoryEntry, role: Role, ic: u32) -> ClientConfig {
+    let mut cfg = m
+        .client_config(role, SystemTitle(*b"LOADGEN1"), ic, rand_challenge())
+        .expect("inventory keys");
     cfg.response_timeout = Duration::from_secs(10);
-    cfg.security = Some(ClientSecurity {
-        level: SecurityLevel::AuthenticatedEncrypted,
-        keys: CipherKeys {
-            ek: key(&m.ek),
-            ak: key(&m.ak),
-        },
-        system_title: SystemTitle(*b"LOADGEN1"),
-        invocation_counter: ic,
-        dedicated_key: None,
-    });
     cfg
 }
 
@@ -72,9 +42,14 @@ fn rand_challenge() -> Vec<u8> {
 }
 
 async fn session(m: &InventoryEntry, ic: u32, profile: bool) -> Result<u32, String> {
-    let mut c = Connection::connect(&m.host, m.port, config(m, ic), Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut c = Connection::connect(
+        &m.host,
+        m.port,
+        config(m, Role::Management, ic),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let get = |class_id, obis: ObisCode, attribute| AttributeDescriptor {
         class_id,
         instance: obis,
@@ -126,20 +101,7 @@ async fn session(m: &InventoryEntry, ic: u32, profile: bool) -> Result<u32, Stri
 
 /// The last invocation counter the meter saw from the management client (public client).
 async fn last_counter(m: &InventoryEntry) -> Result<u32, String> {
-    let mut cfg = config(m, 1);
-    cfg.authentication = Authentication::None;
-    cfg.security = None;
-    cfg.transport = match cfg.transport {
-        TransportConfig::Wrapper { server_wport, .. } => TransportConfig::Wrapper {
-            client_wport: m.client_sap_public,
-            server_wport,
-        },
-        TransportConfig::Hdlc { server, params, .. } => TransportConfig::Hdlc {
-            client_sap: m.client_sap_public as u8,
-            server,
-            params,
-        },
-    };
+    let cfg = config(m, Role::Public, 1);
     let mut c = Connection::connect(&m.host, m.port, cfg, Duration::from_secs(10))
         .await
         .map_err(|e| e.to_string())?;

@@ -570,15 +570,8 @@ fn capture(class_id: u16, logical_name: ObisCode, attribute_index: i8) -> Captur
 
 /// Unix time of 00:00 UTC on the first day of the month `months` after January 1970.
 fn month_start(months: i64) -> i64 {
-    let y = months.div_euclid(12) + 1970;
-    let m = months.rem_euclid(12) + 1;
-    // Days from the civil date (proleptic Gregorian), after H. Hinnant's algorithm.
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe - 719_468) * DAY
+    let month = months.rem_euclid(12) as u8 + 1;
+    dlms::axdr::days_from_civil(months.div_euclid(12) + 1970, month, 1) * DAY
 }
 
 /// Months since January 1970 of the month holding `t` (clamped to years 1..9999).

@@ -14,23 +14,21 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dlms::client::{ClientConfig, ClientSecurity};
+use dlms::client::ClientConfig;
 use dlms::cosem::image_transfer::{
     image_activate_params, image_block_transfer_params, image_transfer_initiate_params,
     image_verify_params,
 };
 use dlms::cosem::profile_generic::entry_descriptor;
-use dlms::hdlc::{HdlcParams, ServerAddress};
-use dlms::link::TransportConfig;
 use dlms::security::{wrap_key, CipherKeys, SecurityContext};
 use dlms::xdlms::{ActionResult, Apdu, DataAccessResult, GetDataResult, SelectiveAccess};
 use dlms::{
-    AttributeDescriptor, Authentication, Codec, Data, DateTime, MethodDescriptor, ObisCode,
-    SecurityLevel, SystemTitle,
+    AttributeDescriptor, Codec, Data, DateTime, MethodDescriptor, ObisCode, SecurityLevel,
+    SystemTitle,
 };
 use dlms_net::{Connection, NetError};
 use hes_sim::data::Quantity;
-use hes_sim::fleet::{Faults, Fleet, FleetConfig, InventoryEntry, PushConfig, QuirkName};
+use hes_sim::fleet::{Faults, Fleet, FleetConfig, InventoryEntry, PushConfig, QuirkName, Role};
 use hes_sim::objects::image::build_image;
 use hes_sim::{obis, Profile};
 use tokio::io::AsyncReadExt;
@@ -46,54 +44,16 @@ fn hex16(s: &str) -> [u8; 16] {
     hex::decode(s).unwrap().try_into().unwrap()
 }
 
-fn transport(m: &InventoryEntry, sap: u16) -> TransportConfig {
-    match m.transport {
-        hes_sim::fleet::Transport::Wrapper => TransportConfig::Wrapper {
-            client_wport: sap,
-            server_wport: 1,
-        },
-        hes_sim::fleet::Transport::Hdlc => TransportConfig::Hdlc {
-            client_sap: sap as u8,
-            server: ServerAddress {
-                logical: m.hdlc_server_logical,
-                physical: Some(m.hdlc_server_physical),
-                size: 2,
-            },
-            params: HdlcParams::default(),
-        },
-    }
-}
-
 fn config(m: &InventoryEntry, level: Level, ic: u32) -> ClientConfig {
-    let sap = match level {
-        Level::Public => m.client_sap_public,
-        Level::Lls => m.client_sap_reader,
-        Level::Hls => m.client_sap_management,
+    let role = match level {
+        Level::Public => Role::Public,
+        Level::Lls => Role::Reader,
+        Level::Hls => Role::Management,
     };
-    let mut cfg = ClientConfig::new(transport(m, sap));
+    let mut cfg = m
+        .client_config(role, SystemTitle(*b"TST\0\0\0\0\x01"), ic, vec![7; 16])
+        .unwrap();
     cfg.response_timeout = Duration::from_secs(5);
-    match level {
-        Level::Public => {}
-        Level::Lls => {
-            cfg.authentication = Authentication::Low {
-                password: m.password.clone().into_bytes(),
-            }
-        }
-        Level::Hls => {
-            cfg.authentication = Authentication::HighGmac;
-            cfg.challenge = vec![7; 16];
-            cfg.security = Some(ClientSecurity {
-                level: SecurityLevel::AuthenticatedEncrypted,
-                keys: CipherKeys {
-                    ek: hex16(&m.ek),
-                    ak: hex16(&m.ak),
-                },
-                system_title: SystemTitle(*b"TST\0\0\0\0\x01"),
-                invocation_counter: ic,
-                dedicated_key: None,
-            });
-        }
-    }
     cfg
 }
 
@@ -128,6 +88,11 @@ async fn fleet(first: [u8; 4], n: u32, f: impl FnOnce(&mut FleetConfig)) -> Arc<
     cfg.profile_entries = 96;
     f(&mut cfg);
     Fleet::start(cfg).await.unwrap()
+}
+
+/// Replaces one meter's faults.
+async fn set(f: &Fleet, id: &str, faults: Faults) {
+    f.set_faults(id, faults).await.unwrap();
 }
 
 fn entry(fleet: &Fleet, i: usize) -> InventoryEntry {
@@ -264,30 +229,30 @@ async fn refused_and_power_cut_meters_do_not_answer() {
 async fn association_refusal_and_invocation_counter_jump() {
     let f = fleet([127, 53, 0, 1], 1, |_| {}).await;
     let m = entry(&f, 0);
-    f.set_faults(
+    set(
+        &f,
         &m.id,
         Faults {
             refuse_association: true,
             ..Faults::default()
         },
     )
-    .await
-    .unwrap();
+    .await;
     let e = open(&m, Level::Public, 1).await.unwrap_err();
     assert_eq!(e.reason(), "association-rejected", "{e}");
     f.clear_faults().await.unwrap();
     // A session moves the counter on, then the meter's expectation jumps far ahead.
     let c = open(&m, Level::Hls, 100).await.unwrap();
     c.release().await.unwrap();
-    f.set_faults(
+    set(
+        &f,
         &m.id,
         Faults {
             ic_jump: 1_000_000,
             ..Faults::default()
         },
     )
-    .await
-    .unwrap();
+    .await;
     let e = open(&m, Level::Hls, 200).await.unwrap_err();
     assert_eq!(e.reason(), "authentication-failure", "{e}");
     // Resynchronise from the public client's view of 0.0.43.1.0.255, then it works.
@@ -320,15 +285,15 @@ async fn corrupt_frames_slow_answers_and_drops_mid_block() {
         .iter()
         .find(|m| m.transport == hes_sim::fleet::Transport::Hdlc);
     for m in [wrapper.unwrap(), hdlc.unwrap()] {
-        f.set_faults(
+        set(
+            &f,
             &m.id,
             Faults {
                 corrupt_frame: true,
                 ..Faults::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
         let mut c = open(m, Level::Hls, 1).await.unwrap();
         let e = c.get(attr(8, obis::CLOCK, 2), None).await.unwrap_err();
         // HDLC: the bad frame is dropped (FCS) and the answer never comes; wrapper: an APDU
@@ -338,15 +303,15 @@ async fn corrupt_frames_slow_answers_and_drops_mid_block() {
             hes_sim::fleet::Transport::Wrapper => ["ciphering-failure", "protocol"],
         };
         assert!(expected.contains(&e.reason()), "{:?}: {e}", m.transport);
-        f.set_faults(
+        set(
+            &f,
             &m.id,
             Faults {
                 slow_ms: 200,
                 ..Faults::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
         let t = Instant::now();
         let mut c = open(m, Level::Public, 1).await.unwrap();
         get(&mut c, 8, obis::CLOCK, 2).await;
@@ -357,15 +322,15 @@ async fn corrupt_frames_slow_answers_and_drops_mid_block() {
             "{:?}",
             t.elapsed()
         );
-        f.set_faults(
+        set(
+            &f,
             &m.id,
             Faults {
                 drop_mid_block: true,
                 ..Faults::default()
             },
         )
-        .await
-        .unwrap();
+        .await;
         let mut c = open(m, Level::Public, 1).await.unwrap();
         // A clock read fits one APDU: unaffected. The 96-entry profile needs blocks.
         get(&mut c, 8, obis::CLOCK, 2).await;
@@ -383,7 +348,8 @@ async fn corrupt_frames_slow_answers_and_drops_mid_block() {
 async fn clock_drift_and_profile_anomalies_are_what_the_truth_says() {
     let f = fleet([127, 55, 0, 1], 1, |_| {}).await;
     let m = entry(&f, 0);
-    f.set_faults(
+    set(
+        &f,
         &m.id,
         Faults {
             clock_drift_s: -300,
@@ -391,8 +357,7 @@ async fn clock_drift_and_profile_anomalies_are_what_the_truth_says() {
             ..Faults::default()
         },
     )
-    .await
-    .unwrap();
+    .await;
     let mut c = open(&m, Level::Lls, 1).await.unwrap();
     let clock = get(&mut c, 8, obis::CLOCK, 2).await;
     let t = clock.as_date_time().and_then(|d| d.to_unix()).unwrap();
@@ -722,15 +687,15 @@ async fn one_shared_socket_serves_every_meter_at_its_own_address() {
     };
     assert!(open(&stray, Level::Public, 1).await.is_err());
     // A refused meter resets the connection; the others still answer.
-    f.set_faults(
+    set(
+        &f,
         &inv[5].id,
         Faults {
             refused: true,
             ..Faults::default()
         },
     )
-    .await
-    .unwrap();
+    .await;
     let e = open(&inv[5], Level::Public, 1).await.unwrap_err();
     assert!(matches!(e.reason(), "link" | "refused"), "{e}");
     open(&inv[6], Level::Public, 1)

@@ -94,6 +94,24 @@ impl Time {
 }
 
 impl DateTime {
+    /// Every field not specified: the Blue Book's all-0xFF octet-string ("no time set").
+    pub const NOT_SPECIFIED: DateTime = DateTime {
+        date: Date {
+            year: YEAR_UNSPECIFIED,
+            month: NOT_SPECIFIED,
+            day: NOT_SPECIFIED,
+            day_of_week: NOT_SPECIFIED,
+        },
+        time: Time {
+            hour: NOT_SPECIFIED,
+            minute: NOT_SPECIFIED,
+            second: NOT_SPECIFIED,
+            hundredths: NOT_SPECIFIED,
+        },
+        deviation: -1,
+        clock_status: NOT_SPECIFIED,
+    };
+
     pub const LEN: usize = 12;
 
     pub fn encode(&self, out: &mut Vec<u8>) {

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 pub use faults::{pick, Faults};
 pub use push::{PushConfig, PushKind};
 pub use spec::{
-    address, derive_keys, to_csv, Addressing, ClientSaps, InventoryEntry, MeterSpec, Quirks,
+    address, derive_keys, to_csv, Addressing, ClientSaps, InventoryEntry, MeterSpec, Quirks, Role,
     Transport, CSV_HEADER, DLMS_PORT, HDLC_LOGICAL, HDLC_PHYSICAL,
 };
 

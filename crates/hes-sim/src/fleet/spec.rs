@@ -6,6 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use dlms::client::{ClientConfig, ClientSecurity};
+use dlms::hdlc::{HdlcParams, ServerAddress};
+use dlms::link::TransportConfig;
+use dlms::security::CipherKeys;
+use dlms::{Authentication, SecurityLevel, SystemTitle};
+
 use crate::objects::keys::KeySet;
 
 /// The DLMS port meters listen on (IANA `dlms/cosem`, 4059).
@@ -233,6 +239,75 @@ impl InventoryEntry {
             max_pdu: s.quirks.max_pdu(),
             quirks: s.quirks.names().into_iter().map(String::from).collect(),
         }
+    }
+}
+
+/// Which of a meter's clients to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// No authentication, no security.
+    Public,
+    /// LLS with the password.
+    Reader,
+    /// HLS-GMAC with authenticated encryption.
+    Management,
+}
+
+impl InventoryEntry {
+    /// A client configuration for this meter in `role` (`None` when the entry's keys are not
+    /// 16 bytes of hex). `challenge` is the HLS client challenge (random, 8 to 64 bytes).
+    pub fn client_config(
+        &self,
+        role: Role,
+        client_title: SystemTitle,
+        invocation_counter: u32,
+        challenge: Vec<u8>,
+    ) -> Option<ClientConfig> {
+        let sap = match role {
+            Role::Public => self.client_sap_public,
+            Role::Reader => self.client_sap_reader,
+            Role::Management => self.client_sap_management,
+        };
+        let transport = match self.transport {
+            Transport::Wrapper => TransportConfig::Wrapper {
+                client_wport: sap,
+                server_wport: 1,
+            },
+            Transport::Hdlc => TransportConfig::Hdlc {
+                client_sap: u8::try_from(sap).ok()?,
+                server: ServerAddress {
+                    logical: self.hdlc_server_logical,
+                    physical: Some(self.hdlc_server_physical),
+                    size: 2,
+                },
+                params: HdlcParams::default(),
+            },
+        };
+        let mut cfg = ClientConfig::new(transport);
+        match role {
+            Role::Public => {}
+            Role::Reader => {
+                cfg.authentication = Authentication::Low {
+                    password: self.password.clone().into_bytes(),
+                }
+            }
+            Role::Management => {
+                let key = |s: &str| -> Option<[u8; 16]> { hex::decode(s).ok()?.try_into().ok() };
+                cfg.authentication = Authentication::HighGmac;
+                cfg.challenge = challenge;
+                cfg.security = Some(ClientSecurity {
+                    level: SecurityLevel::AuthenticatedEncrypted,
+                    keys: CipherKeys {
+                        ek: key(&self.ek)?,
+                        ak: key(&self.ak)?,
+                    },
+                    system_title: client_title,
+                    invocation_counter,
+                    dedicated_key: None,
+                });
+            }
+        }
+        Some(cfg)
     }
 }
 

@@ -14,7 +14,7 @@
 //! ([`MAX_ENTRIES`], [`MAX_NAME_LEN`]; beyond them `other-reason`). References between the
 //! tables (a week naming a missing day profile) are not checked.
 
-use dlms::axdr::{Data, Date, DateTime, Time, DEVIATION_UNSPECIFIED};
+use dlms::axdr::{Data, DateTime, Time, DEVIATION_UNSPECIFIED};
 use dlms::cosem::activity_calendar::{
     day_profile_table_from_data, day_profile_table_to_data, season_profile_from_data,
     season_profile_to_data, week_profile_table_from_data, week_profile_table_to_data, Calendar,
@@ -41,22 +41,7 @@ pub const MAX_NAME_LEN: usize = 32;
 
 /// The "not specified" date-time (all `0xFF`) of attribute 10.
 fn unspecified() -> DateTime {
-    DateTime {
-        date: Date {
-            year: 0xFFFF,
-            month: 0xFF,
-            day: 0xFF,
-            day_of_week: 0xFF,
-        },
-        time: Time {
-            hour: 0xFF,
-            minute: 0xFF,
-            second: 0xFF,
-            hundredths: 0xFF,
-        },
-        deviation: i16::from_be_bytes([0xFF, 0xFF]),
-        clock_status: 0xFF,
-    }
+    DateTime::NOT_SPECIFIED
 }
 
 fn hm(hour: u8, minute: u8) -> Time {

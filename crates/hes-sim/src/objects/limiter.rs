@@ -14,7 +14,7 @@
 //! * Thresholds are `double-long-unsigned` (W), durations `double-long-unsigned` (s); the
 //!   group id list holds at most [`MAX_GROUP_IDS`] ids (more is `other-reason`).
 
-use dlms::axdr::{Data, Date, DateTime, Time, DEVIATION_UNSPECIFIED};
+use dlms::axdr::{Data, DateTime};
 use dlms::cosem::limiter::{
     emergency_profile_group_id_list_from_data, emergency_profile_group_id_list_to_data,
     EmergencyProfile, LimiterActions, ACTIONS, EMERGENCY_PROFILE, EMERGENCY_PROFILE_ACTIVE,
@@ -64,22 +64,7 @@ impl Limiter {
     /// list); over the threshold runs script 1 (disconnect) of `0.0.10.0.106.255`, under it
     /// script 2 (reconnect).
     pub fn new() -> Self {
-        let unspecified = DateTime {
-            date: Date {
-                year: 0xFFFF,
-                month: 0xFF,
-                day: 0xFF,
-                day_of_week: 0xFF,
-            },
-            time: Time {
-                hour: 0xFF,
-                minute: 0xFF,
-                second: 0xFF,
-                hundredths: 0xFF,
-            },
-            deviation: DEVIATION_UNSPECIFIED,
-            clock_status: 0xFF,
-        };
+        let unspecified = DateTime::NOT_SPECIFIED;
         let script = |script_selector| ScriptRef {
             script_logical_name: DISCONNECT_SCRIPT_TABLE,
             script_selector,
