@@ -43,8 +43,8 @@ fn rand_challenge() -> Vec<u8> {
 
 async fn session(m: &InventoryEntry, ic: u32, profile: bool) -> Result<u32, String> {
     let mut c = Connection::connect(
-        &m.host,
-        m.port,
+        &m.endpoint.host,
+        m.endpoint.port,
         config(m, Role::Management, ic),
         Duration::from_secs(10),
     )
@@ -102,9 +102,14 @@ async fn session(m: &InventoryEntry, ic: u32, profile: bool) -> Result<u32, Stri
 /// The last invocation counter the meter saw from the management client (public client).
 async fn last_counter(m: &InventoryEntry) -> Result<u32, String> {
     let cfg = config(m, Role::Public, 1);
-    let mut c = Connection::connect(&m.host, m.port, cfg, Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut c = Connection::connect(
+        &m.endpoint.host,
+        m.endpoint.port,
+        cfg,
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let ic = AttributeDescriptor {
         class_id: 1,
         instance: hes_sim::obis::INVOCATION_COUNTER,

@@ -59,8 +59,8 @@ fn config(m: &InventoryEntry, level: Level, ic: u32) -> ClientConfig {
 
 async fn open(m: &InventoryEntry, level: Level, ic: u32) -> Result<Connection, NetError> {
     Connection::connect(
-        &m.host,
-        m.port,
+        &m.endpoint.host,
+        m.endpoint.port,
         config(m, level, ic),
         Duration::from_secs(3),
     )
@@ -112,8 +112,8 @@ async fn every_meter_reads_as_its_truth_at_every_level() {
     let inv = f.inventory();
     assert!(inv
         .iter()
-        .any(|m| m.transport == hes_sim::fleet::Transport::Hdlc));
-    assert!(inv.iter().any(|m| m.client_sap_management == 48));
+        .any(|m| m.endpoint.transport == hes_sim::fleet::Transport::Hdlc));
+    assert!(inv.iter().any(|m| m.endpoint.client_sap_management == 48));
     for (i, m) in inv.iter().enumerate() {
         for level in [Level::Public, Level::Lls, Level::Hls] {
             let mut c = open(m, level, 1).await.unwrap();
@@ -280,10 +280,10 @@ async fn corrupt_frames_slow_answers_and_drops_mid_block() {
     let inv = f.inventory();
     let wrapper = inv
         .iter()
-        .find(|m| m.transport == hes_sim::fleet::Transport::Wrapper);
+        .find(|m| m.endpoint.transport == hes_sim::fleet::Transport::Wrapper);
     let hdlc = inv
         .iter()
-        .find(|m| m.transport == hes_sim::fleet::Transport::Hdlc);
+        .find(|m| m.endpoint.transport == hes_sim::fleet::Transport::Hdlc);
     for m in [wrapper.unwrap(), hdlc.unwrap()] {
         set(
             &f,
@@ -298,11 +298,15 @@ async fn corrupt_frames_slow_answers_and_drops_mid_block() {
         let e = c.get(attr(8, obis::CLOCK, 2), None).await.unwrap_err();
         // HDLC: the bad frame is dropped (FCS) and the answer never comes; wrapper: an APDU
         // with an unknown tag where a ciphered one must be.
-        let expected = match m.transport {
+        let expected = match m.endpoint.transport {
             hes_sim::fleet::Transport::Hdlc => ["timeout", "link"],
             hes_sim::fleet::Transport::Wrapper => ["ciphering-failure", "protocol"],
         };
-        assert!(expected.contains(&e.reason()), "{:?}: {e}", m.transport);
+        assert!(
+            expected.contains(&e.reason()),
+            "{:?}: {e}",
+            m.endpoint.transport
+        );
         set(
             &f,
             &m.id,
@@ -439,7 +443,7 @@ async fn pushes_arrive_ciphered_with_the_meters_keys() {
             .unwrap();
         assert_eq!(
             peer.ip().to_string(),
-            m.host,
+            m.endpoint.host,
             "pushed from the meter's own address"
         );
         let mut ctx = SecurityContext::new(
@@ -668,9 +672,11 @@ async fn one_shared_socket_serves_every_meter_at_its_own_address() {
     })
     .await;
     let inv = f.inventory();
-    assert!(inv.iter().all(|m| m.port == inv[0].port && m.port != 0));
+    assert!(inv
+        .iter()
+        .all(|m| m.endpoint.port == inv[0].endpoint.port && m.endpoint.port != 0));
     // Addresses run over a /24 boundary: 127.60.0.250 .. 127.60.1.5.
-    assert_eq!(inv[9].host, "127.60.1.5");
+    assert_eq!(inv[9].endpoint.host, "127.60.1.5");
     for m in [&inv[0], &inv[5], &inv[9]] {
         let mut c = open(m, Level::Hls, 1).await.unwrap();
         let ldn = get(&mut c, 1, obis::LDN, 2).await;
@@ -681,10 +687,8 @@ async fn one_shared_socket_serves_every_meter_at_its_own_address() {
         c.release().await.unwrap();
     }
     // An address of the range that is no meter of the fleet: closed at once.
-    let stray = InventoryEntry {
-        host: "127.60.1.6".into(),
-        ..inv[0].clone()
-    };
+    let mut stray = inv[0].clone();
+    stray.endpoint.host = "127.60.1.6".into();
     assert!(open(&stray, Level::Public, 1).await.is_err());
     // A refused meter resets the connection; the others still answer.
     set(

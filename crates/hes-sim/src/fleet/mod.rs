@@ -31,8 +31,9 @@ use tokio::task::JoinHandle;
 pub use faults::{pick, Faults};
 pub use push::{PushConfig, PushKind};
 pub use spec::{
-    address, derive_keys, to_csv, Addressing, ClientSaps, InventoryEntry, MeterSpec, Quirks, Role,
-    Transport, CSV_HEADER, DLMS_PORT, HDLC_LOGICAL, HDLC_PHYSICAL,
+    address, derive_keys, inventory_entry, to_csv, Addressing, ClientSaps, Endpoint,
+    InventoryEntry, MeterSpec, Quirks, Role, Transport, CSV_HEADER, DLMS_PORT, HDLC_LOGICAL,
+    HDLC_PHYSICAL,
 };
 
 use crate::objects::keys::KeySet;
@@ -293,8 +294,8 @@ impl MeterCell {
 
     pub fn inventory_entry(&self) -> InventoryEntry {
         let keys = self.lock().keys();
-        let mut e = InventoryEntry::from_spec(&self.spec, &keys);
-        e.port = self.addr().port();
+        let mut e = inventory_entry(&self.spec, &keys);
+        e.endpoint.port = self.addr().port();
         e
     }
 

@@ -6,11 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use dlms::client::{ClientConfig, ClientSecurity};
-use dlms::hdlc::{HdlcParams, ServerAddress};
-use dlms::link::TransportConfig;
-use dlms::security::CipherKeys;
-use dlms::{Authentication, SecurityLevel, SystemTitle};
+pub use hes_model::inventory::{
+    password_is_plain, to_csv, Endpoint, InventoryEntry, Role, Transport, CSV_HEADER,
+};
 
 use crate::objects::keys::KeySet;
 
@@ -26,15 +24,6 @@ pub enum Addressing {
     Ip,
     /// Every meter listens on its own port of one address.
     Port,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// IEC 62056-47 wrapper over TCP.
-    Wrapper,
-    /// IEC 62056-46 HDLC over TCP.
-    Hdlc,
 }
 
 /// Client SAPs a meter accepts. Most makes use 16/17/1; some use other numbers (a quirk).
@@ -188,40 +177,13 @@ pub fn address(mode: Addressing, first: IpAddr, port: u16, i: u32) -> Option<Soc
     }
 }
 
-/// One row of the inventory: what a head-end needs to reach and secure the meter.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct InventoryEntry {
-    pub id: String,
-    pub serial: String,
-    pub logical_device_name: String,
-    pub host: String,
-    pub port: u16,
-    pub transport: Transport,
-    pub client_sap_public: u16,
-    pub client_sap_reader: u16,
-    pub client_sap_management: u16,
-    pub hdlc_server_logical: u16,
-    pub hdlc_server_physical: u16,
-    /// The LLS password of the reader client.
-    pub password: String,
-    /// Hex, 16 bytes each.
-    pub ek: String,
-    pub ak: String,
-    pub kek: String,
-    pub system_title: String,
-    /// The security of the management client.
-    pub security: String,
-    pub max_pdu: u16,
-    /// Quirk names, `;`-separated in the CSV.
-    pub quirks: Vec<String>,
-}
-
-impl InventoryEntry {
-    pub fn from_spec(s: &MeterSpec, keys: &KeySet) -> Self {
-        Self {
-            id: s.id(),
-            serial: format!("{:08}", s.serial),
-            logical_device_name: s.logical_device_name(),
+/// The inventory entry of a meter with the keys it holds now.
+pub fn inventory_entry(s: &MeterSpec, keys: &KeySet) -> InventoryEntry {
+    InventoryEntry {
+        id: s.id(),
+        serial: format!("{:08}", s.serial),
+        logical_device_name: s.logical_device_name(),
+        endpoint: Endpoint {
             host: s.addr.ip().to_string(),
             port: s.addr.port(),
             transport: s.transport,
@@ -230,134 +192,16 @@ impl InventoryEntry {
             client_sap_management: s.saps.management,
             hdlc_server_logical: HDLC_LOGICAL,
             hdlc_server_physical: HDLC_PHYSICAL,
-            password: s.password.clone(),
-            ek: hex::encode_upper(keys.ek),
-            ak: hex::encode_upper(keys.ak),
-            kek: hex::encode_upper(keys.kek),
-            system_title: hex::encode_upper(s.system_title),
-            security: "hls-gmac-authenticated-encrypted".into(),
-            max_pdu: s.quirks.max_pdu(),
-            quirks: s.quirks.names().into_iter().map(String::from).collect(),
-        }
+        },
+        password: s.password.clone(),
+        ek: hex::encode_upper(keys.ek),
+        ak: hex::encode_upper(keys.ak),
+        kek: hex::encode_upper(keys.kek),
+        system_title: hex::encode_upper(s.system_title),
+        security: "hls-gmac-authenticated-encrypted".into(),
+        max_pdu: s.quirks.max_pdu(),
+        quirks: s.quirks.names().into_iter().map(String::from).collect(),
     }
-}
-
-/// Which of a meter's clients to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// No authentication, no security.
-    Public,
-    /// LLS with the password.
-    Reader,
-    /// HLS-GMAC with authenticated encryption.
-    Management,
-}
-
-impl InventoryEntry {
-    /// A client configuration for this meter in `role` (`None` when the entry's keys are not
-    /// 16 bytes of hex). `challenge` is the HLS client challenge (random, 8 to 64 bytes).
-    pub fn client_config(
-        &self,
-        role: Role,
-        client_title: SystemTitle,
-        invocation_counter: u32,
-        challenge: Vec<u8>,
-    ) -> Option<ClientConfig> {
-        let sap = match role {
-            Role::Public => self.client_sap_public,
-            Role::Reader => self.client_sap_reader,
-            Role::Management => self.client_sap_management,
-        };
-        let transport = match self.transport {
-            Transport::Wrapper => TransportConfig::Wrapper {
-                client_wport: sap,
-                server_wport: 1,
-            },
-            Transport::Hdlc => TransportConfig::Hdlc {
-                client_sap: u8::try_from(sap).ok()?,
-                server: ServerAddress {
-                    logical: self.hdlc_server_logical,
-                    physical: Some(self.hdlc_server_physical),
-                    size: 2,
-                },
-                params: HdlcParams::default(),
-            },
-        };
-        let mut cfg = ClientConfig::new(transport);
-        match role {
-            Role::Public => {}
-            Role::Reader => {
-                cfg.authentication = Authentication::Low {
-                    password: self.password.clone().into_bytes(),
-                }
-            }
-            Role::Management => {
-                let key = |s: &str| -> Option<[u8; 16]> { hex::decode(s).ok()?.try_into().ok() };
-                cfg.authentication = Authentication::HighGmac;
-                cfg.challenge = challenge;
-                cfg.security = Some(ClientSecurity {
-                    level: SecurityLevel::AuthenticatedEncrypted,
-                    keys: CipherKeys {
-                        ek: key(&self.ek)?,
-                        ak: key(&self.ak)?,
-                    },
-                    system_title: client_title,
-                    invocation_counter,
-                    dedicated_key: None,
-                });
-            }
-        }
-        Some(cfg)
-    }
-}
-
-pub const CSV_HEADER: &str = "id,serial,logical_device_name,host,port,transport,\
-client_sap_public,client_sap_reader,client_sap_management,hdlc_server_logical,\
-hdlc_server_physical,password,ek,ak,kek,system_title,security,max_pdu,quirks";
-
-/// The inventory as CSV (a header line, then one line per meter). No field needs quoting:
-/// passwords are restricted to printable ASCII without commas or quotes.
-pub fn to_csv(rows: &[InventoryEntry]) -> String {
-    let mut out = String::with_capacity(rows.len() * 200 + CSV_HEADER.len() + 1);
-    out.push_str(CSV_HEADER);
-    out.push('\n');
-    for r in rows {
-        let transport = match r.transport {
-            Transport::Wrapper => "wrapper",
-            Transport::Hdlc => "hdlc",
-        };
-        let line = format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.id,
-            r.serial,
-            r.logical_device_name,
-            r.host,
-            r.port,
-            transport,
-            r.client_sap_public,
-            r.client_sap_reader,
-            r.client_sap_management,
-            r.hdlc_server_logical,
-            r.hdlc_server_physical,
-            r.password,
-            r.ek,
-            r.ak,
-            r.kek,
-            r.system_title,
-            r.security,
-            r.max_pdu,
-            r.quirks.join(";"),
-        );
-        out.push_str(&line);
-    }
-    out
-}
-
-/// A password a CSV line can hold unquoted.
-pub fn password_is_plain(p: &str) -> bool {
-    !p.is_empty()
-        && p.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b',' && b != b'"')
 }
 
 #[cfg(test)]
@@ -396,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_has_one_line_per_meter_and_the_header_columns() {
+    fn inventory_entries_carry_the_spec() {
         let spec = MeterSpec {
             index: 0,
             serial: 7,
@@ -412,16 +256,10 @@ mod tests {
                 ..Quirks::default()
             },
         };
-        let row = InventoryEntry::from_spec(&spec, &spec.keys);
-        let csv = to_csv(&[row]);
-        let lines: Vec<_> = csv.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(
-            lines[0].split(',').count(),
-            lines[1].split(',').count(),
-            "{csv}"
-        );
-        assert!(lines[1].starts_with("MTR00000007,00000007,HES0000000000007,127.1.0.1,4059,hdlc"));
-        assert!(lines[1].ends_with(",128,hdlc_only;small_pdu"));
+        let e = inventory_entry(&spec, &spec.keys);
+        assert_eq!(e.endpoint.host, "127.1.0.1");
+        assert_eq!(e.logical_device_name, "HES0000000000007");
+        assert_eq!((e.max_pdu, e.quirks.len()), (128, 2));
+        assert_eq!(e.ek, hex::encode_upper(spec.keys.ek));
     }
 }

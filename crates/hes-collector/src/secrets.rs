@@ -1,0 +1,168 @@
+//! Meter secrets at rest: every key and password is sealed with AES-256-GCM under a
+//! key-encryption key (KEK) that comes from the environment (`HES_KEK`, 64 hex digits) or a file
+//! (`HES_KEK_FILE`), never from the data itself. Secrets never appear in `Debug` output or logs.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("no key-encryption key: set HES_KEK (64 hex digits) or HES_KEK_FILE")]
+    NoKek,
+    #[error("the key-encryption key must be 32 bytes (64 hex digits)")]
+    BadKek,
+    #[error("a sealed secret does not open with this key-encryption key (wrong KEK or tampered)")]
+    Unseal,
+    #[error("a sealed secret is malformed")]
+    Malformed,
+}
+
+/// The key-encryption key.
+pub struct Kek(Aes256Gcm);
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek(..)")
+    }
+}
+
+impl Kek {
+    pub fn from_bytes(key: &[u8]) -> Result<Self, SecretError> {
+        if key.len() != 32 {
+            return Err(SecretError::BadKek);
+        }
+        Aes256Gcm::new_from_slice(key)
+            .map(Self)
+            .map_err(|_| SecretError::BadKek)
+    }
+
+    pub fn from_hex(text: &str) -> Result<Self, SecretError> {
+        let bytes = hex::decode(text.trim()).map_err(|_| SecretError::BadKek)?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// `HES_KEK`, else the file named by `HES_KEK_FILE` (hex text).
+    pub fn from_env() -> Result<Self, SecretError> {
+        if let Ok(v) = std::env::var("HES_KEK") {
+            return Self::from_hex(&v);
+        }
+        if let Ok(path) = std::env::var("HES_KEK_FILE") {
+            let text = std::fs::read_to_string(path).map_err(|_| SecretError::NoKek)?;
+            return Self::from_hex(&text);
+        }
+        Err(SecretError::NoKek)
+    }
+
+    /// Seals `plain`; `context` (e.g. the meter id and the secret's name) is bound to it, so a
+    /// sealed secret moved to another meter or field does not open.
+    pub fn seal(&self, plain: &[u8], context: &str) -> Sealed {
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let payload = Payload {
+            msg: plain,
+            aad: context.as_bytes(),
+        };
+        // Encryption only fails for inputs of gigabytes; a secret is a few bytes.
+        let ct = self
+            .0
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Sealed(hex::encode(out))
+    }
+
+    pub fn open(&self, sealed: &Sealed, context: &str) -> Result<Secret, SecretError> {
+        let bytes = hex::decode(&sealed.0).map_err(|_| SecretError::Malformed)?;
+        if bytes.len() < 12 + 16 {
+            return Err(SecretError::Malformed);
+        }
+        let (nonce, ct) = bytes.split_at(12);
+        let payload = Payload {
+            msg: ct,
+            aad: context.as_bytes(),
+        };
+        self.0
+            .decrypt(Nonce::from_slice(nonce), payload)
+            .map(Secret)
+            .map_err(|_| SecretError::Unseal)
+    }
+}
+
+/// A sealed secret as stored: hex of nonce, ciphertext and tag.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(String);
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealed(..)")
+    }
+}
+
+/// An opened secret, held only as long as it is used. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Best effort: overwrite before the allocation is freed.
+        for b in self.0.iter_mut() {
+            *b = 0;
+        }
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The secret as an AES-128 key.
+    pub fn key16(&self) -> Result<[u8; 16], SecretError> {
+        self.0
+            .as_slice()
+            .try_into()
+            .map_err(|_| SecretError::Malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn seal_open_and_refusals() {
+        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let s = kek.seal(b"0123456789abcdef", "MTR1/ek");
+        assert_eq!(
+            kek.open(&s, "MTR1/ek").unwrap().expose(),
+            b"0123456789abcdef"
+        );
+        // Bound to its context, its KEK, and its bytes.
+        assert_eq!(kek.open(&s, "MTR2/ek"), Err(SecretError::Unseal));
+        let other = Kek::from_bytes(&[8u8; 32]).unwrap();
+        assert_eq!(other.open(&s, "MTR1/ek"), Err(SecretError::Unseal));
+        let mut t = s.0.clone();
+        t.replace_range(30..32, if &t[30..32] == "00" { "01" } else { "00" });
+        assert_eq!(kek.open(&Sealed(t), "MTR1/ek"), Err(SecretError::Unseal));
+        assert_eq!(
+            kek.open(&Sealed("zz".into()), "x"),
+            Err(SecretError::Malformed)
+        );
+        // Two seals of one secret differ (random nonce); nothing shows in Debug.
+        assert_ne!(kek.seal(b"k", "c"), kek.seal(b"k", "c"));
+        let shown = format!("{s:?} {:?} {kek:?}", kek.open(&s, "MTR1/ek").unwrap());
+        assert!(!shown.contains("0123") && !shown.contains(&s.0), "{shown}");
+        assert_eq!(Kek::from_hex("00").unwrap_err(), SecretError::BadKek);
+    }
+}
