@@ -694,7 +694,7 @@ impl Meter {
         x.live_events.push_back(Event { time, log, code });
         self.alarms |= alarm_bits;
         if self.outbox.len() < MAX_OUTBOX {
-            self.outbox.push(PushKind::Alarm(code));
+            self.outbox.push(PushKind::Alarm { code, time });
         }
     }
 
@@ -1200,18 +1200,15 @@ impl Meter {
                 let e = |q| Data::DoubleLongUnsigned(self.energy(q, 0, t) as u32);
                 (t, vec![ldn, date_time(t, off), e(AP), e(AM), e(RP), e(RM)])
             }
-            PushKind::Alarm(code) => {
-                let now = self.now();
-                (
-                    now,
-                    vec![
-                        ldn,
-                        date_time(now, off),
-                        Data::DoubleLongUnsigned(self.alarms),
-                        Data::LongUnsigned(code),
-                    ],
-                )
-            }
+            PushKind::Alarm { code, time } => (
+                time,
+                vec![
+                    ldn,
+                    date_time(time, off),
+                    Data::DoubleLongUnsigned(self.alarms),
+                    Data::LongUnsigned(code),
+                ],
+            ),
         };
         DataNotification {
             long_invoke_id_and_priority: invoke_id & 0x00FF_FFFF,
@@ -1573,7 +1570,7 @@ impl Objects for Meter {
             Kind::Push(alarm_push) => {
                 if self.outbox.len() < MAX_OUTBOX {
                     let kind = if alarm_push {
-                        PushKind::Alarm(0)
+                        PushKind::Alarm { code: 0, time: now }
                     } else {
                         PushKind::Interval(now.div_euclid(INTERVAL) * INTERVAL)
                     };

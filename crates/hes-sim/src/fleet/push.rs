@@ -50,8 +50,8 @@ impl PushConfig {
 pub enum PushKind {
     /// The registers at the end of the interval ending at this meter time.
     Interval(i64),
-    /// An event that just happened, with its code.
-    Alarm(u16),
+    /// An event that just happened: its code and the meter time it happened at.
+    Alarm { code: u16, time: i64 },
 }
 
 /// Runs the pushes of the whole fleet: alarms as meters raise them, interval data at every
@@ -121,7 +121,9 @@ pub(super) async fn send(cell: &MeterCell, shared: &Shared, cfg: &PushConfig, ki
         let mut m = cell.lock();
         // A meter that refuses connections is off the network; a power-down alarm is the
         // meter's last gasp and still goes out.
-        if m.faults.refused || (!m.powered() && kind != PushKind::Alarm(crate::code::POWER_DOWN)) {
+        let last_gasp =
+            matches!(kind, PushKind::Alarm { code, .. } if code == crate::code::POWER_DOWN);
+        if m.faults.refused || (!m.powered() && !last_gasp) {
             return;
         }
         match m.push_frame(kind, PUSH_WPORT) {
