@@ -1,9 +1,12 @@
 //! Collection: the meter registry, invocation counters, jobs, sessions, pushes and commands.
 
 pub mod bus;
+pub mod commands;
 pub mod counters;
+pub mod jobs;
 pub mod registry;
 pub mod secrets;
+pub mod session;
 
 /// Writes `bytes` to `path` so that a crash leaves the old or the new content, never a mix: a
 /// temporary file beside it, synced, then renamed over it.

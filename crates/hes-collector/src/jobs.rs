@@ -1,0 +1,666 @@
+//! The job engine: every read and command is a job with a state, attempts, timings and its last
+//! error. Jobs wait in a priority queue (on-demand before scheduled), run at most one per meter
+//! at a time, within a global limit and a limit per group (a gateway or radio cell), with a
+//! timeout; failures are retried with exponential backoff and jitter. Output goes to the bus
+//! before a job counts as done (at-least-once); commands are audited.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hes_model::{
+    Event, Job, JobId, JobKind, JobResult, JobState, MeterId, Priority, Reading, Source,
+};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::bus::{self, Bus};
+use crate::commands;
+use crate::session::{unix_now, Env, MeterSession, SessionError};
+
+/// Standard logical names the reads use.
+pub mod obis {
+    use dlms::ObisCode;
+    pub const LOAD_PROFILE: ObisCode = ObisCode::new(1, 0, 99, 1, 0, 255);
+    pub const DAILY_PROFILE: ObisCode = ObisCode::new(1, 0, 99, 2, 0, 255);
+    pub const BILLING_PROFILE: ObisCode = ObisCode::new(0, 0, 98, 1, 0, 255);
+    pub const EVENT_LOGS: [ObisCode; 3] = [
+        ObisCode::new(0, 0, 99, 98, 0, 255),
+        ObisCode::new(0, 0, 99, 98, 1, 255),
+        ObisCode::new(0, 0, 99, 98, 4, 255),
+    ];
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Jobs running at once in this collector.
+    pub concurrency: usize,
+    /// The group key that limits concurrency per value (e.g. `cell`), and the limit.
+    pub group_key: String,
+    pub per_group: usize,
+    /// Attempts per job (the first included).
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// A job that takes longer is cut and retried.
+    pub job_timeout: Duration,
+    /// Finished jobs kept for inspection (the oldest are forgotten first).
+    pub keep_finished: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            group_key: "cell".into(),
+            per_group: 8,
+            max_attempts: 4,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            job_timeout: Duration::from_secs(300),
+            keep_finished: 100_000,
+        }
+    }
+}
+
+/// One line of the audit trail: who asked what of which meter, when, and how it ended.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct AuditRecord {
+    pub at: i64,
+    pub job: JobId,
+    pub meter: MeterId,
+    pub requested_by: String,
+    pub command: JobKind,
+    pub state: JobState,
+    pub error: Option<String>,
+    pub detail: Value,
+}
+
+/// The audit trail: a JSON-lines file (appended and synced), or memory only.
+#[derive(Debug)]
+pub struct Audit {
+    path: Option<PathBuf>,
+    records: Mutex<Vec<AuditRecord>>,
+}
+
+impl Audit {
+    pub fn in_memory() -> Self {
+        Self {
+            path: None,
+            records: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn to_file(path: &Path) -> Self {
+        Self {
+            path: Some(path.to_path_buf()),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn record(&self, r: AuditRecord) {
+        if let Some(path) = &self.path {
+            let line = serde_json::to_string(&r).unwrap_or_default();
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| {
+                    f.write_all(line.as_bytes())?;
+                    f.write_all(b"\n")?;
+                    f.sync_data()
+                });
+            if let Err(e) = written {
+                tracing::error!(error = %e, "cannot write the audit trail");
+            }
+        }
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r);
+    }
+
+    /// The records written by this process.
+    pub fn records(&self) -> Vec<AuditRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Queue order: on-demand first, then the earliest due, then the oldest.
+#[derive(Debug, PartialEq, Eq)]
+struct Queued {
+    priority: Priority,
+    /// Unix milliseconds.
+    not_before: i64,
+    id: JobId,
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        self.priority
+            .cmp(&o.priority)
+            .then(o.not_before.cmp(&self.not_before))
+            .then(o.id.cmp(&self.id))
+    }
+}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<JobId, Job>,
+    queue: BinaryHeap<Queued>,
+    busy: HashSet<MeterId>,
+    running: usize,
+    finished: std::collections::VecDeque<JobId>,
+    /// The newest entry time stored per meter and profile: reads continue from there.
+    watermarks: HashMap<(MeterId, dlms::ObisCode), i64>,
+}
+
+/// Counters of what the engine did.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    pub retried: AtomicU64,
+    pub readings: AtomicU64,
+    pub events: AtomicU64,
+}
+
+/// The job engine of one collector.
+#[derive(Debug)]
+pub struct Engine {
+    env: Arc<Env>,
+    bus: Arc<dyn Bus>,
+    cfg: EngineConfig,
+    state: Mutex<State>,
+    notify: Notify,
+    next_id: AtomicU64,
+    global: Arc<Semaphore>,
+    groups: Mutex<HashMap<String, Arc<Semaphore>>>,
+    images: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    pub audit: Audit,
+    pub stats: EngineStats,
+}
+
+impl std::fmt::Debug for dyn Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bus")
+    }
+}
+
+/// What running a job produced.
+struct Outcome {
+    readings: u32,
+    events: u32,
+    detail: Value,
+}
+
+fn backoff(cfg: &EngineConfig, attempt: u32) -> Duration {
+    let exp = cfg
+        .backoff_base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let d = exp.min(cfg.backoff_max);
+    // Full jitter over the upper half: spread retries without losing the backoff.
+    let half = d / 2;
+    half + Duration::from_millis(rand::thread_rng().gen_range(0..=half.as_millis() as u64))
+}
+
+impl Engine {
+    pub fn new(env: Arc<Env>, bus: Arc<dyn Bus>, cfg: EngineConfig, audit: Audit) -> Arc<Self> {
+        Arc::new(Self {
+            global: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+            env,
+            bus,
+            cfg,
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            next_id: AtomicU64::new(1),
+            groups: Mutex::new(HashMap::new()),
+            images: Mutex::new(HashMap::new()),
+            audit,
+            stats: EngineStats::default(),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes a firmware image available to upgrade jobs under `identifier`.
+    pub fn add_image(&self, identifier: &str, image: Vec<u8>) {
+        self.images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(identifier.to_string(), Arc::new(image));
+    }
+
+    /// Queues a job. A read already queued or running for the meter is not queued twice: its
+    /// id is returned instead.
+    pub fn submit(
+        &self,
+        meter: MeterId,
+        kind: JobKind,
+        priority: Priority,
+        requested_by: &str,
+    ) -> JobId {
+        let mut st = self.state();
+        if !kind.is_command() {
+            if let Some(j) = st
+                .jobs
+                .values()
+                .find(|j| j.meter == meter && j.kind == kind && !j.state.is_final())
+            {
+                return j.id;
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let now = unix_now();
+        st.jobs.insert(
+            id,
+            Job {
+                id,
+                meter,
+                kind,
+                priority,
+                state: JobState::Queued,
+                attempts: 0,
+                max_attempts: self.cfg.max_attempts,
+                created_at: now,
+                not_before: now,
+                started_at: None,
+                finished_at: None,
+                last_error: None,
+                requested_by: requested_by.to_string(),
+            },
+        );
+        st.queue.push(Queued {
+            priority,
+            not_before: unix_ms(),
+            id,
+        });
+        drop(st);
+        self.notify.notify_one();
+        id
+    }
+
+    pub fn job(&self, id: JobId) -> Option<Job> {
+        self.state().jobs.get(&id).cloned()
+    }
+
+    /// Cancels a job that has not started (a running one finishes its attempt).
+    pub fn cancel(&self, id: JobId) -> bool {
+        let mut st = self.state();
+        match st.jobs.get_mut(&id) {
+            Some(j) if matches!(j.state, JobState::Queued | JobState::Retrying) => {
+                j.state = JobState::Cancelled;
+                j.finished_at = Some(unix_now());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Jobs not finished yet.
+    pub fn pending(&self) -> usize {
+        let st = self.state();
+        st.jobs.values().filter(|j| !j.state.is_final()).count()
+    }
+
+    /// Waits (bounded) until every job has finished.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.pending() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    fn group_permit(&self, meter: &MeterId) -> Option<Arc<Semaphore>> {
+        let record = self.env.registry.get(meter)?;
+        let value = record.group(&self.cfg.group_key)?.to_string();
+        let mut g = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            g.entry(value)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.per_group.max(1))))
+                .clone(),
+        )
+    }
+
+    /// Takes the next job that may run now, with its permits; or when to look again.
+    fn take(&self) -> Result<(Job, Vec<tokio::sync::OwnedSemaphorePermit>), Option<i64>> {
+        let now_ms = unix_ms();
+        let now = unix_now();
+        let mut st = self.state();
+        let mut skipped = Vec::new();
+        let mut next_due: Option<i64> = None;
+        let mut found = None;
+        while let Some(q) = st.queue.pop() {
+            let Some(job) = st.jobs.get(&q.id) else {
+                continue;
+            };
+            if job.state.is_final() {
+                continue;
+            }
+            if q.not_before > now_ms {
+                next_due = Some(next_due.map_or(q.not_before, |d: i64| d.min(q.not_before)));
+                skipped.push(q);
+                continue;
+            }
+            if st.busy.contains(&job.meter) {
+                skipped.push(q);
+                continue;
+            }
+            let Ok(global) = self.global.clone().try_acquire_owned() else {
+                skipped.push(q);
+                break;
+            };
+            let mut permits = vec![global];
+            if let Some(group) = self.group_permit(&job.meter) {
+                match group.try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => {
+                        skipped.push(q);
+                        continue;
+                    }
+                }
+            }
+            found = Some((q.id, permits));
+            break;
+        }
+        for q in skipped {
+            st.queue.push(q);
+        }
+        let Some((id, permits)) = found else {
+            return Err(next_due);
+        };
+        let job = match st.jobs.get_mut(&id) {
+            Some(j) => {
+                j.state = JobState::Running;
+                j.attempts += 1;
+                j.started_at = Some(now);
+                j.clone()
+            }
+            None => return Err(next_due),
+        };
+        st.busy.insert(job.meter.clone());
+        st.running += 1;
+        Ok((job, permits))
+    }
+
+    /// Runs jobs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.take() {
+                Ok((job, permits)) => {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        me.execute(job).await;
+                        drop(permits);
+                        me.notify.notify_one();
+                    });
+                }
+                Err(next_due) => {
+                    let wait = next_due
+                        .map_or(Duration::from_millis(500), |t| {
+                            Duration::from_millis((t - unix_ms()).max(0) as u64)
+                        })
+                        .clamp(Duration::from_millis(5), Duration::from_millis(500));
+                    tokio::select! {
+                        _ = self.notify.notified() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn execute(&self, job: Job) {
+        let r = tokio::time::timeout(self.cfg.job_timeout, self.attempt(&job)).await;
+        let r = match r {
+            Ok(r) => r,
+            Err(_) => Err(SessionError::Unexpected("job timed out".into())),
+        };
+        let now = unix_now();
+        let Some((result, requested_by)) = self.settle(&job, r, now) else {
+            return;
+        };
+        let state = result.state;
+        let error = result.error.clone();
+        match state {
+            JobState::Succeeded => self.stats.succeeded.fetch_add(1, Ordering::Relaxed),
+            _ => self.stats.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        if job.kind.is_command() {
+            self.audit.record(AuditRecord {
+                at: now,
+                job: job.id,
+                meter: job.meter.clone(),
+                requested_by,
+                command: job.kind.clone(),
+                state,
+                error,
+                detail: result.detail.clone(),
+            });
+        }
+        if let Err(e) = bus::publish_result(&*self.bus, &result).await {
+            tracing::warn!(job = job.id, error = %e, "job result not published");
+        }
+    }
+
+    /// Records how an attempt ended: a retry is queued again (`None`), a final state gives the
+    /// result to publish.
+    fn settle(
+        &self,
+        job: &Job,
+        r: Result<Outcome, SessionError>,
+        now: i64,
+    ) -> Option<(JobResult, String)> {
+        let mut st = self.state();
+        st.busy.remove(&job.meter);
+        st.running = st.running.saturating_sub(1);
+        let j = st.jobs.get_mut(&job.id)?;
+        let (state, outcome, error) = match r {
+            Ok(o) => (JobState::Succeeded, Some(o), None),
+            // Every job but key rotation may run again: reads and the other commands are
+            // idempotent (a firmware upgrade resumes); a key transfer whose answer was lost
+            // must not be repeated blindly.
+            Err(e)
+                if e.retryable()
+                    && j.attempts < j.max_attempts
+                    && job.kind != JobKind::RotateKeys =>
+            {
+                let delay = backoff(&self.cfg, j.attempts);
+                j.state = JobState::Retrying;
+                j.last_error = Some(e.to_string());
+                let due_ms = unix_ms() + delay.as_millis() as i64;
+                j.not_before = (due_ms + 999) / 1000;
+                let q = Queued {
+                    priority: j.priority,
+                    not_before: due_ms,
+                    id: j.id,
+                };
+                st.queue.push(q);
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(job = job.id, meter = %job.meter, error = %e, "retrying");
+                return None;
+            }
+            Err(e) => (JobState::Failed, None, Some(e.to_string())),
+        };
+        j.state = state;
+        j.finished_at = Some(now);
+        j.last_error.clone_from(&error);
+        let result = JobResult {
+            job: j.id,
+            meter: j.meter.clone(),
+            kind: j.kind.clone(),
+            state,
+            attempts: j.attempts,
+            started_at: j.started_at,
+            finished_at: now,
+            error,
+            readings: outcome.as_ref().map_or(0, |o| o.readings),
+            events: outcome.as_ref().map_or(0, |o| o.events),
+            detail: outcome.map_or(Value::Null, |o| o.detail),
+        };
+        let requested_by = j.requested_by.clone();
+        st.finished.push_back(job.id);
+        while st.finished.len() > self.cfg.keep_finished {
+            if let Some(old) = st.finished.pop_front() {
+                st.jobs.remove(&old);
+            }
+        }
+        Some((result, requested_by))
+    }
+
+    fn watermark(&self, meter: &MeterId, profile: dlms::ObisCode) -> Option<i64> {
+        self.state()
+            .watermarks
+            .get(&(meter.clone(), profile))
+            .copied()
+    }
+
+    fn advance(&self, meter: &MeterId, profile: dlms::ObisCode, times: impl Iterator<Item = i64>) {
+        if let Some(t) = times.max() {
+            let mut st = self.state();
+            let w = st.watermarks.entry((meter.clone(), profile)).or_insert(t);
+            *w = (*w).max(t);
+        }
+    }
+
+    /// Publishes what a read produced; the watermark moves only once the bus has it.
+    async fn deliver(
+        &self,
+        meter: &MeterId,
+        profile: Option<dlms::ObisCode>,
+        readings: Vec<Reading>,
+        events: Vec<Event>,
+    ) -> Result<Outcome, SessionError> {
+        bus::publish_readings(&*self.bus, &readings)
+            .await
+            .map_err(|e| SessionError::Unexpected(format!("bus: {e}")))?;
+        bus::publish_events(&*self.bus, &events)
+            .await
+            .map_err(|e| SessionError::Unexpected(format!("bus: {e}")))?;
+        if let Some(p) = profile {
+            self.advance(meter, p, readings.iter().map(|r| r.time));
+        }
+        for e in &events {
+            self.advance(meter, e.log, std::iter::once(e.time));
+        }
+        self.stats
+            .readings
+            .fetch_add(readings.len() as u64, Ordering::Relaxed);
+        self.stats
+            .events
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        Ok(Outcome {
+            readings: u32::try_from(readings.len()).unwrap_or(u32::MAX),
+            events: u32::try_from(events.len()).unwrap_or(u32::MAX),
+            detail: Value::Null,
+        })
+    }
+
+    async fn attempt(&self, job: &Job) -> Result<Outcome, SessionError> {
+        let record = self.env.registry.get(&job.meter).ok_or_else(|| {
+            SessionError::Registry(crate::registry::RegistryError::NoMeter(job.meter.clone()))
+        })?;
+        let source = match job.priority {
+            Priority::Scheduled => Source::Scheduled,
+            Priority::OnDemand => Source::OnDemand,
+        };
+        let mut s = MeterSession::open(&self.env, record, source).await?;
+        let out = self.run_kind(&mut s, job).await;
+        let closed = s.close().await;
+        let out = out?;
+        if let Err(e) = closed {
+            tracing::debug!(meter = %job.meter, error = %e, "release failed after the job");
+        }
+        Ok(out)
+    }
+
+    async fn run_kind(&self, s: &mut MeterSession, job: &Job) -> Result<Outcome, SessionError> {
+        let meter = &job.meter;
+        // Continue after the newest stored entry, so that a gap is read again next time.
+        let since = |p| self.watermark(meter, p).map(|t| t + 1);
+        match &job.kind {
+            JobKind::ReadInstant => {
+                let r = s.read_instant().await?;
+                self.deliver(meter, None, r, Vec::new()).await
+            }
+            JobKind::ReadLoadProfile { from } => {
+                let p = obis::LOAD_PROFILE;
+                let r = s.read_profile(p, from.or_else(|| since(p))).await?;
+                self.deliver(meter, Some(p), r, Vec::new()).await
+            }
+            JobKind::ReadDaily { from } => {
+                let p = obis::DAILY_PROFILE;
+                let r = s.read_profile(p, from.or_else(|| since(p))).await?;
+                self.deliver(meter, Some(p), r, Vec::new()).await
+            }
+            JobKind::ReadBilling { from } => {
+                let p = obis::BILLING_PROFILE;
+                let r = s.read_profile(p, from.or_else(|| since(p))).await?;
+                self.deliver(meter, Some(p), r, Vec::new()).await
+            }
+            JobKind::ReadEvents { from } => {
+                let mut all = Vec::new();
+                for log in obis::EVENT_LOGS {
+                    all.extend(s.read_events(log, from.or_else(|| since(log))).await?);
+                }
+                self.deliver(meter, None, Vec::new(), all).await
+            }
+            JobKind::Relay { connect } => Ok(detail(commands::relay(s, *connect).await?)),
+            JobKind::ClockSync => Ok(detail(commands::clock_sync(s).await?)),
+            JobKind::FirmwareUpgrade { image } => {
+                let bytes = self
+                    .images
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(image)
+                    .cloned()
+                    .ok_or_else(|| SessionError::Unexpected(format!("no image {image}")))?;
+                Ok(detail(commands::firmware_upgrade(s, image, &bytes).await?))
+            }
+            JobKind::RotateKeys => {
+                commands::rotate_keys(&self.env, s).await?;
+                let version = self.env.registry.get(meter).map_or(0, |m| m.keys.version);
+                Ok(detail(json!({ "key_version": version })))
+            }
+        }
+    }
+}
+
+fn detail(v: Value) -> Outcome {
+    Outcome {
+        readings: 0,
+        events: 0,
+        detail: v,
+    }
+}
