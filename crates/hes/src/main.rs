@@ -1,5 +1,6 @@
 //! `hes`: the head-end system in one binary.
 
+mod collect;
 mod json;
 mod read;
 mod sim;
@@ -23,6 +24,8 @@ enum Command {
     Read(read::ReadArgs),
     /// Invoke a method of one meter; prints JSON.
     Action(read::ActionArgs),
+    /// One collection cycle over the meters of an inventory; prints a JSON summary.
+    Collect(collect::CollectArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
     Sim(sim::SimArgs),
 }
@@ -37,11 +40,13 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Command::Sim(sim::SimArgs {
-        threads: Some(n), ..
-    }) = &cli.command
-    {
-        builder.worker_threads((*n).max(1));
+    let threads = match &cli.command {
+        Command::Sim(a) => a.threads,
+        Command::Collect(a) => a.threads,
+        _ => None,
+    };
+    if let Some(n) = threads {
+        builder.worker_threads(n.max(1));
     }
     let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
@@ -55,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Command::Read(a) => read::read(a).await,
             Command::Action(a) => read::action(a).await,
             Command::Sim(a) => sim::run(a).await,
+            Command::Collect(a) => collect::run(a).await,
         }
     });
     std::process::ExitCode::from(code)
