@@ -202,11 +202,6 @@ pub struct Engine {
     pub stats: EngineStats,
 }
 
-impl std::fmt::Debug for dyn Bus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Bus")
-    }
-}
 
 /// What running a job produced.
 struct Outcome {

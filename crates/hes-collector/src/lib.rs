@@ -1,6 +1,7 @@
 //! Collection: the meter registry, invocation counters, jobs, sessions, pushes and commands.
 
-pub mod bus;
+/// The bus port (crate `hes-bus`).
+pub use hes_bus as bus;
 pub mod commands;
 pub mod counters;
 pub mod jobs;

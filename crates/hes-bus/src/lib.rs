@@ -1,6 +1,6 @@
-//! Where collection output goes: the bus port (topics keyed by meter id) and its in-process
-//! adapter. The Kafka adapter and the shared conformance tests come with the processing/storage
-//! work; collection codes against this trait.
+//! The bus port: topics keyed by meter id (one partition per meter's key), and its adapters.
+//! Collection publishes raw readings, events and job results on it; the pipeline stages
+//! consume it. `MemoryBus` is the embedded mode's in-process bus.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -35,6 +35,12 @@ pub trait Bus: Send + Sync {
         topic: &'a str,
         records: Vec<Record>,
     ) -> BoxFuture<'a, Result<(), BusError>>;
+}
+
+impl std::fmt::Debug for dyn Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bus")
+    }
 }
 
 fn encode<T: Serialize>(key: &str, v: &T) -> Result<Record, BusError> {
