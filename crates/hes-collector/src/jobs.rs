@@ -202,7 +202,6 @@ pub struct Engine {
     pub stats: EngineStats,
 }
 
-
 /// What running a job produced.
 struct Outcome {
     readings: u32,
@@ -258,6 +257,18 @@ impl Engine {
         priority: Priority,
         requested_by: &str,
     ) -> JobId {
+        self.submit_at(meter, kind, priority, requested_by, unix_ms())
+    }
+
+    /// Queues a job not to start before `not_before_ms` (Unix milliseconds).
+    pub fn submit_at(
+        &self,
+        meter: MeterId,
+        kind: JobKind,
+        priority: Priority,
+        requested_by: &str,
+        not_before_ms: i64,
+    ) -> JobId {
         let mut st = self.state();
         if !kind.is_command() {
             if let Some(j) = st
@@ -281,7 +292,7 @@ impl Engine {
                 attempts: 0,
                 max_attempts: self.cfg.max_attempts,
                 created_at: now,
-                not_before: now,
+                not_before: (not_before_ms + 999) / 1000,
                 started_at: None,
                 finished_at: None,
                 last_error: None,
@@ -290,7 +301,7 @@ impl Engine {
         );
         st.queue.push(Queued {
             priority,
-            not_before: unix_ms(),
+            not_before: not_before_ms,
             id,
         });
         drop(st);

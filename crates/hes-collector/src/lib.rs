@@ -6,6 +6,7 @@ pub mod commands;
 pub mod counters;
 pub mod jobs;
 pub mod registry;
+pub mod schedule;
 pub mod secrets;
 pub mod session;
 

@@ -376,3 +376,53 @@ async fn commands_take_effect_resume_and_are_audited() {
     assert!(events.is_empty());
     rig.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_read_each_meter_once_per_cycle_within_the_window() {
+    use hes_collector::schedule::{self, Schedule, When};
+    let rig = rig([127, 74, 0, 1], 8, 1).await;
+    let s = Schedule {
+        name: "instant".into(),
+        group: Some(("cell".into(), "cell-1".into())),
+        read: JobKind::ReadInstant,
+        when: When::Every(2),
+        window_s: 1,
+        jitter_s: 0,
+    };
+    // Cell 1 holds serials 4..=7.
+    assert_eq!(s.meters(&rig.registry).len(), 4);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(schedule::run(
+        vec![s],
+        rig.engine.clone(),
+        rig.registry.clone(),
+        rx,
+    ));
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let _ = stop.send(true);
+    let _ = task.await;
+    assert!(rig.engine.wait_idle(Duration::from_secs(20)).await);
+    let results = rig.results();
+    let mut cycles: HashMap<MeterId, Vec<i64>> = HashMap::new();
+    for r in &results {
+        assert_eq!(r.state, JobState::Succeeded, "{r:?}");
+        cycles
+            .entry(r.meter.clone())
+            .or_default()
+            .push(r.started_at.unwrap());
+    }
+    assert_eq!(
+        cycles.len(),
+        4,
+        "only the group's meters: {:?}",
+        cycles.keys()
+    );
+    for (m, starts) in &cycles {
+        // Two or three cycles in 5.5 s, each read in its own 2 s cycle.
+        assert!((2..=3).contains(&starts.len()), "{m}: {starts:?}");
+        let mut s = starts.clone();
+        s.sort_unstable();
+        assert!(s.windows(2).all(|w| w[1] - w[0] >= 1), "{m}: {s:?}");
+    }
+    rig.finish();
+}
