@@ -2,6 +2,7 @@
 
 pub mod bus;
 pub mod counters;
+pub mod push;
 pub mod registry;
 pub mod secrets;
 
