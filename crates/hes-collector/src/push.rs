@@ -3,7 +3,11 @@
 //!
 //! Security by default: a push must be general-glo-ciphering (0xDB), authenticated and
 //! encrypted under the keys of the meter whose system title it carries, with an invocation
-//! counter that the listener has not accepted from that meter before. Everything else is
+//! counter that the listener has not accepted from that meter before. Replay protection is a
+//! sliding window (as in IPsec): counters above the highest accepted pass, and so do the
+//! not-yet-seen ones among the 64 below it, because a meter's pushes travel over separate
+//! connections and overtake each other (a tamper raises two alarms at once); anything older
+//! or seen is a replay. The state is in memory: a restart forgets it. Everything else is
 //! rejected, counted in [`PushStats`] and logged (never with key material).
 //!
 //! Bounded throughout: connections by a semaphore (beyond it a connection is closed at once),

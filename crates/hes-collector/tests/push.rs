@@ -484,3 +484,67 @@ async fn connections_beyond_the_limit_are_closed_at_once() {
     assert_eq!(count(&l.stats.connections_turned_away), 1);
     l.stop().await;
 }
+
+/// A bus that refuses the first batch, then passes everything to a `MemoryBus`.
+struct RefusesOnce {
+    refused: std::sync::atomic::AtomicBool,
+    inner: MemoryBus,
+}
+
+impl Bus for RefusesOnce {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        records: Vec<hes_collector::bus::Record>,
+    ) -> hes_collector::bus::BoxFuture<'a, Result<(), hes_collector::bus::BusError>> {
+        if !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async {
+                Err(hes_collector::bus::BusError::Refused("broker down".into()))
+            });
+        }
+        self.inner.publish(topic, records)
+    }
+}
+
+#[tokio::test]
+async fn a_push_the_bus_refused_is_counted_and_accepted_when_sent_again() {
+    let socket = TcpListener::bind("127.61.255.5:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let f = fleet([127, 65, 0, 1], 1, |c| {
+        let mut p = PushConfig::new(addr);
+        p.interval_s = None;
+        c.push = Some(p);
+    })
+    .await;
+    let inv = f.inventory();
+    let bus = Arc::new(RefusesOnce {
+        refused: false.into(),
+        inner: MemoryBus::new(),
+    });
+    let (stop, shutdown) = watch::channel(false);
+    let cfg = PushListenerConfig::default();
+    let stats = cfg.stats.clone();
+    let task = tokio::spawn(serve_pushes(
+        socket,
+        registry(&inv),
+        bus.clone(),
+        cfg,
+        shutdown,
+    ));
+    let cell = f.meter(&inv[0].id).unwrap().clone();
+    let t = cell.lock().now().div_euclid(900) * 900;
+    let frame = cell.lock().push_frame(PushKind::Interval(t), 102).unwrap();
+    send(addr, &frame).await;
+    assert_eq!(count(&stats.bus_failures), 1);
+    assert_eq!(count(&stats.notifications), 0);
+    // The meter (or anyone holding the bytes) sends it again: not a replay, it never landed.
+    send(addr, &frame).await;
+    assert_eq!(count(&stats.notifications), 1);
+    assert_eq!(bus.inner.len(topics::READINGS_RAW), 4);
+    // Once landed, the same bytes are a replay.
+    send(addr, &frame).await;
+    assert_eq!(count(&stats.rejected_replay), 1);
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+    f.shutdown();
+}
