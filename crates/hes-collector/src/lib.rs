@@ -5,6 +5,7 @@ pub use hes_bus as bus;
 pub mod commands;
 pub mod counters;
 pub mod jobs;
+pub mod push;
 pub mod registry;
 pub mod schedule;
 pub mod secrets;
