@@ -2,6 +2,7 @@
 
 mod collect;
 mod json;
+mod push;
 mod read;
 mod sim;
 
@@ -26,6 +27,8 @@ enum Command {
     Action(read::ActionArgs),
     /// One collection cycle over the meters of an inventory; prints a JSON summary.
     Collect(collect::CollectArgs),
+    /// Listen for meters' pushes (data notifications) and write what they carry.
+    PushListen(push::PushArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
     Sim(sim::SimArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
             Command::Action(a) => read::action(a).await,
             Command::Sim(a) => sim::run(a).await,
             Command::Collect(a) => collect::run(a).await,
+            Command::PushListen(a) => push::run(a).await,
         }
     });
     std::process::ExitCode::from(code)
