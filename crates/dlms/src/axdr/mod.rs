@@ -412,6 +412,28 @@ fn encode_typed(value: &Data, desc: &TypeDesc, out: &mut Vec<u8>) {
 }
 
 impl TypeDesc {
+    /// The fewest bytes an element of this description takes on the wire.
+    pub fn min_size(&self) -> usize {
+        match self {
+            TypeDesc::Simple(t) => match *t {
+                tag::NULL_DATA | tag::DONT_CARE => 0,
+                tag::LONG | tag::LONG_UNSIGNED => 2,
+                tag::DOUBLE_LONG | tag::DOUBLE_LONG_UNSIGNED | tag::FLOAT32 | tag::TIME => 4,
+                tag::DATE => 5,
+                tag::LONG64 | tag::LONG64_UNSIGNED | tag::FLOAT64 => 8,
+                tag::DATE_TIME => 12,
+                // One byte of value or of length.
+                _ => 1,
+            },
+            TypeDesc::Array { count, element } => {
+                usize::from(*count).saturating_mul(element.min_size())
+            }
+            TypeDesc::Structure(fields) => fields
+                .iter()
+                .fold(0usize, |n, f| n.saturating_add(f.min_size())),
+        }
+    }
+
     fn decode_depth(r: &mut Reader<'_>, depth: usize) -> Result<Self, DecodeError> {
         if depth >= MAX_NESTING {
             return Err(DecodeError::NestingTooDeep);
@@ -421,6 +443,14 @@ impl TypeDesc {
             tag::ARRAY => {
                 let count = r.u16("type description array count")?;
                 let element = Box::new(Self::decode_depth(r, depth + 1)?);
+                // Elements that take no bytes would let a few bytes of description expand
+                // into billions of values: every array element must consume input.
+                if count > 0 && element.min_size() == 0 {
+                    return Err(DecodeError::Invalid {
+                        what: "type description",
+                        why: "array of elements with no content",
+                    });
+                }
                 TypeDesc::Array { count, element }
             }
             tag::STRUCTURE => {

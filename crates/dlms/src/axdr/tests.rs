@@ -155,3 +155,31 @@ fn date_time_from_octet_string() {
     assert_eq!(d.as_date_time(), Some(dt));
     assert_eq!(Data::OctetString(vec![1, 2]).as_date_time(), None);
 }
+
+#[test]
+fn compact_array_of_empty_elements_is_refused_not_expanded() {
+    // 13 (compact-array), description: array of 0xFFFF of array of 0xFFFF of an empty
+    // structure, then 1 byte of contents: billions of values from a dozen bytes before the fix.
+    let bytes = [
+        0x13, 0x01, 0xFF, 0xFF, 0x01, 0xFF, 0xFF, 0x02, 0x00, 0x01, 0x00,
+    ];
+    let mut r = Reader::new(&bytes);
+    assert!(matches!(
+        Data::decode(&mut r),
+        Err(DecodeError::Invalid { .. })
+    ));
+    // The fuzzer's case (nested compact-array descriptions of empty structures).
+    let found: &[u8] = &[
+        0, 19, 1, 0, 19, 1, 0, 19, 1, 0, 18, 1, 0, 19, 1, 0, 19, 1, 0, 19, 1, 0, 18, 1, 0, 0, 0,
+        23, 0, 23, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 23, 0, 23, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 2, 255, 255, 255, 184, 255, 19, 1, 0, 82, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 2, 255, 255, 255, 184, 255, 19, 1, 0, 82, 0, 0, 0, 0, 0, 36, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 255,
+    ];
+    let mut r = Reader::new(found.get(1..).unwrap_or_default());
+    let _ = Data::decode(&mut r);
+    // An array of real elements is still fine.
+    let ok = [0x13, 0x01, 0x00, 0x02, 0x11, 0x02, 0x07, 0x08];
+    let mut r = Reader::new(&ok);
+    assert!(Data::decode(&mut r).is_ok());
+}
