@@ -1,0 +1,380 @@
+//! The production bus: Apache Kafka through rdkafka (bundled librdkafka 2.12).
+//!
+//! - Producer: idempotent (`enable.idempotence=true`, `acks=all`), the record key is the
+//!   Kafka key (librdkafka's default partitioner sends one key to one partition), and
+//!   `publish` returns when every record of the batch is acknowledged.
+//! - Consumers: `enable.auto.commit=false`, `auto.offset.reset=earliest`, offsets committed
+//!   synchronously by `Consumer::commit` (delivery offset + 1), cooperative-sticky
+//!   assignment (incremental rebalances: a member joining or leaving moves only the
+//!   partitions that change hands; the others keep being consumed).
+//! - Every wait is bounded (see the constants below).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::{BoxFuture, Bus, BusError, Consumer, Delivery, Record};
+
+/// The environment variable with the bootstrap servers (`host:port,host:port`).
+pub const BROKERS_ENV: &str = "HES_KAFKA_BROKERS";
+/// How long a record may wait for its acknowledgement (`message.timeout.ms`), retries
+/// included; `publish` fails after that.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound of topic creation (`ensure_topics`).
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bound of one synchronous offset commit.
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Group session timeout: a member that stops heartbeating loses its partitions after this.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Heartbeat interval; also how quickly members notice a rebalance.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+fn millis(d: Duration) -> String {
+    d.as_millis().to_string()
+}
+
+fn kafka_err(what: &str, e: KafkaError) -> BusError {
+    BusError::Kafka(format!("{what}: {e}"))
+}
+
+/// The Kafka adapter of the bus port.
+pub struct KafkaBus {
+    brokers: String,
+    replication: i32,
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+}
+
+impl std::fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBus")
+            .field("brokers", &self.brokers)
+            .field("replication", &self.replication)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaBus {
+    /// Creates the producer and the admin client for `brokers`. No network I/O happens
+    /// here: librdkafka connects lazily (see `ping` for a reachability check).
+    pub fn connect(brokers: &str) -> Result<Self, BusError> {
+        if brokers.trim().is_empty() {
+            return Err(BusError::Config("no Kafka brokers given".into()));
+        }
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("client.id", "hes-bus")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", millis(DELIVERY_TIMEOUT))
+            .set("linger.ms", "5")
+            .create()
+            .map_err(|e| kafka_err("producer", e))?;
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("client.id", "hes-bus-admin")
+            .create()
+            .map_err(|e| kafka_err("admin client", e))?;
+        Ok(Self {
+            brokers: brokers.to_string(),
+            replication: 1,
+            producer,
+            admin,
+        })
+    }
+
+    /// `connect` to the brokers named by `HES_KAFKA_BROKERS`.
+    pub fn from_env() -> Result<Self, BusError> {
+        match std::env::var(BROKERS_ENV) {
+            Ok(b) if !b.trim().is_empty() => Self::connect(&b),
+            _ => Err(BusError::Config(format!(
+                "{BROKERS_ENV} is not set (for local services: eval \"$(scripts/services up)\")"
+            ))),
+        }
+    }
+
+    /// Replication factor of the topics `ensure_topics` creates (1 unless set: the
+    /// single-node test broker).
+    pub fn with_replication(mut self, replication: i32) -> Self {
+        self.replication = replication.max(1);
+        self
+    }
+
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    /// Checks that a broker answers a metadata request within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), BusError> {
+        let producer = self.producer.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            use rdkafka::producer::Producer as _;
+            let r = producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .map(|_| ())
+                .map_err(|e| kafka_err("metadata", e));
+            let _ = tx.send(r);
+        });
+        match tokio::time::timeout(timeout + Duration::from_secs(1), rx).await {
+            Ok(Ok(r)) => r,
+            _ => Err(BusError::Timeout(format!(
+                "no broker answered within {timeout:?}"
+            ))),
+        }
+    }
+
+    fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", "hes-bus-consumer")
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("session.timeout.ms", millis(SESSION_TIMEOUT))
+            .set("heartbeat.interval.ms", millis(HEARTBEAT_INTERVAL))
+            .set("enable.partition.eof", "false");
+        c
+    }
+}
+
+impl Bus for KafkaBus {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        records: Vec<Record>,
+    ) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
+            let mut pending = Vec::with_capacity(records.len());
+            let mut first_error = None;
+            for r in &records {
+                let mut record = FutureRecord::to(topic).key(&r.key).payload(&r.payload);
+                loop {
+                    match self.producer.send_result(record) {
+                        Ok(f) => {
+                            pending.push(f);
+                            break;
+                        }
+                        // librdkafka's queue is full: wait (bounded) for room.
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                            if tokio::time::Instant::now() < deadline =>
+                        {
+                            record = back;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err((e, _)) => {
+                            first_error = Some(kafka_err("enqueue", e));
+                            break;
+                        }
+                    }
+                }
+                if first_error.is_some() {
+                    break;
+                }
+            }
+            // Wait for every enqueued record, even after an error, so that `publish` never
+            // returns while its records are still in flight.
+            for f in pending {
+                let r = match f.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(kafka_err("delivery", e)),
+                    Err(_) => Err(BusError::Kafka("delivery: producer dropped".into())),
+                };
+                if let (Err(e), None) = (r, &first_error) {
+                    first_error = Some(e);
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        })
+    }
+
+    fn subscribe(
+        &self,
+        topics: &[&str],
+        group: &str,
+    ) -> BoxFuture<'_, Result<Box<dyn Consumer>, BusError>> {
+        let result = (|| {
+            if topics.is_empty() {
+                return Err(BusError::Refused("subscribe: no topics".into()));
+            }
+            let consumer: StreamConsumer = self
+                .consumer_config(group)
+                .create()
+                .map_err(|e| kafka_err("consumer", e))?;
+            consumer
+                .subscribe(topics)
+                .map_err(|e| kafka_err("subscribe", e))?;
+            Ok(Box::new(KafkaConsumer {
+                inner: Some(Arc::new(consumer)),
+            }) as Box<dyn Consumer>)
+        })();
+        Box::pin(std::future::ready(result))
+    }
+
+    fn ensure_topics(
+        &self,
+        topics: &[&str],
+        partitions: i32,
+    ) -> BoxFuture<'_, Result<(), BusError>> {
+        let names: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        Box::pin(async move {
+            let new: Vec<NewTopic<'_>> = names
+                .iter()
+                .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(self.replication)))
+                .collect();
+            let opts = AdminOptions::new()
+                .operation_timeout(Some(ADMIN_TIMEOUT))
+                .request_timeout(Some(ADMIN_TIMEOUT));
+            let results = tokio::time::timeout(
+                ADMIN_TIMEOUT + Duration::from_secs(5),
+                self.admin.create_topics(new.iter(), &opts),
+            )
+            .await
+            .map_err(|_| BusError::Timeout("create topics".into()))?
+            .map_err(|e| kafka_err("create topics", e))?;
+            for r in results {
+                match r {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((name, code)) => {
+                        return Err(BusError::Kafka(format!("create topic {name}: {code}")))
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A member of a Kafka consumer group. Dropping it closes it (commit nothing, leave the
+/// group) on a background thread, so that a drop never blocks an async task; `close` does
+/// the same and waits, bounded.
+pub struct KafkaConsumer {
+    inner: Option<Arc<StreamConsumer>>,
+}
+
+impl std::fmt::Debug for KafkaConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KafkaConsumer")
+    }
+}
+
+impl KafkaConsumer {
+    /// Closes the consumer on its own thread; the receiver learns when that is done.
+    /// librdkafka's close (revoke, leave the group) can block, far longer than expected when
+    /// the broker is gone: it must never run on an async worker.
+    fn close_in_background(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let consumer = self.inner.take()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("hes-bus-kafka-close".into())
+            .spawn(move || {
+                drop(consumer);
+                let _ = tx.send(());
+            });
+        match spawned {
+            Ok(_) => Some(rx),
+            Err(e) => {
+                tracing::warn!("cannot start a thread to close a Kafka consumer: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Consumer for KafkaConsumer {
+    fn next(&mut self, timeout: Duration) -> BoxFuture<'_, Result<Option<Delivery>, BusError>> {
+        Box::pin(async move {
+            let Some(consumer) = self.inner.as_deref() else {
+                return Err(BusError::Refused("consumer closed".into()));
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                // `recv` is cancellation safe: a timeout loses no message.
+                match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                    Err(_) => return Ok(None),
+                    Ok(Ok(m)) => {
+                        return Ok(Some(Delivery {
+                            topic: m.topic().to_string(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                            payload: m.payload().unwrap_or_default().to_vec(),
+                        }))
+                    }
+                    // Per-partition and transport errors are transient: librdkafka retries.
+                    Ok(Err(KafkaError::MessageConsumption(code))) => {
+                        tracing::warn!("kafka consumer: {code} (retrying)");
+                    }
+                    Ok(Err(e)) => return Err(kafka_err("consume", e)),
+                }
+            }
+        })
+    }
+
+    fn commit(&mut self, d: &Delivery) -> BoxFuture<'_, Result<(), BusError>> {
+        let (topic, partition, next) = (d.topic.clone(), d.partition, d.offset.saturating_add(1));
+        Box::pin(async move {
+            let Some(consumer) = self.inner.clone() else {
+                return Err(BusError::Refused("consumer closed".into()));
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            // A synchronous commit blocks its thread until the coordinator answers.
+            let what = format!("{topic} partition {partition} offset {next}");
+            std::thread::Builder::new()
+                .name("hes-bus-kafka-commit".into())
+                .spawn(move || {
+                    let mut tpl = TopicPartitionList::new();
+                    let r = tpl
+                        .add_partition_offset(&topic, partition, Offset::Offset(next))
+                        .and_then(|()| consumer.commit(&tpl, CommitMode::Sync));
+                    let _ = tx.send(r);
+                })
+                .map_err(|e| BusError::Kafka(format!("commit thread: {e}")))?;
+            match tokio::time::timeout(COMMIT_TIMEOUT, rx).await {
+                Err(_) => Err(BusError::Timeout(format!("commit {what}"))),
+                Ok(Err(_)) => Err(BusError::Kafka(format!("commit {what}: thread died"))),
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(KafkaError::ConsumerCommit(
+                    code @ (RDKafkaErrorCode::IllegalGeneration
+                    | RDKafkaErrorCode::RebalanceInProgress
+                    | RDKafkaErrorCode::UnknownMemberId
+                    | RDKafkaErrorCode::StaleMemberEpoch
+                    | RDKafkaErrorCode::UnknownPartition
+                    | RDKafkaErrorCode::State),
+                )))) => Err(BusError::Rebalanced(format!("commit {what}: {code}"))),
+                Ok(Ok(Err(e))) => Err(kafka_err(&format!("commit {what}"), e)),
+            }
+        })
+    }
+
+    fn close(mut self: Box<Self>, timeout: Duration) -> BoxFuture<'static, Result<(), BusError>> {
+        let done = self.close_in_background();
+        Box::pin(async move {
+            let Some(done) = done else { return Ok(()) };
+            match tokio::time::timeout(timeout, done).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(BusError::Timeout(format!(
+                    "closing the consumer took more than {timeout:?} (it goes on in the background)"
+                ))),
+            }
+        })
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        let _ = self.close_in_background();
+    }
+}
