@@ -4,6 +4,7 @@
 pub use hes_bus as bus;
 pub mod commands;
 pub mod counters;
+pub mod distributed;
 pub mod jobs;
 pub mod push;
 pub mod registry;

@@ -1,6 +1,7 @@
 //! `hes`: the head-end system in one binary.
 
 mod collect;
+mod collector;
 mod json;
 mod push;
 mod read;
@@ -27,6 +28,9 @@ enum Command {
     Action(read::ActionArgs),
     /// One collection cycle over the meters of an inventory; prints a JSON summary.
     Collect(collect::CollectArgs),
+    /// A collector of the distributed mode: takes jobs from Kafka (`hes.jobs`) in a consumer
+    /// group and runs them.
+    Collector(collector::CollectorArgs),
     /// Listen for meters' pushes (data notifications) and write what they carry.
     PushListen(push::PushArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
@@ -65,6 +69,7 @@ fn main() -> std::process::ExitCode {
             Command::Sim(a) => sim::run(a).await,
             Command::Collect(a) => collect::run(a).await,
             Command::PushListen(a) => push::run(a).await,
+            Command::Collector(a) => collector::run(a).await,
         }
     });
     std::process::ExitCode::from(code)

@@ -1,0 +1,181 @@
+//! The distributed mode on both bus adapters (in-process, and the real Kafka named by
+//! `HES_KAFKA_BROKERS`): jobs dispatched on a jobs topic keyed by meter, two collectors in one
+//! consumer group; every meter is read exactly once and every reading equals the meter's own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dlms::SystemTitle;
+use hes_bus::kafka::{KafkaBus, BROKERS_ENV};
+use hes_bus::{Bus, MemoryBus};
+use hes_collector::counters::FileCounters;
+use hes_collector::distributed::{dispatch, run_collector, JobRequest};
+use hes_collector::jobs::{Audit, Engine, EngineConfig};
+use hes_collector::registry::Registry;
+use hes_collector::secrets::Kek;
+use hes_collector::session::Env;
+use hes_model::{topics, JobKind, JobResult, JobState, MeterId, Priority, Reading};
+use hes_sim::fleet::{Fleet, FleetConfig};
+use hes_sim::Profile;
+
+fn unique(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("test-{}-{nanos}-{what}", std::process::id())
+}
+
+fn kafka() -> Arc<dyn Bus> {
+    let brokers = std::env::var(BROKERS_ENV).unwrap_or_default();
+    assert!(
+        !brokers.trim().is_empty(),
+        "{BROKERS_ENV} is not set: run `eval \"$(scripts/services up)\"` (scripts/test does)"
+    );
+    Arc::new(KafkaBus::connect(&brokers).unwrap())
+}
+
+async fn two_collectors_share_a_fleet(bus: Arc<dyn Bus>, first: [u8; 4], first_serial: u32) {
+    let jobs_topic = unique("jobs");
+    let group = unique("collectors");
+    let n = 30u32;
+    let mut cfg = FleetConfig::new(n);
+    cfg.first_host = IpAddr::from(first);
+    cfg.first_serial = first_serial;
+    cfg.profile_entries = 96;
+    let fleet = Fleet::start(cfg).await.unwrap();
+    bus.ensure_topics(
+        &[
+            &jobs_topic,
+            topics::READINGS_RAW,
+            topics::JOB_RESULTS,
+            topics::EVENTS,
+        ],
+        6,
+    )
+    .await
+    .unwrap();
+    // What the test reads back, from the start of the output topics.
+    let mut out = bus
+        .subscribe(&[topics::READINGS_RAW, topics::JOB_RESULTS], &unique("observer"))
+        .await
+        .unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    for c in 0..2 {
+        let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[c; 32]).unwrap()));
+        registry
+            .import(&fleet.inventory(), |_| BTreeMap::new())
+            .unwrap();
+        let env = Arc::new(Env {
+            registry,
+            counters: Arc::new(FileCounters::in_memory()),
+            client_title: SystemTitle(*b"HESCOL\0\0"),
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(3),
+        });
+        let engine = Engine::new(
+            env,
+            bus.clone(),
+            EngineConfig {
+                concurrency: 8,
+                ..EngineConfig::default()
+            },
+            Audit::in_memory(),
+        );
+        tokio::spawn(engine.clone().run(rx.clone()));
+        let consumer = bus.subscribe(&[&jobs_topic], &group).await.unwrap();
+        tokio::spawn(run_collector(consumer, engine, 32, rx.clone()));
+    }
+    let ids: Vec<MeterId> = fleet
+        .meters()
+        .iter()
+        .map(|m| MeterId(m.spec.id()))
+        .collect();
+    let jobs: Vec<JobRequest> = ids
+        .iter()
+        .map(|m| JobRequest {
+            request: unique(&m.0),
+            meter: m.clone(),
+            kind: JobKind::ReadLoadProfile { from: None },
+            priority: Priority::Scheduled,
+            requested_by: "dispatcher".into(),
+            not_before_ms: 0,
+        })
+        .collect();
+    dispatch(&*bus, &jobs_topic, &jobs).await.unwrap();
+    let ours: HashSet<&MeterId> = ids.iter().collect();
+    let mut results: Vec<JobResult> = Vec::new();
+    let mut readings: Vec<Reading> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while results.len() < ids.len() && Instant::now() < deadline {
+        let Some(d) = out.next(Duration::from_millis(500)).await.unwrap() else {
+            continue;
+        };
+        if d.topic == topics::JOB_RESULTS {
+            let r: JobResult = serde_json::from_slice(&d.payload).unwrap();
+            if ours.contains(&r.meter) {
+                results.push(r);
+            }
+        } else {
+            let r: Reading = serde_json::from_slice(&d.payload).unwrap();
+            if ours.contains(&r.meter) {
+                readings.push(r);
+            }
+        }
+    }
+    // Readings precede their job's result on the bus, but on other partitions: drain a little.
+    let drain = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < drain {
+        if let Some(d) = out.next(Duration::from_millis(200)).await.unwrap() {
+            if d.topic == topics::READINGS_RAW {
+                let r: Reading = serde_json::from_slice(&d.payload).unwrap();
+                if ours.contains(&r.meter) {
+                    readings.push(r);
+                }
+            }
+        }
+    }
+    let _ = stop.send(true);
+    let per_meter = results.iter().fold(HashMap::new(), |mut m, r| {
+        *m.entry(r.meter.clone()).or_insert(0) += 1;
+        m
+    });
+    assert_eq!(per_meter.len(), ids.len(), "every meter read");
+    assert!(per_meter.values().all(|&k| k == 1), "no meter read twice");
+    assert!(results.iter().all(|r| r.state == JobState::Succeeded));
+    let keys: HashSet<_> = readings.iter().map(Reading::key).collect();
+    assert_eq!(keys.len(), readings.len(), "no duplicate readings");
+    for cell in fleet.meters() {
+        let id = MeterId(cell.spec.id());
+        let got: HashMap<(String, i64), i64> = readings
+            .iter()
+            .filter(|r| r.meter == id)
+            .map(|r| ((r.obis.to_string(), r.time), r.value))
+            .collect();
+        let last = got.keys().map(|k| k.1).max().unwrap();
+        let truth = cell.lock().profile_rows(Profile::Load, i64::MIN, last);
+        assert_eq!(got.len(), truth.len() * 4, "{id}");
+        for (t, row) in truth {
+            let want = match row[1] {
+                dlms::Data::DoubleLongUnsigned(v) => i64::from(v),
+                _ => panic!(),
+            };
+            assert_eq!(got.get(&("1.0.1.8.0.255".to_string(), t)), Some(&want), "{id} {t}");
+        }
+    }
+    fleet.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_collectors_share_a_fleet_in_process() {
+    two_collectors_share_a_fleet(Arc::new(MemoryBus::new()), [127, 75, 0, 1], 100_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_collectors_share_a_fleet_over_kafka() {
+    two_collectors_share_a_fleet(kafka(), [127, 76, 0, 1], 200_000).await;
+}

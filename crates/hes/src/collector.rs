@@ -1,0 +1,134 @@
+//! `hes collector`: a collector of the distributed mode. It joins the consumer group of the jobs
+//! topic (`hes.jobs`, partitioned by meter), runs the jobs it is given against the meters, puts
+//! readings, events and results on the bus, and commits a job only once it has finished. Start
+//! as many as needed; a collector that dies leaves its uncommitted jobs to the others.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use dlms::SystemTitle;
+use hes_bus::kafka::KafkaBus;
+use hes_bus::Bus;
+use hes_collector::counters::{CounterStore, FileCounters};
+use hes_collector::distributed::run_collector;
+use hes_collector::jobs::{Audit, Engine, EngineConfig};
+use hes_collector::registry::Registry;
+use hes_collector::secrets::Kek;
+use hes_collector::session::Env;
+use hes_model::inventory::InventoryEntry;
+use hes_model::topics;
+use rand::RngCore;
+
+#[derive(Debug, Args)]
+pub struct CollectorArgs {
+    /// The meters (JSON, or CSV for `.csv`).
+    #[arg(long)]
+    pub inventory: PathBuf,
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "HES_KAFKA_BROKERS")]
+    pub brokers: String,
+    /// The jobs topic.
+    #[arg(long, default_value = hes_model::topics::JOBS)]
+    pub jobs_topic: String,
+    /// The consumer group of the collectors.
+    #[arg(long, default_value = "hes-collectors")]
+    pub group: String,
+    /// Partitions of the jobs topic when it is created.
+    #[arg(long, default_value_t = 12)]
+    pub partitions: i32,
+    /// Sessions at once in this collector.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Invocation counters survive in this file (default: resynchronised from each meter).
+    #[arg(long)]
+    pub counters: Option<PathBuf>,
+    /// The audit trail of commands (JSON lines).
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+pub async fn run(args: CollectorArgs) -> u8 {
+    match collector(args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hes collector: {e:#}");
+            1
+        }
+    }
+}
+
+async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.inventory)
+        .with_context(|| format!("reading {}", args.inventory.display()))?;
+    let entries: Vec<InventoryEntry> = if args.inventory.extension().is_some_and(|e| e == "csv") {
+        hes_model::inventory::from_csv(&text)?
+    } else {
+        serde_json::from_str(&text).context("inventory JSON")?
+    };
+    let kek = match Kek::from_env() {
+        Ok(k) => k,
+        Err(_) => {
+            let mut k = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut k);
+            Kek::from_bytes(&k)?
+        }
+    };
+    let registry = Arc::new(Registry::in_memory(kek));
+    registry.import(&entries, |_| BTreeMap::new())?;
+    let counters: Arc<dyn CounterStore> = match &args.counters {
+        Some(p) => Arc::new(FileCounters::open(p)?),
+        None => Arc::new(FileCounters::in_memory()),
+    };
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    let env = Arc::new(Env {
+        registry,
+        counters,
+        client_title: SystemTitle(*b"HES\0\0\0\0\x02"),
+        connect_timeout: timeout,
+        response_timeout: timeout,
+    });
+    let bus = Arc::new(KafkaBus::connect(&args.brokers)?);
+    bus.ensure_topics(
+        &[
+            args.jobs_topic.as_str(),
+            topics::READINGS_RAW,
+            topics::EVENTS,
+            topics::JOB_RESULTS,
+        ],
+        args.partitions,
+    )
+    .await?;
+    let audit = match &args.audit {
+        Some(p) => Audit::to_file(p),
+        None => Audit::in_memory(),
+    };
+    let engine = Engine::new(
+        env,
+        bus.clone(),
+        EngineConfig {
+            concurrency: args.concurrency.max(1),
+            job_timeout: timeout * 30,
+            ..EngineConfig::default()
+        },
+        audit,
+    );
+    let consumer = bus.subscribe(&[args.jobs_topic.as_str()], &args.group).await?;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(engine.clone().run(rx.clone()));
+    println!(
+        "COLLECTING group={} concurrency={}",
+        args.group, args.concurrency
+    );
+    let collecting = tokio::spawn(run_collector(consumer, engine, args.concurrency * 4, rx));
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = stop.send(true);
+    let _ = runner.await;
+    collecting.await??;
+    Ok(())
+}
