@@ -184,6 +184,92 @@ pub async fn rotate_keys(
     Ok((ek, ak))
 }
 
+const ACTIVITY_CALENDAR: ObisCode = ObisCode::new(0, 0, 13, 0, 0, 255);
+
+async fn set(
+    s: &mut MeterSession,
+    class_id: u16,
+    instance: ObisCode,
+    attribute: i8,
+    value: Data,
+) -> Result<(), SessionError> {
+    let r = s
+        .connection()?
+        .set(attr(class_id, instance, attribute), None, value)
+        .await?;
+    if r == dlms::xdlms::DataAccessResult::Success {
+        Ok(())
+    } else {
+        Err(SessionError::Object {
+            obis: instance,
+            attribute,
+            result: r,
+        })
+    }
+}
+
+/// Writes a two-rate calendar as the passive calendar and activates it now (read back as the
+/// active calendar's name) or at `activate_at`.
+pub async fn set_calendar(
+    s: &mut MeterSession,
+    name: &str,
+    day_from_min: u16,
+    day_to_min: u16,
+    activate_at: Option<i64>,
+) -> Result<Value, SessionError> {
+    use dlms::cosem::activity_calendar as ac;
+    let c = ac::two_rate(name.as_bytes(), day_from_min, day_to_min);
+    let ln = ACTIVITY_CALENDAR;
+    set(
+        s,
+        20,
+        ln,
+        ac::CALENDAR_NAME_PASSIVE,
+        Data::OctetString(c.name.clone()),
+    )
+    .await?;
+    set(
+        s,
+        20,
+        ln,
+        ac::SEASON_PROFILE_PASSIVE,
+        ac::season_profile_to_data(&c.seasons),
+    )
+    .await?;
+    let weeks = ac::week_profile_table_to_data(&c.week_profiles);
+    set(s, 20, ln, ac::WEEK_PROFILE_TABLE_PASSIVE, weeks).await?;
+    let days = ac::day_profile_table_to_data(&c.day_profiles);
+    set(s, 20, ln, ac::DAY_PROFILE_TABLE_PASSIVE, days).await?;
+    match activate_at {
+        Some(t) => {
+            let at = Data::OctetString(DateTime::from_unix(t, 0, 0).to_octets());
+            set(s, 20, ln, ac::ACTIVATE_PASSIVE_CALENDAR_TIME, at).await?;
+            Ok(json!({ "passive": name, "activate_at": t }))
+        }
+        None => {
+            act(
+                s,
+                20,
+                ln,
+                ac::ACTIVATE_PASSIVE_CALENDAR,
+                ac::activate_passive_calendar_params(),
+            )
+            .await?;
+            let active = s.get(attr(20, ln, ac::CALENDAR_NAME_ACTIVE), None).await?;
+            let active = match active {
+                Data::OctetString(v) => String::from_utf8_lossy(&v).into_owned(),
+                other => format!("{other:?}"),
+            };
+            if active != name {
+                return Err(SessionError::Unexpected(format!(
+                    "the active calendar is {active:?} after activation"
+                )));
+            }
+            Ok(json!({ "active": active }))
+        }
+    }
+}
+
 /// The meter's clock and the drift, for reports.
 pub async fn drift(s: &mut MeterSession) -> Result<i64, SessionError> {
     let d = s.get(attr(8, CLOCK, 2), None).await?;

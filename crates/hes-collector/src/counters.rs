@@ -37,6 +37,9 @@ pub trait CounterStore: Send + Sync {
     fn end(&self, meter: &MeterId, next: u32) -> Result<(), CounterError>;
     /// The meter has seen `last`: nothing at or below it is handed out again.
     fn raise_floor(&self, meter: &MeterId, last: u32) -> Result<(), CounterError>;
+    /// Whether this store has ever handed out or learnt a counter for `meter` (if not, the
+    /// meter's own record is read first, so that no counter the meter has seen is used).
+    fn knows(&self, meter: &MeterId) -> bool;
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -154,6 +157,14 @@ impl CounterStore for FileCounters {
 
     fn raise_floor(&self, meter: &MeterId, last: u32) -> Result<(), CounterError> {
         self.end(meter, last.saturating_add(1))
+    }
+
+    fn knows(&self, meter: &MeterId) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .contains_key(meter)
     }
 }
 

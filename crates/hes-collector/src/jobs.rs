@@ -654,6 +654,14 @@ impl Engine {
                     .ok_or_else(|| SessionError::Unexpected(format!("no image {image}")))?;
                 Ok(detail(commands::firmware_upgrade(s, image, &bytes).await?))
             }
+            JobKind::SetCalendar {
+                name,
+                day_from_min,
+                day_to_min,
+                activate_at,
+            } => Ok(detail(
+                commands::set_calendar(s, name, *day_from_min, *day_to_min, *activate_at).await?,
+            )),
             JobKind::RotateKeys => {
                 commands::rotate_keys(&self.env, s).await?;
                 let version = self.env.registry.get(meter).map_or(0, |m| m.keys.version);

@@ -145,6 +145,12 @@ impl MeterSession {
         meter: Arc<MeterRecord>,
         source: Source,
     ) -> Result<Self, SessionError> {
+        if !env.counters.knows(&meter.id) {
+            // A meter this collector has no counter for (first contact, or a partition that
+            // moved here): start above the meter's own record, never at a counter it has seen.
+            let last = read_counter(env, &meter).await?;
+            env.counters.raise_floor(&meter.id, last)?;
+        }
         match Self::associate(env, &meter).await {
             Ok(conn) => Ok(Self::new(env, meter, conn, source)),
             Err(SessionError::Net(e)) if e.reason() == "authentication-failure" => {

@@ -258,7 +258,9 @@ async fn two_collector_loops_read_every_meter_once() {
         .stats()
         .connections
         .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(sessions, 40, "one session per meter");
+    // One management session per meter, after one public read of the meter's counter record
+    // (first contact: the collector starts above what the meter has seen).
+    assert_eq!(sessions, 80, "two connections per meter");
     check_profile_against_truth(&rig);
     rig.finish();
 }
@@ -339,6 +341,15 @@ async fn commands_take_effect_resume_and_are_audited() {
     let k = rig
         .engine
         .submit(id(0), JobKind::RotateKeys, Priority::OnDemand, "dave");
+    let cal = |name: &str, activate_at| JobKind::SetCalendar {
+        name: name.into(),
+        day_from_min: 6 * 60,
+        day_to_min: 22 * 60,
+        activate_at,
+    };
+    let now_cal = rig
+        .engine
+        .submit(id(1), cal("HES-TOU-2", None), Priority::OnDemand, "frank");
     assert!(rig.engine.wait_idle(Duration::from_secs(60)).await);
     let results = rig.results();
     let by_job = |j| results.iter().find(|r| r.job == j).unwrap().clone();
@@ -350,6 +361,22 @@ async fn commands_take_effect_resume_and_are_audited() {
         rig.fleet.meters()[2].lock().firmware_version(),
         "HES-SIM 2.0.0"
     );
+    // The calendar is active on the meter, as the job read back.
+    assert_eq!(by_job(now_cal).detail["active"], "HES-TOU-2");
+    assert_eq!(rig.fleet.meters()[1].lock().calendar_name(), b"HES-TOU-2");
+    // A calendar for later stays passive until then.
+    let later = rig.engine.submit(
+        id(1),
+        cal(
+            "HES-TOU-3",
+            Some(hes_collector::session::unix_now() + 86_400),
+        ),
+        Priority::OnDemand,
+        "frank",
+    );
+    assert!(rig.engine.wait_idle(Duration::from_secs(30)).await);
+    assert_eq!(rig.engine.job(later).unwrap().state, JobState::Succeeded);
+    assert_eq!(rig.fleet.meters()[1].lock().calendar_name(), b"HES-TOU-2");
     // Keys: the meter and the registry agree on the new keys, and reads go on with them.
     let kr = by_job(k);
     assert_eq!(kr.state, JobState::Succeeded, "{kr:?}");
@@ -368,8 +395,8 @@ async fn commands_take_effect_resume_and_are_audited() {
     // Every command is in the audit trail with who asked; reads are not.
     let audit = rig.engine.audit.records();
     let who: Vec<&str> = audit.iter().map(|a| a.requested_by.as_str()).collect();
-    assert_eq!(who.len(), 4, "{who:?}");
-    for name in ["alice", "bob", "carol", "dave"] {
+    assert_eq!(who.len(), 6, "{who:?}");
+    for name in ["alice", "bob", "carol", "dave", "frank"] {
         assert!(who.contains(&name), "{name} missing from {who:?}");
     }
     let events: Vec<Event> = rig.bus.decode_all(topics::EVENTS);

@@ -121,6 +121,15 @@ pub enum JobKind {
     FirmwareUpgrade { image: String },
     /// Replace the meter's keys (EK and AK) through key transfer.
     RotateKeys,
+    /// Write a two-rate calendar as the passive calendar (day rate on weekdays from
+    /// `day_from_min` to `day_to_min` minutes after midnight, night rate otherwise and on
+    /// weekends) and activate it now or at `activate_at` (Unix seconds).
+    SetCalendar {
+        name: String,
+        day_from_min: u16,
+        day_to_min: u16,
+        activate_at: Option<i64>,
+    },
 }
 
 impl JobKind {
@@ -128,7 +137,11 @@ impl JobKind {
     pub fn is_command(&self) -> bool {
         matches!(
             self,
-            Self::Relay { .. } | Self::ClockSync | Self::FirmwareUpgrade { .. } | Self::RotateKeys
+            Self::Relay { .. }
+                | Self::ClockSync
+                | Self::FirmwareUpgrade { .. }
+                | Self::RotateKeys
+                | Self::SetCalendar { .. }
         )
     }
 }

@@ -118,7 +118,9 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
         },
         audit,
     );
-    let consumer = bus.subscribe(&[args.jobs_topic.as_str()], &args.group).await?;
+    let consumer = bus
+        .subscribe(&[args.jobs_topic.as_str()], &args.group)
+        .await?;
     let (stop, rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(engine.clone().run(rx.clone()));
     println!(

@@ -3,7 +3,12 @@
 //! the second inherits its partitions and every meter ends up read, with every value the
 //! meter's own.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -29,6 +34,18 @@ impl Drop for Kill {
     }
 }
 
+/// A serial base no earlier run used: the output topics of a long-running Kafka keep the
+/// readings of earlier runs, told apart by meter id.
+fn fresh_serials() -> u32 {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
+    10_000_000 + (millis % 4_000_000) as u32 * 1000 + n * 100
+}
+
 fn unique(what: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -41,7 +58,14 @@ fn collector(brokers: &str, inventory: &std::path::Path, topic: &str, group: &st
     Command::new(env!("CARGO_BIN_EXE_hes"))
         .args(["collector", "--inventory"])
         .arg(inventory)
-        .args(["--brokers", brokers, "--jobs-topic", topic, "--group", group])
+        .args([
+            "--brokers",
+            brokers,
+            "--jobs-topic",
+            topic,
+            "--group",
+            group,
+        ])
         .args(["--concurrency", "4", "--timeout", "5"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -61,7 +85,7 @@ async fn a_collector_killed_mid_job_loses_no_job() {
     let group = unique("collectors");
     let mut cfg = FleetConfig::new(24);
     cfg.first_host = IpAddr::from([127, 77, 0, 1]);
-    cfg.first_serial = 300_000;
+    cfg.first_serial = fresh_serials();
     cfg.profile_entries = 96;
     let fleet = Fleet::start(cfg).await.unwrap();
     // Slow meters: every job takes a while, so the first collector is mid-job when killed.
@@ -80,11 +104,18 @@ async fn a_collector_killed_mid_job_loses_no_job() {
         .await
         .unwrap();
     let mut out = bus
-        .subscribe(&[topics::READINGS_RAW, topics::JOB_RESULTS], &unique("observer"))
+        .subscribe(
+            &[topics::READINGS_RAW, topics::JOB_RESULTS],
+            &unique("observer"),
+        )
         .await
         .unwrap();
     let mut children = Kill(vec![collector(&brokers, &inventory, &topic, &group)]);
-    let ids: Vec<MeterId> = fleet.meters().iter().map(|m| MeterId(m.spec.id())).collect();
+    let ids: Vec<MeterId> = fleet
+        .meters()
+        .iter()
+        .map(|m| MeterId(m.spec.id()))
+        .collect();
     let jobs: Vec<JobRequest> = ids
         .iter()
         .map(|m| JobRequest {
@@ -121,11 +152,16 @@ async fn a_collector_killed_mid_job_loses_no_job() {
         }
     }
     assert!(results.len() >= 3, "the first collector did not work");
-    assert!(results.len() < ids.len(), "killed too late to prove anything");
+    assert!(
+        results.len() < ids.len(),
+        "killed too late to prove anything"
+    );
     children.0[0].kill().unwrap();
     children.0[0].wait().unwrap();
     let killed_at = results.len();
-    children.0.push(collector(&brokers, &inventory, &topic, &group));
+    children
+        .0
+        .push(collector(&brokers, &inventory, &topic, &group));
     let done = |results: &Vec<JobResult>| {
         results
             .iter()
@@ -157,7 +193,10 @@ async fn a_collector_killed_mid_job_loses_no_job() {
             .or_default()
             .insert(r.value);
     }
-    assert!(values.values().all(|v| v.len() == 1), "a value changed between reads");
+    assert!(
+        values.values().all(|v| v.len() == 1),
+        "a value changed between reads"
+    );
     for cell in fleet.meters() {
         let id = MeterId(cell.spec.id());
         let last = values

@@ -191,3 +191,53 @@ pub fn day_profile_table_to_data(days: &[DayProfile]) -> Data {
 pub fn activate_passive_calendar_params() -> Data {
     Data::Integer(0)
 }
+
+/// The tariff script table most meters switch rates with (`0.0.10.0.100.255`).
+pub const TARIFF_SCRIPT_TABLE: ObisCode = ObisCode::new(0, 0, 10, 0, 100, 255);
+
+fn hm(minutes: u16) -> Time {
+    Time {
+        hour: (minutes / 60).min(23) as u8,
+        minute: (minutes % 60) as u8,
+        second: 0,
+        hundredths: 0,
+    }
+}
+
+/// A two-rate calendar: one season all year, weekdays on the day rate (script 1) from
+/// `day_from` to `day_to` (minutes after midnight) and the night rate (script 2) otherwise,
+/// weekends on the night rate all day.
+pub fn two_rate(name: &[u8], day_from: u16, day_to: u16) -> Calendar {
+    let action = |minutes, script_selector| DayProfileAction {
+        start_time: hm(minutes),
+        script_logical_name: TARIFF_SCRIPT_TABLE,
+        script_selector,
+    };
+    let mut season_start = DateTime::NOT_SPECIFIED;
+    season_start.date.month = 1;
+    season_start.date.day = 1;
+    season_start.time = hm(0);
+    season_start.deviation = crate::axdr::DEVIATION_UNSPECIFIED;
+    Calendar {
+        name: name.to_vec(),
+        seasons: vec![Season {
+            season_profile_name: b"ALL-YEAR".to_vec(),
+            season_start,
+            week_name: b"WEEK-1".to_vec(),
+        }],
+        week_profiles: vec![WeekProfile {
+            week_profile_name: b"WEEK-1".to_vec(),
+            days: [1, 1, 1, 1, 1, 2, 2],
+        }],
+        day_profiles: vec![
+            DayProfile {
+                day_id: 1,
+                day_schedule: vec![action(0, 2), action(day_from, 1), action(day_to, 2)],
+            },
+            DayProfile {
+                day_id: 2,
+                day_schedule: vec![action(0, 2)],
+            },
+        ],
+    }
+}

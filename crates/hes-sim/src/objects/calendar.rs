@@ -14,20 +14,19 @@
 //! ([`MAX_ENTRIES`], [`MAX_NAME_LEN`]; beyond them `other-reason`). References between the
 //! tables (a week naming a missing day profile) are not checked.
 
-use dlms::axdr::{Data, DateTime, Time, DEVIATION_UNSPECIFIED};
+use dlms::axdr::{Data, DateTime};
 use dlms::cosem::activity_calendar::{
     day_profile_table_from_data, day_profile_table_to_data, season_profile_from_data,
     season_profile_to_data, week_profile_table_from_data, week_profile_table_to_data, Calendar,
-    DayProfile, DayProfileAction, Season, WeekProfile, ACTIVATE_PASSIVE_CALENDAR,
-    ACTIVATE_PASSIVE_CALENDAR_TIME, CALENDAR_NAME_ACTIVE, CALENDAR_NAME_PASSIVE,
-    DAY_PROFILE_TABLE_ACTIVE, DAY_PROFILE_TABLE_PASSIVE, SEASON_PROFILE_ACTIVE,
-    SEASON_PROFILE_PASSIVE, WEEK_PROFILE_TABLE_ACTIVE, WEEK_PROFILE_TABLE_PASSIVE,
+    ACTIVATE_PASSIVE_CALENDAR, ACTIVATE_PASSIVE_CALENDAR_TIME, CALENDAR_NAME_ACTIVE,
+    CALENDAR_NAME_PASSIVE, DAY_PROFILE_TABLE_ACTIVE, DAY_PROFILE_TABLE_PASSIVE,
+    SEASON_PROFILE_ACTIVE, SEASON_PROFILE_PASSIVE, WEEK_PROFILE_TABLE_ACTIVE,
+    WEEK_PROFILE_TABLE_PASSIVE,
 };
 use dlms::xdlms::{ActionResult, DataAccessResult};
-use dlms::ObisCode;
 
 /// The script table the default calendar's day profiles run (tariffication script table).
-pub const TARIFF_SCRIPT_TABLE: ObisCode = ObisCode::new(0, 0, 10, 0, 100, 255);
+pub use dlms::cosem::activity_calendar::TARIFF_SCRIPT_TABLE;
 /// The script selector of tariff T1 (day) in [`TARIFF_SCRIPT_TABLE`].
 pub const SCRIPT_T1: u16 = 1;
 /// The script selector of tariff T2 (night and weekend).
@@ -44,56 +43,12 @@ fn unspecified() -> DateTime {
     DateTime::NOT_SPECIFIED
 }
 
-fn hm(hour: u8, minute: u8) -> Time {
-    Time {
-        hour,
-        minute,
-        second: 0,
-        hundredths: 0,
-    }
-}
-
 /// The default two-rate calendar "HES-TOU-1": one season from 1 January (every year), one
 /// week profile, weekdays on day profile 1 (T1 07:00–23:00, T2 otherwise), weekends on day
 /// profile 2 (T2 all day). Tariffs are scripts [`SCRIPT_T1`] and [`SCRIPT_T2`] of
 /// [`TARIFF_SCRIPT_TABLE`].
 pub fn default_calendar() -> Calendar {
-    let action = |start_time, script_selector| DayProfileAction {
-        start_time,
-        script_logical_name: TARIFF_SCRIPT_TABLE,
-        script_selector,
-    };
-    let mut season_start = unspecified();
-    season_start.date.month = 1;
-    season_start.date.day = 1;
-    season_start.time = hm(0, 0);
-    season_start.deviation = DEVIATION_UNSPECIFIED;
-    Calendar {
-        name: DEFAULT_CALENDAR_NAME.to_vec(),
-        seasons: vec![Season {
-            season_profile_name: b"ALL-YEAR".to_vec(),
-            season_start,
-            week_name: b"WEEK-1".to_vec(),
-        }],
-        week_profiles: vec![WeekProfile {
-            week_profile_name: b"WEEK-1".to_vec(),
-            days: [1, 1, 1, 1, 1, 2, 2],
-        }],
-        day_profiles: vec![
-            DayProfile {
-                day_id: 1,
-                day_schedule: vec![
-                    action(hm(0, 0), SCRIPT_T2),
-                    action(hm(7, 0), SCRIPT_T1),
-                    action(hm(23, 0), SCRIPT_T2),
-                ],
-            },
-            DayProfile {
-                day_id: 2,
-                day_schedule: vec![action(hm(0, 0), SCRIPT_T2)],
-            },
-        ],
-    }
+    dlms::cosem::activity_calendar::two_rate(DEFAULT_CALENDAR_NAME, 7 * 60, 23 * 60)
 }
 
 /// The state of one activity calendar object.
@@ -269,8 +224,20 @@ mod tests {
         clippy::panic
     )]
     use super::*;
+    use dlms::axdr::Time;
+    use dlms::cosem::activity_calendar::{DayProfile, DayProfileAction, Season, WeekProfile};
+    use dlms::ObisCode;
 
     const NOW: i64 = 1_790_000_000;
+
+    fn hm(hour: u8, minute: u8) -> Time {
+        Time {
+            hour,
+            minute,
+            second: 0,
+            hundredths: 0,
+        }
+    }
 
     fn passive() -> Calendar {
         let act = |h, sel| DayProfileAction {
