@@ -198,6 +198,7 @@ pub struct Engine {
     global: Arc<Semaphore>,
     groups: Mutex<HashMap<String, Arc<Semaphore>>>,
     images: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    shared_limits: Mutex<Option<crate::limits::SharedLimits>>,
     pub audit: Audit,
     pub stats: EngineStats,
 }
@@ -231,6 +232,7 @@ impl Engine {
             next_id: AtomicU64::new(1),
             groups: Mutex::new(HashMap::new()),
             images: Mutex::new(HashMap::new()),
+            shared_limits: Mutex::new(None),
             audit,
             stats: EngineStats::default(),
         })
@@ -238,6 +240,30 @@ impl Engine {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Limits shared with the other collectors (global and per cell, in Redis): a job runs only
+    /// with a place in both; without one it waits, and the wait is not an attempt.
+    pub fn set_shared_limits(&self, limits: crate::limits::SharedLimits) {
+        *self.shared_limits.lock().unwrap_or_else(|p| p.into_inner()) = Some(limits);
+    }
+
+    /// Puts a job that could not start back in the queue, as if it had not been taken.
+    fn defer(&self, job: &Job, delay: Duration) {
+        let mut st = self.state();
+        st.busy.remove(&job.meter);
+        st.running = st.running.saturating_sub(1);
+        if let Some(j) = st.jobs.get_mut(&job.id) {
+            j.state = JobState::Queued;
+            j.attempts = j.attempts.saturating_sub(1);
+            let due = unix_ms() + delay.as_millis() as i64;
+            let q = Queued {
+                priority: j.priority,
+                not_before: due,
+                id: j.id,
+            };
+            st.queue.push(q);
+        }
     }
 
     /// Makes a firmware image available to upgrade jobs under `identifier`.
@@ -448,7 +474,38 @@ impl Engine {
     }
 
     async fn execute(&self, job: Job) {
+        let shared = self
+            .shared_limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut lease = None;
+        if let Some(limits) = &shared {
+            let cell = self
+                .env
+                .registry
+                .get(&job.meter)
+                .and_then(|m| m.group(&self.cfg.group_key).map(String::from));
+            match limits.try_acquire(cell.as_deref()).await {
+                Ok(Some(l)) => lease = Some(l),
+                Ok(None) => {
+                    let wait = rand::thread_rng().gen_range(50..250);
+                    self.defer(&job, Duration::from_millis(wait));
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared limits unavailable: waiting");
+                    self.defer(&job, Duration::from_secs(1));
+                    return;
+                }
+            }
+        }
         let r = tokio::time::timeout(self.cfg.job_timeout, self.attempt(&job)).await;
+        if let (Some(limits), Some(l)) = (&shared, lease) {
+            if let Err(e) = limits.release(l).await {
+                tracing::warn!(error = %e, "a shared limit place is left to expire");
+            }
+        }
         let r = match r {
             Ok(r) => r,
             Err(_) => Err(SessionError::Unexpected("job timed out".into())),

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod counters;
 pub mod distributed;
 pub mod jobs;
+pub mod limits;
 pub mod push;
 pub mod registry;
 pub mod schedule;

@@ -43,6 +43,16 @@ pub struct CollectorArgs {
     /// Sessions at once in this collector.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Redis for the limits shared by every collector (global and per cell); without it each
+    /// collector only keeps its own limits.
+    #[arg(long, env = "HES_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Sessions at once across all collectors (with --redis-url).
+    #[arg(long, default_value_t = 512)]
+    pub global_limit: usize,
+    /// Sessions at once per cell across all collectors (with --redis-url).
+    #[arg(long, default_value_t = 8)]
+    pub per_cell_limit: usize,
     /// Invocation counters survive in this file (default: resynchronised from each meter).
     #[arg(long)]
     pub counters: Option<PathBuf>,

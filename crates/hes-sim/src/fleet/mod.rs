@@ -235,6 +235,9 @@ pub struct Stats {
     pub connections_turned_away: AtomicU64,
     pub pushes_sent: AtomicU64,
     pub pushes_failed: AtomicU64,
+    /// Sessions being served now, and the most at once so far.
+    pub active_sessions: AtomicU64,
+    pub peak_sessions: AtomicU64,
 }
 
 /// One meter of the fleet: what it is and its live state.
@@ -800,6 +803,8 @@ fn admit(
         return;
     }
     stats.connections.fetch_add(1, Ordering::Relaxed);
+    let active = stats.active_sessions.fetch_add(1, Ordering::AcqRel) + 1;
+    stats.peak_sessions.fetch_max(active, Ordering::AcqRel);
     let cell = cell.clone();
     let shared = shared.clone();
     tokio::spawn(async move {
@@ -814,6 +819,7 @@ fn admit(
             _ = stop.changed() => {}
         }
         cell.connections.fetch_sub(1, Ordering::AcqRel);
+        shared.stats.active_sessions.fetch_sub(1, Ordering::AcqRel);
         shared.stats.sessions_ended.fetch_add(1, Ordering::Relaxed);
     });
 }
