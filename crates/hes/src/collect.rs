@@ -3,7 +3,6 @@
 //! file (`--out`) or are only counted (`--discard`, for benchmarks). The scheduled, persistent
 //! collection runs in `hes serve`/`hes demo`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,12 +14,8 @@ use dlms::SystemTitle;
 use hes_collector::bus::{Bus, CountingBus, MemoryBus};
 use hes_collector::counters::{CounterStore, FileCounters};
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
-use hes_collector::registry::Registry;
-use hes_collector::secrets::Kek;
 use hes_collector::session::Env;
-use hes_model::inventory::InventoryEntry;
 use hes_model::{topics, JobKind, JobResult, JobState, MeterId, Priority};
-use rand::RngCore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -78,24 +73,7 @@ pub async fn run(args: CollectArgs) -> u8 {
 }
 
 async fn collect(args: CollectArgs) -> anyhow::Result<bool> {
-    let text = std::fs::read_to_string(&args.inventory)
-        .with_context(|| format!("reading {}", args.inventory.display()))?;
-    let entries: Vec<InventoryEntry> = if args.inventory.extension().is_some_and(|e| e == "csv") {
-        hes_model::inventory::from_csv(&text)?
-    } else {
-        serde_json::from_str(&text).context("inventory JSON")?
-    };
-    // Keys stay sealed in memory under the configured KEK, or a one-off random one.
-    let kek = match Kek::from_env() {
-        Ok(k) => k,
-        Err(_) => {
-            let mut k = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut k);
-            Kek::from_bytes(&k)?
-        }
-    };
-    let registry = Arc::new(Registry::in_memory(kek));
-    registry.import(&entries, |_| BTreeMap::new())?;
+    let (registry, entries) = crate::meters::registry_from(&args.inventory)?;
     let counters: Arc<dyn CounterStore> = match &args.counters {
         Some(p) => Arc::new(FileCounters::open(p)?),
         None => Arc::new(FileCounters::in_memory()),

@@ -3,12 +3,10 @@
 //! readings, events and results on the bus, and commits a job only once it has finished. Start
 //! as many as needed; a collector that dies leaves its uncommitted jobs to the others.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use dlms::SystemTitle;
 use hes_bus::kafka::KafkaBus;
@@ -16,12 +14,8 @@ use hes_bus::Bus;
 use hes_collector::counters::{CounterStore, FileCounters};
 use hes_collector::distributed::run_collector;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
-use hes_collector::registry::Registry;
-use hes_collector::secrets::Kek;
 use hes_collector::session::Env;
-use hes_model::inventory::InventoryEntry;
 use hes_model::topics;
-use rand::RngCore;
 
 #[derive(Debug, Args)]
 pub struct CollectorArgs {
@@ -74,23 +68,7 @@ pub async fn run(args: CollectorArgs) -> u8 {
 }
 
 async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.inventory)
-        .with_context(|| format!("reading {}", args.inventory.display()))?;
-    let entries: Vec<InventoryEntry> = if args.inventory.extension().is_some_and(|e| e == "csv") {
-        hes_model::inventory::from_csv(&text)?
-    } else {
-        serde_json::from_str(&text).context("inventory JSON")?
-    };
-    let kek = match Kek::from_env() {
-        Ok(k) => k,
-        Err(_) => {
-            let mut k = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut k);
-            Kek::from_bytes(&k)?
-        }
-    };
-    let registry = Arc::new(Registry::in_memory(kek));
-    registry.import(&entries, |_| BTreeMap::new())?;
+    let (registry, _) = crate::meters::registry_from(&args.inventory)?;
     let counters: Arc<dyn CounterStore> = match &args.counters {
         Some(p) => Arc::new(FileCounters::open(p)?),
         None => Arc::new(FileCounters::in_memory()),

@@ -3,6 +3,7 @@
 mod collect;
 mod collector;
 mod json;
+mod meters;
 mod push;
 mod read;
 mod sim;

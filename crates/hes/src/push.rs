@@ -3,7 +3,6 @@
 //! counters every second. Several of them can stand behind a TCP load balancer
 //! (`deploy/haproxy/`).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,11 +14,7 @@ use anyhow::Context;
 use clap::Args;
 use hes_collector::bus::MemoryBus;
 use hes_collector::push::{serve_pushes, PushListenerConfig, PushStats};
-use hes_collector::registry::Registry;
-use hes_collector::secrets::Kek;
-use hes_model::inventory::InventoryEntry;
 use hes_model::topics;
-use rand::RngCore;
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
@@ -46,23 +41,7 @@ pub async fn run(args: PushArgs) -> u8 {
 }
 
 async fn listen(args: PushArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.inventory)
-        .with_context(|| format!("reading {}", args.inventory.display()))?;
-    let entries: Vec<InventoryEntry> = if args.inventory.extension().is_some_and(|e| e == "csv") {
-        hes_model::inventory::from_csv(&text)?
-    } else {
-        serde_json::from_str(&text).context("inventory JSON")?
-    };
-    let kek = match Kek::from_env() {
-        Ok(k) => k,
-        Err(_) => {
-            let mut k = [0u8; 32];
-            rand::thread_rng().fill_bytes(&mut k);
-            Kek::from_bytes(&k)?
-        }
-    };
-    let registry = Arc::new(Registry::in_memory(kek));
-    registry.import(&entries, |_| BTreeMap::new())?;
+    let (registry, _) = crate::meters::registry_from(&args.inventory)?;
     let bus = Arc::new(MemoryBus::new());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
