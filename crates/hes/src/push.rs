@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use hes_collector::bus::MemoryBus;
+use hes_bus::kafka::KafkaBus;
+use hes_collector::bus::{Bus, MemoryBus};
 use hes_collector::push::{serve_pushes, PushListenerConfig, PushStats};
 use hes_model::topics;
 
@@ -24,8 +25,12 @@ pub struct PushArgs {
     #[arg(long, default_value = "127.0.0.1:4060")]
     pub listen: SocketAddr,
     /// Append every reading and event received here, one JSON document a line.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "brokers")]
     pub out: Option<PathBuf>,
+    /// Publish readings and events to this Kafka (the distributed mode) instead: a push counts
+    /// as received once Kafka has acknowledged it.
+    #[arg(long)]
+    pub brokers: Option<String>,
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
 }
@@ -42,7 +47,16 @@ pub async fn run(args: PushArgs) -> u8 {
 
 async fn listen(args: PushArgs) -> anyhow::Result<()> {
     let (registry, _) = crate::meters::registry_from(&args.inventory)?;
-    let bus = Arc::new(MemoryBus::new());
+    let memory = Arc::new(MemoryBus::new());
+    let bus: Arc<dyn Bus> = match &args.brokers {
+        Some(b) => {
+            let k = KafkaBus::connect(b)?;
+            k.ensure_topics(&[topics::READINGS_RAW, topics::EVENTS], 12)
+                .await?;
+            Arc::new(k)
+        }
+        None => memory.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -54,7 +68,7 @@ async fn listen(args: PushArgs) -> anyhow::Result<()> {
         ..PushListenerConfig::default()
     };
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(serve_pushes(listener, registry, bus.clone(), cfg, rx));
+    let server = tokio::spawn(serve_pushes(listener, registry, bus, cfg, rx));
     let mut out = match &args.out {
         Some(p) => Some(
             std::fs::OpenOptions::new()
@@ -76,7 +90,7 @@ async fn listen(args: PushArgs) -> anyhow::Result<()> {
             .iter()
             .zip(&mut offsets)
         {
-            let (records, next) = bus.read(topic, *offset);
+            let (records, next) = memory.read(topic, *offset);
             *offset = next;
             if let Some(f) = out.as_mut() {
                 for r in records {
