@@ -1,0 +1,125 @@
+//! `hes push-listen --brokers`: pushes from a simulated fleet, deciphered by the listener, land
+//! on the real Kafka (`HES_KAFKA_BROKERS`) as readings equal to the meters' own.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hes_bus::kafka::{KafkaBus, BROKERS_ENV};
+use hes_bus::Bus;
+use hes_model::{topics, MeterId, Reading, Source};
+use hes_sim::data::Quantity;
+use hes_sim::fleet::{Clock, Fleet, FleetConfig, ListenMode, PushConfig};
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_reach_kafka_through_the_listener() {
+    let brokers = std::env::var(BROKERS_ENV).unwrap_or_default();
+    assert!(
+        !brokers.trim().is_empty(),
+        "{BROKERS_ENV} is not set: run `eval \"$(scripts/services up)\"` (scripts/test does)"
+    );
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    // Serials no earlier run used: the readings topic keeps earlier runs' readings.
+    let first_serial = 10_000_000 + (millis % 4_000_000) as u32 * 1000 + 500;
+    let dir = std::env::temp_dir().join(format!("push-kafka-{}-{millis}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The inventory first (the fleet's keys depend on its serials, not on where it pushes).
+    let mut cfg = FleetConfig::new(20);
+    cfg.first_host = IpAddr::from([127, 79, 0, 1]);
+    cfg.first_serial = first_serial;
+    cfg.listen = ListenMode::Shared;
+    cfg.port = 0;
+    let inventory = dir.join("inventory.json");
+    {
+        let f = Fleet::start(cfg.clone()).await.unwrap();
+        std::fs::write(&inventory, serde_json::to_vec(&f.inventory()).unwrap()).unwrap();
+        f.shutdown();
+    }
+    let mut child = Kill(
+        Command::new(env!("CARGO_BIN_EXE_hes"))
+            .args([
+                "push-listen",
+                "--listen",
+                "127.0.0.1:0",
+                "--brokers",
+                &brokers,
+            ])
+            .arg("--inventory")
+            .arg(&inventory)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let port: u16 = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .strip_prefix("LISTENING ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let bus = KafkaBus::connect(&brokers).unwrap();
+    let mut out = bus
+        .subscribe(&[topics::READINGS_RAW], &format!("push-observer-{millis}"))
+        .await
+        .unwrap();
+    let mut push = PushConfig::new(format!("127.0.0.1:{port}").parse().unwrap());
+    push.interval_s = Some(900);
+    cfg.push = Some(push);
+    cfg.clock = Clock::new(None, 3600.0);
+    let fleet = Fleet::start(cfg).await.unwrap();
+    let ids: HashSet<MeterId> = fleet
+        .meters()
+        .iter()
+        .map(|m| MeterId(m.spec.id()))
+        .collect();
+    let mut seen: HashMap<MeterId, Vec<Reading>> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < ids.len() && Instant::now() < deadline {
+        if let Some(d) = out.next(Duration::from_millis(300)).await.unwrap() {
+            let r: Reading = serde_json::from_slice(&d.payload).unwrap();
+            if ids.contains(&r.meter) {
+                seen.entry(r.meter.clone()).or_default().push(r);
+            }
+        }
+    }
+    fleet.shutdown();
+    assert_eq!(seen.len(), ids.len(), "every meter's pushes on Kafka");
+    for (id, readings) in &seen {
+        let cell = fleet.meter(&id.0).unwrap();
+        for r in readings
+            .iter()
+            .filter(|r| r.obis.to_string() == "1.0.1.8.0.255")
+        {
+            assert_eq!(r.source, Source::Push);
+            let truth = cell.lock().energy(Quantity::ImportActive, 0, r.time);
+            assert_eq!(r.value, truth as i64, "{id} at {}", r.time);
+        }
+    }
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
