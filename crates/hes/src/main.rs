@@ -2,6 +2,7 @@
 
 mod collect;
 mod collector;
+mod demo;
 mod json;
 mod meters;
 mod push;
@@ -27,6 +28,8 @@ enum Command {
     Read(read::ReadArgs),
     /// Invoke a method of one meter; prints JSON.
     Action(read::ActionArgs),
+    /// The embedded head-end with a simulated fleet: collection, pushes, the bus, in one process.
+    Demo(demo::DemoArgs),
     /// One collection cycle over the meters of an inventory; prints a JSON summary.
     Collect(collect::CollectArgs),
     /// A collector of the distributed mode: takes jobs from Kafka (`hes.jobs`) in a consumer
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
             Command::Action(a) => read::action(a).await,
             Command::Sim(a) => sim::run(a).await,
             Command::Collect(a) => collect::run(a).await,
+            Command::Demo(a) => demo::run(a).await,
             Command::PushListen(a) => push::run(a).await,
             Command::Collector(a) => collector::run(a).await,
         }
