@@ -207,7 +207,8 @@ async fn batch_100k(s: &dyn Store) {
     let t = Instant::now();
     assert_eq!(s.insert_readings(&batch).await.unwrap(), 0);
     let replay = t.elapsed();
-    eprintln!("100k readings: stored in {first:?}, replayed in {replay:?}");
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("{test}: 100k readings stored in {first:?}, replayed in {replay:?}");
     assert_eq!(s.count_readings().await.unwrap(), 100_000);
     let m = MeterId::from("meter-0042");
     let got = s.readings(&m, ENERGY, T0, T0 + 999 * 900).await.unwrap();
