@@ -25,6 +25,9 @@ use crate::{narrow, parse_obis, parse_source, source_text, BoxFuture, Store, Sto
 /// Connections in the pool unless told otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
+/// How long opening a connection may take unless the URL says otherwise.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The PostgreSQL adapter of [`Store`].
 pub struct PgStore {
     pool: Pool,
@@ -76,9 +79,13 @@ impl PgStore {
     }
 
     pub async fn connect_with(url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        let cfg: tokio_postgres::Config = url
+        let mut cfg: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| StoreError::Config(e.to_string()))?;
+        if cfg.get_connect_timeout().is_none() {
+            // An unreachable server is an error, not a hang (`connect_timeout` in the URL wins).
+            cfg.connect_timeout(CONNECT_TIMEOUT);
+        }
         let mgr = Manager::from_config(
             cfg,
             NoTls,
