@@ -1,0 +1,429 @@
+//! The production store: PostgreSQL through a `deadpool-postgres` pool.
+//!
+//! Writes go as one binary COPY into a session-local staging table, then one
+//! `INSERT … SELECT … ON CONFLICT DO NOTHING` into the real table, in one transaction: the bulk
+//! rate of COPY with the idempotency of the natural key. `readings` is partitioned by month on
+//! `time` (partitions are created on demand before a batch that needs them), or a TimescaleDB
+//! hypertable when the extension is available (see the migration).
+
+use std::collections::HashSet;
+use std::pin::pin;
+use std::sync::Mutex;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use dlms::ObisCode;
+use hes_model::{Event, MeterId, Reading};
+use time::{Date, Month, OffsetDateTime};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{NoTls, Row};
+
+use crate::migrations::migrate_pg;
+use crate::{narrow, parse_obis, parse_source, source_text, BoxFuture, Store, StoreError};
+
+/// Connections in the pool unless told otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
+/// How long opening a connection may take unless the URL says otherwise.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The PostgreSQL adapter of [`Store`].
+pub struct PgStore {
+    pool: Pool,
+    /// `readings` is natively partitioned (false: a TimescaleDB hypertable, which makes its
+    /// own chunks).
+    partitioned: bool,
+    /// Month starts (Unix s) whose partition is known to exist.
+    partitions: Mutex<HashSet<i64>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("partitioned", &self.partitioned)
+            .finish_non_exhaustive()
+    }
+}
+
+const READING_COLUMNS: &str =
+    "meter, obis, attribute, time, class_id, value, scaler, unit, status, source, received_at";
+const READING_TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT2,
+    Type::INT8,
+    Type::INT4,
+    Type::INT8,
+    Type::INT2,
+    Type::INT2,
+    Type::INT2,
+    Type::TEXT,
+    Type::INT8,
+];
+const EVENT_COLUMNS: &str = "meter, log, time, code, source, received_at";
+const EVENT_TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::INT4,
+    Type::TEXT,
+    Type::INT8,
+];
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`), applies pending migrations and
+    /// keeps a pool of [`DEFAULT_POOL_SIZE`] connections.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, DEFAULT_POOL_SIZE).await
+    }
+
+    pub async fn connect_with(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let mut cfg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::Config(e.to_string()))?;
+        if cfg.get_connect_timeout().is_none() {
+            // An unreachable server is an error, not a hang (`connect_timeout` in the URL wins).
+            cfg.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let mut client = pool.get().await?;
+        migrate_pg(&mut client).await?;
+        let partitioned: bool = client
+            .query_one(
+                "SELECT coalesce((SELECT relkind = 'p' FROM pg_class
+                                  WHERE oid = to_regclass('readings')), false)",
+                &[],
+            )
+            .await?
+            .try_get(0)?;
+        Ok(Self {
+            pool,
+            partitioned,
+            partitions: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Whether `readings` is natively partitioned (else a TimescaleDB hypertable).
+    pub fn is_partitioned(&self) -> bool {
+        self.partitioned
+    }
+
+    /// Creates the monthly partitions that `times` fall in and that are not known to exist.
+    async fn ensure_partitions(
+        &self,
+        client: &tokio_postgres::Client,
+        times: impl Iterator<Item = i64>,
+    ) -> Result<(), StoreError> {
+        if !self.partitioned {
+            return Ok(());
+        }
+        let mut months = HashSet::new();
+        for t in times {
+            months.insert(month_start(t)?);
+        }
+        let missing: Vec<i64> = {
+            let known = self
+                .partitions
+                .lock()
+                .map_err(|_| StoreError::Task("partition cache poisoned".into()))?;
+            months.into_iter().filter(|m| !known.contains(m)).collect()
+        };
+        for start in missing {
+            let (name, end) = partition_of(start)?;
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS \"{name}\" PARTITION OF readings
+                 FOR VALUES FROM ({start}) TO ({end})"
+            );
+            match client.batch_execute(&sql).await {
+                Ok(()) => {}
+                // Another writer created it at the same moment.
+                Err(e)
+                    if e.code() == Some(&SqlState::DUPLICATE_TABLE)
+                        || e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.partitions
+                .lock()
+                .map_err(|_| StoreError::Task("partition cache poisoned".into()))?
+                .insert(start);
+        }
+        Ok(())
+    }
+
+    /// Raw bulk load: one binary COPY straight into `readings`, without the conflict path.
+    /// Fails (and stores nothing) if any key is stored already; for loading into empty time
+    /// ranges and for measuring the ceiling. Returns the rows copied.
+    pub async fn copy_readings_unchecked(&self, readings: &[Reading]) -> Result<u64, StoreError> {
+        let mut client = self.pool.get().await?;
+        self.ensure_partitions(&client, readings.iter().map(|r| r.time))
+            .await?;
+        let tx = client.transaction().await?;
+        let n = copy_readings(&tx, "readings", readings).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Empties `readings` and `events` (for tests and benchmarks).
+    pub async fn truncate(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client.batch_execute("TRUNCATE readings, events").await?;
+        Ok(())
+    }
+}
+
+/// The first second (UTC) of the calendar month `t` falls in.
+fn month_start(t: i64) -> Result<i64, StoreError> {
+    let at = OffsetDateTime::from_unix_timestamp(t)
+        .map_err(|_| StoreError::Invalid(format!("time {t} is out of range")))?;
+    first_of(at.year(), at.month())
+}
+
+fn first_of(year: i32, month: Month) -> Result<i64, StoreError> {
+    let d = Date::from_calendar_date(year, month, 1)
+        .map_err(|e| StoreError::Invalid(format!("{year}-{month}: {e}")))?;
+    Ok(d.midnight().assume_utc().unix_timestamp())
+}
+
+/// The partition's name and its (exclusive) end, for the month starting at `start`.
+fn partition_of(start: i64) -> Result<(String, i64), StoreError> {
+    let at = OffsetDateTime::from_unix_timestamp(start)
+        .map_err(|_| StoreError::Invalid(format!("time {start} is out of range")))?;
+    let (year, month) = (at.year(), at.month());
+    let (ny, nm) = match month {
+        Month::December => (year + 1, Month::January),
+        m => (year, m.next()),
+    };
+    let name = format!("readings_p{year:04}{:02}", u8::from(month));
+    Ok((name, first_of(ny, nm)?))
+}
+
+async fn copy_readings(
+    client: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    readings: &[Reading],
+) -> Result<u64, StoreError> {
+    let sink = client
+        .copy_in(&format!(
+            "COPY {table} ({READING_COLUMNS}) FROM STDIN (FORMAT binary)"
+        ))
+        .await?;
+    let mut writer = pin!(BinaryCopyInWriter::new(sink, READING_TYPES));
+    for r in readings {
+        let obis = r.obis.to_string();
+        let row: [&(dyn ToSql + Sync); 11] = [
+            &r.meter.0,
+            &obis,
+            &i16::from(r.attribute),
+            &r.time,
+            &i32::from(r.class_id),
+            &r.value,
+            &i16::from(r.scaler),
+            &i16::from(r.unit),
+            &i16::from(r.status),
+            &source_text(r.source),
+            &r.received_at,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    Ok(writer.finish().await?)
+}
+
+async fn copy_events(
+    client: &tokio_postgres::Transaction<'_>,
+    events: &[Event],
+) -> Result<u64, StoreError> {
+    let sink = client
+        .copy_in(&format!(
+            "COPY events_stage ({EVENT_COLUMNS}) FROM STDIN (FORMAT binary)"
+        ))
+        .await?;
+    let mut writer = pin!(BinaryCopyInWriter::new(sink, EVENT_TYPES));
+    for e in events {
+        let log = e.log.to_string();
+        let row: [&(dyn ToSql + Sync); 6] = [
+            &e.meter.0,
+            &log,
+            &e.time,
+            &i32::from(e.code),
+            &source_text(e.source),
+            &e.received_at,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    Ok(writer.finish().await?)
+}
+
+fn reading_from_row(r: &Row) -> Result<Reading, StoreError> {
+    let obis: String = r.try_get(1)?;
+    let source: String = r.try_get(9)?;
+    Ok(Reading {
+        meter: MeterId(r.try_get(0)?),
+        obis: parse_obis(&obis)?,
+        attribute: narrow(i64::from(r.try_get::<_, i16>(2)?), "attribute")?,
+        time: r.try_get(3)?,
+        class_id: narrow(i64::from(r.try_get::<_, i32>(4)?), "class_id")?,
+        value: r.try_get(5)?,
+        scaler: narrow(i64::from(r.try_get::<_, i16>(6)?), "scaler")?,
+        unit: narrow(i64::from(r.try_get::<_, i16>(7)?), "unit")?,
+        status: narrow(i64::from(r.try_get::<_, i16>(8)?), "status")?,
+        source: parse_source(&source)?,
+        received_at: r.try_get(10)?,
+    })
+}
+
+impl Store for PgStore {
+    fn insert_readings<'a>(
+        &'a self,
+        readings: &'a [Reading],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if readings.is_empty() {
+                return Ok(0);
+            }
+            let mut client = self.pool.get().await?;
+            self.ensure_partitions(&client, readings.iter().map(|r| r.time))
+                .await?;
+            let tx = client.transaction().await?;
+            // Session-local; emptied at every commit.
+            tx.batch_execute(
+                "CREATE TEMP TABLE IF NOT EXISTS readings_stage (
+                    meter text, obis text, attribute smallint, time bigint, class_id integer,
+                    value bigint, scaler smallint, unit smallint, status smallint, source text,
+                    received_at bigint) ON COMMIT DELETE ROWS",
+            )
+            .await?;
+            copy_readings(&tx, "readings_stage", readings).await?;
+            let stored = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO readings ({READING_COLUMNS})
+                         SELECT {READING_COLUMNS} FROM readings_stage
+                         ON CONFLICT DO NOTHING"
+                    ),
+                    &[],
+                )
+                .await?;
+            tx.commit().await?;
+            Ok(stored)
+        })
+    }
+
+    fn insert_events<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(0);
+            }
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.batch_execute(
+                "CREATE TEMP TABLE IF NOT EXISTS events_stage (
+                    meter text, log text, time bigint, code integer, source text,
+                    received_at bigint) ON COMMIT DELETE ROWS",
+            )
+            .await?;
+            copy_events(&tx, events).await?;
+            let stored = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO events ({EVENT_COLUMNS})
+                         SELECT {EVENT_COLUMNS} FROM events_stage ON CONFLICT DO NOTHING"
+                    ),
+                    &[],
+                )
+                .await?;
+            tx.commit().await?;
+            Ok(stored)
+        })
+    }
+
+    fn readings<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        obis: ObisCode,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<Reading>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {READING_COLUMNS} FROM readings
+                         WHERE meter = $1 AND obis = $2 AND time BETWEEN $3 AND $4
+                         ORDER BY time, attribute"
+                    ),
+                    &[&meter.0, &obis.to_string(), &from, &to],
+                )
+                .await?;
+            rows.iter().map(reading_from_row).collect()
+        })
+    }
+
+    fn latest_reading_time<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        obis: ObisCode,
+    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let row = client
+                .query_one(
+                    "SELECT max(time) FROM readings WHERE meter = $1 AND obis = $2",
+                    &[&meter.0, &obis.to_string()],
+                )
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    fn count_readings(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(self.count("readings"))
+    }
+
+    fn count_events(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(self.count("events"))
+    }
+}
+
+impl PgStore {
+    async fn count(&self, table: &'static str) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await?
+            .try_get(0)?;
+        narrow(n, "count")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn months_and_partition_names() {
+        // 2026-11-27T00:30:00Z
+        let t = 1_795_739_400;
+        let start = month_start(t).unwrap();
+        assert_eq!(start, 1_793_491_200); // 2026-11-01
+        let (name, end) = partition_of(start).unwrap();
+        assert_eq!(name, "readings_p202611");
+        assert_eq!(end, 1_796_083_200); // 2026-12-01
+        let (name, end) = partition_of(end).unwrap();
+        assert_eq!(name, "readings_p202612");
+        assert_eq!(end, 1_798_761_600); // 2027-01-01
+        assert_eq!(month_start(start - 1).unwrap(), 1_790_812_800); // 2026-10-01
+    }
+}

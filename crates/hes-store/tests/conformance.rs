@@ -1,0 +1,417 @@
+//! One suite, every adapter of the store port: SQLite (a fresh file per test) and PostgreSQL
+//! (a fresh database per test on `HES_DATABASE_URL`, dropped at the end).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use dlms::ObisCode;
+use hes_model::{Event, MeterId, Reading, Source};
+use hes_store::{migrate, PgStore, SqliteStore, Store};
+
+const ENERGY: ObisCode = ObisCode([1, 0, 1, 8, 0, 255]);
+const EXPORT: ObisCode = ObisCode([1, 0, 2, 8, 0, 255]);
+const LOG: ObisCode = ObisCode([0, 0, 99, 98, 0, 255]);
+/// 2026-11-01T00:00:00Z
+const T0: i64 = 1_793_491_200;
+
+fn reading(meter: &str, obis: ObisCode, time: i64, value: i64) -> Reading {
+    Reading {
+        meter: MeterId::from(meter),
+        obis,
+        class_id: 3,
+        attribute: 2,
+        time,
+        value,
+        scaler: -3,
+        unit: 30,
+        status: 0,
+        source: Source::Scheduled,
+        received_at: time + 7,
+    }
+}
+
+fn event(meter: &str, time: i64, code: u16) -> Event {
+    Event {
+        meter: MeterId::from(meter),
+        log: LOG,
+        time,
+        code,
+        source: Source::Push,
+        received_at: time + 1,
+    }
+}
+
+/// `n` readings of meter `m`, every 15 minutes from `T0`.
+fn series(meter: &str, obis: ObisCode, n: i64) -> Vec<Reading> {
+    (0..n)
+        .map(|i| reading(meter, obis, T0 + i * 900, 1000 + i))
+        .collect()
+}
+
+// ---- the cases ----
+
+async fn round_trip(s: &dyn Store) {
+    let mut r = reading("m1", ENERGY, T0, 42);
+    r.class_id = 7;
+    r.attribute = -1;
+    r.scaler = -128;
+    r.unit = 255;
+    r.status = 0x80;
+    r.value = i64::MIN;
+    r.source = Source::OnDemand;
+    let other = reading("m1", EXPORT, T0, 1);
+    assert_eq!(s.insert_readings(&[r.clone(), other]).await.unwrap(), 2);
+    assert_eq!(s.readings(&r.meter, ENERGY, T0, T0).await.unwrap(), vec![r]);
+    assert_eq!(s.count_readings().await.unwrap(), 2);
+    assert_eq!(s.insert_readings(&[]).await.unwrap(), 0);
+}
+
+async fn idempotent_replay(s: &dyn Store) {
+    let batch = series("m1", ENERGY, 50);
+    assert_eq!(s.insert_readings(&batch).await.unwrap(), 50);
+    assert_eq!(s.insert_readings(&batch).await.unwrap(), 0);
+    assert_eq!(s.count_readings().await.unwrap(), 50);
+    // A replay with changed values keeps the first stored copy.
+    let mut changed = batch.clone();
+    for r in &mut changed {
+        r.value += 1;
+        r.received_at += 100;
+    }
+    assert_eq!(s.insert_readings(&changed).await.unwrap(), 0);
+    let got = s
+        .readings(&MeterId::from("m1"), ENERGY, T0, T0 + 49 * 900)
+        .await
+        .unwrap();
+    assert_eq!(got, batch);
+    // Overlapping batch: only the new keys count; duplicates inside a batch count once.
+    let mut more = series("m1", ENERGY, 60);
+    more.push(more[55].clone());
+    assert_eq!(s.insert_readings(&more).await.unwrap(), 10);
+    assert_eq!(s.count_readings().await.unwrap(), 60);
+    // Another attribute of the same object at the same time is another key.
+    let mut a3 = batch[0].clone();
+    a3.attribute = 3;
+    assert_eq!(s.insert_readings(&[a3]).await.unwrap(), 1);
+}
+
+async fn ordering(s: &dyn Store) {
+    let mut batch = series("m1", ENERGY, 20);
+    batch.reverse();
+    batch.swap(3, 11);
+    s.insert_readings(&batch).await.unwrap();
+    let got = s
+        .readings(&MeterId::from("m1"), ENERGY, T0, T0 + 100_000)
+        .await
+        .unwrap();
+    let times: Vec<i64> = got.iter().map(|r| r.time).collect();
+    let want: Vec<i64> = (0..20).map(|i| T0 + i * 900).collect();
+    assert_eq!(times, want);
+}
+
+async fn range_bounds_inclusive(s: &dyn Store) {
+    s.insert_readings(&series("m1", ENERGY, 10)).await.unwrap();
+    s.insert_readings(&series("m1", EXPORT, 10)).await.unwrap();
+    s.insert_readings(&series("m2", ENERGY, 10)).await.unwrap();
+    let m1 = MeterId::from("m1");
+    let got = s
+        .readings(&m1, ENERGY, T0 + 900, T0 + 3 * 900)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.time).collect::<Vec<_>>(),
+        [1, 2, 3].map(|i| T0 + i * 900)
+    );
+    assert!(got.iter().all(|r| r.meter == m1 && r.obis == ENERGY));
+    assert_eq!(
+        s.readings(&m1, ENERGY, T0 + 1, T0 + 899).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.readings(&m1, ENERGY, T0 + 900, T0 + 900)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.readings(&m1, ENERGY, T0 + 900, T0).await.unwrap(), vec![]);
+    assert_eq!(
+        s.readings(&MeterId::from("m3"), ENERGY, 0, i64::MAX)
+            .await
+            .unwrap(),
+        vec![]
+    );
+}
+
+async fn latest_time(s: &dyn Store) {
+    let m1 = MeterId::from("m1");
+    assert_eq!(s.latest_reading_time(&m1, ENERGY).await.unwrap(), None);
+    // Across a month boundary (two partitions in PostgreSQL).
+    let late = reading("m1", ENERGY, T0 + 40 * 86_400, 5);
+    s.insert_readings(&series("m1", ENERGY, 10)).await.unwrap();
+    s.insert_readings(&[late]).await.unwrap();
+    s.insert_readings(&[reading("m1", EXPORT, T0 + 90 * 86_400, 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.latest_reading_time(&m1, ENERGY).await.unwrap(),
+        Some(T0 + 40 * 86_400)
+    );
+    // An older reading arriving late does not move the watermark back.
+    s.insert_readings(&[reading("m1", ENERGY, T0 - 86_400, 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.latest_reading_time(&m1, ENERGY).await.unwrap(),
+        Some(T0 + 40 * 86_400)
+    );
+    assert_eq!(
+        s.readings(&m1, ENERGY, i64::MIN, i64::MAX)
+            .await
+            .unwrap()
+            .len(),
+        12
+    );
+}
+
+async fn events_idempotent(s: &dyn Store) {
+    let batch = vec![
+        event("m1", T0, 1),
+        event("m1", T0, 2),
+        event("m1", T0 + 5, 1),
+    ];
+    assert_eq!(s.insert_events(&batch).await.unwrap(), 3);
+    assert_eq!(s.insert_events(&batch).await.unwrap(), 0);
+    let mut dup = batch.clone();
+    dup.push(event("m2", T0, 1));
+    dup.push(event("m2", T0, 1));
+    assert_eq!(s.insert_events(&dup).await.unwrap(), 1);
+    assert_eq!(s.count_events().await.unwrap(), 4);
+    assert_eq!(s.insert_events(&[]).await.unwrap(), 0);
+}
+
+async fn batch_100k(s: &dyn Store) {
+    // 100 meters x 1000 quarter hours: 100,000 readings over ~10 days.
+    let batch: Vec<Reading> = (0..100)
+        .flat_map(|m| series(&format!("meter-{m:04}"), ENERGY, 1000))
+        .collect();
+    let t = Instant::now();
+    assert_eq!(s.insert_readings(&batch).await.unwrap(), 100_000);
+    let first = t.elapsed();
+    let t = Instant::now();
+    assert_eq!(s.insert_readings(&batch).await.unwrap(), 0);
+    let replay = t.elapsed();
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("{test}: 100k readings stored in {first:?}, replayed in {replay:?}");
+    assert_eq!(s.count_readings().await.unwrap(), 100_000);
+    let m = MeterId::from("meter-0042");
+    let got = s.readings(&m, ENERGY, T0, T0 + 999 * 900).await.unwrap();
+    assert_eq!(got.len(), 1000);
+    assert_eq!(got[999], batch[42 * 1000 + 999]);
+    assert_eq!(
+        s.latest_reading_time(&m, ENERGY).await.unwrap(),
+        Some(T0 + 999 * 900)
+    );
+}
+
+// ---- fixtures ----
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+struct SqliteFixture {
+    store: SqliteStore,
+    dir: PathBuf,
+}
+
+async fn sqlite_fixture() -> SqliteFixture {
+    let dir = std::env::temp_dir().join(unique("hes_store_test"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = SqliteStore::open(dir.join("hes.db")).await.unwrap();
+    SqliteFixture { store, dir }
+}
+
+impl SqliteFixture {
+    async fn finish(self) {
+        drop(self.store);
+        std::fs::remove_dir_all(&self.dir).unwrap();
+    }
+}
+
+fn database_url() -> String {
+    std::env::var("HES_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "HES_DATABASE_URL is not set: the PostgreSQL tests need a real server. \
+             Run `eval \"$(scripts/services up)\"` first."
+        )
+    })
+}
+
+/// `url` with its database name replaced by `db`.
+fn with_db(url: &str, db: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{db}{query}")
+}
+
+async fn admin(url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
+/// A fresh, empty database; dropped by `drop_database`.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+async fn pg_database() -> PgDatabase {
+    let admin_url = database_url();
+    let name = unique("hes_store_test");
+    admin(&admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
+    let url = with_db(&admin_url, &name);
+    PgDatabase {
+        admin_url,
+        name,
+        url,
+    }
+}
+
+impl PgDatabase {
+    async fn drop_database(self) {
+        admin(
+            &self.admin_url,
+            &format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name),
+        )
+        .await;
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let f = super::sqlite_fixture().await;
+                    super::$case(&f.store).await;
+                    f.finish().await;
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = super::pg_database().await;
+                    let store = super::PgStore::connect(&db.url).await.unwrap();
+                    assert!(store.is_partitioned());
+                    super::$case(&store).await;
+                    drop(store);
+                    db.drop_database().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    round_trip,
+    idempotent_replay,
+    ordering,
+    range_bounds_inclusive,
+    latest_time,
+    events_idempotent,
+    batch_100k,
+);
+
+#[tokio::test]
+async fn sqlite_migrations_apply_once() {
+    let dir = std::env::temp_dir().join(unique("hes_store_migrate"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hes.db");
+    let path = path.to_str().unwrap();
+    assert_eq!(migrate(path).await.unwrap(), vec![1]);
+    assert_eq!(migrate(path).await.unwrap(), Vec::<u32>::new());
+    // A store opened on it finds the schema current.
+    let s = SqliteStore::open(path).await.unwrap();
+    assert_eq!(s.count_readings().await.unwrap(), 0);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn pg_migrations_apply_once() {
+    let db = pg_database().await;
+    assert_eq!(migrate(&db.url).await.unwrap(), vec![1]);
+    assert_eq!(migrate(&db.url).await.unwrap(), Vec::<u32>::new());
+    let s = PgStore::connect(&db.url).await.unwrap();
+    assert_eq!(s.count_readings().await.unwrap(), 0);
+    drop(s);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn pg_partitions_are_monthly() {
+    let db = pg_database().await;
+    let s = PgStore::connect(&db.url).await.unwrap();
+    // Oct 31 23:45, Nov 1 00:00, Dec 15.
+    let batch = [
+        reading("m1", ENERGY, T0 - 900, 1),
+        reading("m1", ENERGY, T0, 2),
+        reading("m1", ENERGY, T0 + 44 * 86_400, 3),
+    ];
+    assert_eq!(s.insert_readings(&batch).await.unwrap(), 3);
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    let rows = client
+        .query(
+            "SELECT c.relname::text, count(r.*) FROM pg_inherits i
+             JOIN pg_class c ON c.oid = i.inhrelid
+             LEFT JOIN readings r ON r.tableoid = c.oid
+             WHERE i.inhparent = 'readings'::regclass GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let parts: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        parts,
+        [
+            ("readings_p202610", 1),
+            ("readings_p202611", 1),
+            ("readings_p202612", 1)
+        ]
+        .map(|(n, c)| (n.to_string(), c))
+    );
+    drop(client);
+    let _ = task.await;
+    drop(s);
+    db.drop_database().await;
+}
