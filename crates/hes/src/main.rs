@@ -5,6 +5,7 @@ mod collector;
 mod demo;
 mod json;
 mod meters;
+mod migrate;
 mod push;
 mod read;
 mod sim;
@@ -37,6 +38,8 @@ enum Command {
     Collector(collector::CollectorArgs),
     /// Listen for meters' pushes (data notifications) and write what they carry.
     PushListen(push::PushArgs),
+    /// Apply the store's schema migrations (HES_DATABASE_URL or --database-url).
+    Migrate(migrate::MigrateArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
     Sim(sim::SimArgs),
 }
@@ -73,6 +76,7 @@ fn main() -> std::process::ExitCode {
             Command::Sim(a) => sim::run(a).await,
             Command::Collect(a) => collect::run(a).await,
             Command::Demo(a) => demo::run(a).await,
+            Command::Migrate(a) => migrate::run(a).await,
             Command::PushListen(a) => push::run(a).await,
             Command::Collector(a) => collector::run(a).await,
         }
