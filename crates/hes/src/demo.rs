@@ -1,8 +1,8 @@
 //! `hes demo`: the embedded head-end with a simulated fleet, in one process and with no set-up.
 //! The fleet runs in accelerated time and pushes; the collector reads every meter's load profile
 //! and event logs on a schedule; the push listener takes the pushes; all of it goes on the
-//! in-process bus. A line every few seconds says where things stand. (Storage, the API and the
-//! web UI join it as they are built.)
+//! in-process bus, and from there into an SQLite store. A line every few seconds says where
+//! things stand. (The pipeline, the API and the web UI join it as they are built.)
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -45,6 +45,65 @@ pub struct DemoArgs {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub seconds: Option<u64>,
+    /// Keep readings and events in an SQLite database in this directory (`hes.db`).
+    #[arg(long, default_value = ".hes-demo")]
+    pub data_dir: std::path::PathBuf,
+}
+
+/// Moves readings and events from the bus into the store, committing the bus offsets only after
+/// the store has committed (at-least-once; the store keeps one row per natural key).
+async fn store_from_bus(
+    bus: Arc<MemoryBus>,
+    store: Arc<dyn hes_store::Store>,
+    stored: Arc<std::sync::atomic::AtomicU64>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use hes_collector::bus::Bus;
+    let mut consumer = bus
+        .subscribe(&[topics::READINGS_RAW, topics::EVENTS], "store")
+        .await?;
+    loop {
+        let mut readings = Vec::new();
+        let mut events = Vec::new();
+        let mut last = Vec::new();
+        // Up to 5,000 records or 200 ms, whichever first.
+        let until = tokio::time::Instant::now() + Duration::from_millis(200);
+        while readings.len() + events.len() < 5000 {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let next = tokio::select! {
+                d = consumer.next(left) => d?,
+                _ = stop.changed() => return Ok(()),
+            };
+            let Some(d) = next else {
+                break;
+            };
+            if d.topic == topics::READINGS_RAW {
+                if let Ok(r) = serde_json::from_slice(&d.payload) {
+                    readings.push(r);
+                }
+            } else if let Ok(e) = serde_json::from_slice(&d.payload) {
+                events.push(e);
+            }
+            last.push(d);
+        }
+        if last.is_empty() {
+            continue;
+        }
+        let n = store.insert_readings(&readings).await?;
+        store.insert_events(&events).await?;
+        stored.fetch_add(n, Ordering::Relaxed);
+        // Commit the newest delivery of each partition.
+        let mut newest: BTreeMap<(String, i32), hes_collector::bus::Delivery> = BTreeMap::new();
+        for d in last {
+            newest.insert((d.topic.clone(), d.partition), d);
+        }
+        for d in newest.values() {
+            consumer.commit(d).await?;
+        }
+    }
 }
 
 pub async fn run(args: DemoArgs) -> u8 {
@@ -100,6 +159,17 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     let (stop, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(engine.clone().run(rx.clone()));
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let db = args.data_dir.join("hes.db");
+    let store: Arc<dyn hes_store::Store> = Arc::new(hes_store::SqliteStore::open(&db).await?);
+    let stored = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let storing = tokio::spawn(store_from_bus(
+        bus.clone(),
+        store,
+        stored.clone(),
+        rx.clone(),
+    ));
     let push_stats = Arc::new(PushStats::default());
     let pcfg = PushListenerConfig {
         stats: push_stats.clone(),
@@ -165,22 +235,32 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
         }
         println!(
-            "[{:>4} s] jobs ok {} failed {} retried {} | readings {} events {} on the bus | pushes {} | queued {}",
+            "[{:>4} s] jobs ok {} failed {} retried {} | readings {} events {} on the bus | stored {} | pushes {} | queued {}",
             started.elapsed().as_secs(),
             s.succeeded.load(Ordering::Relaxed),
             s.failed.load(Ordering::Relaxed),
             s.retried.load(Ordering::Relaxed),
             bus.len(topics::READINGS_RAW),
             bus.len(topics::EVENTS),
+            stored.load(Ordering::Relaxed),
             PushStats::get(&push_stats.notifications),
             engine.pending(),
         );
         if args
             .seconds
             .is_some_and(|t| started.elapsed().as_secs() >= t)
+            || storing.is_finished()
         {
             break;
         }
+    }
+    if storing.is_finished() {
+        let _ = stop.send(true);
+        fleet.shutdown();
+        return match storing.await {
+            Ok(Err(e)) => Err(e.context("storing")),
+            _ => Err(anyhow::anyhow!("the store task ended")),
+        };
     }
     let _ = stop.send(true);
     fleet.shutdown();

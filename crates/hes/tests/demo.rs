@@ -12,6 +12,8 @@ use std::process::Command;
 
 #[test]
 fn the_demo_collects_and_receives_pushes() {
+    let dir = std::env::temp_dir().join(format!("hes-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(env!("CARGO_BIN_EXE_hes"))
         .args(["demo", "--meters", "40", "--host", "127.98.0.1"])
         .args([
@@ -22,6 +24,8 @@ fn the_demo_collects_and_receives_pushes() {
             "--seconds",
             "9",
         ])
+        .arg("--data-dir")
+        .arg(&dir)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -40,4 +44,10 @@ fn the_demo_collects_and_receives_pushes() {
     // 40 meters × 96 entries × 4 channels from the first cycle.
     assert!(field("readings") >= 40 * 96 * 4, "{last}");
     assert!(field("pushes") >= 40, "{last}");
+    // Everything on the bus reached the store, once (natural keys): a push of a register value
+    // the profile also holds is the same row.
+    assert!(field("stored") >= 40 * 96 * 4, "{last}");
+    assert!(field("stored") <= field("readings"), "{last}");
+    assert!(dir.join("hes.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
