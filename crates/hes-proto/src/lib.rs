@@ -1,0 +1,293 @@
+//! The bus contract with integrators as protobuf: the messages of `proto/hes/v1/hes.proto`,
+//! generated, with conversions from and to the domain types of `hes-model`. Every message
+//! carries `schema_version` ([`SCHEMA_VERSION`]).
+
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/hes.v1.rs"));
+}
+
+use hes_model::{JobKind, JobResult, JobState, MeterId, Reading, Source};
+use prost::Message;
+
+/// The version of the messages this crate writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    #[error("protobuf: {0}")]
+    Decode(#[from] prost::DecodeError),
+    #[error("field {field}: {why}")]
+    Field { field: &'static str, why: String },
+    #[error("schema version {0} is newer than this reader knows ({SCHEMA_VERSION})")]
+    Version(u32),
+}
+
+fn field(field: &'static str, why: impl ToString) -> ProtoError {
+    ProtoError::Field {
+        field,
+        why: why.to_string(),
+    }
+}
+
+fn source_to(s: Source) -> v1::Source {
+    match s {
+        Source::Scheduled => v1::Source::Scheduled,
+        Source::OnDemand => v1::Source::OnDemand,
+        Source::Push => v1::Source::Push,
+    }
+}
+
+fn source_from(s: i32) -> Result<Source, ProtoError> {
+    match v1::Source::try_from(s) {
+        Ok(v1::Source::Scheduled) => Ok(Source::Scheduled),
+        Ok(v1::Source::OnDemand) => Ok(Source::OnDemand),
+        Ok(v1::Source::Push) => Ok(Source::Push),
+        _ => Err(field("source", format!("unknown value {s}"))),
+    }
+}
+
+impl From<&Reading> for v1::Reading {
+    fn from(r: &Reading) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            meter: r.meter.0.clone(),
+            obis: r.obis.to_string(),
+            class_id: u32::from(r.class_id),
+            attribute: i32::from(r.attribute),
+            time: r.time,
+            value: r.value,
+            scaler: i32::from(r.scaler),
+            unit: u32::from(r.unit),
+            status: u32::from(r.status),
+            source: source_to(r.source) as i32,
+            received_at: r.received_at,
+        }
+    }
+}
+
+impl TryFrom<v1::Reading> for Reading {
+    type Error = ProtoError;
+
+    fn try_from(r: v1::Reading) -> Result<Self, ProtoError> {
+        if r.schema_version > SCHEMA_VERSION {
+            return Err(ProtoError::Version(r.schema_version));
+        }
+        Ok(Self {
+            meter: MeterId(r.meter),
+            obis: r.obis.parse().map_err(|e| field("obis", e))?,
+            class_id: u16::try_from(r.class_id).map_err(|e| field("class_id", e))?,
+            attribute: i8::try_from(r.attribute).map_err(|e| field("attribute", e))?,
+            time: r.time,
+            value: r.value,
+            scaler: i8::try_from(r.scaler).map_err(|e| field("scaler", e))?,
+            unit: u8::try_from(r.unit).map_err(|e| field("unit", e))?,
+            status: u8::try_from(r.status).map_err(|e| field("status", e))?,
+            source: source_from(r.source)?,
+            received_at: r.received_at,
+        })
+    }
+}
+
+impl From<&hes_model::Event> for v1::Event {
+    fn from(e: &hes_model::Event) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            meter: e.meter.0.clone(),
+            log: e.log.to_string(),
+            time: e.time,
+            code: u32::from(e.code),
+            source: source_to(e.source) as i32,
+            received_at: e.received_at,
+        }
+    }
+}
+
+impl TryFrom<v1::Event> for hes_model::Event {
+    type Error = ProtoError;
+
+    fn try_from(e: v1::Event) -> Result<Self, ProtoError> {
+        if e.schema_version > SCHEMA_VERSION {
+            return Err(ProtoError::Version(e.schema_version));
+        }
+        Ok(Self {
+            meter: MeterId(e.meter),
+            log: e.log.parse().map_err(|x| field("log", x))?,
+            time: e.time,
+            code: u16::try_from(e.code).map_err(|x| field("code", x))?,
+            source: source_from(e.source)?,
+            received_at: e.received_at,
+        })
+    }
+}
+
+fn state_to(s: JobState) -> v1::JobState {
+    match s {
+        JobState::Queued => v1::JobState::Queued,
+        JobState::Running => v1::JobState::Running,
+        JobState::Succeeded => v1::JobState::Succeeded,
+        JobState::Failed => v1::JobState::Failed,
+        JobState::Retrying => v1::JobState::Retrying,
+        JobState::Cancelled => v1::JobState::Cancelled,
+    }
+}
+
+impl From<&JobResult> for v1::JobResult {
+    fn from(r: &JobResult) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            job: r.job,
+            meter: r.meter.0.clone(),
+            kind_json: serde_json::to_string(&r.kind).unwrap_or_default(),
+            state: state_to(r.state) as i32,
+            attempts: r.attempts,
+            started_at: r.started_at.unwrap_or(0),
+            finished_at: r.finished_at,
+            error: r.error.clone().unwrap_or_default(),
+            readings: r.readings,
+            events: r.events,
+            detail_json: r.detail.to_string(),
+        }
+    }
+}
+
+impl TryFrom<v1::JobResult> for JobResult {
+    type Error = ProtoError;
+
+    fn try_from(r: v1::JobResult) -> Result<Self, ProtoError> {
+        if r.schema_version > SCHEMA_VERSION {
+            return Err(ProtoError::Version(r.schema_version));
+        }
+        let state = match v1::JobState::try_from(r.state) {
+            Ok(v1::JobState::Queued) => JobState::Queued,
+            Ok(v1::JobState::Running) => JobState::Running,
+            Ok(v1::JobState::Succeeded) => JobState::Succeeded,
+            Ok(v1::JobState::Failed) => JobState::Failed,
+            Ok(v1::JobState::Retrying) => JobState::Retrying,
+            Ok(v1::JobState::Cancelled) => JobState::Cancelled,
+            _ => return Err(field("state", format!("unknown value {}", r.state))),
+        };
+        let kind: JobKind =
+            serde_json::from_str(&r.kind_json).map_err(|e| field("kind_json", e))?;
+        Ok(Self {
+            job: r.job,
+            meter: MeterId(r.meter),
+            kind,
+            state,
+            attempts: r.attempts,
+            started_at: (r.started_at != 0).then_some(r.started_at),
+            finished_at: r.finished_at,
+            error: (!r.error.is_empty()).then_some(r.error),
+            readings: r.readings,
+            events: r.events,
+            detail: if r.detail_json.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&r.detail_json).map_err(|e| field("detail_json", e))?
+            },
+        })
+    }
+}
+
+/// A reading as the bytes of its protobuf message.
+pub fn encode_reading(r: &Reading) -> Vec<u8> {
+    v1::Reading::from(r).encode_to_vec()
+}
+
+/// A reading from untrusted bytes.
+pub fn decode_reading(bytes: &[u8]) -> Result<Reading, ProtoError> {
+    Reading::try_from(v1::Reading::decode(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use dlms::ObisCode;
+
+    fn reading() -> Reading {
+        Reading {
+            meter: "MTR00000001".into(),
+            obis: ObisCode::new(1, 0, 1, 8, 0, 255),
+            class_id: 3,
+            attribute: 2,
+            time: 1_795_651_200,
+            value: -42,
+            scaler: -3,
+            unit: 30,
+            status: 8,
+            source: Source::Push,
+            received_at: 1_795_651_230,
+        }
+    }
+
+    #[test]
+    fn readings_events_and_results_round_trip() {
+        let r = reading();
+        let bytes = encode_reading(&r);
+        assert_eq!(decode_reading(&bytes).unwrap(), r);
+        let e = hes_model::Event {
+            meter: "MTR1".into(),
+            log: ObisCode::new(0, 0, 99, 98, 0, 255),
+            time: 5,
+            code: 40,
+            source: Source::Scheduled,
+            received_at: 6,
+        };
+        let back = hes_model::Event::try_from(
+            v1::Event::decode(v1::Event::from(&e).encode_to_vec().as_slice()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back, e);
+        let j = JobResult {
+            job: 7,
+            meter: "MTR1".into(),
+            kind: JobKind::Relay { connect: false },
+            state: JobState::Succeeded,
+            attempts: 2,
+            started_at: Some(10),
+            finished_at: 12,
+            error: None,
+            readings: 0,
+            events: 0,
+            detail: serde_json::json!({"relay_connected": false}),
+        };
+        let back = JobResult::try_from(
+            v1::JobResult::decode(v1::JobResult::from(&j).encode_to_vec().as_slice()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back, j);
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        assert!(decode_reading(&[0xFF, 0xFF, 0xFF]).is_err());
+        let mut m = v1::Reading::from(&reading());
+        m.obis = "not an obis".into();
+        assert!(matches!(
+            decode_reading(&m.encode_to_vec()),
+            Err(ProtoError::Field { field: "obis", .. })
+        ));
+        let mut m = v1::Reading::from(&reading());
+        m.scaler = 1000;
+        assert!(decode_reading(&m.encode_to_vec()).is_err());
+        let mut m = v1::Reading::from(&reading());
+        m.schema_version = 2;
+        assert!(matches!(
+            decode_reading(&m.encode_to_vec()),
+            Err(ProtoError::Version(2))
+        ));
+        // A message from an older writer without the version field still reads.
+        let mut m = v1::Reading::from(&reading());
+        m.schema_version = 0;
+        assert_eq!(decode_reading(&m.encode_to_vec()).unwrap(), reading());
+    }
+}
