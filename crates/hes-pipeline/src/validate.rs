@@ -1,0 +1,302 @@
+//! Validation (VEE): every reading comes out with quality flags; none is dropped.
+
+use std::collections::{HashMap, VecDeque};
+
+use dlms::ObisCode;
+use hes_model::{MeterId, Reading, Source};
+use serde::{Deserialize, Serialize};
+
+use crate::transform::is_cumulative;
+
+/// What validation (and estimation) found about a value: bit flags, 0 = nothing wrong.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Quality(pub u32);
+
+impl Quality {
+    pub const OK: Quality = Quality(0);
+    /// A gap of one or more intervals precedes this entry.
+    pub const MISSING_BEFORE: u32 = 1 << 0;
+    /// The consumption per interval is above `spike_factor` × the channel's recent median and
+    /// above `spike_floor_wh`.
+    pub const SPIKE: u32 = 1 << 1;
+    /// A cumulative register went down (and not across its wrap).
+    pub const NEGATIVE_CONSUMPTION: u32 = 1 << 2;
+    /// A cumulative register went down across its wrap; the consumption is taken modulo.
+    pub const ROLLOVER: u32 = 1 << 3;
+    /// The same key was seen before with the same value.
+    pub const DUPLICATE: u32 = 1 << 4;
+    /// The same key was seen before with another value.
+    pub const CONFLICT: u32 = 1 << 5;
+    /// The meter's timestamp is beyond now + the clock tolerance.
+    pub const FUTURE: u32 = 1 << 6;
+    /// The meter's timestamp is before the horizon (now − `horizon`).
+    pub const TOO_OLD: u32 = 1 << 7;
+    /// A profile entry off the interval boundary, or a timestamp implausible against the
+    /// head-end's reception time.
+    pub const CLOCK_SUSPECT: u32 = 1 << 8;
+    /// The consumption per interval is above the meter's physical maximum (max power ×
+    /// interval).
+    pub const OUT_OF_RANGE: u32 = 1 << 9;
+    /// The value was estimated (filled in a gap), not measured.
+    pub const ESTIMATED: u32 = 1 << 10;
+
+    /// Any of `flags` set.
+    pub fn has(self, flags: u32) -> bool {
+        self.0 & flags != 0
+    }
+
+    pub fn is_ok(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Both sets of flags.
+    pub fn union(self, other: Quality) -> Quality {
+        Quality(self.0 | other.0)
+    }
+}
+
+/// A reading with its flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatedReading {
+    pub reading: Reading,
+    pub quality: Quality,
+}
+
+/// The rules' parameters.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// The profile interval, seconds.
+    pub interval: i64,
+    /// Timestamps up to this far ahead of now (or of their reception) are accepted, seconds.
+    pub future_tolerance: i64,
+    /// Timestamps older than now minus this are `TOO_OLD`, seconds.
+    pub horizon: i64,
+    /// A cumulative entry more than this off its interval boundary is `CLOCK_SUSPECT`, seconds.
+    pub boundary_tolerance: i64,
+    /// A reading received more than this after its timestamp is `CLOCK_SUSPECT`, seconds
+    /// (longer than any profile buffer can hold).
+    pub max_receive_lag: i64,
+    /// A step above `spike_factor` × the channel's recent median (and above `spike_floor_wh`
+    /// per interval) is a spike.
+    pub spike_factor: i64,
+    pub spike_floor_wh: f64,
+    /// How many recent steps the median is taken over.
+    pub spike_window: usize,
+    /// The register's wrap (double-long-unsigned: 2^32), raw units.
+    pub register_modulus: i64,
+    /// The physical maximum power of a meter, W (or var for reactive channels).
+    pub max_power_w: f64,
+    /// Per-meter overrides of `max_power_w`.
+    pub meter_max_power_w: HashMap<MeterId, f64>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            interval: 900,
+            future_tolerance: 300,
+            horizon: 400 * 86_400,
+            boundary_tolerance: 0,
+            max_receive_lag: 62 * 86_400,
+            spike_factor: 10,
+            spike_floor_wh: 1_000.0,
+            spike_window: 16,
+            register_modulus: 1 << 32,
+            max_power_w: 100_000.0,
+            meter_max_power_w: HashMap::new(),
+        }
+    }
+}
+
+impl Rules {
+    /// The most energy (Wh) a meter can register over `seconds`.
+    pub fn max_energy_wh(&self, meter: &MeterId, seconds: i64) -> f64 {
+        let p = self
+            .meter_max_power_w
+            .get(meter)
+            .copied()
+            .unwrap_or(self.max_power_w);
+        p * seconds as f64 / 3600.0
+    }
+
+    /// Whether a cumulative register going from `v0` down to `v1` is a wrap: from the top
+    /// tenth of its range to the bottom tenth, with the unwrapped step physically possible.
+    pub fn is_rollover(&self, meter: &MeterId, v0: i64, v1: i64, scaler: i8, seconds: i64) -> bool {
+        let m = self.register_modulus;
+        if v1 >= v0 || v0 >= m || v1 < 0 || v0 <= m - m / 10 || v1 >= m / 10 {
+            return false;
+        }
+        let unwrapped = v1 + m - v0;
+        scaled(unwrapped, scaler) <= self.max_energy_wh(meter, seconds.max(self.interval))
+    }
+}
+
+/// `raw × 10^scaler`.
+pub(crate) fn scaled(raw: i64, scaler: i8) -> f64 {
+    raw as f64 * 10f64.powi(i32::from(scaler))
+}
+
+/// What a channel remembers between batches: the newest accepted entry and recent steps.
+#[derive(Debug, Clone, Default)]
+struct Channel {
+    last: Option<(i64, i64)>,
+    recent: VecDeque<i64>,
+}
+
+type Key = (MeterId, ObisCode, i8, i64);
+
+/// Validation with bounded state: per (meter, channel) the newest accepted entry and the last
+/// `spike_window` steps; the keys seen, up to `max_keys` (the oldest forgotten first).
+#[derive(Debug)]
+pub struct Validator {
+    rules: Rules,
+    channels: HashMap<(MeterId, ObisCode), Channel>,
+    seen: HashMap<Key, i64>,
+    order: VecDeque<Key>,
+    max_keys: usize,
+}
+
+fn source_rank(s: Source) -> u8 {
+    match s {
+        Source::Scheduled => 0,
+        Source::OnDemand => 1,
+        Source::Push => 2,
+    }
+}
+
+/// A total order on readings: per channel by time, then by reception (the first received is
+/// the one later copies are compared with), ties broken by every other field, so that a batch
+/// gives the same result whatever its order.
+fn order_key(r: &Reading) -> impl Ord + '_ {
+    (
+        (&r.meter, r.obis, r.attribute, r.time, r.received_at),
+        (r.value, r.scaler, r.unit, r.status, r.class_id),
+        source_rank(r.source),
+    )
+}
+
+impl Validator {
+    pub fn new(rules: Rules, max_keys: usize) -> Self {
+        Self {
+            rules,
+            channels: HashMap::new(),
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+            max_keys: max_keys.max(1),
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Flags every reading of `batch`: all come out, sorted per channel by time.
+    pub fn validate(&mut self, mut batch: Vec<Reading>, now: i64) -> Vec<ValidatedReading> {
+        batch.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        let mut out = Vec::with_capacity(batch.len());
+        for r in batch {
+            let q = self.judge(&r, now);
+            out.push(ValidatedReading {
+                reading: r,
+                quality: Quality(q),
+            });
+        }
+        out
+    }
+
+    fn judge(&mut self, r: &Reading, now: i64) -> u32 {
+        let rules = &self.rules;
+        let mut q = 0u32;
+        if r.time > now + rules.future_tolerance {
+            q |= Quality::FUTURE;
+        }
+        if r.time < now - rules.horizon {
+            q |= Quality::TOO_OLD;
+        }
+        let lag = r.received_at - r.time;
+        if lag < -rules.future_tolerance || lag > rules.max_receive_lag {
+            q |= Quality::CLOCK_SUSPECT;
+        }
+        let cumulative = is_cumulative(r);
+        if cumulative {
+            let off = r.time.rem_euclid(rules.interval.max(1));
+            if off.min(rules.interval - off) > rules.boundary_tolerance {
+                q |= Quality::CLOCK_SUSPECT;
+            }
+        }
+        let key = r.key();
+        match self.seen.get(&key) {
+            Some(&v) if v == r.value => q |= Quality::DUPLICATE,
+            Some(_) => q |= Quality::CONFLICT,
+            None => {
+                self.seen.insert(key.clone(), r.value);
+                self.order.push_back(key);
+                while self.order.len() > self.max_keys {
+                    if let Some(old) = self.order.pop_front() {
+                        self.seen.remove(&old);
+                    }
+                }
+            }
+        }
+        let unusable =
+            Quality::DUPLICATE | Quality::CONFLICT | Quality::FUTURE | Quality::CLOCK_SUSPECT;
+        if cumulative && q & unusable == 0 {
+            q |= self.step(r);
+        }
+        q
+    }
+
+    /// The checks between a cumulative entry and the channel's previous accepted one.
+    fn step(&mut self, r: &Reading) -> u32 {
+        let rules = &self.rules;
+        let ch = self.channels.entry((r.meter.clone(), r.obis)).or_default();
+        let mut q = 0;
+        if let Some((t0, v0)) = ch.last {
+            if r.time <= t0 {
+                // Older than what the channel has seen (late data): no step to judge here;
+                // `intervals` recomputes over the full set.
+                return 0;
+            }
+            let seconds = r.time - t0;
+            let n = (seconds / rules.interval.max(1)).max(1);
+            if seconds > rules.interval {
+                q |= Quality::MISSING_BEFORE;
+            }
+            let mut delta = r.value - v0;
+            if delta < 0 {
+                if rules.is_rollover(&r.meter, v0, r.value, r.scaler, seconds) {
+                    q |= Quality::ROLLOVER;
+                    delta += rules.register_modulus;
+                } else {
+                    q |= Quality::NEGATIVE_CONSUMPTION;
+                }
+            }
+            if delta >= 0 {
+                let per_interval = delta / n;
+                if scaled(delta, r.scaler) > rules.max_energy_wh(&r.meter, n * rules.interval) {
+                    q |= Quality::OUT_OF_RANGE;
+                }
+                if !ch.recent.is_empty() {
+                    let mut sorted: Vec<i64> = ch.recent.iter().copied().collect();
+                    sorted.sort_unstable();
+                    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+                    if scaled(per_interval, r.scaler) > rules.spike_floor_wh
+                        && per_interval > median.max(1).saturating_mul(rules.spike_factor)
+                    {
+                        q |= Quality::SPIKE;
+                    }
+                }
+                if q & (Quality::SPIKE | Quality::OUT_OF_RANGE) == 0 {
+                    ch.recent.push_back(per_interval);
+                    while ch.recent.len() > rules.spike_window.max(1) {
+                        ch.recent.pop_front();
+                    }
+                }
+            }
+        }
+        if q & Quality::NEGATIVE_CONSUMPTION == 0 {
+            ch.last = Some((r.time, r.value));
+        }
+        q
+    }
+}
