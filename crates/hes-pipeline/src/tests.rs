@@ -76,13 +76,24 @@ fn a_clean_series_passes_and_gives_its_intervals() {
 
 #[test]
 fn a_gap_flags_the_entry_after_it() {
-    let mut s = series("M", 6, 50);
-    s.remove(3);
+    let mut s = series("M", 10, 50);
+    // One interval missing before 3, three before 9.
+    s.remove(8);
+    s.remove(7);
+    s.remove(6);
     s.remove(2);
     let v = validator().validate(s, NOW);
-    assert!(q_at(&v, T0 + 4 * 900).has(Quality::MISSING_BEFORE));
-    assert!(!q_at(&v, T0 + 900).has(Quality::MISSING_BEFORE));
-    assert!(!q_at(&v, T0 + 5 * 900).has(Quality::MISSING_BEFORE));
+    assert!(q_at(&v, T0 + 3 * 900).has(Quality::MISSING_BEFORE));
+    assert!(q_at(&v, T0 + 9 * 900).has(Quality::MISSING_BEFORE));
+    for k in [1, 4, 5] {
+        assert!(!q_at(&v, T0 + k * 900).has(Quality::MISSING_BEFORE), "{k}");
+    }
+    let iv = intervals(&v);
+    let spans: Vec<(i64, i64)> = iv.iter().map(|i| (i.seconds(), i.value)).collect();
+    assert_eq!(
+        spans,
+        vec![(900, 50), (1800, 100), (900, 50), (900, 50), (3600, 200)]
+    );
 }
 
 #[test]
