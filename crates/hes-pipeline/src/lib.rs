@@ -9,8 +9,8 @@ pub mod transform;
 pub mod validate;
 
 pub use aggregate::{aggregate, aggregate_with};
-pub use hes_model::{Aggregate, Period, Quality, ValidatedReading};
 pub use estimate::{estimate_gaps, estimate_gaps_with};
+pub use hes_model::{Aggregate, Period, Quality, ValidatedReading};
 pub use transform::{
     channel, intervals, intervals_with, is_cumulative, to_si, IntervalConsumption,
 };
