@@ -545,8 +545,8 @@ impl Store for PgStore {
             }
             let now = OffsetDateTime::now_utc().unix_timestamp();
             // One statement for the whole batch: columns as arrays, unnested.
-            let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>, Vec<i64>, Vec<i64>) =
-                Default::default();
+            type Keys<'k> = (Vec<&'k str>, Vec<&'k str>, Vec<&'k str>, Vec<i64>, Vec<i64>);
+            let mut cols: Keys<'_> = Default::default();
             let mut nums: (Vec<f64>, Vec<i32>, Vec<bool>, Vec<i32>) = Default::default();
             // The last of duplicates in the batch wins (ON CONFLICT cannot touch a row twice).
             let mut seen = std::collections::HashMap::new();

@@ -241,7 +241,12 @@ async fn validated_keep_flags_and_first_copy(s: &dyn Store) {
     // whether it comes alone or with new keys (the direct path falls back to the slow one).
     let again = flagged(a.reading.clone(), Quality::DUPLICATE);
     let c = flagged(reading("m1", ENERGY, T0 + 900, 3), Quality::FUTURE);
-    assert_eq!(s.insert_validated(&[again.clone()]).await.unwrap(), 0);
+    assert_eq!(
+        s.insert_validated(std::slice::from_ref(&again))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(s.insert_validated(&[again, c.clone()]).await.unwrap(), 1);
     // Duplicates inside one batch count once.
     let d = flagged(reading("m1", ENERGY, T0 + 1800, 4), 0);
