@@ -81,11 +81,9 @@ async fn store_from_bus(
                 break;
             };
             if d.topic == topics::READINGS_RAW {
-                if let Ok(r) = serde_json::from_slice(&d.payload) {
-                    readings.push(r);
-                }
-            } else if let Ok(e) = serde_json::from_slice(&d.payload) {
-                events.push(e);
+                readings.extend(d.decode().unwrap_or_default());
+            } else {
+                events.extend(d.decode().unwrap_or_default());
             }
             last.push(d);
         }
