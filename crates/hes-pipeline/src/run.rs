@@ -135,8 +135,17 @@ async fn gather(
             break;
         }
         let next = tokio::select! {
-            d = consumer.next(left) => d?,
+            d = consumer.next(left) => d,
             _ = stop.changed() => return Ok(None),
+        };
+        let next = match next {
+            Ok(n) => n,
+            // The broker going away is transient for the client: wait a little, go on.
+            Err(e) => {
+                tracing::warn!(error = %e, "consuming failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                break;
+            }
         };
         let Some(d) = next else { break };
         g.entries += take(&d);
@@ -205,16 +214,18 @@ fn now_s() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Retries `f` until it succeeds or the stage is told to stop (then `None`).
-async fn retry<T, F, Fut>(
+/// Retries `f` until it succeeds or the stage is told to stop (then `None`): a store or a
+/// broker that is restarting is waited for, with backoff, and nothing is committed meanwhile.
+async fn retry<T, E, F, Fut>(
     what: &str,
     stats: &StageStats,
     stop: &watch::Receiver<bool>,
     mut f: F,
 ) -> Option<T>
 where
+    E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, hes_store::StoreError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let mut wait = Duration::from_millis(100);
     loop {
@@ -287,8 +298,14 @@ pub async fn run_validate(
         let validated = validator.validate(batch, now_s());
         let flagged = validated.iter().filter(|v| !v.quality.is_ok()).count();
         stats.flagged.fetch_add(flagged as u64, Ordering::Relaxed);
-        hes_bus::publish_validated(&*bus, &validated).await?;
-        commit(&mut *consumer, g.deliveries).await?;
+        let published = retry("publishing validated readings", &stats, &stop, || {
+            hes_bus::publish_validated(&*bus, &validated)
+        })
+        .await;
+        if published.is_none() {
+            return Ok(());
+        }
+        commit_or_warn(&mut *consumer, g.deliveries).await;
         stats.batches.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -400,8 +417,16 @@ pub async fn run_process(
                 tracing::warn!(error = %e, "cache update failed (the store has the data)");
             }
         }
-        commit(&mut *consumer, g.deliveries).await?;
+        commit_or_warn(&mut *consumer, g.deliveries).await;
         stats.batches.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Commits; a commit that fails (the broker restarting) only means the records come again,
+/// and their effects are idempotent.
+async fn commit_or_warn(consumer: &mut dyn Consumer, deliveries: Vec<Delivery>) {
+    if let Err(e) = commit(consumer, deliveries).await {
+        tracing::warn!(error = %e, "offset commit failed; the records will be delivered again");
     }
 }
 
@@ -511,8 +536,7 @@ pub async fn recompute(
     let mut touched: BTreeSet<(String, i64)> = touched_days;
     let mut period = Period::Day;
     let mut all_rows: Vec<Aggregate> = hour_rows;
-    loop {
-        let Some(finer) = finer(period) else { break };
+    while let Some(finer) = finer(period) {
         let mut rows = Vec::new();
         let mut by_start: BTreeMap<i64, Vec<String>> = BTreeMap::new();
         for (s, start) in &touched {

@@ -398,6 +398,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::indexing_slicing)]
     fn batches_round_trip_and_refuse_bad_bytes() {
         let r = reading();
         let mut r2 = reading();
