@@ -6,6 +6,7 @@ mod demo;
 mod json;
 mod meters;
 mod migrate;
+mod pipeline;
 mod push;
 mod read;
 mod sim;
