@@ -314,6 +314,66 @@ impl KafkaConsumer {
     }
 }
 
+impl KafkaConsumer {
+    /// Commits the offsets after each of `ds` in one synchronous request.
+    async fn commit_offsets(&self, ds: &[Delivery]) -> Result<(), BusError> {
+        let Some(consumer) = self.inner.clone() else {
+            return Err(BusError::Refused("consumer closed".into()));
+        };
+        if ds.is_empty() {
+            return Ok(());
+        }
+        let offsets: Vec<(String, i32, i64)> = ds
+            .iter()
+            .map(|d| {
+                (
+                    format!("{}{}", self.namespace, d.topic),
+                    d.partition,
+                    d.offset.saturating_add(1),
+                )
+            })
+            .collect();
+        let what = offsets
+            .iter()
+            .map(|(t, p, o)| format!("{t}/{p}@{o}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // A synchronous commit blocks its thread until the coordinator answers.
+        std::thread::Builder::new()
+            .name("hes-bus-kafka-commit".into())
+            .spawn(move || {
+                let mut tpl = TopicPartitionList::new();
+                let mut r = Ok(());
+                for (topic, partition, next) in &offsets {
+                    if let Err(e) =
+                        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+                    {
+                        r = Err(e);
+                        break;
+                    }
+                }
+                let r = r.and_then(|()| consumer.commit(&tpl, CommitMode::Sync));
+                let _ = tx.send(r);
+            })
+            .map_err(|e| BusError::Kafka(format!("commit thread: {e}")))?;
+        match tokio::time::timeout(COMMIT_TIMEOUT, rx).await {
+            Err(_) => Err(BusError::Timeout(format!("commit {what}"))),
+            Ok(Err(_)) => Err(BusError::Kafka(format!("commit {what}: thread died"))),
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(KafkaError::ConsumerCommit(
+                code @ (RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::StaleMemberEpoch
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::State),
+            )))) => Err(BusError::Rebalanced(format!("commit {what}: {code}"))),
+            Ok(Ok(Err(e))) => Err(kafka_err(&format!("commit {what}"), e)),
+        }
+    }
+}
+
 impl Consumer for KafkaConsumer {
     fn next(&mut self, timeout: Duration) -> BoxFuture<'_, Result<Option<Delivery>, BusError>> {
         Box::pin(async move {
@@ -349,40 +409,12 @@ impl Consumer for KafkaConsumer {
     }
 
     fn commit(&mut self, d: &Delivery) -> BoxFuture<'_, Result<(), BusError>> {
-        let topic = format!("{}{}", self.namespace, d.topic);
-        let (partition, next) = (d.partition, d.offset.saturating_add(1));
-        Box::pin(async move {
-            let Some(consumer) = self.inner.clone() else {
-                return Err(BusError::Refused("consumer closed".into()));
-            };
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            // A synchronous commit blocks its thread until the coordinator answers.
-            let what = format!("{topic} partition {partition} offset {next}");
-            std::thread::Builder::new()
-                .name("hes-bus-kafka-commit".into())
-                .spawn(move || {
-                    let mut tpl = TopicPartitionList::new();
-                    let r = tpl
-                        .add_partition_offset(&topic, partition, Offset::Offset(next))
-                        .and_then(|()| consumer.commit(&tpl, CommitMode::Sync));
-                    let _ = tx.send(r);
-                })
-                .map_err(|e| BusError::Kafka(format!("commit thread: {e}")))?;
-            match tokio::time::timeout(COMMIT_TIMEOUT, rx).await {
-                Err(_) => Err(BusError::Timeout(format!("commit {what}"))),
-                Ok(Err(_)) => Err(BusError::Kafka(format!("commit {what}: thread died"))),
-                Ok(Ok(Ok(()))) => Ok(()),
-                Ok(Ok(Err(KafkaError::ConsumerCommit(
-                    code @ (RDKafkaErrorCode::IllegalGeneration
-                    | RDKafkaErrorCode::RebalanceInProgress
-                    | RDKafkaErrorCode::UnknownMemberId
-                    | RDKafkaErrorCode::StaleMemberEpoch
-                    | RDKafkaErrorCode::UnknownPartition
-                    | RDKafkaErrorCode::State),
-                )))) => Err(BusError::Rebalanced(format!("commit {what}: {code}"))),
-                Ok(Ok(Err(e))) => Err(kafka_err(&format!("commit {what}"), e)),
-            }
-        })
+        let d = d.clone();
+        Box::pin(async move { self.commit_offsets(std::slice::from_ref(&d)).await })
+    }
+
+    fn commit_all<'a>(&'a mut self, ds: &'a [Delivery]) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(self.commit_offsets(ds))
     }
 
     fn close(mut self: Box<Self>, timeout: Duration) -> BoxFuture<'static, Result<(), BusError>> {

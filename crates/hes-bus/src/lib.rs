@@ -147,6 +147,17 @@ pub trait Consumer: Send {
     /// `Err(BusError::Rebalanced)` when the partition went to another member meanwhile.
     fn commit(&mut self, d: &Delivery) -> BoxFuture<'_, Result<(), BusError>>;
 
+    /// Commits each of `ds` (at most one per partition), in one request where the adapter
+    /// can.
+    fn commit_all<'a>(&'a mut self, ds: &'a [Delivery]) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            for d in ds {
+                self.commit(d).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Leaves the group, waiting at most `timeout` for it. Dropping a consumer leaves the
     /// group too, in the background.
     fn close(self: Box<Self>, timeout: Duration) -> BoxFuture<'static, Result<(), BusError>> {

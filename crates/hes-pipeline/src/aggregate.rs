@@ -22,9 +22,67 @@ pub fn aggregate_with(
     period: Period,
     interval: i64,
 ) -> Vec<Aggregate> {
+    accumulate(intervals, period, interval)
+        .into_iter()
+        .map(|((meter, channel, start), p)| p.finish(&meter.0, &channel, period, start, interval))
+        .collect()
+}
+
+/// What a period has gathered so far: the parts of an [`Aggregate`] that add up, so that a
+/// period can be completed by later intervals (the streaming aggregator keeps one per open
+/// period).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Partial {
+    pub total: f64,
+    pub count: u32,
+    /// An unestimated gap touches the period.
+    pub gap: bool,
+    pub quality: Quality,
+}
+
+impl Partial {
+    /// Adds what `other` gathered over the same period (from other intervals).
+    pub fn merge(&mut self, other: &Partial) {
+        self.total += other.total;
+        self.count += other.count;
+        self.gap |= other.gap;
+        self.quality = self.quality.union(other.quality);
+    }
+
+    /// The aggregate of the period starting at `start`.
+    pub fn finish(
+        &self,
+        subject: &str,
+        channel: &str,
+        period: Period,
+        start: i64,
+        interval: i64,
+    ) -> Aggregate {
+        let end = period.end(start);
+        let expected = (end - start) / interval.max(1);
+        Aggregate {
+            subject: subject.to_string(),
+            channel: channel.to_string(),
+            period,
+            period_start: start,
+            period_end: end,
+            total: self.total,
+            count: self.count,
+            complete: !self.gap && i64::from(self.count) == expected,
+            quality_worst: self.quality,
+        }
+    }
+}
+
+/// The [`Partial`] of each (meter, channel, period start) the intervals fall in; see
+/// [`aggregate_with`] for how spans and duplicates count.
+pub fn accumulate(
+    intervals: &[IntervalConsumption],
+    period: Period,
+    interval: i64,
+) -> BTreeMap<(MeterId, String, i64), Partial> {
     let interval = interval.max(1);
-    type Acc = (f64, u32, bool, Quality);
-    let mut acc: BTreeMap<(MeterId, String, i64), Acc> = BTreeMap::new();
+    let mut acc: BTreeMap<(MeterId, String, i64), Partial> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
     for iv in intervals {
         if !seen.insert((&iv.meter, &iv.channel, iv.start, iv.end)) {
@@ -36,20 +94,20 @@ pub fn aggregate_with(
         let mut touch = |p: i64, add: Option<f64>, count: bool, gap: bool| {
             let e = acc
                 .entry((iv.meter.clone(), iv.channel.clone(), p))
-                .or_insert((0.0, 0, false, Quality::OK));
+                .or_default();
             if let Some(wh) = add {
-                e.0 += wh;
+                e.total += wh;
             }
             if count {
-                e.1 += 1;
+                e.count += 1;
             }
-            e.2 |= gap;
+            e.gap |= gap;
             let q = if gap {
                 Quality(iv.quality.0 | Quality::MISSING_BEFORE)
             } else {
                 iv.quality
             };
-            e.3 = e.3.union(q);
+            e.quality = e.quality.union(q);
         };
         if single {
             touch(p, Some(iv.wh()), true, false);
@@ -64,23 +122,7 @@ pub fn aggregate_with(
             }
         }
     }
-    acc.into_iter()
-        .map(|((meter, channel, start), (total, count, gap, q))| {
-            let end = period.end(start);
-            let expected = (end - start) / interval;
-            Aggregate {
-                subject: meter.0,
-                channel,
-                period,
-                period_start: start,
-                period_end: end,
-                total,
-                count,
-                complete: !gap && i64::from(count) == expected,
-                quality_worst: q,
-            }
-        })
-        .collect()
+    acc
 }
 
 /// Rolls finer aggregates up into `coarse` periods (hours into days, days into months), per

@@ -25,6 +25,7 @@ use hes_model::{topics, Aggregate, Event, JobResult, MeterId, Period, ValidatedR
 use hes_store::Store;
 use tokio::sync::watch;
 
+use crate::stream::StreamAggregator;
 use crate::{aggregate_with, estimate_gaps_with, group_total, intervals_with, rollup};
 use crate::{is_cumulative, Rules, Validator};
 
@@ -49,6 +50,10 @@ pub struct StageConfig {
     pub context_s: i64,
     /// Partitions of the topics the stage creates.
     pub partitions: i32,
+    /// The process stage validates raw readings itself (one consumer group, one hop less)
+    /// instead of taking them validated from `hes.readings.validated`; no validate stage runs
+    /// then, and nothing is published on that topic.
+    pub inline_validation: bool,
 }
 
 impl StageConfig {
@@ -59,6 +64,7 @@ impl StageConfig {
             linger: Duration::from_millis(200),
             context_s: 6 * 3600,
             partitions: hes_bus::DEFAULT_PARTITIONS,
+            inline_validation: false,
         }
     }
 }
@@ -76,6 +82,9 @@ pub struct StageStats {
     pub cache_errors: AtomicU64,
     /// Entries flagged by validation.
     pub flagged: AtomicU64,
+    /// Time spent storing readings and events, and recomputing aggregates, microseconds.
+    pub store_us: AtomicU64,
+    pub aggregate_us: AtomicU64,
 }
 
 impl StageStats {
@@ -170,13 +179,11 @@ async fn commit(consumer: &mut dyn Consumer, deliveries: Vec<Delivery>) -> Resul
             }
         }
     }
-    for d in newest.values() {
-        match consumer.commit(d).await {
-            Ok(()) | Err(BusError::Rebalanced(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+    let newest: Vec<Delivery> = newest.into_values().collect();
+    match consumer.commit_all(&newest).await {
+        Ok(()) | Err(BusError::Rebalanced(_)) => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// Creates the stage's topics where the bus can (an adapter without topic management is fine).
@@ -242,6 +249,36 @@ where
             }
         }
     }
+}
+
+/// Aggregates a stored (or being stored) batch: per meter, then the groups' days and months.
+async fn aggregate(
+    agg: &mut StreamAggregator,
+    store: &dyn Store,
+    groups: &dyn Groups,
+    plan: crate::stream::Plan,
+) -> Result<usize, hes_store::StoreError> {
+    let rows = agg.apply(store, plan).await?;
+    let g = group_totals(store, groups, &rows).await?;
+    Ok(rows.len() + g)
+}
+
+/// Waits before retrying after `e`; false when the stage is told to stop instead.
+async fn backoff(
+    what: &str,
+    e: &(dyn std::fmt::Display + Sync),
+    stats: &StageStats,
+    stop: &watch::Receiver<bool>,
+    wait: &mut Duration,
+) -> bool {
+    stats.store_retries.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(error = %e, "{what} failed; retrying in {wait:?}");
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::time::sleep(*wait).await;
+    *wait = (*wait * 2).min(Duration::from_secs(5));
+    true
 }
 
 /// The validate stage: raw readings in, flagged readings out, until `stop`.
@@ -331,95 +368,218 @@ pub async fn run_process(
     deps: ProcessDeps,
     cfg: StageConfig,
     stats: Arc<StageStats>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<(), StageError> {
-    let inputs = [
-        topics::READINGS_VALIDATED,
-        topics::EVENTS,
-        topics::JOB_RESULTS,
-    ];
+    let readings_topic = if cfg.inline_validation {
+        topics::READINGS_RAW
+    } else {
+        topics::READINGS_VALIDATED
+    };
+    let inputs = [readings_topic, topics::EVENTS, topics::JOB_RESULTS];
     ensure(&*deps.bus, &inputs, &cfg).await?;
     ensure(&*deps.bus, &[DEAD_LETTER], &cfg).await?;
     let mut consumer = deps.bus.subscribe(&inputs, &cfg.group).await?;
+    // Per-channel state for up to a million channels.
+    let mut agg = StreamAggregator::new((*deps.rules).clone(), cfg.clone(), 1_000_000);
+    let mut validator = cfg
+        .inline_validation
+        .then(|| Validator::new((*deps.rules).clone(), 1_000_000));
+    let mut gather_stop = stop.clone();
+    let mut next = take_batch(
+        &mut *consumer,
+        &cfg,
+        &mut gather_stop,
+        validator.as_mut(),
+        &stats,
+    )
+    .await?;
     loop {
-        let mut readings: Vec<ValidatedReading> = Vec::new();
-        let mut events: Vec<Event> = Vec::new();
-        let mut results: Vec<JobResult> = Vec::new();
-        let mut bad = Vec::new();
-        let Some(g) = gather(&mut *consumer, &cfg, &mut stop, |d| {
-            fn add<T: Payload>(
-                d: &Delivery,
-                to: &mut Vec<T>,
-                bad: &mut Vec<(Delivery, String)>,
-            ) -> usize {
-                match d.decode::<T>() {
-                    Ok(v) => {
-                        let n = v.len();
-                        to.extend(v);
-                        n
-                    }
-                    Err(e) => {
-                        bad.push((d.clone(), e.to_string()));
-                        1
-                    }
-                }
-            }
-            match d.topic.as_str() {
-                topics::READINGS_VALIDATED => add(d, &mut readings, &mut bad),
-                topics::EVENTS => add(d, &mut events, &mut bad),
-                _ => add(d, &mut results, &mut bad),
-            }
-        })
-        .await?
-        else {
+        let Some(batch) = next.take() else {
             let _ = consumer.close(Duration::from_secs(5)).await;
             return Ok(());
         };
-        if g.deliveries.is_empty() {
+        if batch.deliveries.is_empty() {
+            next = take_batch(
+                &mut *consumer,
+                &cfg,
+                &mut gather_stop,
+                validator.as_mut(),
+                &stats,
+            )
+            .await?;
             continue;
         }
-        for (d, why) in &bad {
+        for (d, why) in &batch.bad {
             dead_letter(&*deps.bus, d, why, &stats).await;
         }
-        let store = &deps.store;
-        let Some(n) = retry("storing readings", &stats, &stop, || {
-            store.insert_validated(&readings)
-        })
-        .await
-        else {
+        // The next batch is taken from the bus (and decoded, and validated when inline) while
+        // this one goes to the store: the CPU work of one overlaps the store's of the other.
+        // Offsets are still committed in order, each after its own batch is stored.
+        let (done, following) = tokio::join!(
+            store_batch(&deps, &mut agg, &batch, &stats, &stop),
+            take_batch(
+                &mut *consumer,
+                &cfg,
+                &mut gather_stop,
+                validator.as_mut(),
+                &stats,
+            )
+        );
+        if !done {
+            // Told to stop while the store was failing: nothing committed, all comes again.
+            let _ = consumer.close(Duration::from_secs(5)).await;
             return Ok(());
-        };
-        stats.stored.fetch_add(n, Ordering::Relaxed);
-        stats
-            .readings
-            .fetch_add(readings.len() as u64, Ordering::Relaxed);
-        let Some(_) = retry("storing events", &stats, &stop, || {
-            store.insert_events(&events)
-        })
-        .await
-        else {
-            return Ok(());
-        };
-        stats
-            .events
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
-        let Some(aggs) = retry("aggregating", &stats, &stop, || {
-            recompute(&**store, &*deps.groups, &deps.rules, &cfg, &readings)
-        })
-        .await
-        else {
-            return Ok(());
-        };
-        stats.aggregates.fetch_add(aggs as u64, Ordering::Relaxed);
-        if let Some(cache) = &deps.cache {
-            if let Err(e) = to_cache(&**cache, &readings, &events, &results).await {
-                stats.cache_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "cache update failed (the store has the data)");
+        }
+        commit_or_warn(&mut *consumer, batch.deliveries).await;
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        next = following?;
+    }
+}
+
+/// One batch as the process stage takes it from the bus.
+#[derive(Debug, Default)]
+struct Batch {
+    deliveries: Vec<Delivery>,
+    readings: Vec<ValidatedReading>,
+    events: Vec<Event>,
+    results: Vec<JobResult>,
+    bad: Vec<(Delivery, String)>,
+}
+
+/// Gathers and decodes the next batch (validating raw readings when given a validator);
+/// `None` when told to stop.
+async fn take_batch(
+    consumer: &mut dyn Consumer,
+    cfg: &StageConfig,
+    stop: &mut watch::Receiver<bool>,
+    validator: Option<&mut Validator>,
+    stats: &StageStats,
+) -> Result<Option<Batch>, StageError> {
+    let mut b = Batch::default();
+    let mut raw: Vec<hes_model::Reading> = Vec::new();
+    let Some(g) = gather(consumer, cfg, stop, |d| {
+        fn add<T: Payload>(
+            d: &Delivery,
+            to: &mut Vec<T>,
+            bad: &mut Vec<(Delivery, String)>,
+        ) -> usize {
+            match d.decode::<T>() {
+                Ok(v) => {
+                    let n = v.len();
+                    to.extend(v);
+                    n
+                }
+                Err(e) => {
+                    bad.push((d.clone(), e.to_string()));
+                    1
+                }
             }
         }
-        commit_or_warn(&mut *consumer, g.deliveries).await;
-        stats.batches.fetch_add(1, Ordering::Relaxed);
+        match d.topic.as_str() {
+            topics::READINGS_VALIDATED => add(d, &mut b.readings, &mut b.bad),
+            topics::READINGS_RAW => add(d, &mut raw, &mut b.bad),
+            topics::EVENTS => add(d, &mut b.events, &mut b.bad),
+            _ => add(d, &mut b.results, &mut b.bad),
+        }
+    })
+    .await?
+    else {
+        return Ok(None);
+    };
+    b.deliveries = g.deliveries;
+    if let Some(v) = validator {
+        let validated = v.validate(raw, now_s());
+        let flagged = validated.iter().filter(|v| !v.quality.is_ok()).count();
+        stats.flagged.fetch_add(flagged as u64, Ordering::Relaxed);
+        b.readings.extend(validated);
     }
+    Ok(Some(b))
+}
+
+/// Stores a batch (readings, events), aggregates it and updates the cache, retrying the store
+/// until it answers. False when told to stop before it was all stored.
+async fn store_batch(
+    deps: &ProcessDeps,
+    agg: &mut StreamAggregator,
+    b: &Batch,
+    stats: &StageStats,
+    stop: &watch::Receiver<bool>,
+) -> bool {
+    let store = &deps.store;
+    let groups = &*deps.groups;
+    let t = std::time::Instant::now();
+    let mut wait = Duration::from_millis(100);
+    let plan = loop {
+        match agg.plan(&**store, &b.readings).await {
+            Ok(p) => break p,
+            Err(e) => {
+                if !backoff("planning aggregation", &e, stats, stop, &mut wait).await {
+                    return false;
+                }
+            }
+        }
+    };
+    // Readings first, then their aggregates: a crash between the two leaves readings whose
+    // aggregates are missing, which the replay recomputes from the store (the aggregates never
+    // count readings that are not stored).
+    let Some(n) = retry("storing readings", stats, stop, || {
+        store.insert_validated(&b.readings)
+    })
+    .await
+    else {
+        return false;
+    };
+    let mut first = Some(aggregate(agg, &**store, groups, plan).await);
+    stats.stored.fetch_add(n, Ordering::Relaxed);
+    let Some(_) = retry("storing events", stats, stop, || {
+        store.insert_events(&b.events)
+    })
+    .await
+    else {
+        return false;
+    };
+    stats
+        .store_us
+        .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let t = std::time::Instant::now();
+    let mut wait = Duration::from_millis(100);
+    let aggs = loop {
+        let done = match first.take() {
+            Some(done) => done,
+            // A failed attempt may have written part: what was planned is stored now, so
+            // planned again it goes the slow way, which recomputes from the store.
+            None => match agg.plan(&**store, &b.readings).await {
+                Ok(p) => aggregate(agg, &**store, groups, p).await,
+                Err(e) => Err(e),
+            },
+        };
+        match done {
+            Ok(n) => break n,
+            Err(e) => {
+                if !backoff("aggregating", &e, stats, stop, &mut wait).await {
+                    return false;
+                }
+            }
+        }
+    };
+    stats.aggregates.fetch_add(aggs as u64, Ordering::Relaxed);
+    stats
+        .aggregate_us
+        .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if let Some(cache) = &deps.cache {
+        if let Err(e) = to_cache(&**cache, &b.readings, &b.events, &b.results).await {
+            stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "cache update failed (the store has the data)");
+        }
+    }
+    // Counted last: a reader waiting for this count finds everything stored.
+    stats
+        .readings
+        .fetch_add(b.readings.len() as u64, Ordering::Relaxed);
+    stats
+        .events
+        .fetch_add(b.events.len() as u64, Ordering::Relaxed);
+    true
 }
 
 /// Commits; a commit that fails (the broker restarting) only means the records come again,
@@ -480,16 +640,15 @@ async fn to_cache(
     Ok(())
 }
 
-/// Recomputes and upserts the aggregates the batch touches: hours from the stored readings
-/// (with gaps estimated), days from hours, months from days, and the same for each group the
-/// meters are in. Returns how many aggregates were written.
-pub async fn recompute(
+/// The slow way, for late or overlapping data: recomputes and upserts the aggregates of the
+/// meters the batch touches from what is stored: hours from the stored readings (with gaps
+/// estimated), days from hours, months from days. Returns the rows written.
+pub async fn recompute_meters(
     store: &dyn Store,
-    groups: &dyn Groups,
     rules: &Rules,
     cfg: &StageConfig,
     batch: &[ValidatedReading],
-) -> Result<usize, hes_store::StoreError> {
+) -> Result<Vec<Aggregate>, hes_store::StoreError> {
     let interval = rules.interval.max(1);
     // Each meter's span of cumulative readings in the batch, bucketed by day so that one late
     // meter does not widen everyone's read-back.
@@ -504,7 +663,7 @@ pub async fn recompute(
         s.1 = s.1.max(t);
     }
     if spans.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut buckets: BTreeMap<(i64, i64), Vec<MeterId>> = BTreeMap::new();
     for (m, (lo, hi)) in &spans {
@@ -514,7 +673,6 @@ pub async fn recompute(
         let b = Period::Hour.end(Period::Hour.start(*hi));
         buckets.entry((a, b)).or_default().push((*m).clone());
     }
-    let mut written = 0usize;
     let mut touched_days: BTreeSet<(String, i64)> = BTreeSet::new();
     let mut hour_rows: Vec<Aggregate> = Vec::new();
     for ((a, b), meters) in &buckets {
@@ -531,25 +689,34 @@ pub async fn recompute(
         }
         hour_rows.extend(hours);
     }
-    written += store.upsert_aggregates(&hour_rows).await? as usize;
+    store.upsert_aggregates(&hour_rows).await?;
     // Days from hours, months from days.
     let mut touched: BTreeSet<(String, i64)> = touched_days;
     let mut period = Period::Day;
     let mut all_rows: Vec<Aggregate> = hour_rows;
     while let Some(finer) = finer(period) {
+        // One read of the finer aggregates over the whole span touched, then only the touched
+        // (subject, period) pairs are rolled up.
         let mut rows = Vec::new();
-        let mut by_start: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for (s, start) in &touched {
-            by_start.entry(*start).or_default().push(s.clone());
-        }
-        for (start, subjects) in &by_start {
-            let end = period.end(*start);
+        if let (Some(lo), Some(hi)) = (
+            touched.iter().map(|t| t.1).min(),
+            touched.iter().map(|t| t.1).max(),
+        ) {
+            let subjects: Vec<String> = touched
+                .iter()
+                .map(|t| t.0.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
             let fine = store
-                .aggregates(subjects, None, finer, *start, end - 1)
+                .aggregates(&subjects, None, finer, lo, period.end(hi) - 1)
                 .await?;
-            rows.extend(rollup(&fine, period));
+            rows = rollup(&fine, period)
+                .into_iter()
+                .filter(|r| touched.contains(&(r.subject.clone(), r.period_start)))
+                .collect();
         }
-        written += store.upsert_aggregates(&rows).await? as usize;
+        store.upsert_aggregates(&rows).await?;
         let Some(next) = period.coarser() else {
             all_rows.extend(rows);
             break;
@@ -561,34 +728,55 @@ pub async fn recompute(
         all_rows.extend(rows);
         period = next;
     }
-    // Groups: the sum of their members, for every period a member's aggregate changed.
+    Ok(all_rows)
+}
+
+/// Recomputes the day and month totals of the groups the meters of `rows` are in, from their
+/// members' stored aggregates. (A group's hours are summed from its members' when asked for.)
+/// Returns how many were written.
+pub async fn group_totals(
+    store: &dyn Store,
+    groups: &dyn Groups,
+    rows: &[Aggregate],
+) -> Result<usize, hes_store::StoreError> {
     let mut group_keys: BTreeSet<(String, Period, i64)> = BTreeSet::new();
-    for r in &all_rows {
-        for g in groups.of(&MeterId(r.subject.clone())) {
-            group_keys.insert((g, r.period, r.period_start));
+    let mut of_meter: HashMap<&str, Vec<String>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.period != Period::Hour) {
+        let gs = of_meter
+            .entry(&r.subject)
+            .or_insert_with(|| groups.of(&MeterId(r.subject.clone())));
+        for g in gs.iter() {
+            group_keys.insert((g.clone(), r.period, r.period_start));
         }
     }
+    // One read per (group, period kind) over the span touched.
+    let mut by_group: BTreeMap<(String, Period), BTreeSet<i64>> = BTreeMap::new();
+    for (g, period, start) in group_keys {
+        by_group.entry((g, period)).or_default().insert(start);
+    }
     let mut group_rows = Vec::new();
-    let mut members_of: HashMap<String, Vec<String>> = HashMap::new();
-    for (g, period, start) in &group_keys {
-        let members = members_of
-            .entry(g.clone())
-            .or_insert_with(|| groups.members(g).into_iter().map(|m| m.0).collect());
-        let of = store
-            .aggregates(members, None, *period, *start, *start)
-            .await?;
-        let mut by_channel: BTreeMap<&str, Vec<Aggregate>> = BTreeMap::new();
+    for ((g, period), starts) in &by_group {
+        let (Some(lo), Some(hi)) = (starts.first(), starts.last()) else {
+            continue;
+        };
+        let members: Vec<String> = groups.members(g).into_iter().map(|m| m.0).collect();
+        let of = store.aggregates(&members, None, *period, *lo, *hi).await?;
+        let mut buckets: BTreeMap<(&str, i64), Vec<Aggregate>> = BTreeMap::new();
         for a in &of {
-            by_channel.entry(&a.channel).or_default().push(a.clone());
+            if starts.contains(&a.period_start) {
+                buckets
+                    .entry((&a.channel, a.period_start))
+                    .or_default()
+                    .push(a.clone());
+            }
         }
-        for list in by_channel.values() {
+        for list in buckets.values() {
             if let Some(t) = group_total(g, members.len(), list) {
                 group_rows.push(t);
             }
         }
     }
-    written += store.upsert_aggregates(&group_rows).await? as usize;
-    Ok(written)
+    Ok(store.upsert_aggregates(&group_rows).await? as usize)
 }
 
 fn finer(p: Period) -> Option<Period> {

@@ -129,6 +129,24 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>>;
 
+    /// For each (meter, obis, attribute, t): the newest stored reading of that object before
+    /// `t`, and whether any is stored at or after `t`. How the streaming aggregator picks up
+    /// where it left off, and tells late data from new.
+    fn neighbours<'a>(
+        &'a self,
+        keys: &'a [ReadingKey],
+    ) -> BoxFuture<'a, Result<Vec<Neighbours>, StoreError>>;
+
+    /// Stores aggregates that are new; returns how many. Faster than
+    /// [`Store::upsert_aggregates`] when none exists yet (a bulk copy), and falls back to it
+    /// when one does, so it is always safe.
+    fn insert_aggregates<'a>(
+        &'a self,
+        aggregates: &'a [Aggregate],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.upsert_aggregates(aggregates)
+    }
+
     /// Stores aggregates, replacing those of the same (subject, channel, period, start): they
     /// are recomputed from the stored data, so the newest computation is the right one.
     fn upsert_aggregates<'a>(
@@ -190,6 +208,10 @@ pub(crate) fn page(limit: usize) -> i64 {
 
 /// A reading's natural key, (meter, obis, attribute, time): where a scan resumes.
 pub type ReadingKey = (MeterId, ObisCode, i8, i64);
+
+/// What [`Store::neighbours`] says of one key: the newest stored reading before its time, and
+/// whether any is stored at or after it.
+pub type Neighbours = (Option<ValidatedReading>, bool);
 
 /// The most rows one query returns: callers page beyond it.
 pub const MAX_PAGE: usize = 100_000;

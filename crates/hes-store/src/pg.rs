@@ -22,7 +22,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::migrations::migrate_pg;
 use crate::{
     narrow, page, parse_obis, parse_period, parse_source, quality_of, source_text, unflagged,
-    BoxFuture, ReadingKey, Store, StoreError,
+    BoxFuture, Neighbours, ReadingKey, Store, StoreError,
 };
 
 /// Connections in the pool unless told otherwise.
@@ -256,9 +256,14 @@ fn quality_i32(q: Quality) -> Result<i32, StoreError> {
 }
 
 fn validated_from_row(r: &Row) -> Result<ValidatedReading, StoreError> {
+    validated_from_row_at(r, 0)
+}
+
+/// A validated reading from the row's columns starting at `at`.
+fn validated_from_row_at(r: &Row, at: usize) -> Result<ValidatedReading, StoreError> {
     Ok(ValidatedReading {
-        reading: reading_from_row(r)?,
-        quality: quality_of(i64::from(r.try_get::<_, i32>(11)?))?,
+        reading: reading_from_row_at(r, at)?,
+        quality: quality_of(i64::from(r.try_get::<_, i32>(at + 11)?))?,
     })
 }
 
@@ -303,20 +308,24 @@ async fn copy_events(
 }
 
 fn reading_from_row(r: &Row) -> Result<Reading, StoreError> {
-    let obis: String = r.try_get(1)?;
-    let source: String = r.try_get(9)?;
+    reading_from_row_at(r, 0)
+}
+
+fn reading_from_row_at(r: &Row, at: usize) -> Result<Reading, StoreError> {
+    let obis: String = r.try_get(at + 1)?;
+    let source: String = r.try_get(at + 9)?;
     Ok(Reading {
-        meter: MeterId(r.try_get(0)?),
+        meter: MeterId(r.try_get(at)?),
         obis: parse_obis(&obis)?,
-        attribute: narrow(i64::from(r.try_get::<_, i16>(2)?), "attribute")?,
-        time: r.try_get(3)?,
-        class_id: narrow(i64::from(r.try_get::<_, i32>(4)?), "class_id")?,
-        value: r.try_get(5)?,
-        scaler: narrow(i64::from(r.try_get::<_, i16>(6)?), "scaler")?,
-        unit: narrow(i64::from(r.try_get::<_, i16>(7)?), "unit")?,
-        status: narrow(i64::from(r.try_get::<_, i16>(8)?), "status")?,
+        attribute: narrow(i64::from(r.try_get::<_, i16>(at + 2)?), "attribute")?,
+        time: r.try_get(at + 3)?,
+        class_id: narrow(i64::from(r.try_get::<_, i32>(at + 4)?), "class_id")?,
+        value: r.try_get(at + 5)?,
+        scaler: narrow(i64::from(r.try_get::<_, i16>(at + 6)?), "scaler")?,
+        unit: narrow(i64::from(r.try_get::<_, i16>(at + 7)?), "unit")?,
+        status: narrow(i64::from(r.try_get::<_, i16>(at + 8)?), "status")?,
         source: parse_source(&source)?,
-        received_at: r.try_get(10)?,
+        received_at: r.try_get(at + 10)?,
     })
 }
 
@@ -518,7 +527,12 @@ impl Store for PgStore {
             let client = self.pool.get().await?;
             let (t, m, o, a) = match after {
                 Some((m, o, a, t)) => (t, m.0, o.to_string(), i16::from(a)),
-                None => (from - 1, String::new(), String::new(), i16::MIN),
+                None => (
+                    from.saturating_sub(1),
+                    String::new(),
+                    String::new(),
+                    i16::MIN,
+                ),
             };
             let rows = client
                 .query(
@@ -532,6 +546,122 @@ impl Store for PgStore {
                 )
                 .await?;
             rows.iter().map(validated_from_row).collect()
+        })
+    }
+
+    fn neighbours<'a>(
+        &'a self,
+        keys: &'a [ReadingKey],
+    ) -> BoxFuture<'a, Result<Vec<Neighbours>, StoreError>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let meters: Vec<&str> = keys.iter().map(|k| k.0 .0.as_str()).collect();
+            let obis: Vec<String> = keys.iter().map(|k| k.1.to_string()).collect();
+            let attrs: Vec<i16> = keys.iter().map(|k| i16::from(k.2)).collect();
+            let times: Vec<i64> = keys.iter().map(|k| k.3).collect();
+            let cols = VALIDATED_COLUMNS
+                .split(", ")
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let client = self.pool.get().await?;
+            // One round trip: each key's two index lookups side by side.
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT k.i, {cols},
+                           EXISTS (SELECT 1 FROM readings r WHERE r.meter = k.m AND r.obis = k.o
+                                   AND r.attribute = k.a AND r.time >= k.t) AS later
+                         FROM unnest($1::text[], $2::text[], $3::int2[], $4::int8[])
+                              WITH ORDINALITY AS k(m, o, a, t, i)
+                         LEFT JOIN LATERAL (
+                           SELECT * FROM readings r WHERE r.meter = k.m AND r.obis = k.o
+                             AND r.attribute = k.a AND r.time < k.t
+                           ORDER BY r.time DESC LIMIT 1) p ON true
+                         ORDER BY k.i"
+                    ),
+                    &[&meters, &obis, &attrs, &times],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                // Columns shifted by one (the ordinal first).
+                let prev = match r.try_get::<_, Option<String>>(1)? {
+                    None => None,
+                    Some(_) => Some(validated_from_row_at(r, 1)?),
+                };
+                out.push((prev, r.try_get::<_, bool>(13)?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn insert_aggregates<'a>(
+        &'a self,
+        aggregates: &'a [Aggregate],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if aggregates.is_empty() {
+                return Ok(0);
+            }
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let sink = tx
+                .copy_in(&format!(
+                    "COPY aggregates ({AGGREGATE_COLUMNS}, updated_at) FROM STDIN (FORMAT binary)"
+                ))
+                .await?;
+            let types = [
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::FLOAT8,
+                Type::INT4,
+                Type::BOOL,
+                Type::INT4,
+                Type::INT8,
+            ];
+            let copied = async {
+                let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+                for a in aggregates {
+                    let count = i32::try_from(a.count).map_err(|_| {
+                        StoreError::Invalid(format!("aggregate count {} out of range", a.count))
+                    })?;
+                    let q = quality_i32(a.quality_worst)?;
+                    let row: [&(dyn ToSql + Sync); 10] = [
+                        &a.subject,
+                        &a.channel,
+                        &a.period.as_str(),
+                        &a.period_start,
+                        &a.period_end,
+                        &a.total,
+                        &count,
+                        &a.complete,
+                        &q,
+                        &now,
+                    ];
+                    writer.as_mut().write(&row).await?;
+                }
+                Ok::<_, StoreError>(writer.finish().await?)
+            }
+            .await;
+            match copied {
+                Ok(n) => {
+                    tx.commit().await?;
+                    Ok(n)
+                }
+                Err(StoreError::Postgres(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    drop(tx);
+                    drop(client);
+                    self.upsert_aggregates(aggregates).await
+                }
+                Err(e) => Err(e),
+            }
         })
     }
 

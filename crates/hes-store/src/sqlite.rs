@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::migrations::migrate_sqlite;
 use crate::{
     narrow, page, parse_obis, parse_period, parse_source, quality_of, source_text, unflagged,
-    BoxFuture, ReadingKey, Store, StoreError,
+    BoxFuture, Neighbours, ReadingKey, Store, StoreError,
 };
 
 /// The SQLite adapter of [`Store`].
@@ -302,7 +302,12 @@ impl Store for SqliteStore {
                 // Row values compare lexicographically: (time, meter, obis, attribute) > after.
                 let (t, m, o, a) = match after {
                     Some((m, o, a, t)) => (t, m.0, o.to_string(), i64::from(a)),
-                    None => (from - 1, String::new(), String::new(), i64::MIN),
+                    None => (
+                        from.saturating_sub(1),
+                        String::new(),
+                        String::new(),
+                        i64::MIN,
+                    ),
                 };
                 let mut st = conn.prepare_cached(&format!(
                     "SELECT {VALIDATED_COLUMNS} FROM readings
@@ -312,6 +317,36 @@ impl Store for SqliteStore {
                 ))?;
                 let rows = st.query(params![from, to, t, m, o, a, page(limit)])?;
                 collect(rows, validated_from_row)
+            })
+            .await
+        })
+    }
+
+    fn neighbours<'a>(
+        &'a self,
+        keys: &'a [ReadingKey],
+    ) -> BoxFuture<'a, Result<Vec<Neighbours>, StoreError>> {
+        Box::pin(async move {
+            let keys = keys.to_vec();
+            self.with(move |conn| {
+                let mut before = conn.prepare_cached(&format!(
+                    "SELECT {VALIDATED_COLUMNS} FROM readings
+                     WHERE meter = ?1 AND obis = ?2 AND attribute = ?3 AND time < ?4
+                     ORDER BY time DESC LIMIT 1"
+                ))?;
+                let mut after = conn.prepare_cached(
+                    "SELECT 1 FROM readings
+                     WHERE meter = ?1 AND obis = ?2 AND attribute = ?3 AND time >= ?4 LIMIT 1",
+                )?;
+                let mut out = Vec::with_capacity(keys.len());
+                for (m, o, a, t) in keys {
+                    let o = o.to_string();
+                    let rows = before.query(params![m.0, o, a, t])?;
+                    let prev = collect(rows, validated_from_row)?.into_iter().next();
+                    let later = after.exists(params![m.0, o, a, t])?;
+                    out.push((prev, later));
+                }
+                Ok(out)
             })
             .await
         })

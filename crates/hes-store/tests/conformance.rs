@@ -415,6 +415,57 @@ async fn aggregates_upsert_and_query(s: &dyn Store) {
     assert_eq!(rest, vec![h1]);
 }
 
+async fn neighbours_before_and_after(s: &dyn Store) {
+    let batch = series("m1", ENERGY, 4); // T0, +900, +1800, +2700
+    s.insert_validated(&[flagged(batch[0].clone(), Quality::SPIKE)])
+        .await
+        .unwrap();
+    s.insert_readings(&batch[1..]).await.unwrap();
+    let m1 = MeterId::from("m1");
+    let keys = vec![
+        (m1.clone(), ENERGY, 2, T0 + 1800),
+        (m1.clone(), ENERGY, 2, T0),
+        (m1.clone(), ENERGY, 2, T0 + 2701),
+        (m1.clone(), EXPORT, 2, T0 + 1800),
+        (MeterId::from("nobody"), ENERGY, 2, T0),
+        (m1.clone(), ENERGY, 2, T0 + 900),
+    ];
+    let got = s.neighbours(&keys).await.unwrap();
+    assert_eq!(got.len(), keys.len());
+    assert_eq!(got[0].0.as_ref().unwrap().reading, batch[1]);
+    assert!(got[0].1);
+    assert_eq!((got[1].0.is_none(), got[1].1), (true, true));
+    assert_eq!(got[2].0.as_ref().unwrap().reading, batch[3]);
+    assert!(!got[2].1);
+    assert_eq!((got[3].0.is_none(), got[3].1), (true, false));
+    assert_eq!((got[4].0.is_none(), got[4].1), (true, false));
+    let first = got[5].0.as_ref().unwrap();
+    assert_eq!(
+        (first.reading.time, first.quality),
+        (T0, Quality(Quality::SPIKE))
+    );
+    assert!(s.neighbours(&[]).await.unwrap().is_empty());
+}
+
+async fn insert_aggregates_new_then_existing(s: &dyn Store) {
+    let a = agg("m1", "energy_import", Period::Hour, T0, 1.0);
+    let b = agg("m1", "energy_import", Period::Hour, T0 + 3600, 2.0);
+    assert_eq!(
+        s.insert_aggregates(&[a.clone(), b.clone()]).await.unwrap(),
+        2
+    );
+    // One exists already: the batch still lands, replacing it.
+    let mut a2 = a.clone();
+    a2.total = 5.0;
+    let c = agg("m1", "energy_import", Period::Hour, T0 + 7200, 3.0);
+    s.insert_aggregates(&[a2.clone(), c.clone()]).await.unwrap();
+    let got = s
+        .aggregates(&["m1".to_string()], None, Period::Hour, T0, T0 + 7200)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![a2, b, c]);
+}
+
 // ---- fixtures ----
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -546,6 +597,8 @@ conformance!(
     readings_of_several_meters,
     scan_pages_in_key_order,
     aggregates_upsert_and_query,
+    neighbours_before_and_after,
+    insert_aggregates_new_then_existing,
 );
 
 #[tokio::test]

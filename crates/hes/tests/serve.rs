@@ -86,7 +86,7 @@ async fn serve_runs_the_stages_from_a_config_file() {
     let day = loop {
         let day = store
             .aggregates(
-                &[meter.0.clone()],
+                std::slice::from_ref(&meter.0),
                 Some("energy.active.import"),
                 Period::Day,
                 d0,
