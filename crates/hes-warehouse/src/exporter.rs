@@ -206,7 +206,7 @@ impl Exporter {
                 what: "period_start",
                 time: a.period_start,
             })?;
-            parts.push(Partition::Aggregates(schema::period_name(a.period), date));
+            parts.push(Partition::Aggregates(a.period.as_str(), date));
         }
         for (a, part) in rows.iter().zip(parts) {
             self.push(part, |rows| match rows {
@@ -370,9 +370,8 @@ impl Exporter {
         let claimed = |d: Date| self.claims.iter().any(|(a, b)| *a <= d && d <= *b);
         let touched: BTreeSet<PathBuf> = self.touched.keys().map(Partition::path).collect();
         let mut parents = vec![PathBuf::from("readings")];
-        for p in [Period::Hour, Period::Day, Period::Month] {
-            parents
-                .push(Path::new("aggregates").join(format!("period={}", schema::period_name(p))));
+        for p in Period::ALL {
+            parents.push(Path::new("aggregates").join(format!("period={}", p.as_str())));
         }
         let mut out = Vec::new();
         for parent in parents {

@@ -53,7 +53,7 @@ pub async fn export_range(
         }
     }
     out.seal_all()?;
-    for period in [Period::Hour, Period::Day, Period::Month] {
+    for period in Period::ALL {
         let mut offset = 0;
         loop {
             let page = store

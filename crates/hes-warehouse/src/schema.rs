@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use hes_model::{Aggregate, Period, Quality, ValidatedReading};
+use hes_model::{Aggregate, Quality, ValidatedReading};
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::ByteArray;
 use parquet::file::writer::SerializedFileWriter;
@@ -70,14 +70,6 @@ pub fn flags(q: Quality) -> String {
 /// The quality bits as an int32 (the same bit pattern; bit 31 reads as negative).
 fn quality_bits(q: Quality) -> i32 {
     i32::from_ne_bytes(q.0.to_ne_bytes())
-}
-
-pub fn period_name(p: Period) -> &'static str {
-    match p {
-        Period::Hour => "hour",
-        Period::Day => "day",
-        Period::Month => "month",
-    }
 }
 
 fn source_name(s: hes_model::Source) -> &'static str {
