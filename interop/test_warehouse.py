@@ -1,4 +1,4 @@
-"""DuckDB and pyarrow, two independent Parquet readers, read what `hes export` writes.
+"""DuckDB, pyarrow and DataFusion, independent Parquet readers, read what `hes export` writes.
 
 Needs HES_BIN (the `hes` binary). The test makes an SQLite store with `hes migrate`, fills it
 through Python's own sqlite3 (the schema of docs/store.md), exports it with
@@ -22,6 +22,7 @@ from test_fleet import hes_bin  # noqa: E402
 import duckdb  # noqa: E402
 import pyarrow.dataset as pads  # noqa: E402
 import pyarrow as pa  # noqa: E402
+from datafusion import SessionContext  # noqa: E402
 
 DAY = 86_400
 T0 = 1_795_737_600  # 2026-11-27T00:00:00Z
@@ -187,6 +188,32 @@ def test_pyarrow_reads_the_same_dataset(exported):
     aggs = pads.dataset(out / "aggregates", format="parquet", partitioning="hive").to_table()
     assert aggs.num_rows == len(aggregates)
     assert sorted(set(aggs.column("period").to_pylist())) == ["day", "hour", "month"]
+
+
+def test_datafusion_reads_the_same_dataset(exported):
+    base, data, out, readings, aggregates = exported
+    export(data, out)
+    ctx = SessionContext()
+    ctx.register_parquet("readings", f"{out}/readings/", table_partition_cols=[("date", pa.string())],
+                         file_extension=".parquet")
+    got = ctx.sql("SELECT date, count(*) AS n, sum(value_si) AS s, min(time) AS t FROM readings "
+                  "GROUP BY date ORDER BY date").to_pylist()
+    want = {}
+    for r in readings:
+        c, s, t = want.get(day(r[3]), (0, 0.0, r[3]))
+        want[day(r[3])] = (c + 1, s + r[5] / 10 ** -r[6], min(t, r[3]))
+    assert [g["date"] for g in got] == [str(d) for d in sorted(want)]
+    for g in got:
+        n, s, t = want[dt.date.fromisoformat(g["date"])]
+        assert g["n"] == n and g["s"] == pytest.approx(s, rel=1e-12)
+        assert g["t"] == dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    ctx.register_parquet("aggregates", f"{out}/aggregates/",
+                         table_partition_cols=[("period", pa.string()), ("date", pa.string())],
+                         file_extension=".parquet")
+    got = ctx.sql("SELECT period, count(*) AS n FROM aggregates GROUP BY period ORDER BY period"
+                  ).to_pylist()
+    assert [(g["period"], g["n"]) for g in got] == sorted(
+        (p, sum(1 for a in aggregates if a[2] == p)) for p in {a[2] for a in aggregates})
 
 
 def test_a_rerun_replaces_instead_of_adding(exported):
