@@ -293,16 +293,18 @@ impl Exporter {
         Ok(())
     }
 
-    /// Finishes the open reading files of dates before `t`'s: a caller feeding rows in time
-    /// order (as [`crate::export_range`] does) keeps one file open instead of many.
-    pub(crate) fn seal_readings_before(&mut self, t: i64) -> Result<(), Error> {
+    /// Finishes the open files of dates before `t`'s: a caller feeding rows in time order (as
+    /// [`crate::export_range`] does) keeps one file open instead of many.
+    pub(crate) fn seal_before(&mut self, t: i64) -> Result<(), Error> {
         let Some(date) = Date::of_time(t) else {
             return Ok(());
         };
         let old: Vec<Partition> = self
             .open
             .keys()
-            .filter(|p| matches!(p, Partition::Readings(d) if *d < date))
+            .filter(|p| match p {
+                Partition::Readings(d) | Partition::Aggregates(_, d) => *d < date,
+            })
             .copied()
             .collect();
         for p in old {

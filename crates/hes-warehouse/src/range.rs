@@ -1,8 +1,9 @@
 //! Exporting a time range straight from the store, a page at a time.
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use hes_model::Period;
+use hes_model::{Aggregate, Period};
 use hes_store::Store;
 
 use crate::date::{Date, MAX_TIME, MIN_TIME};
@@ -43,7 +44,7 @@ pub async fn export_range(
         out.write_readings(&page)?;
         match page.last() {
             Some(last) => {
-                out.seal_readings_before(last.reading.time)?;
+                out.seal_before(last.reading.time)?;
                 after = Some(last.reading.key());
             }
             None => break,
@@ -55,11 +56,31 @@ pub async fn export_range(
     out.seal_all()?;
     for period in Period::ALL {
         let mut offset = 0;
+        // Offsets shift when aggregates of new keys are stored during the export. Rows of an
+        // earlier period_start than the last written, or of the same one and an already
+        // written key, are skipped, so a shift never duplicates a row. (Keys are compared as
+        // sets, not by order: the store may sort text by a collation other than bytes.)
+        let mut last_start = i64::MIN;
+        let mut written: HashSet<(String, String)> = HashSet::new();
         loop {
             let page = store
                 .scan_aggregates(period, from, to, offset, PAGE)
                 .await?;
-            out.write_aggregates(&page)?;
+            let mut fresh: Vec<Aggregate> = Vec::with_capacity(page.len());
+            for a in &page {
+                if a.period_start < last_start {
+                    continue;
+                }
+                if a.period_start > last_start {
+                    last_start = a.period_start;
+                    written.clear();
+                }
+                if written.insert((a.subject.clone(), a.channel.clone())) {
+                    fresh.push(a.clone());
+                }
+            }
+            out.write_aggregates(&fresh)?;
+            out.seal_before(last_start)?;
             offset += page.len();
             if page.len() < PAGE {
                 break;

@@ -652,7 +652,21 @@ async fn export_range_pages_through_the_store() {
     }
     assert!(all.len() > 2 * hes_warehouse::PAGE);
     store.insert_validated(&all).await.unwrap();
-    let aggs = sample_aggregates();
+    // Hourly aggregates of 420 subjects over a day: more than a page of one period.
+    let mut aggs = sample_aggregates();
+    for m in 0..420 {
+        for h in 0..24 {
+            let q = if m % 3 == 0 { Quality::ESTIMATED } else { 0 };
+            aggs.push(aggregate(
+                &format!("s-{m:03}"),
+                Period::Hour,
+                T0 - DAY + h * 3600,
+                f64::from(m) + f64::from(h as u8) / 8.0,
+                q,
+            ));
+        }
+    }
+    assert!(aggs.len() > hes_warehouse::PAGE);
     store.upsert_aggregates(&aggs).await.unwrap();
 
     // A range from mid-day to mid-day covers whole days: every row of the three days.
