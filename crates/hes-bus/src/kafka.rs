@@ -49,6 +49,9 @@ fn kafka_err(what: &str, e: KafkaError) -> BusError {
 pub struct KafkaBus {
     brokers: String,
     replication: i32,
+    /// Prepended to every topic name on the broker (empty unless set): lets several
+    /// installations, or test runs, share a cluster without seeing each other's records.
+    namespace: String,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
 }
@@ -86,6 +89,7 @@ impl KafkaBus {
         Ok(Self {
             brokers: brokers.to_string(),
             replication: 1,
+            namespace: String::new(),
             producer,
             admin,
         })
@@ -106,6 +110,17 @@ impl KafkaBus {
     pub fn with_replication(mut self, replication: i32) -> Self {
         self.replication = replication.max(1);
         self
+    }
+
+    /// Prefixes every topic with `namespace` on the broker (deliveries still name the topic
+    /// without it).
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_string();
+        self
+    }
+
+    fn topic(&self, t: &str) -> String {
+        format!("{}{t}", self.namespace)
     }
 
     pub fn brokers(&self) -> &str {
@@ -155,7 +170,9 @@ impl Bus for KafkaBus {
         topic: &'a str,
         records: Vec<Record>,
     ) -> BoxFuture<'a, Result<(), BusError>> {
+        let topic = self.topic(topic);
         Box::pin(async move {
+            let topic = topic.as_str();
             let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
             let mut pending = Vec::with_capacity(records.len());
             let mut first_error = None;
@@ -213,11 +230,14 @@ impl Bus for KafkaBus {
                 .consumer_config(group)
                 .create()
                 .map_err(|e| kafka_err("consumer", e))?;
+            let names: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
             consumer
-                .subscribe(topics)
+                .subscribe(&names)
                 .map_err(|e| kafka_err("subscribe", e))?;
             Ok(Box::new(KafkaConsumer {
                 inner: Some(Arc::new(consumer)),
+                namespace: self.namespace.clone(),
             }) as Box<dyn Consumer>)
         })();
         Box::pin(std::future::ready(result))
@@ -228,7 +248,7 @@ impl Bus for KafkaBus {
         topics: &[&str],
         partitions: i32,
     ) -> BoxFuture<'_, Result<(), BusError>> {
-        let names: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let names: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
         Box::pin(async move {
             let new: Vec<NewTopic<'_>> = names
                 .iter()
@@ -262,6 +282,7 @@ impl Bus for KafkaBus {
 /// the same and waits, bounded.
 pub struct KafkaConsumer {
     inner: Option<Arc<StreamConsumer>>,
+    namespace: String,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -305,13 +326,17 @@ impl Consumer for KafkaConsumer {
                 match tokio::time::timeout_at(deadline, consumer.recv()).await {
                     Err(_) => return Ok(None),
                     Ok(Ok(m)) => {
+                        let topic = m.topic();
                         return Ok(Some(Delivery {
-                            topic: m.topic().to_string(),
+                            topic: topic
+                                .strip_prefix(self.namespace.as_str())
+                                .unwrap_or(topic)
+                                .to_string(),
                             partition: m.partition(),
                             offset: m.offset(),
                             key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
                             payload: m.payload().unwrap_or_default().to_vec(),
-                        }))
+                        }));
                     }
                     // Per-partition and transport errors are transient: librdkafka retries.
                     Ok(Err(KafkaError::MessageConsumption(code))) => {
@@ -324,7 +349,8 @@ impl Consumer for KafkaConsumer {
     }
 
     fn commit(&mut self, d: &Delivery) -> BoxFuture<'_, Result<(), BusError>> {
-        let (topic, partition, next) = (d.topic.clone(), d.partition, d.offset.saturating_add(1));
+        let topic = format!("{}{}", self.namespace, d.topic);
+        let (partition, next) = (d.partition, d.offset.saturating_add(1));
         Box::pin(async move {
             let Some(consumer) = self.inner.clone() else {
                 return Err(BusError::Refused("consumer closed".into()));

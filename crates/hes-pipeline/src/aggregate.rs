@@ -82,3 +82,89 @@ pub fn aggregate_with(
         })
         .collect()
 }
+
+/// Rolls finer aggregates up into `coarse` periods (hours into days, days into months), per
+/// (subject, channel): totals and interval counts add up, the flags unite, and a coarse period
+/// is complete when every finer period in it is present and complete. `fine` must hold every
+/// stored finer aggregate of the coarse periods it touches (what is absent counts as missing).
+pub fn rollup(fine: &[Aggregate], coarse: Period) -> Vec<Aggregate> {
+    type Acc = (f64, u32, u32, bool, Quality, Period);
+    let mut acc: BTreeMap<(String, String, i64), Acc> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for a in fine {
+        if !seen.insert((&a.subject, &a.channel, a.period, a.period_start)) {
+            continue;
+        }
+        let start = coarse.start(a.period_start);
+        let e = acc
+            .entry((a.subject.clone(), a.channel.clone(), start))
+            .or_insert((0.0, 0, 0, true, Quality::OK, a.period));
+        e.0 += a.total;
+        e.1 += a.count;
+        e.2 += 1;
+        e.3 &= a.complete;
+        e.4 = e.4.union(a.quality_worst);
+        e.5 = a.period;
+    }
+    acc.into_iter()
+        .map(
+            |((subject, channel, start), (total, count, parts, complete, q, fine))| {
+                let end = coarse.end(start);
+                let expected = sub_periods(fine, start, end);
+                Aggregate {
+                    subject,
+                    channel,
+                    period: coarse,
+                    period_start: start,
+                    period_end: end,
+                    total,
+                    count,
+                    complete: complete && parts == expected,
+                    quality_worst: q,
+                }
+            },
+        )
+        .collect()
+}
+
+/// How many `fine` periods make up `[start, end)`.
+fn sub_periods(fine: Period, start: i64, end: i64) -> u32 {
+    let mut n = 0u32;
+    let mut s = start;
+    while s < end && n < 10_000 {
+        n += 1;
+        s = fine.end(s);
+    }
+    n
+}
+
+/// A group's aggregate for one (channel, period, start): the sum of its members' aggregates.
+/// Complete when every one of `members` meters has a complete aggregate for it.
+pub fn group_total(group: &str, members: usize, of_members: &[Aggregate]) -> Option<Aggregate> {
+    let first = of_members.first()?;
+    let mut total = 0.0;
+    let mut count = 0u32;
+    let mut complete = true;
+    let mut q = Quality::OK;
+    let mut subjects = std::collections::HashSet::new();
+    for a in of_members {
+        if !subjects.insert(&a.subject) {
+            continue;
+        }
+        total += a.total;
+        count += a.count;
+        complete &= a.complete;
+        q = q.union(a.quality_worst);
+    }
+    Some(Aggregate {
+        subject: group.to_string(),
+        channel: first.channel.clone(),
+        period: first.period,
+        period_start: first.period_start,
+        period_end: first.period_end,
+        total,
+        count,
+        complete: complete && subjects.len() == members,
+        quality_worst: q,
+    })
+}

@@ -5,10 +5,11 @@
 
 pub mod aggregate;
 pub mod estimate;
+pub mod run;
 pub mod transform;
 pub mod validate;
 
-pub use aggregate::{aggregate, aggregate_with};
+pub use aggregate::{aggregate, aggregate_with, group_total, rollup};
 pub use estimate::{estimate_gaps, estimate_gaps_with};
 pub use hes_model::{Aggregate, Period, Quality, ValidatedReading};
 pub use transform::{

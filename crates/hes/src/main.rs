@@ -7,8 +7,10 @@ mod export;
 mod json;
 mod meters;
 mod migrate;
+mod pipeline;
 mod push;
 mod read;
+mod serve;
 mod sim;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Apply the store's schema migrations (HES_DATABASE_URL or --database-url).
     Migrate(migrate::MigrateArgs),
+    /// The distributed roles (pipeline stages, collectors) from a TOML configuration.
+    Serve(serve::ServeArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
     Sim(sim::SimArgs),
 }
@@ -81,6 +85,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(a) => demo::run(a).await,
             Command::Export(a) => export::run(a).await,
             Command::Migrate(a) => migrate::run(a).await,
+            Command::Serve(a) => serve::run(a).await,
             Command::PushListen(a) => push::run(a).await,
             Command::Collector(a) => collector::run(a).await,
         }
