@@ -48,6 +48,9 @@ pub struct DemoArgs {
     /// Keep readings and events in an SQLite database in this directory (`hes.db`).
     #[arg(long, default_value = ".hes-demo")]
     pub data_dir: std::path::PathBuf,
+    /// Serve the REST and WebSocket API on this address (e.g. 127.0.0.1:8080).
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
 }
 
 /// Moves readings and events from the bus into the store, committing the bus offsets only after
@@ -56,6 +59,7 @@ async fn store_from_bus(
     bus: Arc<MemoryBus>,
     store: Arc<dyn hes_store::Store>,
     stored: Arc<std::sync::atomic::AtomicU64>,
+    cache: Option<Arc<dyn hes_cache::Cache>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     use hes_collector::bus::Bus;
@@ -95,6 +99,9 @@ async fn store_from_bus(
         let n = store.insert_readings(&readings).await?;
         store.insert_events(&events).await?;
         stored.fetch_add(n, Ordering::Relaxed);
+        if let Some(c) = &cache {
+            crate::http::feed_cache(&**c, &readings, &events).await;
+        }
         // Commit the newest delivery of each partition.
         let mut newest: BTreeMap<(String, i32), hes_collector::bus::Delivery> = BTreeMap::new();
         for d in last {
@@ -164,10 +171,31 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let db = args.data_dir.join("hes.db");
     let store: Arc<dyn hes_store::Store> = Arc::new(hes_store::SqliteStore::open(&db).await?);
     let stored = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let cache: Option<Arc<dyn hes_cache::Cache>> = args
+        .http
+        .map(|_| Arc::new(hes_cache::MemoryCache::new()) as Arc<dyn hes_cache::Cache>);
+    if let (Some(addr), Some(cache)) = (args.http, &cache) {
+        crate::http::start(
+            addr,
+            &db,
+            store.clone(),
+            cache.clone(),
+            registry.clone(),
+            engine.clone(),
+            rx.clone(),
+        )
+        .await?;
+        tokio::spawn(crate::http::relay_jobs(
+            bus.clone(),
+            cache.clone(),
+            rx.clone(),
+        ));
+    }
     let storing = tokio::spawn(store_from_bus(
         bus.clone(),
         store,
         stored.clone(),
+        cache,
         rx.clone(),
     ));
     let push_stats = Arc::new(PushStats::default());

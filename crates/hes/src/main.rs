@@ -3,6 +3,7 @@
 mod collect;
 mod collector;
 mod demo;
+mod http;
 mod json;
 mod meters;
 mod migrate;
