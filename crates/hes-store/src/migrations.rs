@@ -23,6 +23,12 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         name: "quality_aggregates",
         sql: include_str!("../migrations/pg/0002_quality_aggregates.sql"),
     },
+    // The API's tables (hes-api) use versions 100 and up.
+    Migration {
+        version: 100,
+        name: "api_accounts",
+        sql: include_str!("../migrations/pg/0100_api_accounts.sql"),
+    },
 ];
 
 /// SQLite migrations, in order.
@@ -36,6 +42,12 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "quality_aggregates",
         sql: include_str!("../migrations/sqlite/0002_quality_aggregates.sql"),
+    },
+    // The API's tables (hes-api) use versions 100 and up.
+    Migration {
+        version: 100,
+        name: "api_accounts",
+        sql: include_str!("../migrations/sqlite/0100_api_accounts.sql"),
     },
 ];
 

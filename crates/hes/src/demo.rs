@@ -49,6 +49,9 @@ pub struct DemoArgs {
     /// Keep readings and events in an SQLite database in this directory (`hes.db`).
     #[arg(long, default_value = ".hes-demo")]
     pub data_dir: std::path::PathBuf,
+    /// Serve the REST and WebSocket API on this address (e.g. 127.0.0.1:8080).
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
 }
 
 pub async fn run(args: DemoArgs) -> u8 {
@@ -109,6 +112,18 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let db = args.data_dir.join("hes.db");
     let store: Arc<dyn hes_store::Store> = Arc::new(hes_store::SqliteStore::open(&db).await?);
     let cache: Arc<dyn hes_cache::Cache> = Arc::new(hes_cache::MemoryCache::new());
+    if let Some(addr) = args.http {
+        crate::http::start(
+            addr,
+            &db,
+            store.clone(),
+            cache.clone(),
+            registry.clone(),
+            engine.clone(),
+            rx.clone(),
+        )
+        .await?;
+    }
     // The pipeline: validate, then store, aggregate (per meter and per cell) and cache.
     let stages = crate::pipeline::start(
         hes_pipeline::run::ProcessDeps {

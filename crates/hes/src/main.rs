@@ -4,6 +4,7 @@ mod collect;
 mod collector;
 mod demo;
 mod export;
+mod http;
 mod json;
 mod meters;
 mod migrate;
