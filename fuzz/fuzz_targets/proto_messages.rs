@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = hes_proto::decode_validated(data);
     let _ = hes_proto::decode_events(data);
     let _ = hes_proto::decode_job_result(data);
+    let _ = hes_proto::decode_job_request(data);
     if let Ok(e) = v1::Event::decode(data) {
         let _ = hes_model::Event::try_from(e);
     }
