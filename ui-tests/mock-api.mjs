@@ -86,6 +86,9 @@ function serveStatic(req, res, p) {
 }
 
 const server = http.createServer(async (req, res) => {
+  // the headers hes-api sets on every response (crates/hes-api/src/http.rs)
+  res.setHeader('content-security-policy', "default-src 'self'; frame-ancestors 'none'; base-uri 'self'");
+  res.setHeader('x-content-type-options', 'nosniff');
   const url = new URL(req.url, 'http://x');
   const p = url.pathname, q = url.searchParams, m = req.method;
   if (p === '/healthz') return json(res, 200, { status: 'ok' });
