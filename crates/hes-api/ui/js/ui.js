@@ -187,8 +187,9 @@ export function setAlarmBadge(n) {
 }
 
 /** A job kind as text: the API may give "relay" or the model's {"kind":"relay","connect":false}. */
-export function jobKind(k) {
+export function jobKind(k, params) {
   if (!k) return '–';
+  if (k === 'relay' && params && typeof params.connect === 'boolean') return params.connect ? 'reconnect' : 'disconnect';
   if (typeof k === 'string') return k.replace(/_/g, ' ');
   if (k.kind === 'relay') return k.connect ? 'reconnect' : 'disconnect';
   return String(k.kind || '?').replace(/_/g, ' ');

@@ -3,7 +3,7 @@
 import { get } from '../api.js';
 import { onLive, liveState } from '../ws.js';
 import { Chart } from '../chart.js';
-import { h, fmtInt, fmtPct, timeEl, pill, table, errorBox, setAlarmBadge } from '../ui.js';
+import { h, fmtInt, fmtPct, timeEl, pill, table, errorBox, setAlarmBadge, jobKind } from '../ui.js';
 
 // Meters online over this browser session (from the live statistics), kept across pages.
 const onlineHistory = [];
@@ -110,7 +110,7 @@ export function render(root) {
       const r = await get('/api/v1/jobs', { limit: 8 });
       jobsBox.replaceChildren(table([
         { label: 'Meter', cell: (j) => h('a', { href: `#/meters/${encodeURIComponent(j.meter)}` }, j.meter) },
-        { label: 'Kind', cell: (j) => j.kind },
+        { label: 'Kind', cell: (j) => jobKind(j.kind, j.params) },
         { label: 'State', cell: (j) => pill(j.state) },
         { label: 'Created', cell: (j) => timeEl(j.created_at, true) },
       ], r.items || [], { empty: 'No jobs yet.', caption: 'Recent jobs' }));

@@ -30,7 +30,7 @@ export function render(root) {
       body.replaceChildren(table([
         { label: 'Job', cell: (j) => h('span', { class: 'mono' }, String(jobId(j))) },
         { label: 'Meter', cell: (j) => h('a', { href: `#/meters/${encodeURIComponent(j.meter)}` }, j.meter) },
-        { label: 'Kind', cell: (j) => jobKind(j.kind) },
+        { label: 'Kind', cell: (j) => jobKind(j.kind, j.params) },
         { label: 'State', cell: (j) => pill(j.state) },
         { label: 'Priority', cell: (j) => (j.priority === undefined ? '–' : String(j.priority).replace(/_/g, ' ')) },
         { label: 'Attempts', num: true, cell: (j) => fmtInt(j.attempts) },

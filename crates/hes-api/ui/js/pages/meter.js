@@ -158,6 +158,17 @@ export function render(root, { params }) {
     channelSel.replaceChildren(...(st.channels.length ? st.channels : ['']).map((c) => h('option', { value: c, selected: c === st.channel }, c || 'All channels')));
   }
 
+  const units = new Map(); // channel -> unit (aggregates carry none)
+  async function unitOf(channel, w) {
+    if (!channel || units.has(channel)) return units.get(channel) || '';
+    try {
+      const r = await get(`${base}/readings`, { from: new Date(st.anchor - 400 * DAY).toISOString().replace(/\.\d{3}Z$/, 'Z'), to: w.to, resolution: 'raw', channel, limit: 1 });
+      const it = (r.items || [])[0];
+      units.set(channel, (it && it.unit) || '');
+    } catch { units.set(channel, ''); }
+    return units.get(channel);
+  }
+
   let seq = 0;
   async function loadProfile() {
     const my = ++seq;
@@ -167,6 +178,8 @@ export function render(root, { params }) {
       const items = await fetchAll({ ...w, resolution: st.resolution, channel: st.channel || undefined });
       if (my !== seq || stopped) return;
       const raw = st.resolution === 'raw';
+      st.unit = raw ? '' : await unitOf(st.channel, w);
+      if (my !== seq || stopped) return;
       const byChannel = new Map();
       for (const it of items) {
         const ch = it.channel || 'value';
@@ -176,7 +189,7 @@ export function render(root, { params }) {
         const y = raw ? it.value : it.total;
         const flags = it.flags && it.flags.length ? `(${it.flags.join(', ')})` : (!raw && it.complete === false ? '(incomplete)' : '');
         byChannel.get(ch).push({ x: t, y: typeof y === 'number' ? y : Number(y), note: flags, unit: it.unit });
-        if (it.unit) st.unit = it.unit;
+        if (it.unit) { st.unit = it.unit; units.set(ch, it.unit); }
       }
       const series = [...byChannel.entries()].map(([name, points]) => ({ name, unit: st.unit, points: points.sort((a, b) => a.x - b.x) }));
       chart.setData(series, { type: raw ? 'line' : 'bar', unit: st.unit, bucket: st.resolution, domain: null });
@@ -239,7 +252,7 @@ export function render(root, { params }) {
       const r = await get(`${base}/jobs`, { limit: 20 });
       jobsBox.replaceChildren(table([
         { label: 'Job', cell: (j) => h('span', { class: 'mono' }, String(jobId(j))) },
-        { label: 'Kind', cell: (j) => jobKind(j.kind) },
+        { label: 'Kind', cell: (j) => jobKind(j.kind, j.params) },
         { label: 'State', cell: (j) => pill(j.state) },
         { label: 'Created', cell: (j) => timeEl(j.created_at, true) },
         { label: 'Result', cell: (j) => (j.error ? h('span', { class: 'muted' }, j.error) : j.finished_at ? timeEl(j.finished_at, true) : '–') },
