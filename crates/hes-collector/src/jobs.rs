@@ -352,6 +352,32 @@ impl Engine {
         }
     }
 
+    /// The jobs `keep` accepts (queued, running and the finished ones still kept), newest
+    /// first: `limit` of them from `offset`, and how many matched in all. For the API.
+    pub fn list_jobs(
+        &self,
+        keep: &dyn Fn(&Job) -> bool,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<Job>, usize) {
+        let st = self.state();
+        let mut ids: Vec<JobId> = st
+            .jobs
+            .values()
+            .filter(|j| keep(j))
+            .map(|j| j.id)
+            .collect();
+        let total = ids.len();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        let page = ids
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .filter_map(|id| st.jobs.get(id).cloned())
+            .collect();
+        (page, total)
+    }
+
     /// Jobs not finished yet.
     pub fn pending(&self) -> usize {
         let st = self.state();

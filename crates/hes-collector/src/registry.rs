@@ -338,6 +338,30 @@ impl Registry {
         self.save()
     }
 
+    /// Replaces a meter's groups.
+    pub fn set_groups(
+        &self,
+        id: &MeterId,
+        groups: BTreeMap<String, String>,
+    ) -> Result<(), RegistryError> {
+        let mut inner = self.write();
+        let old = inner
+            .meters
+            .get(id)
+            .cloned()
+            .ok_or_else(|| RegistryError::NoMeter(id.clone()))?;
+        let mut m = (*old).clone();
+        m.groups = groups;
+        inner.meters.insert(id.clone(), Arc::new(m));
+        drop(inner);
+        self.save()
+    }
+
+    /// Every meter, in id order.
+    pub fn all(&self) -> Vec<Arc<MeterRecord>> {
+        self.read().meters.values().cloned().collect()
+    }
+
     pub fn set_status(&self, id: &MeterId, status: MeterStatus) -> Result<(), RegistryError> {
         let mut inner = self.write();
         let old = inner

@@ -5,6 +5,11 @@
 //! pipeline derives SI values from it.
 
 pub mod inventory;
+pub mod aggregate;
+pub mod quality;
+
+pub use aggregate::{Aggregate, Period};
+pub use quality::{Quality, ValidatedReading};
 
 use std::fmt;
 

@@ -1,7 +1,7 @@
 //! Estimation: filling gaps between two measured cumulative entries.
 
 use crate::transform::IntervalConsumption;
-use crate::validate::Quality;
+use hes_model::Quality;
 
 /// [`estimate_gaps_with`] for 900 s intervals.
 pub fn estimate_gaps(intervals: &[IntervalConsumption]) -> Vec<IntervalConsumption> {

@@ -8,12 +8,13 @@ pub mod estimate;
 pub mod transform;
 pub mod validate;
 
-pub use aggregate::{aggregate, aggregate_with, Aggregate, Period};
+pub use aggregate::{aggregate, aggregate_with};
+pub use hes_model::{Aggregate, Period, Quality, ValidatedReading};
 pub use estimate::{estimate_gaps, estimate_gaps_with};
 pub use transform::{
     channel, intervals, intervals_with, is_cumulative, to_si, IntervalConsumption,
 };
-pub use validate::{Quality, Rules, ValidatedReading, Validator};
+pub use validate::{Rules, Validator};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,8 @@ use dlms::ObisCode;
 use hes_model::{MeterId, Reading};
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{scaled, Quality, Rules, ValidatedReading};
+use crate::validate::{scaled, Rules};
+use hes_model::{Quality, ValidatedReading};
 
 /// DLMS unit codes the pipeline knows (Blue Book, class 3 `scaler_unit`).
 pub mod unit {

@@ -3,64 +3,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use dlms::ObisCode;
-use hes_model::{MeterId, Reading, Source};
-use serde::{Deserialize, Serialize};
+use hes_model::{MeterId, Quality, Reading, Source, ValidatedReading};
 
 use crate::transform::is_cumulative;
-
-/// What validation (and estimation) found about a value: bit flags, 0 = nothing wrong.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Quality(pub u32);
-
-impl Quality {
-    pub const OK: Quality = Quality(0);
-    /// A gap of one or more intervals precedes this entry.
-    pub const MISSING_BEFORE: u32 = 1 << 0;
-    /// The consumption per interval is above `spike_factor` × the channel's recent median and
-    /// above `spike_floor_wh`.
-    pub const SPIKE: u32 = 1 << 1;
-    /// A cumulative register went down (and not across its wrap).
-    pub const NEGATIVE_CONSUMPTION: u32 = 1 << 2;
-    /// A cumulative register went down across its wrap; the consumption is taken modulo.
-    pub const ROLLOVER: u32 = 1 << 3;
-    /// The same key was seen before with the same value.
-    pub const DUPLICATE: u32 = 1 << 4;
-    /// The same key was seen before with another value.
-    pub const CONFLICT: u32 = 1 << 5;
-    /// The meter's timestamp is beyond now + the clock tolerance.
-    pub const FUTURE: u32 = 1 << 6;
-    /// The meter's timestamp is before the horizon (now − `horizon`).
-    pub const TOO_OLD: u32 = 1 << 7;
-    /// A profile entry off the interval boundary, or a timestamp implausible against the
-    /// head-end's reception time.
-    pub const CLOCK_SUSPECT: u32 = 1 << 8;
-    /// The consumption per interval is above the meter's physical maximum (max power ×
-    /// interval).
-    pub const OUT_OF_RANGE: u32 = 1 << 9;
-    /// The value was estimated (filled in a gap), not measured.
-    pub const ESTIMATED: u32 = 1 << 10;
-
-    /// Any of `flags` set.
-    pub fn has(self, flags: u32) -> bool {
-        self.0 & flags != 0
-    }
-
-    pub fn is_ok(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Both sets of flags.
-    pub fn union(self, other: Quality) -> Quality {
-        Quality(self.0 | other.0)
-    }
-}
-
-/// A reading with its flags.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ValidatedReading {
-    pub reading: Reading,
-    pub quality: Quality,
-}
 
 /// The rules' parameters.
 #[derive(Debug, Clone)]

@@ -12,18 +12,34 @@ pub struct Migration {
 }
 
 /// PostgreSQL migrations, in order.
-pub const PG_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "readings_events",
-    sql: include_str!("../migrations/pg/0001_readings_events.sql"),
-}];
+pub const PG_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "readings_events",
+        sql: include_str!("../migrations/pg/0001_readings_events.sql"),
+    },
+    // The API's tables (hes-api) use versions 100 and up.
+    Migration {
+        version: 100,
+        name: "api_accounts",
+        sql: include_str!("../migrations/pg/0100_api_accounts.sql"),
+    },
+];
 
 /// SQLite migrations, in order.
-pub const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "readings_events",
-    sql: include_str!("../migrations/sqlite/0001_readings_events.sql"),
-}];
+pub const SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "readings_events",
+        sql: include_str!("../migrations/sqlite/0001_readings_events.sql"),
+    },
+    // The API's tables (hes-api) use versions 100 and up.
+    Migration {
+        version: 100,
+        name: "api_accounts",
+        sql: include_str!("../migrations/sqlite/0100_api_accounts.sql"),
+    },
+];
 
 /// Brings the schema of a PostgreSQL database (`postgres://…` URL) or a SQLite file (any other
 /// text is a path) up to date. Returns the versions it applied, in order: none when the schema

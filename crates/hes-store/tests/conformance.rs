@@ -355,7 +355,8 @@ async fn sqlite_migrations_apply_once() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("hes.db");
     let path = path.to_str().unwrap();
-    assert_eq!(migrate(path).await.unwrap(), vec![1]);
+    let all: Vec<u32> = hes_store::SQLITE_MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(migrate(path).await.unwrap(), all);
     assert_eq!(migrate(path).await.unwrap(), Vec::<u32>::new());
     // A store opened on it finds the schema current.
     let s = SqliteStore::open(path).await.unwrap();
@@ -367,7 +368,8 @@ async fn sqlite_migrations_apply_once() {
 #[tokio::test]
 async fn pg_migrations_apply_once() {
     let db = pg_database().await;
-    assert_eq!(migrate(&db.url).await.unwrap(), vec![1]);
+    let all: Vec<u32> = hes_store::PG_MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(migrate(&db.url).await.unwrap(), all);
     assert_eq!(migrate(&db.url).await.unwrap(), Vec::<u32>::new());
     let s = PgStore::connect(&db.url).await.unwrap();
     assert_eq!(s.count_readings().await.unwrap(), 0);

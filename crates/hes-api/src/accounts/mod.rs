@@ -1,0 +1,340 @@
+//! The API's own storage port: users, API tokens, refresh tokens, the audit log, event
+//! acknowledgements and schedules, plus the read queries over the store's `events` and
+//! `readings` tables the Store trait does not offer (filtered event lists, channel lists,
+//! per-day counts). Adapters: SQLite (`SqliteAccounts`) and PostgreSQL (`PgAccounts`), opened
+//! on the same database as the store; both pass `tests/accounts_conformance.rs`.
+//! Only hashes of secrets are stored.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+mod pg;
+mod sqlite;
+
+pub use pg::PgAccounts;
+pub use sqlite::SqliteAccounts;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountsError {
+    #[error("{0} exists already")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("connection pool: {0}")]
+    Pool(String),
+    #[error("stored data: {0}")]
+    Corrupt(String),
+    #[error("store: {0}")]
+    Store(#[from] hes_store::StoreError),
+    #[error("background task: {0}")]
+    Task(String),
+}
+
+impl From<tokio::task::JoinError> for AccountsError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Task(e.to_string())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for AccountsError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Pool(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for AccountsError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}
+
+/// What a user or token may do, before group scopes narrow which meters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, users and tokens included.
+    Admin,
+    /// Read, commands, acknowledgements.
+    Operator,
+    /// Read only.
+    Viewer,
+    /// Read, plus what its token's scopes allow.
+    Integrator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Operator => "operator",
+            Self::Viewer => "viewer",
+            Self::Integrator => "integrator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "operator" => Some(Self::Operator),
+            "viewer" => Some(Self::Viewer),
+            "integrator" => Some(Self::Integrator),
+            _ => None,
+        }
+    }
+}
+
+/// A user. `groups` are `key=value` meter groups; empty means every meter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub username: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub role: Role,
+    pub groups: Vec<String>,
+    pub created_at: i64,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub password_hash: Option<String>,
+    pub role: Option<Role>,
+    pub groups: Option<Vec<String>>,
+}
+
+/// An API token (its secret is kept only as a SHA-256 hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub role: Role,
+    pub scopes: Vec<String>,
+    pub groups: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Valid and now spent: issue a new pair.
+    Valid { username: String },
+    /// Spent before: someone replays it. Every refresh token of the user is revoked.
+    Reused { username: String },
+    /// Unknown or expired.
+    Invalid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub time: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// Event severities, from the log an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Alarm,
+}
+
+/// The standard event log (info), the power quality log (warning); the fraud detection log and
+/// anything else (alarms pushed by the meter) are alarms.
+pub const STANDARD_LOG: &str = "0.0.99.98.0.255";
+pub const FRAUD_LOG: &str = "0.0.99.98.1.255";
+pub const POWER_QUALITY_LOG: &str = "0.0.99.98.4.255";
+
+impl Severity {
+    pub fn of_log(log: &str) -> Self {
+        match log {
+            STANDARD_LOG => Self::Info,
+            POWER_QUALITY_LOG => Self::Warning,
+            _ => Self::Alarm,
+        }
+    }
+}
+
+/// A stored event with its acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub meter: String,
+    pub log: String,
+    pub time: i64,
+    pub code: u16,
+    pub acked_by: Option<String>,
+    pub acked_at: Option<i64>,
+}
+
+/// The natural key of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventKey {
+    pub meter: String,
+    pub log: String,
+    pub time: i64,
+    pub code: u16,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only these meters (`None`: every meter).
+    pub meters: Option<Vec<String>>,
+    pub severity: Option<Severity>,
+    pub acknowledged: Option<bool>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A schedule as the API keeps it (the spec is the JSON the client posted, checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSchedule {
+    pub name: String,
+    pub spec: String,
+}
+
+/// The port. Times are Unix seconds.
+pub trait Accounts: Send + Sync {
+    fn user<'a>(&'a self, username: &'a str)
+        -> BoxFuture<'a, Result<Option<User>, AccountsError>>;
+    fn users(&self) -> BoxFuture<'_, Result<Vec<User>, AccountsError>>;
+    /// Fails with `Conflict` when the name is taken.
+    fn create_user<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Result<(), AccountsError>>;
+    fn update_user<'a>(
+        &'a self,
+        username: &'a str,
+        update: &'a UserUpdate,
+    ) -> BoxFuture<'a, Result<(), AccountsError>>;
+    /// Also revokes the user's refresh tokens.
+    fn delete_user<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), AccountsError>>;
+
+    fn create_token<'a>(
+        &'a self,
+        token: &'a ApiToken,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<(), AccountsError>>;
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<ApiToken>, AccountsError>>;
+    fn token_by_hash<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ApiToken>, AccountsError>>;
+    /// Fails with `NotFound` for an unknown id; revoking twice keeps the first time.
+    fn revoke_token<'a>(&'a self, id: &'a str, at: i64)
+        -> BoxFuture<'a, Result<(), AccountsError>>;
+
+    fn put_refresh<'a>(
+        &'a self,
+        secret_hash: &'a str,
+        username: &'a str,
+        expires_at: i64,
+    ) -> BoxFuture<'a, Result<(), AccountsError>>;
+    /// Spends a refresh token atomically: two concurrent uses cannot both be `Valid`.
+    fn use_refresh<'a>(
+        &'a self,
+        secret_hash: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<RefreshUse, AccountsError>>;
+
+    fn audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), AccountsError>>;
+    /// Newest first; with the total matching the filter.
+    fn audit_list<'a>(
+        &'a self,
+        filter: &'a AuditFilter,
+    ) -> BoxFuture<'a, Result<(Vec<AuditEntry>, u64), AccountsError>>;
+
+    /// Newest first; with the total matching the filter.
+    fn events<'a>(
+        &'a self,
+        filter: &'a EventFilter,
+    ) -> BoxFuture<'a, Result<(Vec<EventRow>, u64), AccountsError>>;
+    fn event<'a>(
+        &'a self,
+        key: &'a EventKey,
+    ) -> BoxFuture<'a, Result<Option<EventRow>, AccountsError>>;
+    /// Acknowledges a stored event (`NotFound` when there is none); the first
+    /// acknowledgement stays.
+    fn ack_event<'a>(
+        &'a self,
+        key: &'a EventKey,
+        by: &'a str,
+        at: i64,
+    ) -> BoxFuture<'a, Result<(), AccountsError>>;
+
+    /// The OBIS codes (text) a meter has stored readings of.
+    fn reading_channels<'a>(
+        &'a self,
+        meter: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, AccountsError>>;
+    /// Readings of `obis` stored per UTC day (day start, count) in `[from, to)`.
+    fn readings_per_day<'a>(
+        &'a self,
+        obis: &'a str,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, AccountsError>>;
+
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>, AccountsError>>;
+    /// Creates or replaces.
+    fn put_schedule<'a>(
+        &'a self,
+        schedule: &'a StoredSchedule,
+    ) -> BoxFuture<'a, Result<(), AccountsError>>;
+    fn delete_schedule<'a>(&'a self, name: &'a str)
+        -> BoxFuture<'a, Result<(), AccountsError>>;
+
+    /// A trivial query: the database answers.
+    fn ping(&self) -> BoxFuture<'_, Result<(), AccountsError>>;
+}
+
+impl std::fmt::Debug for dyn Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Accounts")
+    }
+}
+
+pub(crate) fn groups_to_text(g: &[String]) -> String {
+    serde_json::to_string(g).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn groups_from_text(s: &str) -> Result<Vec<String>, AccountsError> {
+    Ok(serde_json::from_str(s)?)
+}
+
+pub(crate) fn role_from_text(s: &str) -> Result<Role, AccountsError> {
+    Role::parse(s).ok_or_else(|| AccountsError::Corrupt(format!("unknown role {s:?}")))
+}
+
+/// Opens the adapter for a store location: a `postgres://` URL or an SQLite file path.
+pub async fn open(url_or_path: &str) -> Result<std::sync::Arc<dyn Accounts>, AccountsError> {
+    if hes_store::is_postgres_url(url_or_path) {
+        Ok(std::sync::Arc::new(PgAccounts::connect(url_or_path).await?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteAccounts::open(url_or_path).await?))
+    }
+}

@@ -1,0 +1,631 @@
+//! The SQLite adapter of [`Accounts`]: its own connection to the store's database file (WAL
+//! mode lets it read while the store writes), used from `spawn_blocking`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+
+use super::{
+    groups_from_text, groups_to_text, role_from_text, Accounts, AccountsError, ApiToken,
+    AuditEntry, AuditFilter, BoxFuture, EventFilter, EventKey, EventRow, RefreshUse, Severity,
+    StoredSchedule, User, UserUpdate, POWER_QUALITY_LOG, STANDARD_LOG,
+};
+
+#[derive(Debug, Clone)]
+pub struct SqliteAccounts {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteAccounts {
+    /// Opens the database file (creating it), applying the pending migrations (the store's
+    /// and the API's).
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, AccountsError> {
+        let path = path.as_ref().to_path_buf();
+        let text = path.to_string_lossy().into_owned();
+        hes_store::migrate(&text).await?;
+        let conn = tokio::task::spawn_blocking(move || {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok::<_, AccountsError>(conn)
+        })
+        .await??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn with<'a, T: Send + 'static>(
+        &'a self,
+        f: impl FnOnce(&mut Connection) -> Result<T, AccountsError> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T, AccountsError>> {
+        let conn = Arc::clone(&self.conn);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut guard = conn
+                    .lock()
+                    .map_err(|_| AccountsError::Task("a previous call panicked".into()))?;
+                f(&mut guard)
+            })
+            .await?
+        })
+    }
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> Result<User, AccountsError> {
+    let role: String = r.get(2)?;
+    let groups: String = r.get(3)?;
+    Ok(User {
+        username: r.get(0)?,
+        password_hash: r.get(1)?,
+        role: role_from_text(&role)?,
+        groups: groups_from_text(&groups)?,
+        created_at: r.get(4)?,
+    })
+}
+
+const USER_COLUMNS: &str = "username, password_hash, role, groups, created_at";
+const TOKEN_COLUMNS: &str =
+    "id, name, owner, role, scopes, groups, created_at, expires_at, revoked_at";
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> Result<ApiToken, AccountsError> {
+    let role: String = r.get(3)?;
+    let scopes: String = r.get(4)?;
+    let groups: String = r.get(5)?;
+    Ok(ApiToken {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        owner: r.get(2)?,
+        role: role_from_text(&role)?,
+        scopes: groups_from_text(&scopes)?,
+        groups: groups_from_text(&groups)?,
+        created_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        revoked_at: r.get(8)?,
+    })
+}
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> Result<EventRow, AccountsError> {
+    let code: i64 = r.get(3)?;
+    Ok(EventRow {
+        meter: r.get(0)?,
+        log: r.get(1)?,
+        time: r.get(2)?,
+        code: u16::try_from(code).map_err(|_| AccountsError::Corrupt("event code".into()))?,
+        acked_by: r.get(4)?,
+        acked_at: r.get(5)?,
+    })
+}
+
+/// The WHERE clause and parameters of an event filter.
+fn event_where(f: &EventFilter) -> (String, Vec<Value>) {
+    let mut clauses = vec!["1 = 1".to_string()];
+    let mut params = Vec::new();
+    if let Some(meters) = &f.meters {
+        params.push(Value::Text(groups_to_text(meters)));
+        clauses.push(format!(
+            "e.meter IN (SELECT value FROM json_each(?{}))",
+            params.len()
+        ));
+    }
+    match f.severity {
+        Some(Severity::Info) => clauses.push(format!("e.log = '{STANDARD_LOG}'")),
+        Some(Severity::Warning) => clauses.push(format!("e.log = '{POWER_QUALITY_LOG}'")),
+        Some(Severity::Alarm) => clauses.push(format!(
+            "e.log NOT IN ('{STANDARD_LOG}', '{POWER_QUALITY_LOG}')"
+        )),
+        None => {}
+    }
+    match f.acknowledged {
+        Some(true) => clauses.push("a.acked_at IS NOT NULL".into()),
+        Some(false) => clauses.push("a.acked_at IS NULL".into()),
+        None => {}
+    }
+    if let Some(from) = f.from {
+        params.push(Value::Integer(from));
+        clauses.push(format!("e.time >= ?{}", params.len()));
+    }
+    if let Some(to) = f.to {
+        params.push(Value::Integer(to));
+        clauses.push(format!("e.time <= ?{}", params.len()));
+    }
+    (clauses.join(" AND "), params)
+}
+
+impl Accounts for SqliteAccounts {
+    fn user<'a>(
+        &'a self,
+        username: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, AccountsError>> {
+        let username = username.to_string();
+        self.with(move |c| {
+            let mut st =
+                c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM api_users WHERE username = ?1"))?;
+            let mut rows = st.query([username])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(user_from_row(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn users(&self) -> BoxFuture<'_, Result<Vec<User>, AccountsError>> {
+        self.with(|c| {
+            let mut st =
+                c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM api_users ORDER BY username"))?;
+            let mut rows = st.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(user_from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn create_user<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let u = user.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO api_users (username, password_hash, role, groups, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    u.username,
+                    u.password_hash,
+                    u.role.as_str(),
+                    groups_to_text(&u.groups),
+                    u.created_at
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    AccountsError::Conflict(format!("user {}", u.username))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+    }
+
+    fn update_user<'a>(
+        &'a self,
+        username: &'a str,
+        update: &'a UserUpdate,
+    ) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let username = username.to_string();
+        let u = update.clone();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM api_users WHERE username = ?1)",
+                [&username],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Err(AccountsError::NotFound(format!("user {username}")));
+            }
+            if let Some(h) = &u.password_hash {
+                tx.execute(
+                    "UPDATE api_users SET password_hash = ?2 WHERE username = ?1",
+                    params![username, h],
+                )?;
+            }
+            if let Some(r) = u.role {
+                tx.execute(
+                    "UPDATE api_users SET role = ?2 WHERE username = ?1",
+                    params![username, r.as_str()],
+                )?;
+            }
+            if let Some(g) = &u.groups {
+                tx.execute(
+                    "UPDATE api_users SET groups = ?2 WHERE username = ?1",
+                    params![username, groups_to_text(g)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn delete_user<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let username = username.to_string();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute("DELETE FROM api_users WHERE username = ?1", [&username])?;
+            if n == 0 {
+                return Err(AccountsError::NotFound(format!("user {username}")));
+            }
+            tx.execute(
+                "DELETE FROM api_refresh_tokens WHERE username = ?1",
+                [&username],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn create_token<'a>(
+        &'a self,
+        token: &'a ApiToken,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let t = token.clone();
+        let h = secret_hash.to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO api_tokens (id, name, secret_hash, owner, role, scopes, groups,
+                                         created_at, expires_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
+                params![
+                    t.id,
+                    t.name,
+                    h,
+                    t.owner,
+                    t.role.as_str(),
+                    groups_to_text(&t.scopes),
+                    groups_to_text(&t.groups),
+                    t.created_at,
+                    t.expires_at
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    AccountsError::Conflict(format!("token {}", t.id))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+    }
+
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<ApiToken>, AccountsError>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
+            ))?;
+            let mut rows = st.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(token_from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn token_by_hash<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ApiToken>, AccountsError>> {
+        let h = secret_hash.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = ?1"
+            ))?;
+            let mut rows = st.query([h])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(token_from_row(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn revoke_token<'a>(
+        &'a self,
+        id: &'a str,
+        at: i64,
+    ) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let id = id.to_string();
+        self.with(move |c| {
+            let n = c.execute(
+                "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+                params![id, at],
+            )?;
+            if n == 0 {
+                return Err(AccountsError::NotFound(format!("token {id}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn put_refresh<'a>(
+        &'a self,
+        secret_hash: &'a str,
+        username: &'a str,
+        expires_at: i64,
+    ) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let (h, u) = (secret_hash.to_string(), username.to_string());
+        self.with(move |c| {
+            // Spent and expired tokens are kept a day for reuse detection, then forgotten.
+            c.execute(
+                "DELETE FROM api_refresh_tokens WHERE expires_at < ?1",
+                [expires_at - 2 * 86_400],
+            )?;
+            c.execute(
+                "INSERT INTO api_refresh_tokens (secret_hash, username, expires_at, used_at)
+                 VALUES (?1, ?2, ?3, NULL)",
+                params![h, u, expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn use_refresh<'a>(
+        &'a self,
+        secret_hash: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<RefreshUse, AccountsError>> {
+        let h = secret_hash.to_string();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let row: Option<(String, i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT username, expires_at, used_at FROM api_refresh_tokens
+                     WHERE secret_hash = ?1",
+                    [&h],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let out = match row {
+                None => RefreshUse::Invalid,
+                Some((username, _, Some(_))) => {
+                    tx.execute(
+                        "UPDATE api_refresh_tokens SET used_at = coalesce(used_at, ?2)
+                         WHERE username = ?1",
+                        params![username, now],
+                    )?;
+                    RefreshUse::Reused { username }
+                }
+                Some((_, expires_at, None)) if expires_at <= now => RefreshUse::Invalid,
+                Some((username, _, None)) => {
+                    tx.execute(
+                        "UPDATE api_refresh_tokens SET used_at = ?2 WHERE secret_hash = ?1",
+                        params![h, now],
+                    )?;
+                    RefreshUse::Valid { username }
+                }
+            };
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let e = entry.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO api_audit (time, actor, action, target, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![e.time, e.actor, e.action, e.target, e.detail.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn audit_list<'a>(
+        &'a self,
+        filter: &'a AuditFilter,
+    ) -> BoxFuture<'a, Result<(Vec<AuditEntry>, u64), AccountsError>> {
+        let f = filter.clone();
+        self.with(move |c| {
+            let mut clauses = vec!["1 = 1".to_string()];
+            let mut ps: Vec<Value> = Vec::new();
+            if let Some(a) = f.actor {
+                ps.push(Value::Text(a));
+                clauses.push(format!("actor = ?{}", ps.len()));
+            }
+            if let Some(a) = f.action {
+                ps.push(Value::Text(a));
+                clauses.push(format!("action = ?{}", ps.len()));
+            }
+            if let Some(t) = f.from {
+                ps.push(Value::Integer(t));
+                clauses.push(format!("time >= ?{}", ps.len()));
+            }
+            if let Some(t) = f.to {
+                ps.push(Value::Integer(t));
+                clauses.push(format!("time <= ?{}", ps.len()));
+            }
+            let w = clauses.join(" AND ");
+            let total: i64 = c.query_row(
+                &format!("SELECT count(*) FROM api_audit WHERE {w}"),
+                params_from_iter(ps.iter()),
+                |r| r.get(0),
+            )?;
+            ps.push(Value::Integer(i64::from(f.limit)));
+            ps.push(Value::Integer(i64::from(f.offset)));
+            let sql = format!(
+                "SELECT time, actor, action, target, detail FROM api_audit WHERE {w}
+                 ORDER BY id DESC LIMIT ?{} OFFSET ?{}",
+                ps.len() - 1,
+                ps.len()
+            );
+            let mut st = c.prepare(&sql)?;
+            let mut rows = st.query(params_from_iter(ps.iter()))?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let detail: String = r.get(4)?;
+                out.push(AuditEntry {
+                    time: r.get(0)?,
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    target: r.get(3)?,
+                    detail: serde_json::from_str(&detail)?,
+                });
+            }
+            Ok((out, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    fn events<'a>(
+        &'a self,
+        filter: &'a EventFilter,
+    ) -> BoxFuture<'a, Result<(Vec<EventRow>, u64), AccountsError>> {
+        let f = filter.clone();
+        self.with(move |c| {
+            let (w, mut ps) = event_where(&f);
+            let from = "events e LEFT JOIN api_event_acks a
+                        ON a.meter = e.meter AND a.log = e.log AND a.time = e.time AND a.code = e.code";
+            let total: i64 = c.query_row(
+                &format!("SELECT count(*) FROM {from} WHERE {w}"),
+                params_from_iter(ps.iter()),
+                |r| r.get(0),
+            )?;
+            ps.push(Value::Integer(i64::from(f.limit)));
+            ps.push(Value::Integer(i64::from(f.offset)));
+            let sql = format!(
+                "SELECT e.meter, e.log, e.time, e.code, a.acked_by, a.acked_at FROM {from}
+                 WHERE {w} ORDER BY e.time DESC, e.meter, e.log, e.code LIMIT ?{} OFFSET ?{}",
+                ps.len() - 1,
+                ps.len()
+            );
+            let mut st = c.prepare(&sql)?;
+            let mut rows = st.query(params_from_iter(ps.iter()))?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(event_from_row(r)?);
+            }
+            Ok((out, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    fn event<'a>(
+        &'a self,
+        key: &'a EventKey,
+    ) -> BoxFuture<'a, Result<Option<EventRow>, AccountsError>> {
+        let k = key.clone();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT e.meter, e.log, e.time, e.code, a.acked_by, a.acked_at
+                 FROM events e LEFT JOIN api_event_acks a
+                 ON a.meter = e.meter AND a.log = e.log AND a.time = e.time AND a.code = e.code
+                 WHERE e.meter = ?1 AND e.log = ?2 AND e.time = ?3 AND e.code = ?4",
+            )?;
+            let mut rows = st.query(params![k.meter, k.log, k.time, k.code])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(event_from_row(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn ack_event<'a>(
+        &'a self,
+        key: &'a EventKey,
+        by: &'a str,
+        at: i64,
+    ) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let k = key.clone();
+        let by = by.to_string();
+        self.with(move |c| {
+            let n = c.execute(
+                "INSERT INTO api_event_acks (meter, log, time, code, acked_by, acked_at)
+                 SELECT meter, log, time, code, ?5, ?6 FROM events
+                 WHERE meter = ?1 AND log = ?2 AND time = ?3 AND code = ?4
+                 ON CONFLICT DO NOTHING",
+                params![k.meter, k.log, k.time, k.code, by, at],
+            )?;
+            if n == 0 {
+                let exists: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM events
+                     WHERE meter = ?1 AND log = ?2 AND time = ?3 AND code = ?4)",
+                    params![k.meter, k.log, k.time, k.code],
+                    |r| r.get(0),
+                )?;
+                if !exists {
+                    return Err(AccountsError::NotFound("event".into()));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn reading_channels<'a>(
+        &'a self,
+        meter: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, AccountsError>> {
+        let m = meter.to_string();
+        self.with(move |c| {
+            let mut st =
+                c.prepare_cached("SELECT DISTINCT obis FROM readings WHERE meter = ?1 ORDER BY obis")?;
+            let rows = st.query_map([m], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn readings_per_day<'a>(
+        &'a self,
+        obis: &'a str,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, AccountsError>> {
+        let o = obis.to_string();
+        self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT time - (time % 86400) AS day, count(*) FROM readings
+                 WHERE obis = ?1 AND time >= ?2 AND time < ?3 GROUP BY day ORDER BY day",
+            )?;
+            let rows = st.query_map(params![o, from, to], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (d, n) = r?;
+                out.push((d, u64::try_from(n).unwrap_or(0)));
+            }
+            Ok(out)
+        })
+    }
+
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>, AccountsError>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached("SELECT name, spec FROM api_schedules ORDER BY name")?;
+            let rows = st.query_map([], |r| {
+                Ok(StoredSchedule {
+                    name: r.get(0)?,
+                    spec: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn put_schedule<'a>(
+        &'a self,
+        schedule: &'a StoredSchedule,
+    ) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let s = schedule.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO api_schedules (name, spec) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+                params![s.name, s.spec],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AccountsError>> {
+        let n = name.to_string();
+        self.with(move |c| {
+            if c.execute("DELETE FROM api_schedules WHERE name = ?1", [&n])? == 0 {
+                return Err(AccountsError::NotFound(format!("schedule {n}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), AccountsError>> {
+        self.with(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+    }
+}

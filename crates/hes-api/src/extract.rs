@@ -1,0 +1,202 @@
+//! Extractors that answer problem+json when a request is malformed, the authenticated
+//! principal, pagination and time parameters.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Role;
+use crate::auth::{secret_hash, unix_now, Principal};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// A JSON body; malformed bodies are 400/413/415 problems.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> ApiError {
+    let status = e.status().as_u16();
+    let text = e.body_text();
+    match status {
+        413 => ApiError::PayloadTooLarge(text),
+        415 => ApiError::BadRequest("expected Content-Type: application/json".into()),
+        _ => ApiError::BadRequest(text),
+    }
+}
+
+/// Query parameters; bad ones are 400 problems.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError::BadRequest(query_text(e))),
+        }
+    }
+}
+
+fn query_text(e: QueryRejection) -> String {
+    e.body_text()
+}
+
+/// Path parameters; bad ones are 400 problems.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError::BadRequest(path_text(e))),
+        }
+    }
+}
+
+fn path_text(e: PathRejection) -> String {
+    e.body_text()
+}
+
+/// Checks a bearer credential: an access JWT, or an API token (`hes_…`).
+pub async fn authenticate(state: &AppState, credential: &str) -> Result<Principal, ApiError> {
+    let now = unix_now();
+    if credential.starts_with("hes_") {
+        let t = state
+            .accounts
+            .token_by_hash(&secret_hash(credential))
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown API token".into()))?;
+        if t.revoked_at.is_some() {
+            return Err(ApiError::Unauthorized("API token revoked".into()));
+        }
+        if t.expires_at.is_some_and(|e| e <= now) {
+            return Err(ApiError::Unauthorized("API token expired".into()));
+        }
+        return Ok(Principal::new(
+            format!("token:{}", t.name),
+            t.role,
+            &t.groups,
+            Some(t.scopes),
+        ));
+    }
+    let c = state.jwt.verify(credential, now)?;
+    Ok(Principal::new(c.sub, c.role, &c.groups, None))
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("an Authorization: Bearer header is required".into()))?;
+        let text = header
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+        let cred = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| ApiError::Unauthorized("expected a Bearer credential".into()))?;
+        authenticate(state, cred).await
+    }
+}
+
+/// `?limit=&offset=` (limit 50 by default, at most 1000).
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Page {
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+pub const MAX_LIMIT: u32 = 1000;
+
+impl Page {
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(50).min(MAX_LIMIT)
+    }
+
+    pub fn offset(&self) -> u32 {
+        self.offset.unwrap_or(0)
+    }
+}
+
+/// A list answer.
+#[derive(Debug, Serialize)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl<T> List<T> {
+    /// A page of an already complete list.
+    pub fn page(all: Vec<T>, page: &Page) -> Self {
+        let total = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(page.offset() as usize)
+            .take(page.limit() as usize)
+            .collect();
+        Self {
+            items,
+            total,
+            limit: page.limit(),
+            offset: page.offset(),
+        }
+    }
+}
+
+/// RFC 3339 or Unix seconds.
+pub fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| ApiError::BadRequest(format!("{name}: expected RFC 3339 or Unix seconds")))
+}
+
+pub fn opt_time(name: &str, s: &Option<String>) -> Result<Option<i64>, ApiError> {
+    s.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_time(name, s))
+        .transpose()
+}
+
+/// Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z` style), or the number when out of range.
+pub fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+pub fn role_param(s: &str) -> Result<Role, ApiError> {
+    Role::parse(s).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "unknown role {s:?} (admin, operator, viewer, integrator)"
+        ))
+    })
+}

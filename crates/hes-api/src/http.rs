@@ -1,0 +1,198 @@
+//! The router and the layers every response passes: metrics, secure headers, CORS (off unless
+//! origins are configured), body limits, problem+json for unmatched routes and methods.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+use crate::error::problem;
+use crate::routes;
+use crate::AppState;
+
+/// The whole application: `/api/v1/...`, `/api/openapi.json`, `/metrics`, `/healthz`,
+/// `/readyz`. Anything else under `/api` is a 404 problem; other paths are left to whatever
+/// the caller adds (the web UI) with `fallback_service`.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/auth/token", post(routes::auth::token))
+        .route("/auth/refresh", post(routes::auth::refresh))
+        .route("/me", get(routes::auth::me))
+        .route(
+            "/meters",
+            get(routes::meters::list).post(routes::meters::create),
+        )
+        .route("/meters/import", post(routes::meters::import))
+        .route(
+            "/meters/{id}",
+            get(routes::meters::detail)
+                .patch(routes::meters::update)
+                .delete(routes::meters::decommission),
+        )
+        .route("/meters/{id}/readings", get(routes::readings::readings))
+        .route("/meters/{id}/events", get(routes::events::by_meter))
+        .route("/meters/{id}/jobs", get(routes::jobs::by_meter))
+        .route("/meters/{id}/commands", post(routes::jobs::command))
+        .route("/events", get(routes::events::list))
+        .route("/events/{id}/ack", post(routes::events::ack))
+        .route("/jobs", get(routes::jobs::list))
+        .route("/jobs/{id}", get(routes::jobs::detail))
+        .route("/jobs/{id}/cancel", post(routes::jobs::cancel))
+        .route("/groups", get(routes::admin::groups))
+        .route(
+            "/groups/{key}/{value}/commands",
+            post(routes::jobs::group_command),
+        )
+        .route(
+            "/schedules",
+            get(routes::admin::schedules).post(routes::admin::put_schedule),
+        )
+        .route("/schedules/{name}", delete(routes::admin::delete_schedule))
+        .route(
+            "/users",
+            get(routes::admin::users).post(routes::admin::create_user),
+        )
+        .route(
+            "/users/{username}",
+            axum::routing::patch(routes::admin::update_user).delete(routes::admin::delete_user),
+        )
+        .route(
+            "/tokens",
+            get(routes::admin::tokens).post(routes::admin::create_token),
+        )
+        .route("/tokens/{id}", delete(routes::admin::revoke_token))
+        .route("/audit", get(routes::admin::audit))
+        .route("/stats/fleet", get(routes::stats::fleet))
+        .route("/stats/completeness", get(routes::stats::completeness))
+        .route("/ws", get(crate::live::ws))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/api/openapi.json", get(crate::openapi::document))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api", axum::routing::any(not_found))
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), layers))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, "no such resource".into())
+}
+
+async fn method_not_allowed() -> Response {
+    problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this resource".into(),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when the store and the accounts database answer within two seconds.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let probe = async {
+        let m = hes_model::MeterId(String::new());
+        state
+            .store
+            .latest_reading_time(&m, dlms::ObisCode::new(1, 0, 1, 8, 0, 255))
+            .await
+            .map_err(|e| e.to_string())?;
+        state.accounts.ping().await.map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Ok(())) => "ready\n".into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store does not answer".into(),
+            )
+        }
+        Err(_) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store did not answer in time".into(),
+        ),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.render(state.started.elapsed()),
+    )
+        .into_response()
+}
+
+/// Metrics, secure headers and CORS around every request.
+async fn layers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed_origin = origin.filter(|o| {
+        o.to_str()
+            .is_ok_and(|o| state.config.cors_origins.iter().any(|a| a == o))
+    });
+    let mut resp = if method == Method::OPTIONS && allowed_origin.is_some() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'self'"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if state.config.hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if route.starts_with("/api/v1") && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Some(o) = allowed_origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PATCH, DELETE"),
+        );
+    }
+    state
+        .metrics
+        .observe(&route, method.as_str(), resp.status().as_u16(), started.elapsed());
+    resp
+}

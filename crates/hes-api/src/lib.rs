@@ -1,0 +1,235 @@
+//! The head-end's REST and WebSocket API (axum): meters, readings, events, jobs, commands,
+//! schedules, groups, users, tokens, the audit log and fleet statistics under `/api/v1`, with
+//! JWT and API-token authentication, roles and group scopes; `/metrics`, `/healthz`, `/readyz`
+//! and the OpenAPI document. `router(state)` builds the app; `serve` runs it (TLS optional).
+//! See `docs/api.md`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hes_cache::Cache;
+use hes_collector::jobs::Engine;
+use hes_collector::registry::Registry;
+use hes_model::{Job, JobId, JobKind, MeterId, Priority};
+use hes_store::Store;
+
+pub mod accounts;
+pub mod auth;
+pub mod error;
+mod extract;
+mod http;
+mod live;
+pub mod metrics;
+mod openapi;
+mod routes;
+pub mod serve;
+
+pub use accounts::Accounts;
+pub use error::ApiError;
+pub use http::router;
+pub use openapi::OPENAPI_JSON;
+
+use accounts::AuditEntry;
+use auth::{HashCost, JwtKey, LoginLimiter};
+
+/// Where commands go: the job engine (in-process), or anything that queues jobs the same way.
+pub trait CommandSink: Send + Sync {
+    fn submit(&self, meter: MeterId, kind: JobKind, requested_by: &str) -> JobId;
+    fn job(&self, id: JobId) -> Option<Job>;
+    fn cancel(&self, id: JobId) -> bool;
+    /// Jobs `keep` accepts, newest first, a page of them and the total.
+    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize)
+        -> (Vec<Job>, usize);
+}
+
+impl CommandSink for Engine {
+    fn submit(&self, meter: MeterId, kind: JobKind, requested_by: &str) -> JobId {
+        Engine::submit(self, meter, kind, Priority::OnDemand, requested_by)
+    }
+
+    fn job(&self, id: JobId) -> Option<Job> {
+        Engine::job(self, id)
+    }
+
+    fn cancel(&self, id: JobId) -> bool {
+        Engine::cancel(self, id)
+    }
+
+    fn list(
+        &self,
+        keep: &dyn Fn(&Job) -> bool,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<Job>, usize) {
+        self.list_jobs(keep, offset, limit)
+    }
+}
+
+/// Settings of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Access token lifetime (15 min).
+    pub access_ttl_s: i64,
+    /// Refresh token lifetime (12 h).
+    pub refresh_ttl_s: i64,
+    /// A meter heard from within this many seconds is online.
+    pub online_within_s: i64,
+    /// Argon2id cost of new password hashes.
+    pub hash_cost: HashCost,
+    /// Failed logins per username and per client address within a minute before 429.
+    pub login_failures_per_minute: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Origins allowed to call the API from a browser on another origin (empty: CORS off).
+    pub cors_origins: Vec<String>,
+    /// Send Strict-Transport-Security (set when serving TLS).
+    pub hsts: bool,
+    /// Interval between `stats` messages to WebSocket clients subscribed to the fleet.
+    pub ws_stats_every: Duration,
+    /// Messages a WebSocket client may fall behind before it loses some (and is told).
+    pub ws_queue: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl_s: 15 * 60,
+            refresh_ttl_s: 12 * 3600,
+            online_within_s: 2 * 3600,
+            hash_cost: HashCost::default(),
+            login_failures_per_minute: 5,
+            max_body_bytes: 8 << 20,
+            cors_origins: Vec::new(),
+            hsts: false,
+            ws_stats_every: Duration::from_secs(5),
+            ws_queue: 1024,
+        }
+    }
+}
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn Cache>,
+    pub registry: Arc<Registry>,
+    pub commands: Arc<dyn CommandSink>,
+    pub accounts: Arc<dyn Accounts>,
+    pub config: ApiConfig,
+    pub jwt: JwtKey,
+    pub limiter: LoginLimiter,
+    pub metrics: metrics::Metrics,
+    pub started: Instant,
+    live: live::Hub,
+    stats_cache: std::sync::Mutex<Option<(Instant, routes::stats::Slow)>>,
+    dummy_hash: tokio::sync::OnceCell<String>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("meters", &self.0.registry.len())
+            .field("config", &self.0.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: Arc<dyn Cache>,
+        registry: Arc<Registry>,
+        commands: Arc<dyn CommandSink>,
+        accounts: Arc<dyn Accounts>,
+        jwt: JwtKey,
+        config: ApiConfig,
+    ) -> Self {
+        let limiter = LoginLimiter::new(config.login_failures_per_minute, Duration::from_secs(60));
+        Self(Arc::new(Inner {
+            store,
+            cache,
+            registry,
+            commands,
+            accounts,
+            jwt,
+            limiter,
+            metrics: metrics::Metrics::default(),
+            started: Instant::now(),
+            live: live::Hub::new(config.ws_queue),
+            stats_cache: std::sync::Mutex::new(None),
+            dummy_hash: tokio::sync::OnceCell::new(),
+            config,
+        }))
+    }
+
+    /// Writes an audit entry; a failure fails the act it records.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let e = AuditEntry {
+            time: auth::unix_now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            detail,
+        };
+        self.accounts.audit(&e).await?;
+        Ok(())
+    }
+}
+
+/// Creates the first admin when there are no users: user `admin` with `HES_ADMIN_PASSWORD`
+/// (from `env_password`), else a generated password that is returned (to be shown once).
+/// Returns `None` when users exist already or the password came from the environment.
+pub async fn ensure_first_admin(
+    accounts: &dyn Accounts,
+    env_password: Option<String>,
+    cost: HashCost,
+) -> Result<Option<String>, ApiError> {
+    if !accounts.users().await?.is_empty() {
+        return Ok(None);
+    }
+    let (password, generated) = match env_password.filter(|p| !p.is_empty()) {
+        Some(p) => (p, false),
+        None => (auth::generate_password(), true),
+    };
+    let p = password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&p, cost))
+        .await
+        .map_err(ApiError::internal)??;
+    let user = accounts::User {
+        username: "admin".into(),
+        password_hash: hash,
+        role: accounts::Role::Admin,
+        groups: Vec::new(),
+        created_at: auth::unix_now(),
+    };
+    match accounts.create_user(&user).await {
+        Ok(()) => {}
+        // Another node created it first.
+        Err(accounts::AccountsError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(generated.then_some(password))
+}

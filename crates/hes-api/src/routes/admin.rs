@@ -1,0 +1,523 @@
+//! Groups, schedules, users, API tokens and the audit log.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::accounts::{ApiToken, AuditEntry, AuditFilter, Role, StoredSchedule, User, UserUpdate};
+use crate::auth::{hash_password, parse_group, random_secret, secret_hash, unix_now, Permission, Principal, SCOPES};
+use crate::error::ApiError;
+use crate::extract::{opt_time, rfc3339, role_param, ApiJson, ApiPath, ApiQuery, List, Page};
+use crate::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct GroupJson {
+    key: String,
+    value: String,
+    meters: usize,
+}
+
+pub async fn groups(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<List<GroupJson>>, ApiError> {
+    who.require(Permission::Read)?;
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for m in state.registry.all() {
+        if !who.sees_groups(&m.groups) {
+            continue;
+        }
+        for (k, v) in &m.groups {
+            *counts.entry((k.clone(), v.clone())).or_default() += 1;
+        }
+    }
+    let all = counts
+        .into_iter()
+        .map(|((key, value), meters)| GroupJson { key, value, meters })
+        .collect();
+    Ok(Json(List::page(all, &page)))
+}
+
+/// A schedule as the API takes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    name: String,
+    /// `key=value`, or none for every meter.
+    #[serde(default)]
+    group: Option<String>,
+    /// `load_profile`, `events`, `daily`, `billing` or `instant`.
+    read: String,
+    /// Exactly one of `every_s` and `cron`.
+    #[serde(default)]
+    every_s: Option<i64>,
+    #[serde(default)]
+    cron: Option<String>,
+    #[serde(default)]
+    window_s: i64,
+    #[serde(default)]
+    jitter_s: i64,
+}
+
+impl ScheduleSpec {
+    fn check(&self) -> Result<(), ApiError> {
+        let bad = |s: &str| Err(ApiError::BadRequest(s.to_string()));
+        if self.name.is_empty()
+            || self.name.len() > 64
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return bad("name: 1 to 64 of A-Z a-z 0-9 - _ .");
+        }
+        if let Some(g) = &self.group {
+            if parse_group(g).is_none() {
+                return bad("group: expected key=value");
+            }
+        }
+        if !["load_profile", "events", "daily", "billing", "instant"].contains(&self.read.as_str())
+        {
+            return bad("read: load_profile, events, daily, billing or instant");
+        }
+        match (&self.every_s, &self.cron) {
+            (Some(e), None) if (60..=366 * 86_400).contains(e) => {}
+            (None, Some(c)) => {
+                c.parse::<hes_collector::schedule::Cron>()
+                    .map_err(ApiError::bad)?;
+            }
+            _ => return bad("exactly one of every_s (60 s to a year) and cron"),
+        }
+        if !(0..=86_400).contains(&self.window_s) || !(0..=3600).contains(&self.jitter_s) {
+            return bad("window_s: 0 to 86400; jitter_s: 0 to 3600");
+        }
+        Ok(())
+    }
+}
+
+pub async fn schedules(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<List<serde_json::Value>>, ApiError> {
+    who.require(Permission::Read)?;
+    let all = state
+        .accounts
+        .schedules()
+        .await?
+        .into_iter()
+        .filter_map(|s| serde_json::from_str(&s.spec).ok())
+        .collect();
+    Ok(Json(List::page(all, &page)))
+}
+
+pub async fn put_schedule(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(spec): ApiJson<ScheduleSpec>,
+) -> Result<(StatusCode, Json<ScheduleSpec>), ApiError> {
+    who.require(Permission::Admin)?;
+    spec.check()?;
+    let text = serde_json::to_string(&spec).map_err(ApiError::internal)?;
+    state
+        .audit(&who.name, "schedule.put", &spec.name, serde_json::to_value(&spec).unwrap_or_default())
+        .await?;
+    state
+        .accounts
+        .put_schedule(&StoredSchedule {
+            name: spec.name.clone(),
+            spec: text,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(spec)))
+}
+
+pub async fn delete_schedule(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    who.require(Permission::Admin)?;
+    state
+        .audit(&who.name, "schedule.delete", &name, json!({}))
+        .await?;
+    state.accounts.delete_schedule(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserJson {
+    username: String,
+    role: Role,
+    groups: Vec<String>,
+    created_at: String,
+}
+
+fn user_json(u: User) -> UserJson {
+    UserJson {
+        username: u.username,
+        role: u.role,
+        groups: u.groups,
+        created_at: rfc3339(u.created_at),
+    }
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<List<UserJson>>, ApiError> {
+    who.require(Permission::Admin)?;
+    let all = state.accounts.users().await?.into_iter().map(user_json).collect();
+    Ok(Json(List::page(all, &page)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    username: String,
+    password: String,
+    role: String,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+fn check_username(u: &str) -> Result<(), ApiError> {
+    if u.is_empty()
+        || u.len() > 64
+        || !u
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' || c == '@')
+    {
+        return Err(ApiError::BadRequest(
+            "username: 1 to 64 of A-Z a-z 0-9 . _ - @".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_password(p: &str) -> Result<(), ApiError> {
+    if p.chars().count() < 8 || p.len() > 1024 {
+        return Err(ApiError::BadRequest(
+            "password: at least 8 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_groups(g: &[String]) -> Result<(), ApiError> {
+    if g.len() > 64 || g.iter().any(|g| parse_group(g).is_none()) {
+        return Err(ApiError::BadRequest(
+            "groups: a list of key=value (at most 64)".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
+    let cost = state.config.hash_cost;
+    tokio::task::spawn_blocking(move || hash_password(&password, cost))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(n): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<UserJson>), ApiError> {
+    who.require(Permission::Admin)?;
+    check_username(&n.username)?;
+    check_password(&n.password)?;
+    check_groups(&n.groups)?;
+    let role = role_param(&n.role)?;
+    if state.accounts.user(&n.username).await?.is_some() {
+        return Err(ApiError::Conflict(format!("user {}", n.username)));
+    }
+    let user = User {
+        username: n.username.clone(),
+        password_hash: hash(&state, n.password).await?,
+        role,
+        groups: n.groups,
+        created_at: unix_now(),
+    };
+    state
+        .audit(
+            &who.name,
+            "user.create",
+            &user.username,
+            json!({"role": role, "groups": user.groups}),
+        )
+        .await?;
+    state.accounts.create_user(&user).await?;
+    Ok((StatusCode::CREATED, Json(user_json(user))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    password: Option<String>,
+    role: Option<String>,
+    groups: Option<Vec<String>>,
+}
+
+async fn other_admins(state: &AppState, username: &str) -> Result<usize, ApiError> {
+    Ok(state
+        .accounts
+        .users()
+        .await?
+        .iter()
+        .filter(|u| u.role == Role::Admin && u.username != username)
+        .count())
+}
+
+pub async fn update_user(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(username): ApiPath<String>,
+    ApiJson(p): ApiJson<UserPatch>,
+) -> Result<Json<UserJson>, ApiError> {
+    who.require(Permission::Admin)?;
+    let existing = state
+        .accounts
+        .user(&username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {username}")))?;
+    let role = p.role.as_deref().map(role_param).transpose()?;
+    if let Some(g) = &p.groups {
+        check_groups(g)?;
+    }
+    if existing.role == Role::Admin
+        && role.is_some_and(|r| r != Role::Admin)
+        && other_admins(&state, &username).await? == 0
+    {
+        return Err(ApiError::Conflict("the last admin keeps the admin role".into()));
+    }
+    let password_hash = match p.password {
+        Some(pw) => {
+            check_password(&pw)?;
+            Some(hash(&state, pw).await?)
+        }
+        None => None,
+    };
+    state
+        .audit(
+            &who.name,
+            "user.update",
+            &username,
+            json!({"role": role, "groups": p.groups, "password_changed": password_hash.is_some()}),
+        )
+        .await?;
+    let update = UserUpdate {
+        password_hash,
+        role,
+        groups: p.groups,
+    };
+    state.accounts.update_user(&username, &update).await?;
+    let u = state
+        .accounts
+        .user(&username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {username}")))?;
+    Ok(Json(user_json(u)))
+}
+
+pub async fn delete_user(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(username): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    who.require(Permission::Admin)?;
+    let existing = state
+        .accounts
+        .user(&username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {username}")))?;
+    if existing.role == Role::Admin && other_admins(&state, &username).await? == 0 {
+        return Err(ApiError::Conflict("the last admin cannot be deleted".into()));
+    }
+    state
+        .audit(&who.name, "user.delete", &username, json!({}))
+        .await?;
+    state.accounts.delete_user(&username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenJson {
+    id: String,
+    name: String,
+    owner: String,
+    role: Role,
+    scopes: Vec<String>,
+    groups: Vec<String>,
+    created_at: String,
+    expires_at: Option<String>,
+    revoked: bool,
+    revoked_at: Option<String>,
+    /// Only in the answer that creates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+fn token_json(t: ApiToken, secret: Option<String>) -> TokenJson {
+    TokenJson {
+        id: t.id,
+        name: t.name,
+        owner: t.owner,
+        role: t.role,
+        scopes: t.scopes,
+        groups: t.groups,
+        created_at: rfc3339(t.created_at),
+        expires_at: t.expires_at.map(rfc3339),
+        revoked: t.revoked_at.is_some(),
+        revoked_at: t.revoked_at.map(rfc3339),
+        token: secret,
+    }
+}
+
+pub async fn tokens(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<Json<List<TokenJson>>, ApiError> {
+    who.require(Permission::Admin)?;
+    let all = state
+        .accounts
+        .tokens()
+        .await?
+        .into_iter()
+        .map(|t| token_json(t, None))
+        .collect();
+    Ok(Json(List::page(all, &page)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    name: String,
+    role: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    expires_in_days: Option<u32>,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(n): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<TokenJson>), ApiError> {
+    who.require(Permission::Admin)?;
+    if n.name.is_empty() || n.name.len() > 64 {
+        return Err(ApiError::BadRequest("name: 1 to 64 characters".into()));
+    }
+    let role = role_param(&n.role)?;
+    if let Some(s) = n.scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown scope {s:?} (read, command, ack, admin)"
+        )));
+    }
+    check_groups(&n.groups)?;
+    let days = n.expires_in_days.unwrap_or(90);
+    if !(1..=3650).contains(&days) {
+        return Err(ApiError::BadRequest("expires_in_days: 1 to 3650".into()));
+    }
+    let now = unix_now();
+    let id = random_secret(9);
+    let secret = format!("hes_{}", random_secret(32));
+    let t = ApiToken {
+        id,
+        name: n.name,
+        owner: who.name.clone(),
+        role,
+        scopes: n.scopes,
+        groups: n.groups,
+        created_at: now,
+        expires_at: Some(now + i64::from(days) * 86_400),
+        revoked_at: None,
+    };
+    state
+        .audit(
+            &who.name,
+            "token.create",
+            &t.id,
+            json!({"name": t.name, "role": role, "scopes": t.scopes, "groups": t.groups, "expires_in_days": days}),
+        )
+        .await?;
+    state.accounts.create_token(&t, &secret_hash(&secret)).await?;
+    Ok((StatusCode::CREATED, Json(token_json(t, Some(secret)))))
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    who.require(Permission::Admin)?;
+    if !state.accounts.tokens().await?.iter().any(|t| t.id == id) {
+        return Err(ApiError::NotFound(format!("token {id}")));
+    }
+    state
+        .audit(&who.name, "token.revoke", &id, json!({}))
+        .await?;
+    state.accounts.revoke_token(&id, unix_now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(flatten)]
+    page: Page,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditJson {
+    time: String,
+    actor: String,
+    action: String,
+    target: String,
+    detail: serde_json::Value,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<List<AuditJson>>, ApiError> {
+    who.require(Permission::Admin)?;
+    let f = AuditFilter {
+        actor: q.actor.filter(|s| !s.is_empty()),
+        action: q.action.filter(|s| !s.is_empty()),
+        from: opt_time("from", &q.from)?,
+        to: opt_time("to", &q.to)?,
+        limit: q.page.limit(),
+        offset: q.page.offset(),
+    };
+    let (rows, total) = state.accounts.audit_list(&f).await?;
+    Ok(Json(List {
+        items: rows
+            .into_iter()
+            .map(|e: AuditEntry| AuditJson {
+                time: rfc3339(e.time),
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                detail: e.detail,
+            })
+            .collect(),
+        total,
+        limit: f.limit,
+        offset: f.offset,
+    }))
+}

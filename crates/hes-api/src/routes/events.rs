@@ -1,0 +1,201 @@
+//! Events and alarms: list, filter, acknowledge. An event's id is its natural key,
+//! `meter~log~time~code`.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{visible_ids, visible_meter};
+use crate::accounts::{EventFilter, EventKey, EventRow, Severity};
+use crate::auth::{parse_group, unix_now, Permission, Principal};
+use crate::error::ApiError;
+use crate::extract::{opt_time, rfc3339, ApiPath, ApiQuery, List, Page};
+use crate::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct EventJson {
+    id: String,
+    meter: String,
+    time: String,
+    log: String,
+    code: u16,
+    description: String,
+    severity: Severity,
+    acknowledged: bool,
+    acknowledged_by: Option<String>,
+    acknowledged_at: Option<String>,
+}
+
+/// What the common IDIS event codes mean.
+pub fn describe(code: u16) -> String {
+    let known = match code {
+        1 => "Power down",
+        2 => "Power up",
+        3 => "Daylight saving time changed",
+        4 => "Clock adjusted (old time)",
+        5 => "Clock adjusted (new time)",
+        6 => "Clock invalid",
+        7 => "Replace battery",
+        8 => "Battery voltage low",
+        9 => "Tariff (TOU) activated",
+        10 => "Error register cleared",
+        11 => "Alarm register cleared",
+        17 => "Firmware ready for activation",
+        18 => "Firmware activated",
+        19 => "Passive TOU programmed",
+        40 => "Terminal cover removed",
+        41 => "Terminal cover closed",
+        42 => "Strong DC field detected",
+        43 => "Strong DC field gone",
+        44 => "Meter cover removed",
+        45 => "Meter cover closed",
+        46 => "Association authentication failure",
+        47 => "Decryption or authentication failure",
+        48 => "Replay attack",
+        59 => "Disconnector opened",
+        60 => "Disconnector closed",
+        76 => "Under voltage L1",
+        77 => "Under voltage L2",
+        78 => "Under voltage L3",
+        79 => "Over voltage L1",
+        80 => "Over voltage L2",
+        81 => "Over voltage L3",
+        82 => "Missing voltage L1",
+        83 => "Missing voltage L2",
+        84 => "Missing voltage L3",
+        _ => return format!("Event {code}"),
+    };
+    known.to_string()
+}
+
+pub fn event_id(e: &EventRow) -> String {
+    format!("{}~{}~{}~{}", e.meter, e.log, e.time, e.code)
+}
+
+fn parse_id(id: &str) -> Option<EventKey> {
+    let mut parts = id.rsplitn(4, '~');
+    let code = parts.next()?.parse().ok()?;
+    let time = parts.next()?.parse().ok()?;
+    let log = parts.next()?.to_string();
+    let meter = parts.next()?.to_string();
+    Some(EventKey {
+        meter,
+        log,
+        time,
+        code,
+    })
+}
+
+fn to_json(e: EventRow) -> EventJson {
+    EventJson {
+        id: event_id(&e),
+        severity: Severity::of_log(&e.log),
+        description: describe(e.code),
+        time: rfc3339(e.time),
+        acknowledged: e.acked_at.is_some(),
+        acknowledged_at: e.acked_at.map(rfc3339),
+        acknowledged_by: e.acked_by,
+        meter: e.meter,
+        log: e.log,
+        code: e.code,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventQuery {
+    meter: Option<String>,
+    group: Option<String>,
+    severity: Option<Severity>,
+    acknowledged: Option<bool>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(flatten)]
+    page: Page,
+}
+
+async fn query(
+    state: &AppState,
+    who: &Principal,
+    q: EventQuery,
+) -> Result<Json<List<EventJson>>, ApiError> {
+    who.require(Permission::Read)?;
+    let mut meters = visible_ids(state, who);
+    if let Some(m) = q.meter.as_deref().filter(|m| !m.is_empty()) {
+        visible_meter(state, who, m)?;
+        meters = Some(vec![m.to_string()]);
+    }
+    if let Some(g) = q.group.as_deref().filter(|g| !g.is_empty()) {
+        let (k, v) =
+            parse_group(g).ok_or_else(|| ApiError::BadRequest("group: expected key=value".into()))?;
+        let in_group: Vec<String> = state
+            .registry
+            .all()
+            .iter()
+            .filter(|m| m.groups.get(&k).is_some_and(|x| *x == v))
+            .filter(|m| who.sees_groups(&m.groups))
+            .map(|m| m.id.0.clone())
+            .collect();
+        meters = Some(match meters {
+            Some(prev) => prev.into_iter().filter(|m| in_group.contains(m)).collect(),
+            None => in_group,
+        });
+    }
+    let f = EventFilter {
+        meters,
+        severity: q.severity,
+        acknowledged: q.acknowledged,
+        from: opt_time("from", &q.from)?,
+        to: opt_time("to", &q.to)?,
+        limit: q.page.limit(),
+        offset: q.page.offset(),
+    };
+    let (rows, total) = state.accounts.events(&f).await?;
+    Ok(Json(List {
+        items: rows.into_iter().map(to_json).collect(),
+        total,
+        limit: f.limit,
+        offset: f.offset,
+    }))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<EventQuery>,
+) -> Result<Json<List<EventJson>>, ApiError> {
+    query(&state, &who, q).await
+}
+
+pub async fn by_meter(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(mut q): ApiQuery<EventQuery>,
+) -> Result<Json<List<EventJson>>, ApiError> {
+    q.meter = Some(id);
+    query(&state, &who, q).await
+}
+
+pub async fn ack(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<EventJson>, ApiError> {
+    who.require(Permission::Ack)?;
+    let key = parse_id(&id).ok_or_else(|| ApiError::NotFound(format!("event {id}")))?;
+    visible_meter(&state, &who, &key.meter)?;
+    if state.accounts.event(&key).await?.is_none() {
+        return Err(ApiError::NotFound(format!("event {id}")));
+    }
+    state
+        .audit(&who.name, "event.ack", &id, json!({}))
+        .await?;
+    state.accounts.ack_event(&key, &who.name, unix_now()).await?;
+    let e = state
+        .accounts
+        .event(&key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("event {id}")))?;
+    Ok(Json(to_json(e)))
+}

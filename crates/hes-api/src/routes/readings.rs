@@ -1,0 +1,276 @@
+//! A meter's readings by channel and time range: raw as the meter gave them, or hourly, daily
+//! and monthly consumption totals; JSON or CSV.
+//!
+//! Totals are computed here from the raw cumulative registers with the pipeline's own interval
+//! and aggregate functions, until the store's `aggregates(...)` query lands on `main`.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use dlms::ObisCode;
+use hes_model::{Period, Quality, Reading, ValidatedReading};
+use serde::{Deserialize, Serialize};
+
+use super::visible_meter;
+use crate::auth::{unix_now, Permission, Principal};
+use crate::error::ApiError;
+use crate::extract::{opt_time, rfc3339, ApiPath, ApiQuery, List, Page};
+use crate::AppState;
+
+/// The longest range one request may ask for.
+const MAX_RANGE_S: i64 = 366 * 86_400;
+
+/// DLMS unit codes as text (Blue Book `scaler_unit` enumeration, the ones meters use).
+pub fn unit_text(u: u8) -> &'static str {
+    match u {
+        1 => "a",
+        2 => "mo",
+        3 => "wk",
+        4 => "d",
+        5 => "h",
+        6 => "min",
+        7 => "s",
+        8 => "°",
+        9 => "°C",
+        27 => "W",
+        28 => "VA",
+        29 => "var",
+        30 => "Wh",
+        31 => "VAh",
+        32 => "varh",
+        33 => "A",
+        35 => "V",
+        44 => "Hz",
+        _ => "",
+    }
+}
+
+/// The pipeline's channel name of an OBIS code, or its dotted text.
+pub fn channel_name(o: &ObisCode) -> String {
+    hes_pipeline::transform::channel(o).map_or_else(|| o.to_string(), str::to_string)
+}
+
+pub fn si_value(r: &Reading) -> f64 {
+    hes_pipeline::transform::to_si(r)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    Raw,
+    Hour,
+    Day,
+    Month,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReadingsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    channel: Option<String>,
+    resolution: Option<Resolution>,
+    format: Option<Format>,
+    #[serde(flatten)]
+    page: Page,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RawItem {
+    time: String,
+    channel: String,
+    obis: String,
+    value: f64,
+    unit: &'static str,
+    quality: u32,
+    flags: Vec<&'static str>,
+    status: u8,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AggItem {
+    period_start: String,
+    period_end: String,
+    channel: String,
+    total: f64,
+    count: u32,
+    complete: bool,
+    quality: u32,
+}
+
+/// The OBIS codes `channel` names among the meter's stored channels (all when empty).
+async fn channels(
+    state: &AppState,
+    meter: &str,
+    channel: Option<&str>,
+) -> Result<Vec<ObisCode>, ApiError> {
+    if let Some(c) = channel.filter(|c| !c.is_empty()) {
+        if let Ok(o) = c.parse::<ObisCode>() {
+            return Ok(vec![o]);
+        }
+        let stored = state.accounts.reading_channels(meter).await?;
+        let found: Vec<ObisCode> = stored
+            .iter()
+            .filter_map(|s| s.parse::<ObisCode>().ok())
+            .filter(|o| hes_pipeline::transform::channel(o) == Some(c))
+            .collect();
+        // A channel the meter has no readings of gives an empty list.
+        return Ok(found);
+    }
+    Ok(state
+        .accounts
+        .reading_channels(meter)
+        .await?
+        .iter()
+        .filter_map(|s| s.parse::<ObisCode>().ok())
+        .collect())
+}
+
+pub async fn readings(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ReadingsQuery>,
+) -> Result<Response, ApiError> {
+    who.require(Permission::Read)?;
+    let m = visible_meter(&state, &who, &id)?;
+    let to = opt_time("to", &q.to)?.unwrap_or_else(unix_now);
+    let from = opt_time("from", &q.from)?.unwrap_or(to - 86_400);
+    if from > to {
+        return Err(ApiError::BadRequest("from is after to".into()));
+    }
+    if to.saturating_sub(from) > MAX_RANGE_S {
+        return Err(ApiError::BadRequest(format!(
+            "the range is limited to {} days",
+            MAX_RANGE_S / 86_400
+        )));
+    }
+    let resolution = q.resolution.unwrap_or(Resolution::Raw);
+    let period = match resolution {
+        Resolution::Raw => None,
+        Resolution::Hour => Some(Period::Hour),
+        Resolution::Day => Some(Period::Day),
+        Resolution::Month => Some(Period::Month),
+    };
+    // Totals need the entry before the first period's start.
+    let load_from = match period {
+        Some(p) => p.start(from).saturating_sub(900),
+        None => from,
+    };
+    let mut rows: Vec<Reading> = Vec::new();
+    for o in channels(&state, &m.id.0, q.channel.as_deref()).await? {
+        rows.extend(state.store.readings(&m.id, o, load_from, to).await?);
+    }
+    let format = q.format.unwrap_or(Format::Json);
+    match period {
+        None => {
+            rows.sort_by(|a, b| (a.time, a.obis, a.attribute).cmp(&(b.time, b.obis, b.attribute)));
+            let items: Vec<RawItem> = rows
+                .iter()
+                .map(|r| RawItem {
+                    time: rfc3339(r.time),
+                    channel: channel_name(&r.obis),
+                    obis: r.obis.to_string(),
+                    value: si_value(r),
+                    unit: unit_text(r.unit),
+                    quality: 0,
+                    flags: Quality::OK.names(),
+                    status: r.status,
+                })
+                .collect();
+            Ok(match format {
+                Format::Json => Json(List::page(items, &q.page)).into_response(),
+                Format::Csv => csv_raw(&items, &m.id.0),
+            })
+        }
+        Some(p) => {
+            let validated: Vec<ValidatedReading> = rows
+                .into_iter()
+                .map(|reading| ValidatedReading {
+                    reading,
+                    quality: Quality::OK,
+                })
+                .collect();
+            let intervals = hes_pipeline::intervals(&validated);
+            let lo = p.start(from);
+            let items: Vec<AggItem> = hes_pipeline::aggregate(&intervals, p)
+                .into_iter()
+                .filter(|a| a.period_start >= lo && a.period_start <= to)
+                .map(|a| AggItem {
+                    period_start: rfc3339(a.period_start),
+                    period_end: rfc3339(a.period_end),
+                    channel: a.channel,
+                    total: a.total,
+                    count: a.count,
+                    complete: a.complete,
+                    quality: a.quality_worst.0,
+                })
+                .collect();
+            Ok(match format {
+                Format::Json => Json(List::page(items, &q.page)).into_response(),
+                Format::Csv => csv_agg(&items, &m.id.0),
+            })
+        }
+    }
+}
+
+fn csv_response(body: String, meter: &str) -> Response {
+    let name: String = meter
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\""))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn csv_raw(items: &[RawItem], meter: &str) -> Response {
+    let mut out = String::with_capacity(items.len() * 64 + 64);
+    out.push_str("time,channel,obis,value,unit,quality,flags\n");
+    for r in items {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            r.time,
+            r.channel,
+            r.obis,
+            r.value,
+            r.unit,
+            r.quality,
+            r.flags.join(";")
+        );
+    }
+    csv_response(out, meter)
+}
+
+fn csv_agg(items: &[AggItem], meter: &str) -> Response {
+    let mut out = String::with_capacity(items.len() * 80 + 64);
+    out.push_str("period_start,period_end,channel,total,count,complete,quality\n");
+    for a in items {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            a.period_start, a.period_end, a.channel, a.total, a.count, a.complete, a.quality
+        );
+    }
+    csv_response(out, meter)
+}

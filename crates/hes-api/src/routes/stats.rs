@@ -1,0 +1,243 @@
+//! Fleet statistics: meters online, today's read success, completeness, alarms, jobs.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::Json;
+use hes_model::{Job, JobState, MeterId};
+use serde::{Deserialize, Serialize};
+
+use super::visible_ids;
+use crate::accounts::{EventFilter, Severity};
+use crate::auth::{unix_now, Permission, Principal};
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::AppState;
+
+/// The channel whose 15-minute entries completeness counts.
+const COMPLETENESS_OBIS: &str = "1.0.1.8.0.255";
+const PER_DAY: u64 = 96;
+/// Expensive fleet-wide numbers are reused for this long.
+const SLOW_TTL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fleet {
+    meters_total: usize,
+    meters_online: usize,
+    /// Succeeded reads / finished reads today (UTC); null when none finished yet.
+    read_success_rate_today: Option<f64>,
+    /// Stored 15-minute entries today / expected so far today (fleet-wide).
+    completeness_today: f64,
+    alarms_open: u64,
+    jobs_queued: usize,
+    jobs_running: usize,
+    jobs_succeeded_today: usize,
+    jobs_failed_today: usize,
+    readings_stored: u64,
+}
+
+/// The fleet-wide numbers that cost a scan.
+#[derive(Debug, Clone, Copy)]
+pub struct Slow {
+    readings_stored: u64,
+    completeness_today: f64,
+}
+
+fn day_start(t: i64) -> i64 {
+    t - t.rem_euclid(86_400)
+}
+
+async fn slow(state: &AppState) -> Result<Slow, ApiError> {
+    if let Some((at, s)) = *state.stats_cache.lock().unwrap_or_else(|p| p.into_inner()) {
+        if at.elapsed() < SLOW_TTL {
+            return Ok(s);
+        }
+    }
+    let now = unix_now();
+    let today = day_start(now);
+    let per_day = state
+        .accounts
+        .readings_per_day(COMPLETENESS_OBIS, today, today + 86_400)
+        .await?;
+    let stored: u64 = per_day.iter().map(|(_, n)| n).sum();
+    let active = state
+        .registry
+        .in_group("", "")
+        .len() as u64;
+    let elapsed_intervals = ((now - today) / 900).max(1) as u64;
+    let expected = active * elapsed_intervals.min(PER_DAY);
+    let s = Slow {
+        readings_stored: state.store.count_readings().await?,
+        completeness_today: ratio(stored, expected),
+    };
+    *state.stats_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), s));
+    Ok(s)
+}
+
+fn ratio(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        (n as f64 / of as f64).min(1.0)
+    }
+}
+
+/// Jobs by state (queued, running, succeeded today, failed today) and reads (succeeded,
+/// failed) today, within the principal's scope: one pass over the engine's jobs.
+fn job_counts(state: &AppState, who: &Principal, today: i64) -> ([usize; 4], (usize, usize)) {
+    use std::cell::Cell;
+    let registry = &state.registry;
+    let c: [Cell<usize>; 6] = Default::default();
+    let bump = |i: usize| {
+        if let Some(x) = c.get(i) {
+            x.set(x.get() + 1);
+        }
+    };
+    let keep = |j: &Job| {
+        let visible = who.unrestricted()
+            || registry
+                .get(&j.meter)
+                .is_some_and(|m| who.sees_groups(&m.groups));
+        if !visible {
+            return false;
+        }
+        let today_done = j.finished_at.is_some_and(|t| t >= today);
+        match j.state {
+            JobState::Queued | JobState::Retrying => bump(0),
+            JobState::Running => bump(1),
+            JobState::Succeeded if today_done => {
+                bump(2);
+                if !j.kind.is_command() {
+                    bump(4);
+                }
+            }
+            JobState::Failed if today_done => {
+                bump(3);
+                if !j.kind.is_command() {
+                    bump(5);
+                }
+            }
+            _ => {}
+        }
+        false
+    };
+    state.commands.list(&keep, 0, 0);
+    let [a, b, d, e, f, g] = c.map(Cell::into_inner);
+    ([a, b, d, e], (f, g))
+}
+
+/// The fleet numbers a principal may see (meters and jobs within its scope).
+pub async fn fleet_for(state: &AppState, who: &Principal) -> Result<Fleet, ApiError> {
+    let now = unix_now();
+    let today = day_start(now);
+    let meters: Vec<MeterId> = state
+        .registry
+        .all()
+        .iter()
+        .filter(|m| who.sees_groups(&m.groups))
+        .map(|m| m.id.clone())
+        .collect();
+    let online = state
+        .cache
+        .online(&meters, now, state.config.online_within_s)
+        .await?
+        .iter()
+        .filter(|(_, on)| *on)
+        .count();
+    let (counts, reads) = job_counts(state, who, today);
+    let (_, alarms_open) = state
+        .accounts
+        .events(&EventFilter {
+            meters: visible_ids(state, who),
+            severity: Some(Severity::Alarm),
+            acknowledged: Some(false),
+            limit: 0,
+            ..EventFilter::default()
+        })
+        .await?;
+    let s = slow(state).await?;
+    let [queued, running, ok, failed] = counts;
+    let (read_ok, read_failed) = reads;
+    Ok(Fleet {
+        meters_total: meters.len(),
+        meters_online: online,
+        read_success_rate_today: (read_ok + read_failed > 0)
+            .then(|| read_ok as f64 / (read_ok + read_failed) as f64),
+        completeness_today: s.completeness_today,
+        alarms_open,
+        jobs_queued: queued,
+        jobs_running: running,
+        jobs_succeeded_today: ok,
+        jobs_failed_today: failed,
+        readings_stored: s.readings_stored,
+    })
+}
+
+pub async fn fleet(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<Fleet>, ApiError> {
+    who.require(Permission::Read)?;
+    Ok(Json(fleet_for(&state, &who).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DaysQuery {
+    days: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DayJson {
+    day: String,
+    completeness: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Days {
+    items: Vec<DayJson>,
+    total: u64,
+    limit: u32,
+    offset: u32,
+}
+
+/// Fleet-wide completeness per UTC day, oldest first, today last.
+pub async fn completeness(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<DaysQuery>,
+) -> Result<Json<Days>, ApiError> {
+    who.require(Permission::Read)?;
+    let days = q.days.unwrap_or(7).clamp(1, 366);
+    let now = unix_now();
+    let today = day_start(now);
+    let first = today - i64::from(days - 1) * 86_400;
+    let per_day = state
+        .accounts
+        .readings_per_day(COMPLETENESS_OBIS, first, today + 86_400)
+        .await?;
+    let active = state.registry.in_group("", "").len() as u64;
+    let mut items = Vec::with_capacity(days as usize);
+    for i in 0..i64::from(days) {
+        let d = first + i * 86_400;
+        let n = per_day
+            .iter()
+            .find(|(day, _)| *day == d)
+            .map_or(0, |(_, n)| *n);
+        let expected = if d == today {
+            active * (((now - today) / 900).max(1) as u64).min(PER_DAY)
+        } else {
+            active * PER_DAY
+        };
+        let day = crate::extract::rfc3339(d);
+        items.push(DayJson {
+            day: day.get(..10).unwrap_or(&day).to_string(),
+            completeness: ratio(n, expected),
+        });
+    }
+    Ok(Json(Days {
+        total: items.len() as u64,
+        limit: days,
+        offset: 0,
+        items,
+    }))
+}
