@@ -33,7 +33,10 @@ pub struct HashCost {
 
 impl Default for HashCost {
     fn default() -> Self {
-        Self { m_kib: 19_456, t: 2 }
+        Self {
+            m_kib: 19_456,
+            t: 2,
+        }
     }
 }
 
@@ -269,7 +272,10 @@ impl Principal {
     }
 
     pub fn groups_text(&self) -> Vec<String> {
-        self.groups.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        self.groups
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
     }
 }
 
@@ -303,7 +309,10 @@ impl LoginLimiter {
         let mut map = self.lock();
         for k in keys {
             if let Some(q) = map.get_mut(*k) {
-                while q.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > self.window)
+                {
                     q.pop_front();
                 }
                 if q.len() >= self.max_failures {

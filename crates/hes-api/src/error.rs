@@ -72,15 +72,39 @@ pub fn problem(status: StatusCode, detail: String) -> Response {
         401 => ("https://hes.invalid/problems/unauthorized", "Unauthorized"),
         403 => ("https://hes.invalid/problems/forbidden", "Forbidden"),
         404 => ("https://hes.invalid/problems/not-found", "Not found"),
-        405 => ("https://hes.invalid/problems/method-not-allowed", "Method not allowed"),
+        405 => (
+            "https://hes.invalid/problems/method-not-allowed",
+            "Method not allowed",
+        ),
         409 => ("https://hes.invalid/problems/conflict", "Conflict"),
-        413 => ("https://hes.invalid/problems/too-large", "Payload too large"),
-        415 => ("https://hes.invalid/problems/unsupported-media-type", "Unsupported media type"),
-        422 => ("https://hes.invalid/problems/unprocessable", "Unprocessable content"),
-        429 => ("https://hes.invalid/problems/too-many-requests", "Too many requests"),
-        501 => ("https://hes.invalid/problems/not-implemented", "Not implemented"),
-        503 => ("https://hes.invalid/problems/unavailable", "Service unavailable"),
-        500 => ("https://hes.invalid/problems/internal", "Internal server error"),
+        413 => (
+            "https://hes.invalid/problems/too-large",
+            "Payload too large",
+        ),
+        415 => (
+            "https://hes.invalid/problems/unsupported-media-type",
+            "Unsupported media type",
+        ),
+        422 => (
+            "https://hes.invalid/problems/unprocessable",
+            "Unprocessable content",
+        ),
+        429 => (
+            "https://hes.invalid/problems/too-many-requests",
+            "Too many requests",
+        ),
+        501 => (
+            "https://hes.invalid/problems/not-implemented",
+            "Not implemented",
+        ),
+        503 => (
+            "https://hes.invalid/problems/unavailable",
+            "Service unavailable",
+        ),
+        500 => (
+            "https://hes.invalid/problems/internal",
+            "Internal server error",
+        ),
         _ => ("about:blank", "Error"),
     };
     let body = Problem {

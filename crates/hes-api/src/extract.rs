@@ -108,7 +108,9 @@ impl FromRequestParts<AppState> for Principal {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("an Authorization: Bearer header is required".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("an Authorization: Bearer header is required".into())
+            })?;
         let text = header
             .to_str()
             .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
@@ -189,7 +191,10 @@ pub fn opt_time(name: &str, s: &Option<String>) -> Result<Option<i64>, ApiError>
 pub fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| t.to_string())
 }
 
@@ -199,4 +204,20 @@ pub fn role_param(s: &str) -> Result<Role, ApiError> {
             "unknown role {s:?} (admin, operator, viewer, integrator)"
         ))
     })
+}
+
+/// A UTF-8 text body (CSV); too large is 413, not UTF-8 is 400, both as problems.
+#[derive(Debug)]
+pub struct ApiText(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for ApiText {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match String::from_request(req, state).await {
+            Ok(s) => Ok(Self(s)),
+            Err(e) if e.status().as_u16() == 413 => Err(ApiError::PayloadTooLarge(e.body_text())),
+            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+        }
+    }
 }

@@ -192,8 +192,11 @@ async fn layers(State(state): State<AppState>, req: Request, next: Next) -> Resp
             HeaderValue::from_static("GET, POST, PATCH, DELETE"),
         );
     }
-    state
-        .metrics
-        .observe(&route, method.as_str(), resp.status().as_u16(), started.elapsed());
+    state.metrics.observe(
+        &route,
+        method.as_str(),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
 }

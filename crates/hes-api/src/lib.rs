@@ -39,8 +39,7 @@ pub trait CommandSink: Send + Sync {
     fn job(&self, id: JobId) -> Option<Job>;
     fn cancel(&self, id: JobId) -> bool;
     /// Jobs `keep` accepts, newest first, a page of them and the total.
-    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize)
-        -> (Vec<Job>, usize);
+    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize) -> (Vec<Job>, usize);
 }
 
 impl CommandSink for Engine {
@@ -56,12 +55,7 @@ impl CommandSink for Engine {
         Engine::cancel(self, id)
     }
 
-    fn list(
-        &self,
-        keep: &dyn Fn(&Job) -> bool,
-        offset: usize,
-        limit: usize,
-    ) -> (Vec<Job>, usize) {
+    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize) -> (Vec<Job>, usize) {
         self.list_jobs(keep, offset, limit)
     }
 }

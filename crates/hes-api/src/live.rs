@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -71,7 +71,11 @@ impl Hub {
 
 fn parse(payload: &[u8]) -> Option<LiveMsg> {
     let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let meter = v.get("meter").and_then(|m| m.as_str()).unwrap_or("").to_string();
+    let meter = v
+        .get("meter")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .to_string();
     v.get("type")?.as_str()?;
     Some(LiveMsg {
         meter,

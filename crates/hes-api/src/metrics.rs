@@ -44,7 +44,9 @@ fn class(status: u16) -> &'static str {
 
 /// Escapes a label value.
 fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -123,7 +125,10 @@ impl Metrics {
                 h.count
             );
         }
-        let _ = writeln!(out, "# HELP hes_api_ws_connections Open WebSocket connections.");
+        let _ = writeln!(
+            out,
+            "# HELP hes_api_ws_connections Open WebSocket connections."
+        );
         let _ = writeln!(out, "# TYPE hes_api_ws_connections gauge");
         let _ = writeln!(out, "hes_api_ws_connections {}", m.ws_connections);
         let _ = writeln!(
@@ -132,7 +137,10 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE hes_api_ws_dropped_total counter");
         let _ = writeln!(out, "hes_api_ws_dropped_total {}", m.ws_dropped);
-        let _ = writeln!(out, "# HELP hes_api_uptime_seconds Seconds since the API started.");
+        let _ = writeln!(
+            out,
+            "# HELP hes_api_uptime_seconds Seconds since the API started."
+        );
         let _ = writeln!(out, "# TYPE hes_api_uptime_seconds gauge");
         let _ = writeln!(out, "hes_api_uptime_seconds {}", uptime.as_secs());
         out

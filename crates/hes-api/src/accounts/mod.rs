@@ -221,8 +221,7 @@ pub struct StoredSchedule {
 
 /// The port. Times are Unix seconds.
 pub trait Accounts: Send + Sync {
-    fn user<'a>(&'a self, username: &'a str)
-        -> BoxFuture<'a, Result<Option<User>, AccountsError>>;
+    fn user<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<User>, AccountsError>>;
     fn users(&self) -> BoxFuture<'_, Result<Vec<User>, AccountsError>>;
     /// Fails with `Conflict` when the name is taken.
     fn create_user<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Result<(), AccountsError>>;
@@ -305,8 +304,7 @@ pub trait Accounts: Send + Sync {
         &'a self,
         schedule: &'a StoredSchedule,
     ) -> BoxFuture<'a, Result<(), AccountsError>>;
-    fn delete_schedule<'a>(&'a self, name: &'a str)
-        -> BoxFuture<'a, Result<(), AccountsError>>;
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AccountsError>>;
 
     /// A trivial query: the database answers.
     fn ping(&self) -> BoxFuture<'_, Result<(), AccountsError>>;
@@ -335,6 +333,8 @@ pub async fn open(url_or_path: &str) -> Result<std::sync::Arc<dyn Accounts>, Acc
     if hes_store::is_postgres_url(url_or_path) {
         Ok(std::sync::Arc::new(PgAccounts::connect(url_or_path).await?))
     } else {
-        Ok(std::sync::Arc::new(SqliteAccounts::open(url_or_path).await?))
+        Ok(std::sync::Arc::new(
+            SqliteAccounts::open(url_or_path).await?,
+        ))
     }
 }

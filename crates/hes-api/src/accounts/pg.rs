@@ -130,10 +130,7 @@ const EVENTS_FROM: &str = "events e LEFT JOIN api_event_acks a
     ON a.meter = e.meter AND a.log = e.log AND a.time = e.time AND a.code = e.code";
 
 impl Accounts for PgAccounts {
-    fn user<'a>(
-        &'a self,
-        username: &'a str,
-    ) -> BoxFuture<'a, Result<Option<User>, AccountsError>> {
+    fn user<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<User>, AccountsError>> {
         Box::pin(async move {
             let c = self.pool.get().await?;
             let row = c

@@ -140,14 +140,12 @@ fn event_where(f: &EventFilter) -> (String, Vec<Value>) {
 }
 
 impl Accounts for SqliteAccounts {
-    fn user<'a>(
-        &'a self,
-        username: &'a str,
-    ) -> BoxFuture<'a, Result<Option<User>, AccountsError>> {
+    fn user<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<User>, AccountsError>> {
         let username = username.to_string();
         self.with(move |c| {
-            let mut st =
-                c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM api_users WHERE username = ?1"))?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM api_users WHERE username = ?1"
+            ))?;
             let mut rows = st.query([username])?;
             match rows.next()? {
                 Some(r) => Ok(Some(user_from_row(r)?)),
@@ -158,8 +156,9 @@ impl Accounts for SqliteAccounts {
 
     fn users(&self) -> BoxFuture<'_, Result<Vec<User>, AccountsError>> {
         self.with(|c| {
-            let mut st =
-                c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM api_users ORDER BY username"))?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM api_users ORDER BY username"
+            ))?;
             let mut rows = st.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
@@ -553,8 +552,9 @@ impl Accounts for SqliteAccounts {
     ) -> BoxFuture<'a, Result<Vec<String>, AccountsError>> {
         let m = meter.to_string();
         self.with(move |c| {
-            let mut st =
-                c.prepare_cached("SELECT DISTINCT obis FROM readings WHERE meter = ?1 ORDER BY obis")?;
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT obis FROM readings WHERE meter = ?1 ORDER BY obis",
+            )?;
             let rows = st.query_map([m], |r| r.get::<_, String>(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::accounts::{ApiToken, AuditEntry, AuditFilter, Role, StoredSchedule, User, UserUpdate};
-use crate::auth::{hash_password, parse_group, random_secret, secret_hash, unix_now, Permission, Principal, SCOPES};
+use crate::auth::{
+    hash_password, parse_group, random_secret, secret_hash, unix_now, Permission, Principal, SCOPES,
+};
 use crate::error::ApiError;
 use crate::extract::{opt_time, rfc3339, role_param, ApiJson, ApiPath, ApiQuery, List, Page};
 use crate::AppState;
@@ -125,7 +127,12 @@ pub async fn put_schedule(
     spec.check()?;
     let text = serde_json::to_string(&spec).map_err(ApiError::internal)?;
     state
-        .audit(&who.name, "schedule.put", &spec.name, serde_json::to_value(&spec).unwrap_or_default())
+        .audit(
+            &who.name,
+            "schedule.put",
+            &spec.name,
+            serde_json::to_value(&spec).unwrap_or_default(),
+        )
         .await?;
     state
         .accounts
@@ -173,7 +180,13 @@ pub async fn users(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<List<UserJson>>, ApiError> {
     who.require(Permission::Admin)?;
-    let all = state.accounts.users().await?.into_iter().map(user_json).collect();
+    let all = state
+        .accounts
+        .users()
+        .await?
+        .into_iter()
+        .map(user_json)
+        .collect();
     Ok(Json(List::page(all, &page)))
 }
 
@@ -296,7 +309,9 @@ pub async fn update_user(
         && role.is_some_and(|r| r != Role::Admin)
         && other_admins(&state, &username).await? == 0
     {
-        return Err(ApiError::Conflict("the last admin keeps the admin role".into()));
+        return Err(ApiError::Conflict(
+            "the last admin keeps the admin role".into(),
+        ));
     }
     let password_hash = match p.password {
         Some(pw) => {
@@ -339,7 +354,9 @@ pub async fn delete_user(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {username}")))?;
     if existing.role == Role::Admin && other_admins(&state, &username).await? == 0 {
-        return Err(ApiError::Conflict("the last admin cannot be deleted".into()));
+        return Err(ApiError::Conflict(
+            "the last admin cannot be deleted".into(),
+        ));
     }
     state
         .audit(&who.name, "user.delete", &username, json!({}))
@@ -451,7 +468,10 @@ pub async fn create_token(
             json!({"name": t.name, "role": role, "scopes": t.scopes, "groups": t.groups, "expires_in_days": days}),
         )
         .await?;
-    state.accounts.create_token(&t, &secret_hash(&secret)).await?;
+    state
+        .accounts
+        .create_token(&t, &secret_hash(&secret))
+        .await?;
     Ok((StatusCode::CREATED, Json(token_json(t, Some(secret)))))
 }
 
@@ -477,8 +497,17 @@ pub struct AuditQuery {
     action: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    #[serde(flatten)]
-    page: Page,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+impl AuditQuery {
+    fn page(&self) -> Page {
+        Page {
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -496,13 +525,14 @@ pub async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<List<AuditJson>>, ApiError> {
     who.require(Permission::Admin)?;
+    let page = q.page();
     let f = AuditFilter {
         actor: q.actor.filter(|s| !s.is_empty()),
         action: q.action.filter(|s| !s.is_empty()),
         from: opt_time("from", &q.from)?,
         to: opt_time("to", &q.to)?,
-        limit: q.page.limit(),
-        offset: q.page.offset(),
+        limit: page.limit(),
+        offset: page.offset(),
     };
     let (rows, total) = state.accounts.audit_list(&f).await?;
     Ok(Json(List {

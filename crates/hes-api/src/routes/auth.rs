@@ -92,7 +92,9 @@ pub async fn token(
     ApiJson(login): ApiJson<Login>,
 ) -> Result<Json<Tokens>, ApiError> {
     if login.username.len() > 256 || login.password.len() > 1024 {
-        return Err(ApiError::Unauthorized("invalid username or password".into()));
+        return Err(ApiError::Unauthorized(
+            "invalid username or password".into(),
+        ));
     }
     let ukey = format!("u:{}", login.username);
     let ikey = format!("ip:{}", client_ip(conn));
@@ -117,7 +119,9 @@ pub async fn token(
         _ => {
             state.limiter.failed(&[&ukey, &ikey]);
             tracing::info!(username = %login.username, "failed login");
-            Err(ApiError::Unauthorized("invalid username or password".into()))
+            Err(ApiError::Unauthorized(
+                "invalid username or password".into(),
+            ))
         }
     }
 }

@@ -110,8 +110,17 @@ pub struct EventQuery {
     acknowledged: Option<bool>,
     from: Option<String>,
     to: Option<String>,
-    #[serde(flatten)]
-    page: Page,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+impl EventQuery {
+    fn page(&self) -> Page {
+        Page {
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
 }
 
 async fn query(
@@ -126,8 +135,8 @@ async fn query(
         meters = Some(vec![m.to_string()]);
     }
     if let Some(g) = q.group.as_deref().filter(|g| !g.is_empty()) {
-        let (k, v) =
-            parse_group(g).ok_or_else(|| ApiError::BadRequest("group: expected key=value".into()))?;
+        let (k, v) = parse_group(g)
+            .ok_or_else(|| ApiError::BadRequest("group: expected key=value".into()))?;
         let in_group: Vec<String> = state
             .registry
             .all()
@@ -147,8 +156,8 @@ async fn query(
         acknowledged: q.acknowledged,
         from: opt_time("from", &q.from)?,
         to: opt_time("to", &q.to)?,
-        limit: q.page.limit(),
-        offset: q.page.offset(),
+        limit: q.page().limit(),
+        offset: q.page().offset(),
     };
     let (rows, total) = state.accounts.events(&f).await?;
     Ok(Json(List {
@@ -188,10 +197,11 @@ pub async fn ack(
     if state.accounts.event(&key).await?.is_none() {
         return Err(ApiError::NotFound(format!("event {id}")));
     }
+    state.audit(&who.name, "event.ack", &id, json!({})).await?;
     state
-        .audit(&who.name, "event.ack", &id, json!({}))
+        .accounts
+        .ack_event(&key, &who.name, unix_now())
         .await?;
-    state.accounts.ack_event(&key, &who.name, unix_now()).await?;
     let e = state
         .accounts
         .event(&key)

@@ -64,8 +64,17 @@ pub fn to_json(j: Job) -> JobJson {
 pub struct JobQuery {
     meter: Option<String>,
     state: Option<JobState>,
-    #[serde(flatten)]
-    page: Page,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+impl JobQuery {
+    fn page(&self) -> Page {
+        Page {
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
 }
 
 fn list_jobs(state: &AppState, who: &Principal, q: &JobQuery) -> List<JobJson> {
@@ -78,16 +87,15 @@ fn list_jobs(state: &AppState, who: &Principal, q: &JobQuery) -> List<JobJson> {
                     .get(&j.meter)
                     .is_some_and(|m| who.sees_groups(&m.groups)))
     };
-    let (jobs, total) = state.commands.list(
-        &keep,
-        q.page.offset() as usize,
-        q.page.limit() as usize,
-    );
+    let (jobs, total) =
+        state
+            .commands
+            .list(&keep, q.page().offset() as usize, q.page().limit() as usize);
     List {
         items: jobs.into_iter().map(to_json).collect(),
         total: total as u64,
-        limit: q.page.limit(),
-        offset: q.page.offset(),
+        limit: q.page().limit(),
+        offset: q.page().offset(),
     }
 }
 
@@ -144,7 +152,12 @@ pub async fn cancel(
         )));
     }
     state
-        .audit(&who.name, "job.cancel", &id.to_string(), json!({"meter": j.meter}))
+        .audit(
+            &who.name,
+            "job.cancel",
+            &id.to_string(),
+            json!({"meter": j.meter}),
+        )
         .await?;
     if !state.commands.cancel(id) {
         return Err(ApiError::Conflict(format!("job {id} started meanwhile")));
@@ -181,8 +194,14 @@ impl CommandBody {
                 n.as_i64()
                     .ok_or_else(|| ApiError::BadRequest("params.from: Unix seconds".into()))?,
             ),
-            Some(serde_json::Value::String(s)) => Some(crate::extract::parse_time("params.from", s)?),
-            Some(_) => return Err(ApiError::BadRequest("params.from: Unix seconds or RFC 3339".into())),
+            Some(serde_json::Value::String(s)) => {
+                Some(crate::extract::parse_time("params.from", s)?)
+            }
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "params.from: Unix seconds or RFC 3339".into(),
+                ))
+            }
         };
         Ok(match self.command {
             CommandName::Read => JobKind::ReadInstant,
@@ -198,7 +217,9 @@ impl CommandBody {
                     .and_then(|v| v.as_str())
                     .filter(|s| !s.is_empty() && s.len() <= 128)
                     .ok_or_else(|| {
-                        ApiError::BadRequest("firmware_upgrade needs params.image (an image identifier)".into())
+                        ApiError::BadRequest(
+                            "firmware_upgrade needs params.image (an image identifier)".into(),
+                        )
                     })?;
                 JobKind::FirmwareUpgrade {
                     image: image.to_string(),
@@ -264,7 +285,9 @@ pub async fn group_command(
         return Err(ApiError::NotFound(format!("group {key}={value}")));
     }
     if meters.len() > MAX_GROUP_COMMAND {
-        return Err(ApiError::BadRequest("the group is too large for one command".into()));
+        return Err(ApiError::BadRequest(
+            "the group is too large for one command".into(),
+        ));
     }
     state
         .audit(

@@ -16,7 +16,7 @@ use super::readings::{channel_name, si_value, unit_text};
 use super::visible_meter;
 use crate::auth::{parse_group, unix_now, Permission, Principal};
 use crate::error::ApiError;
-use crate::extract::{rfc3339, ApiJson, ApiPath, ApiQuery, List, Page};
+use crate::extract::{rfc3339, ApiJson, ApiPath, ApiQuery, ApiText, List, Page};
 use crate::AppState;
 
 #[derive(Debug, Serialize)]
@@ -66,8 +66,17 @@ pub struct MeterQuery {
     group: Option<String>,
     status: Option<MeterStatus>,
     online: Option<bool>,
-    #[serde(flatten)]
-    page: Page,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+impl MeterQuery {
+    fn page(&self) -> Page {
+        Page {
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
 }
 
 pub async fn list(
@@ -122,8 +131,8 @@ pub async fn list(
     };
     let page: Vec<_> = selected
         .into_iter()
-        .skip(q.page.offset() as usize)
-        .take(q.page.limit() as usize)
+        .skip(q.page().offset() as usize)
+        .take(q.page().limit() as usize)
         .collect();
     let ids: Vec<MeterId> = page.iter().map(|m| m.id.clone()).collect();
     let online = state.cache.online(&ids, now, within).await?;
@@ -135,8 +144,8 @@ pub async fn list(
     Ok(Json(List {
         items,
         total: total as u64,
-        limit: q.page.limit(),
-        offset: q.page.offset(),
+        limit: q.page().limit(),
+        offset: q.page().offset(),
     }))
 }
 
@@ -182,9 +191,9 @@ pub struct NewMeter {
 
 fn check_groups(groups: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if groups.len() > 32
-        || groups
-            .iter()
-            .any(|(k, v)| k.is_empty() || v.is_empty() || k.contains('=') || k.len() > 64 || v.len() > 128)
+        || groups.iter().any(|(k, v)| {
+            k.is_empty() || v.is_empty() || k.contains('=') || k.len() > 64 || v.len() > 128
+        })
     {
         return Err(ApiError::BadRequest(
             "groups: at most 32, keys and values non-empty, keys without '='".into(),
@@ -205,7 +214,12 @@ pub async fn create(
         return Err(ApiError::Conflict(format!("meter {id}")));
     }
     state
-        .audit(&who.name, "meter.create", &id.0, json!({"groups": new.groups}))
+        .audit(
+            &who.name,
+            "meter.create",
+            &id.0,
+            json!({"groups": new.groups}),
+        )
         .await?;
     let groups = new.groups.clone();
     state
@@ -255,10 +269,16 @@ pub async fn update(
         )
         .await?;
     if let Some(s) = u.status {
-        state.registry.set_status(&m.id, s).map_err(registry_error)?;
+        state
+            .registry
+            .set_status(&m.id, s)
+            .map_err(registry_error)?;
     }
     if let Some(g) = u.groups {
-        state.registry.set_groups(&m.id, g).map_err(registry_error)?;
+        state
+            .registry
+            .set_groups(&m.id, g)
+            .map_err(registry_error)?;
     }
     let m = visible_meter(&state, &who, &id)?;
     Ok(Json(full(&state, &m).await?))
@@ -297,11 +317,17 @@ pub async fn import(
     State(state): State<AppState>,
     who: Principal,
     ApiQuery(q): ApiQuery<ImportQuery>,
-    body: String,
+    ApiText(body): ApiText,
 ) -> Result<Json<Imported>, ApiError> {
     who.require(Permission::Admin)?;
     let mut groups = BTreeMap::new();
-    for g in q.groups.as_deref().unwrap_or("").split(',').filter(|g| !g.is_empty()) {
+    for g in q
+        .groups
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|g| !g.is_empty())
+    {
         let (k, v) = parse_group(g)
             .ok_or_else(|| ApiError::BadRequest("groups: expected key=value,...".into()))?;
         groups.insert(k, v);

@@ -80,8 +80,17 @@ pub struct ReadingsQuery {
     channel: Option<String>,
     resolution: Option<Resolution>,
     format: Option<Format>,
-    #[serde(flatten)]
-    page: Page,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+impl ReadingsQuery {
+    fn page(&self) -> Page {
+        Page {
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -188,7 +197,7 @@ pub async fn readings(
                 })
                 .collect();
             Ok(match format {
-                Format::Json => Json(List::page(items, &q.page)).into_response(),
+                Format::Json => Json(List::page(items, &q.page())).into_response(),
                 Format::Csv => csv_raw(&items, &m.id.0),
             })
         }
@@ -216,7 +225,7 @@ pub async fn readings(
                 })
                 .collect();
             Ok(match format {
-                Format::Json => Json(List::page(items, &q.page)).into_response(),
+                Format::Json => Json(List::page(items, &q.page())).into_response(),
                 Format::Csv => csv_agg(&items, &m.id.0),
             })
         }

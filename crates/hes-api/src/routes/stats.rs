@@ -60,10 +60,7 @@ async fn slow(state: &AppState) -> Result<Slow, ApiError> {
         .readings_per_day(COMPLETENESS_OBIS, today, today + 86_400)
         .await?;
     let stored: u64 = per_day.iter().map(|(_, n)| n).sum();
-    let active = state
-        .registry
-        .in_group("", "")
-        .len() as u64;
+    let active = state.registry.in_group("", "").len() as u64;
     let elapsed_intervals = ((now - today) / 900).max(1) as u64;
     let expected = active * elapsed_intervals.min(PER_DAY);
     let s = Slow {
@@ -173,10 +170,7 @@ pub async fn fleet_for(state: &AppState, who: &Principal) -> Result<Fleet, ApiEr
     })
 }
 
-pub async fn fleet(
-    State(state): State<AppState>,
-    who: Principal,
-) -> Result<Json<Fleet>, ApiError> {
+pub async fn fleet(State(state): State<AppState>, who: Principal) -> Result<Json<Fleet>, ApiError> {
     who.require(Permission::Read)?;
     Ok(Json(fleet_for(&state, &who).await?))
 }

@@ -1,0 +1,414 @@
+//! One suite, both adapters of the accounts port: SQLite (a fresh file per test) and
+//! PostgreSQL (a fresh database per test on `HES_DATABASE_URL`, dropped at the end).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use dlms::ObisCode;
+use hes_api::accounts::{
+    Accounts, AccountsError, ApiToken, AuditEntry, AuditFilter, EventFilter, EventKey, PgAccounts,
+    RefreshUse, Role, Severity, SqliteAccounts, StoredSchedule, User, UserUpdate,
+};
+use hes_model::{Event, MeterId, Reading, Source};
+use hes_store::{PgStore, SqliteStore, Store};
+use serde_json::json;
+
+fn user(name: &str, role: Role) -> User {
+    User {
+        username: name.into(),
+        password_hash: "$argon2id$fake".into(),
+        role,
+        groups: vec!["cell=cell-1".into()],
+        created_at: 100,
+    }
+}
+
+async fn users(a: &dyn Accounts, _s: &dyn Store) {
+    assert!(a.users().await.unwrap().is_empty());
+    a.create_user(&user("ann", Role::Operator)).await.unwrap();
+    a.create_user(&user("bob", Role::Viewer)).await.unwrap();
+    assert!(matches!(
+        a.create_user(&user("ann", Role::Admin)).await,
+        Err(AccountsError::Conflict(_))
+    ));
+    assert_eq!(
+        a.user("ann").await.unwrap().unwrap(),
+        user("ann", Role::Operator)
+    );
+    assert_eq!(a.user("nobody").await.unwrap(), None);
+    a.update_user(
+        "ann",
+        &UserUpdate {
+            role: Some(Role::Admin),
+            groups: Some(vec![]),
+            password_hash: None,
+        },
+    )
+    .await
+    .unwrap();
+    let ann = a.user("ann").await.unwrap().unwrap();
+    assert_eq!((ann.role, ann.groups.len()), (Role::Admin, 0));
+    assert_eq!(ann.password_hash, "$argon2id$fake");
+    assert!(matches!(
+        a.update_user("zed", &UserUpdate::default()).await,
+        Err(AccountsError::NotFound(_))
+    ));
+    let names: Vec<String> = a
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["ann", "bob"]);
+    a.delete_user("bob").await.unwrap();
+    assert!(matches!(
+        a.delete_user("bob").await,
+        Err(AccountsError::NotFound(_))
+    ));
+}
+
+async fn tokens(a: &dyn Accounts, _s: &dyn Store) {
+    let t = ApiToken {
+        id: "t1".into(),
+        name: "billing".into(),
+        owner: "admin".into(),
+        role: Role::Integrator,
+        scopes: vec!["read".into()],
+        groups: vec![],
+        created_at: 10,
+        expires_at: Some(1000),
+        revoked_at: None,
+    };
+    a.create_token(&t, "hash1").await.unwrap();
+    assert!(matches!(
+        a.create_token(&t, "hash2").await,
+        Err(AccountsError::Conflict(_))
+    ));
+    assert_eq!(a.token_by_hash("hash1").await.unwrap().unwrap(), t);
+    assert_eq!(a.token_by_hash("other").await.unwrap(), None);
+    a.revoke_token("t1", 50).await.unwrap();
+    a.revoke_token("t1", 60).await.unwrap();
+    assert_eq!(
+        a.token_by_hash("hash1").await.unwrap().unwrap().revoked_at,
+        Some(50)
+    );
+    assert!(matches!(
+        a.revoke_token("t9", 1).await,
+        Err(AccountsError::NotFound(_))
+    ));
+    assert_eq!(a.tokens().await.unwrap().len(), 1);
+}
+
+async fn refresh(a: &dyn Accounts, _s: &dyn Store) {
+    a.put_refresh("r1", "ann", 1000).await.unwrap();
+    a.put_refresh("r2", "ann", 1000).await.unwrap();
+    a.put_refresh("old", "bob", 100).await.unwrap();
+    assert_eq!(
+        a.use_refresh("r1", 500).await.unwrap(),
+        RefreshUse::Valid {
+            username: "ann".into()
+        }
+    );
+    assert_eq!(
+        a.use_refresh("old", 500).await.unwrap(),
+        RefreshUse::Invalid
+    );
+    assert_eq!(
+        a.use_refresh("nope", 500).await.unwrap(),
+        RefreshUse::Invalid
+    );
+    // Presenting r1 again revokes every token of ann, r2 included.
+    assert_eq!(
+        a.use_refresh("r1", 501).await.unwrap(),
+        RefreshUse::Reused {
+            username: "ann".into()
+        }
+    );
+    assert!(matches!(
+        a.use_refresh("r2", 502).await.unwrap(),
+        RefreshUse::Reused { .. }
+    ));
+}
+
+async fn audit(a: &dyn Accounts, _s: &dyn Store) {
+    for (i, (actor, action)) in [
+        ("ann", "user.create"),
+        ("bob", "command.relay"),
+        ("ann", "command.relay"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        a.audit(&AuditEntry {
+            time: 100 + i as i64,
+            actor: actor.into(),
+            action: action.into(),
+            target: "MTR1".into(),
+            detail: json!({"i": i}),
+        })
+        .await
+        .unwrap();
+    }
+    let all = AuditFilter {
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    let (rows, total) = a.audit_list(&all).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(rows[0].detail, json!({"i": 2}));
+    let f = AuditFilter {
+        actor: Some("ann".into()),
+        limit: 1,
+        offset: 1,
+        ..AuditFilter::default()
+    };
+    let (rows, total) = a.audit_list(&f).await.unwrap();
+    assert_eq!(
+        (rows.len(), total, rows[0].action.as_str()),
+        (1, 2, "user.create")
+    );
+    let f = AuditFilter {
+        action: Some("command.relay".into()),
+        from: Some(102),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    assert_eq!(a.audit_list(&f).await.unwrap().1, 1);
+}
+
+async fn events_and_acks(a: &dyn Accounts, s: &dyn Store) {
+    let ev = |m: &str, log: ObisCode, time: i64, code: u16| Event {
+        meter: MeterId::from(m),
+        log,
+        time,
+        code,
+        source: Source::Push,
+        received_at: time,
+    };
+    let std_log = ObisCode::new(0, 0, 99, 98, 0, 255);
+    let fraud = ObisCode::new(0, 0, 99, 98, 1, 255);
+    let pq = ObisCode::new(0, 0, 99, 98, 4, 255);
+    s.insert_events(&[
+        ev("A", std_log, 10, 1),
+        ev("A", fraud, 20, 40),
+        ev("B", pq, 30, 76),
+        ev("B", fraud, 40, 44),
+    ])
+    .await
+    .unwrap();
+    let f = |meters: Option<Vec<&str>>, sev, ack| EventFilter {
+        meters: meters.map(|m| m.into_iter().map(String::from).collect()),
+        severity: sev,
+        acknowledged: ack,
+        limit: 100,
+        ..EventFilter::default()
+    };
+    let (rows, total) = a.events(&f(None, None, None)).await.unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(
+        rows.iter().map(|r| r.time).collect::<Vec<_>>(),
+        [40, 30, 20, 10]
+    );
+    assert_eq!(
+        a.events(&f(None, Some(Severity::Alarm), None))
+            .await
+            .unwrap()
+            .1,
+        2
+    );
+    assert_eq!(
+        a.events(&f(None, Some(Severity::Warning), None))
+            .await
+            .unwrap()
+            .1,
+        1
+    );
+    assert_eq!(
+        a.events(&f(None, Some(Severity::Info), None))
+            .await
+            .unwrap()
+            .1,
+        1
+    );
+    assert_eq!(
+        a.events(&f(Some(vec!["A"]), None, None)).await.unwrap().1,
+        2
+    );
+    assert_eq!(a.events(&f(Some(vec![]), None, None)).await.unwrap().1, 0);
+    let ranged = EventFilter {
+        from: Some(20),
+        to: Some(30),
+        limit: 1,
+        offset: 1,
+        ..EventFilter::default()
+    };
+    let (rows, total) = a.events(&ranged).await.unwrap();
+    assert_eq!((total, rows[0].time), (2, 20));
+    let key = EventKey {
+        meter: "A".into(),
+        log: fraud.to_string(),
+        time: 20,
+        code: 40,
+    };
+    a.ack_event(&key, "ann", 99).await.unwrap();
+    a.ack_event(&key, "bob", 100).await.unwrap();
+    let e = a.event(&key).await.unwrap().unwrap();
+    assert_eq!((e.acked_by.as_deref(), e.acked_at), (Some("ann"), Some(99)));
+    assert_eq!(
+        a.events(&f(None, Some(Severity::Alarm), Some(false)))
+            .await
+            .unwrap()
+            .1,
+        1
+    );
+    assert_eq!(a.events(&f(None, None, Some(true))).await.unwrap().1, 1);
+    let missing = EventKey { code: 41, ..key };
+    assert!(matches!(
+        a.ack_event(&missing, "ann", 1).await,
+        Err(AccountsError::NotFound(_))
+    ));
+    assert_eq!(a.event(&missing).await.unwrap(), None);
+}
+
+async fn channels_and_days(a: &dyn Accounts, s: &dyn Store) {
+    let r = |obis: ObisCode, time: i64| Reading {
+        meter: MeterId::from("M1"),
+        obis,
+        class_id: 3,
+        attribute: 2,
+        time,
+        value: 1,
+        scaler: 0,
+        unit: 30,
+        status: 0,
+        source: Source::Scheduled,
+        received_at: time,
+    };
+    let imp = ObisCode::new(1, 0, 1, 8, 0, 255);
+    let exp = ObisCode::new(1, 0, 2, 8, 0, 255);
+    let day = 1_793_491_200;
+    s.insert_readings(&[
+        r(imp, day),
+        r(imp, day + 900),
+        r(exp, day),
+        r(imp, day + 86_400),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        a.reading_channels("M1").await.unwrap(),
+        ["1.0.1.8.0.255", "1.0.2.8.0.255"]
+    );
+    assert!(a.reading_channels("M2").await.unwrap().is_empty());
+    assert_eq!(
+        a.readings_per_day("1.0.1.8.0.255", day, day + 2 * 86_400)
+            .await
+            .unwrap(),
+        [(day, 2), (day + 86_400, 1)]
+    );
+}
+
+async fn schedules(a: &dyn Accounts, _s: &dyn Store) {
+    let s = |n: &str, spec: &str| StoredSchedule {
+        name: n.into(),
+        spec: spec.into(),
+    };
+    a.put_schedule(&s("b", "{}")).await.unwrap();
+    a.put_schedule(&s("a", "{}")).await.unwrap();
+    a.put_schedule(&s("b", "{\"x\":1}")).await.unwrap();
+    assert_eq!(
+        a.schedules().await.unwrap(),
+        [s("a", "{}"), s("b", "{\"x\":1}")]
+    );
+    a.delete_schedule("a").await.unwrap();
+    assert!(matches!(
+        a.delete_schedule("a").await,
+        Err(AccountsError::NotFound(_))
+    ));
+    a.ping().await.unwrap();
+}
+
+fn database_url() -> String {
+    std::env::var("HES_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "HES_DATABASE_URL is not set: the PostgreSQL tests need a real server. \
+             Run `eval \"$(scripts/services up)\"` first."
+        )
+    })
+}
+
+fn with_db(url: &str, db: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{db}{query}")
+}
+
+async fn admin(url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = std::env::temp_dir().join(super::common::unique("hes_acc"));
+                    std::fs::create_dir_all(&dir).unwrap();
+                    let db = dir.join("hes.db");
+                    let store = super::SqliteStore::open(&db).await.unwrap();
+                    let acc = super::SqliteAccounts::open(&db).await.unwrap();
+                    tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(&acc, &store))
+                        .await
+                        .unwrap();
+                    drop((acc, store));
+                    std::fs::remove_dir_all(&dir).unwrap();
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let admin_url = super::database_url();
+                    let name = super::common::unique("hes_api_test");
+                    super::admin(&admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
+                    let url = super::with_db(&admin_url, &name);
+                    let store = super::PgStore::connect(&url).await.unwrap();
+                    let acc = super::PgAccounts::connect(&url).await.unwrap();
+                    tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(&acc, &store))
+                        .await
+                        .unwrap();
+                    drop((acc, store));
+                    super::admin(&admin_url, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    users,
+    tokens,
+    refresh,
+    audit,
+    events_and_acks,
+    channels_and_days,
+    schedules
+);
