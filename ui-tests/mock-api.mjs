@@ -40,9 +40,11 @@ function readings(meter, from, to, resolution) {
   const step = 900e3;
   const start = Math.ceil(from / step) * step;
   const raw = [];
+  // cumulative registers, as hes-api answers raw readings (the day's consumption so far + a base)
+  const reg = (t, div) => { let acc = 1e6 / div; for (let u = Math.floor(t / 86400e3) * 86400e3; u <= t; u += step) acc += profile(meter, u) / div; return Math.round(acc + Math.floor(t / 86400e3) * 5000 / div); };
   for (let t = start; t <= Math.min(to, NOW()); t += step) {
-    raw.push({ time: iso(t), channel: 'active_energy_import', obis: '1.0.1.29.0.255', value: profile(meter, t), unit: 'Wh', quality: 0, flags: [] });
-    raw.push({ time: iso(t), channel: 'active_energy_export', obis: '1.0.2.29.0.255', value: Math.round(profile(meter, t) / 7), unit: 'Wh', quality: 0, flags: [] });
+    raw.push({ time: iso(t), channel: 'energy.active.import', obis: '1.0.1.8.0.255', value: reg(t, 1), unit: 'Wh', quality: 0, flags: [] });
+    raw.push({ time: iso(t), channel: 'energy.active.export', obis: '1.0.2.8.0.255', value: reg(t, 7), unit: 'Wh', quality: 0, flags: [] });
   }
   if (resolution === 'raw' || !resolution) return raw;
   const key = (t) => { const d = new Date(t); if (resolution === 'hour') d.setUTCMinutes(0, 0, 0); else if (resolution === 'day') d.setUTCHours(0, 0, 0, 0); else { d.setUTCDate(1); d.setUTCHours(0, 0, 0, 0); } return d.getTime(); };

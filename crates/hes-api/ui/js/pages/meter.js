@@ -18,6 +18,21 @@ const COMMANDS = [
   { command: 'clock_sync', label: 'Clock sync', title: 'Synchronise the clock?', body: 'Sets the meter\'s clock to the head-end\'s time and reports the drift.', confirm: 'Sync clock' },
 ];
 
+/** Consumption per interval from a cumulative register: the difference to the previous reading,
+ *  none after a gap (more than two intervals) or across a reset (negative step). */
+function deltas(points) {
+  const out = [];
+  let step = Infinity;
+  for (let i = 1; i < Math.min(points.length, 50); i++) step = Math.min(step, points[i].x - points[i - 1].x || Infinity);
+  for (let i = 1; i < points.length; i++) {
+    const a = points[i - 1], b = points[i];
+    const d = b.y - a.y;
+    if (b.x - a.x > 2 * step || d < 0 || !Number.isFinite(d)) continue;
+    out.push({ x: b.x, y: d, note: b.note, unit: b.unit });
+  }
+  return out;
+}
+
 /** A resolution that gives a readable number of points for a range. */
 function defaultResolution(span) { return span <= 7 * DAY ? 'raw' : span <= 60 * DAY ? 'hour' : 'day'; }
 function preferChannel(chs) {
@@ -28,7 +43,7 @@ function preferChannel(chs) {
 export function render(root, { params }) {
   const id = params[0];
   const base = `/api/v1/meters/${seg(id)}`;
-  const st = { range: '7d', resolution: 'raw', channel: '', channels: [], anchor: Date.now(), meter: null, unit: '', pendingJob: null, zoom: null };
+  const st = { range: '7d', resolution: 'raw', channel: '', channels: [], anchor: Date.now(), meter: null, unit: '', pendingJob: null, zoom: null, view: 'interval' };
   let stopped = false;
 
   const title = h('h1', {}, id);
@@ -46,6 +61,12 @@ export function render(root, { params }) {
   const channelSel = h('select', { name: 'channel' });
   const rangeSeg = h('div', { class: 'seg', role: 'group', 'aria-label': 'Time range' });
   const resSeg = h('div', { class: 'seg', role: 'group', 'aria-label': 'Resolution' });
+  // Energy registers are cumulative: raw readings show as consumption per interval (the
+  // difference to the previous reading) or as the register itself.
+  const viewSeg = h('div', { class: 'seg', role: 'group', 'aria-label': 'Show' },
+    h('button', { type: 'button', 'aria-pressed': 'true', dataset: { key: 'interval' }, onclick: () => setView('interval') }, 'Per interval'),
+    h('button', { type: 'button', 'aria-pressed': 'false', dataset: { key: 'register' }, onclick: () => setView('register') }, 'Register'));
+  const viewField = h('div', { class: 'field fixed', hidden: true }, h('span', { class: 'sr-only' }, 'Show'), viewSeg);
   const resetBtn = h('button', { class: 'btn btn-sm', type: 'button', hidden: true, onclick: () => chart.reset() }, 'Reset zoom');
   const csvBtn = h('button', { class: 'btn btn-sm', type: 'button', onclick: downloadCsv }, 'CSV');
 
@@ -70,6 +91,7 @@ export function render(root, { params }) {
         h('div', { class: 'filters', style: 'margin-bottom:8px' },
           h('div', { class: 'field fixed' }, h('span', { class: 'sr-only' }, 'Range'), rangeSeg),
           h('div', { class: 'field fixed' }, h('span', { class: 'sr-only' }, 'Resolution'), resSeg),
+          viewField,
           field('Channel', channelSel)),
         chartMsg, chartEl, summary,
         h('p', { class: 'chart-hint' }, 'Drag across the chart to zoom (a horizontal swipe on a phone), double-click or double-tap to reset. Keys: + − ← → 0.')),
@@ -142,7 +164,7 @@ export function render(root, { params }) {
   async function discoverChannels() {
     // Daily totals over a year name every channel cheaply.
     const to = new Date(st.anchor + DAY).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const from = new Date(st.anchor - 400 * DAY).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const from = new Date(st.anchor - 360 * DAY).toISOString().replace(/\.\d{3}Z$/, 'Z');
     let chs = new Set();
     try {
       const r = await get(`${base}/readings`, { from, to, resolution: 'day', limit: PAGE });
@@ -162,7 +184,7 @@ export function render(root, { params }) {
   async function unitOf(channel, w) {
     if (!channel || units.has(channel)) return units.get(channel) || '';
     try {
-      const r = await get(`${base}/readings`, { from: new Date(st.anchor - 400 * DAY).toISOString().replace(/\.\d{3}Z$/, 'Z'), to: w.to, resolution: 'raw', channel, limit: 1 });
+      const r = await get(`${base}/readings`, { from: new Date(st.anchor - 360 * DAY).toISOString().replace(/\.\d{3}Z$/, 'Z'), to: w.to, resolution: 'raw', channel, limit: 1 });
       const it = (r.items || [])[0];
       units.set(channel, (it && it.unit) || '');
     } catch { units.set(channel, ''); }
@@ -191,8 +213,15 @@ export function render(root, { params }) {
         byChannel.get(ch).push({ x: t, y: typeof y === 'number' ? y : Number(y), note: flags, unit: it.unit });
         if (it.unit) { st.unit = it.unit; units.set(ch, it.unit); }
       }
-      const series = [...byChannel.entries()].map(([name, points]) => ({ name, unit: st.unit, points: points.sort((a, b) => a.x - b.x) }));
-      chart.setData(series, { type: raw ? 'line' : 'bar', unit: st.unit, bucket: st.resolution, domain: null });
+      const cumulative = raw && /h$/.test(st.unit || '');
+      viewField.hidden = !cumulative;
+      const perInterval = cumulative && st.view === 'interval';
+      const series = [...byChannel.entries()].map(([name, points]) => {
+        points.sort((a, b) => a.x - b.x);
+        return { name: perInterval ? `${name} per interval` : name, unit: st.unit, points: perInterval ? deltas(points) : points };
+      });
+      const many = series.reduce((a, x) => a + x.points.length, 0) > 200;
+      chart.setData(series, { type: !raw || (perInterval && !many) ? 'bar' : 'line', unit: st.unit, bucket: st.resolution, domain: null });
       resetBtn.hidden = true;
       const n = series.reduce((a, s) => a + s.points.length, 0);
       chartMsg.replaceChildren();
@@ -200,8 +229,11 @@ export function render(root, { params }) {
       else {
         const sum = series[0].points.reduce((a, p) => a + (Number.isFinite(p.y) ? p.y : 0), 0);
         const max = series[0].points.reduce((a, p) => Math.max(a, Number.isFinite(p.y) ? p.y : -Infinity), -Infinity);
-        const energy = /h$/.test(st.unit || '');
-        summary.textContent = `${fmtInt(n)} ${raw ? 'readings' : `${st.resolution}ly periods`} · ${energy ? `total ${fmtQty(sum, st.unit)} · ` : ''}max ${fmtQty(max, st.unit)}`;
+        const additive = /h$/.test(st.unit || '') && (!raw || perInterval);
+        const what = raw ? (perInterval ? 'intervals' : 'readings') : `${st.resolution}ly periods`;
+        summary.textContent = raw && !perInterval
+          ? `${fmtInt(n)} ${what} · from ${fmtQty(series[0].points[0].y, st.unit)} to ${fmtQty(series[0].points[series[0].points.length - 1].y, st.unit)}`
+          : `${fmtInt(n)} ${what} · ${additive ? `total ${fmtQty(sum, st.unit)} · ` : ''}max ${fmtQty(max, st.unit)}${raw ? ' per interval' : ''}`;
       }
     } catch (e) {
       if (my !== seq) return;
@@ -217,6 +249,7 @@ export function render(root, { params }) {
     pressed(rangeSeg, key); pressed(resSeg, st.resolution);
     loadProfile();
   }
+  function setView(key) { st.view = key; pressed(viewSeg, key); loadProfile(); }
   function setResolution(key) { st.resolution = key; pressed(resSeg, key); loadProfile(); }
   channelSel.addEventListener('change', () => { st.channel = channelSel.value; loadProfile(); });
 
