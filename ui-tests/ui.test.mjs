@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core';
 const BASE = (process.env.HES_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const [OP_USER, OP_PASS] = (process.env.HES_OPERATOR || 'operator:operator-password').split(/:(.*)/s);
 const [VW_USER, VW_PASS] = (process.env.HES_VIEWER || 'viewer:viewer-password').split(/:(.*)/s);
+const [AD_USER, AD_PASS] = (process.env.HES_ADMIN || `admin:${process.env.HES_ADMIN_PASSWORD || 'admin-password'}`).split(/:(.*)/s);
 const OUT = process.env.HES_UI_ARTIFACTS || path.join(process.env.HOME || '.', '.cache/hes/artifacts/ui');
 const WAIT = Number(process.env.HES_UI_WAIT_MS || 90000); // data may take a while to arrive in a fresh demo
 fs.mkdirSync(OUT, { recursive: true });
@@ -98,6 +99,7 @@ test('operator: dashboard fills, meter chart draws, zoom, disconnect is accepted
     await login(page, OP_USER, OP_PASS);
     const online = await dashboardFilled(page);
     assert.ok(online > 0, 'meters online > 0');
+    await page.waitForSelector('#live[data-state="open"]', { timeout: 15000 }); // the WebSocket is up
     await chartPoints(page, '#completeness-chart').catch(() => 0); // drawn when the store has days
     await shot(page, 'desktop-dashboard');
 
@@ -120,6 +122,13 @@ test('operator: dashboard fills, meter chart draws, zoom, disconnect is accepted
     await page.waitForSelector('#profile-chart .tip:not([hidden])', { timeout: 5000 });
     await page.mouse.dblclick(box.x + box.width * 0.5, box.y + box.height / 2);
     assert.equal(await page.getAttribute('#profile-chart canvas[data-points]', 'data-zoomed'), 'false', 'reset on double-click');
+    // hourly totals as bars, then back to raw
+    await page.click('.seg[aria-label="Resolution"] button[data-key="hour"]');
+    await page.waitForFunction(() => document.querySelector('#profile-chart canvas[data-points]').dataset.points !== '0' && !document.querySelector('main').textContent.includes('Loading…'), null, { timeout: 20000 });
+    assert.ok(Number(await page.getAttribute('#profile-chart canvas[data-points]', 'data-points')) > 0, 'hourly totals drawn');
+    await page.click('.seg[aria-label="Resolution"] button[data-key="raw"]');
+    await chartPoints(page, '#profile-chart');
+    await page.waitForFunction(() => !document.querySelector('main').textContent.includes('Loading…'), null, { timeout: 20000 });
     await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.4);
     await shot(page, 'desktop-meter');
 
@@ -141,6 +150,13 @@ test('operator: dashboard fills, meter chart draws, zoom, disconnect is accepted
     await page.waitForSelector('main table, main .empty', { timeout: 15000 });
     await page.goto(`${BASE}/#/alarms`);
     await page.waitForSelector('main table, main .empty', { timeout: 15000 });
+    const ack = page.locator('main table button:has-text("Acknowledge")').first();
+    if (await ack.count()) { // acknowledge one open alarm
+      const before = await page.locator('main table tbody tr').count();
+      await ack.click();
+      await page.waitForSelector('.toast:has-text("Acknowledged")', { timeout: 10000 });
+      console.log(`# acknowledged one of ${before} open alarms`);
+    }
     assert.equal(await page.isVisible('#nav a[data-nav="admin"]'), false, 'no admin link for an operator');
     assert.deepEqual(problems, [], 'no console errors or failed requests');
   } finally { await context.close(); }
@@ -177,6 +193,20 @@ test('viewer: commands refused', async () => {
   try {
     await login(page, VW_USER, VW_PASS);
     await dashboardFilled(page);
+    // refresh before expiry: pretend the access token expires in 30 s and reload
+    const before = await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('hes.session'));
+      s.expires_at = Date.now() + 30000;
+      sessionStorage.setItem('hes.session', JSON.stringify(s));
+      return s.refresh_token;
+    });
+    await page.reload();
+    await page.waitForSelector('#topbar:not([hidden])', { timeout: 15000 });
+    const after = await page.evaluate(() => JSON.parse(sessionStorage.getItem('hes.session')));
+    // (the JWT itself may be byte-identical within the same second; the refresh token rotates)
+    assert.notEqual(after.refresh_token, before, 'refreshed through /api/v1/auth/refresh');
+    assert.ok(after.expires_at - Date.now() > 5 * 60e3, 'the new token lasts');
+    await dashboardFilled(page);
     await page.goto(`${BASE}/#/meters/${encodeURIComponent(meterId || await pickMeter(page))}`);
     await page.waitForSelector('button[data-command="disconnect"]');
     assert.equal(await page.isDisabled('button[data-command="disconnect"]'), true, 'disconnect disabled for a viewer');
@@ -188,6 +218,29 @@ test('viewer: commands refused', async () => {
     });
     assert.equal(res.status, 403, 'the API answers 403 to a viewer');
     await shot(page, 'desktop-meter-viewer');
+    assert.deepEqual(problems, [], 'no console errors or failed requests');
+  } finally { await context.close(); }
+});
+
+test('admin: users, tokens (shown once, revoked) and the audit log', async () => {
+  const { context, page, problems } = await openPage(DESKTOP);
+  try {
+    await login(page, AD_USER, AD_PASS);
+    assert.equal(await page.isVisible('#nav a[data-nav="admin"]'), true, 'admin link for an admin');
+    await page.click('#nav a[data-nav="admin"]');
+    await page.waitForSelector('section[aria-labelledby="h-users"] table', { timeout: 15000 });
+    assert.match(await page.innerText('section[aria-labelledby="h-users"]'), new RegExp(OP_USER));
+    const tokens = page.locator('section[aria-labelledby="h-tokens"]');
+    await tokens.getByLabel('Name').fill(`ui-test-${Date.now()}`);
+    await tokens.getByRole('button', { name: 'Create token' }).click();
+    const secret = tokens.locator('.secret');
+    await secret.waitFor({ timeout: 10000 });
+    assert.ok((await secret.innerText()).length >= 16, 'the secret is shown');
+    await tokens.locator('button:has-text("Revoke")').first().click();
+    await page.locator('dialog[open] button[data-confirm]').click();
+    await page.waitForSelector('.toast:has-text("revoked")', { timeout: 10000 });
+    await page.waitForSelector('section[aria-labelledby="h-audit"] table', { timeout: 15000 });
+    await shot(page, 'desktop-admin');
     assert.deepEqual(problems, [], 'no console errors or failed requests');
   } finally { await context.close(); }
 });

@@ -194,7 +194,9 @@ export class Chart {
       const x = Math.round(this.xToPx(t, L)) + 0.5;
       if (x < L.l - 1 || x > L.l + L.pw + 1) continue;
       ctx.beginPath(); ctx.moveTo(x, L.t); ctx.lineTo(x, L.t + L.ph); ctx.stroke();
-      ctx.fillText(timeLabel(t, step), x, L.t + L.ph + 6);
+      const label = timeLabel(t, step);
+      const half = ctx.measureText(label).width / 2;
+      ctx.fillText(label, Math.min(Math.max(x, half + 2), this.w - half - 2), L.t + L.ph + 6); // never cut at an edge
     }
 
     // data, clipped to the plot area

@@ -45,7 +45,7 @@ export function field(labelText, control, cls) {
   return h('div', { class: `field ${cls || ''}` }, h('label', { for: control.id }, labelText), control);
 }
 export function select(name, options, value) {
-  return h('select', { name }, options.map(([v, t]) => h('option', { value: v, selected: String(v) === String(value ?? '') }, t)));
+  return h('select', { name }, options.map(([v, t]) => h('option', { value: v, defaultSelected: String(v) === String(value ?? '') }, t)));
 }
 
 // ---- formatting ----
