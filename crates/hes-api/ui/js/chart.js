@@ -111,6 +111,9 @@ export class Chart {
     this.series = series.map((s, i) => ({ ...s, color: s.color || css(`--series-${(i % 4) + 1}`, '#0b63b6') }));
     let x0 = Infinity, x1 = -Infinity;
     for (const s of this.series) if (s.points.length) { x0 = Math.min(x0, s.points[0].x); x1 = Math.max(x1, s.points[s.points.length - 1].x); }
+    if (this.opts.extent) { // the range asked for, so gaps at its ends show as such
+      x0 = Math.min(x0, this.opts.extent[0]); x1 = Math.max(x1, this.opts.extent[1]);
+    }
     if (!Number.isFinite(x0)) { x0 = Date.now() - DAY; x1 = Date.now(); }
     if (this.opts.type === 'bar') { // room for the first and last bar
       const step = medianStep(this.series[0] ? this.series[0].points : []) || DAY;

@@ -221,7 +221,7 @@ export function render(root, { params }) {
         return { name: perInterval ? `${name} per interval` : name, unit: st.unit, points: perInterval ? deltas(points) : points };
       });
       const many = series.reduce((a, x) => a + x.points.length, 0) > 200;
-      chart.setData(series, { type: !raw || (perInterval && !many) ? 'bar' : 'line', unit: st.unit, bucket: st.resolution, domain: null });
+      chart.setData(series, { type: !raw || (perInterval && !many) ? 'bar' : 'line', unit: st.unit, bucket: st.resolution, domain: null, extent: [Date.parse(w.from), Date.parse(w.to)] });
       resetBtn.hidden = true;
       const n = series.reduce((a, s) => a + s.points.length, 0);
       chartMsg.replaceChildren();

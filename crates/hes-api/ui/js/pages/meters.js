@@ -64,7 +64,12 @@ export function render(root) {
   let stale = false;
   const off = onLive('stats', () => { stale = true; });
   const timer = setInterval(() => { if (stale && document.visibilityState === 'visible') { stale = false; load(); } }, 30000);
-  const onQuery = () => { const q = hashQuery(); Object.assign(state, { q: q.get('q') || '', offset: Number(q.get('offset')) || 0 }); search.value = state.q; load(); };
+  const onQuery = () => { // back/forward or a link to other filters
+    const q = hashQuery();
+    Object.assign(state, { q: q.get('q') || '', group: q.get('group') || '', status: q.get('status') || '', online: q.get('online') || '', offset: Number(q.get('offset')) || 0 });
+    search.value = state.q; group.value = state.group; status.value = state.status; online.value = state.online;
+    load();
+  };
   window.addEventListener('hes:query', onQuery);
   return () => { off(); clearInterval(timer); window.removeEventListener('hes:query', onQuery); };
 }
