@@ -43,7 +43,11 @@ async function openPage(viewport, phone = false) {
   page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
   page.on('requestfailed', (r) => { const f = r.failure(); if (!(f && /ERR_ABORTED/.test(f.errorText))) problems.push(`request failed: ${r.url()} ${f && f.errorText}`); });
   page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`); });
-  return { context, page, problems };
+  const live = { stats: 0, types: new Set() };
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    try { const m = JSON.parse(f.payload); live.types.add(m.type); if (m.type === 'stats') live.stats++; } catch { /* binary */ }
+  }));
+  return { context, page, problems, live };
 }
 
 async function login(page, user, pass) {
@@ -94,12 +98,14 @@ async function pickMeter(page) {
 }
 
 test('operator: dashboard fills, meter chart draws, zoom, disconnect is accepted (desktop)', async () => {
-  const { context, page, problems } = await openPage(DESKTOP);
+  const { context, page, problems, live } = await openPage(DESKTOP);
   try {
     await login(page, OP_USER, OP_PASS);
     const online = await dashboardFilled(page);
     assert.ok(online > 0, 'meters online > 0');
     await page.waitForSelector('#live[data-state="open"]', { timeout: 15000 }); // the WebSocket is up
+    for (let i = 0; i < 60 && live.stats === 0; i++) await page.waitForTimeout(500);
+    assert.ok(live.stats > 0, `fleet statistics arrive over the WebSocket (got ${[...live.types].join(', ') || 'nothing'})`);
     await chartPoints(page, '#completeness-chart').catch(() => 0); // drawn when the store has days
     await shot(page, 'desktop-dashboard');
 
