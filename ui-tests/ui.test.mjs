@@ -267,6 +267,13 @@ test('PWA: manifest, icons and service worker are served', async () => {
     await page.goto(`${BASE}/`);
     const ok = await page.evaluate(async () => { const r = await navigator.serviceWorker.ready; return !!r.active; });
     assert.ok(ok, 'service worker active');
+    // Chromium's own installability check (a test context is incognito, which alone is allowed)
+    await page.reload();
+    const cdp = await context.newCDPSession(page);
+    const { errors } = await cdp.send('Page.getAppManifest');
+    assert.deepEqual(errors, [], 'manifest parses without errors');
+    const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+    assert.deepEqual(installabilityErrors.map((e) => e.errorId).filter((id) => id !== 'in-incognito'), [], 'installable');
     assert.deepEqual(problems, []);
   } finally { await context.close(); }
 });
