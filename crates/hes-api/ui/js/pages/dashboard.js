@@ -67,11 +67,12 @@ export function render(root) {
       const el = kpiEls.get(k.key);
       const value = k.value(s);
       const vEl = el.querySelector('.value');
-      if (vEl.textContent !== value && lastStats) { el.classList.remove('flash'); void el.offsetWidth; el.classList.add('flash'); }
+      const changed = vEl.textContent !== value && lastStats;
+      el.className = `kpi ${k.tone(s)}`;
+      if (changed) { void el.offsetWidth; el.classList.add('flash'); } // a brief highlight
       vEl.textContent = value;
       el.dataset.value = String(s[k.key] ?? '');
       el.querySelector('.sub').replaceChildren(k.sub(s));
-      el.className = `kpi ${k.tone(s)}`;
     }
     setAlarmBadge(s.alarms_open);
     const ok = s.jobs_succeeded_today || 0, bad = s.jobs_failed_today || 0, run = s.jobs_running || 0, q = s.jobs_queued || 0;
