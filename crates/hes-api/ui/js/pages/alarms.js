@@ -9,7 +9,7 @@ export function render(root) {
   const q0 = hashQuery();
   const st = { severity: q0.get('severity') ?? 'alarm', acknowledged: q0.get('acknowledged') ?? 'false', meter: q0.get('meter') || '', offset: Number(q0.get('offset')) || 0 };
   const severity = select('severity', [['', 'Any severity'], ['alarm', 'Alarm'], ['warning', 'Warning'], ['info', 'Info']], st.severity);
-  const acked = select('acknowledged', [['', 'Open or acknowledged'], ['false', 'Open'], ['true', 'Acknowledged']], st.acknowledged);
+  const acked = select('acknowledged', [['', 'Any state'], ['false', 'Open'], ['true', 'Acknowledged']], st.acknowledged);
   const meter = h('input', { type: 'search', name: 'meter', value: st.meter, placeholder: 'Meter id', autocomplete: 'off' });
   const count = h('span', { class: 'muted num' });
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
