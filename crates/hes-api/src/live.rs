@@ -37,6 +37,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct LiveMsg {
     meter: String,
     text: String,
+    /// For every client whatever it subscribed to (the hub itself lost messages).
+    everyone: bool,
 }
 
 #[derive(Debug)]
@@ -80,6 +82,7 @@ fn parse(payload: &[u8]) -> Option<LiveMsg> {
     Some(LiveMsg {
         meter,
         text: String::from_utf8(payload.to_vec()).ok()?,
+        everyone: false,
     })
 }
 
@@ -100,6 +103,12 @@ async fn forward(
             }
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(channel, lost = n, "live hub fell behind the cache");
+                let _ = tx.send(Arc::new(LiveMsg {
+                    meter: String::new(),
+                    text: json!({"type": "dropped", "data": {"count": n, "channel": channel}})
+                        .to_string(),
+                    everyone: true,
+                }));
             }
             Err(RecvError::Closed) => loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -177,6 +186,9 @@ async fn send(socket: &mut WebSocket, text: String) -> bool {
 }
 
 fn wanted(state: &AppState, who: &Principal, sub: &Subscription, m: &LiveMsg) -> bool {
+    if m.everyone {
+        return true;
+    }
     if !(sub.fleet || !sub.meters.is_empty() || !sub.groups.is_empty()) {
         return false;
     }

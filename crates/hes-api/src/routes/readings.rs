@@ -182,7 +182,7 @@ pub async fn readings(
     let format = q.format.unwrap_or(Format::Json);
     match period {
         None => {
-            rows.sort_by(|a, b| (a.time, a.obis, a.attribute).cmp(&(b.time, b.obis, b.attribute)));
+            rows.sort_by_key(|r| (r.time, r.obis, r.attribute));
             let items: Vec<RawItem> = rows
                 .iter()
                 .map(|r| RawItem {

@@ -1,0 +1,182 @@
+//! The WebSocket end to end: a real listener on 127.0.0.1:0, a tokio-tungstenite client, a
+//! reading published on the cache's `live.readings` channel.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hes_cache::Cache;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("no message within 10 s")
+            .expect("the stream ended")
+            .unwrap();
+        if let Message::Text(t) = m {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+async fn connect(addr: std::net::SocketAddr, token: &str) -> Ws {
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws?access_token={token}")),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    ws
+}
+
+async fn subscribe(ws: &mut Ws, what: Value) {
+    ws.send(Message::Text(json!({"subscribe": what}).to_string().into()))
+        .await
+        .unwrap();
+    let ack = next_json(ws).await;
+    assert_eq!(ack["type"], "subscribed", "{ack}");
+}
+
+#[tokio::test]
+async fn a_published_reading_reaches_a_subscribed_client_within_its_scope() {
+    let fx = common::fixture().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hes_api::serve::serve(listener, fx.app.clone(), async {
+        let _ = stopped.await;
+    }));
+    let op = fx.login("op").await;
+    let scoped = fx.login("cell1").await;
+
+    // No credential: refused before the upgrade.
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws"))
+            .await
+            .is_err()
+    );
+
+    let mut a = connect(addr, &op).await;
+    subscribe(&mut a, json!({"meters": ["MTR00000004"]})).await;
+    let mut b = connect(addr, &scoped).await;
+    subscribe(&mut b, json!({"fleet": true, "groups": ["cell=cell-1"]})).await;
+
+    let msg = |meter: &str, v: i64| {
+        json!({"type": "reading", "meter": meter, "data": {"meter": meter, "obis": "1.0.1.8.0.255", "value": v}})
+            .to_string()
+    };
+    // Meter 4 is in cell-2: the scoped client must not get it, the operator must.
+    fx.cache
+        .publish("live.readings", msg("MTR00000004", 1).as_bytes())
+        .await
+        .unwrap();
+    fx.cache
+        .publish("live.readings", msg("MTR00000001", 2).as_bytes())
+        .await
+        .unwrap();
+    let got = next_json(&mut a).await;
+    assert_eq!(got["type"], "reading");
+    assert_eq!(got["meter"], "MTR00000004");
+    assert_eq!(got["data"]["value"], 1);
+    // The scoped client: its own meter's reading (stats messages may come in between).
+    loop {
+        let got = next_json(&mut b).await;
+        if got["type"] == "stats" {
+            assert_eq!(got["data"]["meters_total"], 3);
+            continue;
+        }
+        assert_eq!(got["type"], "reading", "{got}");
+        assert_eq!(
+            got["meter"], "MTR00000001",
+            "the other cell's reading leaked: {got}"
+        );
+        break;
+    }
+    // An event on another channel, and a bad subscription.
+    fx.cache
+        .publish(
+            "live.events",
+            json!({"type": "event", "meter": "MTR00000004", "data": {}})
+                .to_string()
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut a).await["type"], "event");
+    a.send(Message::Text(
+        "{\"subscribe\":{\"groups\":[\"nogroup\"]}}".into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut a).await["type"], "error");
+    a.close(None).await.unwrap();
+    b.close(None).await.unwrap();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_client_is_told_what_it_lost() {
+    let fx = common::fixture_with(hes_api::ApiConfig {
+        hash_cost: common::COST,
+        ws_queue: 16,
+        ..hes_api::ApiConfig::default()
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(hes_api::serve::serve(
+        listener,
+        fx.app.clone(),
+        std::future::pending(),
+    ));
+    let op = fx.login("op").await;
+    let mut a = connect(addr, &op).await;
+    subscribe(&mut a, json!({"meters": ["MTR00000001"]})).await;
+    // Far more than the queue holds, faster than the connection task can forward them.
+    let big = "x".repeat(60_000);
+    for i in 0..2000 {
+        let m = json!({"type": "reading", "meter": "MTR00000001", "data": {"i": i, "pad": big}})
+            .to_string();
+        fx.cache
+            .publish("live.readings", m.as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut dropped = 0u64;
+    let mut received = 0u64;
+    // Read until the server goes quiet: some arrive, the client is told of the others.
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(2), a.next()).await {
+        let Message::Text(t) = m else { continue };
+        let m: Value = serde_json::from_str(t.as_str()).unwrap();
+        match m["type"].as_str() {
+            Some("dropped") => dropped += m["data"]["count"].as_u64().unwrap(),
+            Some("reading") => received += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(received > 0 && received < 2000, "received {received}");
+    assert!(
+        dropped > 0,
+        "nothing was reported dropped (received {received})"
+    );
+    server.abort();
+}
