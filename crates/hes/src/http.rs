@@ -1,22 +1,17 @@
-//! The API and live data in `hes demo`: serves the REST and WebSocket API (hes-api) on
-//! `--http`, with users, tokens and the audit log in the demo's SQLite database, and feeds the
-//! cache (latest values, last seen, the `live.*` channels) from what the demo stores, until
-//! the processing pipeline does that itself. TLS when `HES_TLS_CERT` and `HES_TLS_KEY` name PEM
-//! files.
+//! The API in `hes demo`: serves the REST and WebSocket API (hes-api) on `--http`, with users,
+//! tokens and the audit log in the demo's SQLite database. The pipeline's process stage feeds
+//! the cache it reads (latest values, last seen, the `live.*` channels). TLS when `HES_TLS_CERT`
+//! and `HES_TLS_KEY` name PEM files.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use hes_api::auth::JwtKey;
 use hes_api::{ApiConfig, AppState, CommandSink};
 use hes_cache::Cache;
-use hes_collector::bus::{Bus, MemoryBus};
 use hes_collector::registry::Registry;
-use hes_model::{topics, Event, JobResult, Reading};
-use serde_json::json;
 
 /// Starts the API on `addr` over the demo's store, registry and engine. Prints the URL and,
 /// at the first start without `HES_ADMIN_PASSWORD`, the generated admin password (once).
@@ -96,53 +91,4 @@ pub async fn start(
         }
     });
     Ok(local)
-}
-
-/// Puts what was just stored into the cache: latest values, last seen (at reception), and one
-/// `live.readings` / `live.events` message per reading and event.
-pub async fn feed_cache(cache: &dyn Cache, readings: &[Reading], events: &[Event]) {
-    if let Err(e) = cache.put_latest(readings).await {
-        tracing::warn!(error = %e, "caching the latest values");
-    }
-    let mut seen: std::collections::HashMap<&hes_model::MeterId, i64> = Default::default();
-    for r in readings {
-        let t = seen.entry(&r.meter).or_insert(r.received_at);
-        *t = (*t).max(r.received_at);
-    }
-    for e in events {
-        let t = seen.entry(&e.meter).or_insert(e.received_at);
-        *t = (*t).max(e.received_at);
-    }
-    for (m, t) in seen {
-        let _ = cache.mark_seen(m, t).await;
-    }
-    for r in readings {
-        let msg = json!({"type": "reading", "meter": r.meter, "data": r}).to_string();
-        let _ = cache.publish("live.readings", msg.as_bytes()).await;
-    }
-    for e in events {
-        let msg = json!({"type": "event", "meter": e.meter, "data": e}).to_string();
-        let _ = cache.publish("live.events", msg.as_bytes()).await;
-    }
-}
-
-/// Publishes every job result on the bus to `live.jobs`.
-pub async fn relay_jobs(
-    bus: Arc<MemoryBus>,
-    cache: Arc<dyn Cache>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let mut consumer = bus.subscribe(&[topics::JOB_RESULTS], "api-live").await?;
-    loop {
-        let next = tokio::select! {
-            d = consumer.next(Duration::from_secs(1)) => d?,
-            _ = stop.changed() => return Ok(()),
-        };
-        let Some(d) = next else { continue };
-        if let Ok(r) = serde_json::from_slice::<JobResult>(&d.payload) {
-            let msg = json!({"type": "job", "meter": r.meter, "data": r}).to_string();
-            let _ = cache.publish("live.jobs", msg.as_bytes()).await;
-        }
-        consumer.commit(&d).await?;
-    }
 }
