@@ -49,6 +49,9 @@ fn kafka_err(what: &str, e: KafkaError) -> BusError {
 pub struct KafkaBus {
     brokers: String,
     replication: i32,
+    /// Prepended to every topic name on the broker (empty unless set): lets several
+    /// installations, or test runs, share a cluster without seeing each other's records.
+    namespace: String,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
 }
@@ -86,6 +89,7 @@ impl KafkaBus {
         Ok(Self {
             brokers: brokers.to_string(),
             replication: 1,
+            namespace: String::new(),
             producer,
             admin,
         })
@@ -106,6 +110,17 @@ impl KafkaBus {
     pub fn with_replication(mut self, replication: i32) -> Self {
         self.replication = replication.max(1);
         self
+    }
+
+    /// Prefixes every topic with `namespace` on the broker (deliveries still name the topic
+    /// without it).
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_string();
+        self
+    }
+
+    fn topic(&self, t: &str) -> String {
+        format!("{}{t}", self.namespace)
     }
 
     pub fn brokers(&self) -> &str {
@@ -155,7 +170,9 @@ impl Bus for KafkaBus {
         topic: &'a str,
         records: Vec<Record>,
     ) -> BoxFuture<'a, Result<(), BusError>> {
+        let topic = self.topic(topic);
         Box::pin(async move {
+            let topic = topic.as_str();
             let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
             let mut pending = Vec::with_capacity(records.len());
             let mut first_error = None;
@@ -213,11 +230,14 @@ impl Bus for KafkaBus {
                 .consumer_config(group)
                 .create()
                 .map_err(|e| kafka_err("consumer", e))?;
+            let names: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
             consumer
-                .subscribe(topics)
+                .subscribe(&names)
                 .map_err(|e| kafka_err("subscribe", e))?;
             Ok(Box::new(KafkaConsumer {
                 inner: Some(Arc::new(consumer)),
+                namespace: self.namespace.clone(),
             }) as Box<dyn Consumer>)
         })();
         Box::pin(std::future::ready(result))
@@ -228,7 +248,7 @@ impl Bus for KafkaBus {
         topics: &[&str],
         partitions: i32,
     ) -> BoxFuture<'_, Result<(), BusError>> {
-        let names: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let names: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
         Box::pin(async move {
             let new: Vec<NewTopic<'_>> = names
                 .iter()
@@ -262,6 +282,7 @@ impl Bus for KafkaBus {
 /// the same and waits, bounded.
 pub struct KafkaConsumer {
     inner: Option<Arc<StreamConsumer>>,
+    namespace: String,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -293,6 +314,66 @@ impl KafkaConsumer {
     }
 }
 
+impl KafkaConsumer {
+    /// Commits the offsets after each of `ds` in one synchronous request.
+    async fn commit_offsets(&self, ds: &[Delivery]) -> Result<(), BusError> {
+        let Some(consumer) = self.inner.clone() else {
+            return Err(BusError::Refused("consumer closed".into()));
+        };
+        if ds.is_empty() {
+            return Ok(());
+        }
+        let offsets: Vec<(String, i32, i64)> = ds
+            .iter()
+            .map(|d| {
+                (
+                    format!("{}{}", self.namespace, d.topic),
+                    d.partition,
+                    d.offset.saturating_add(1),
+                )
+            })
+            .collect();
+        let what = offsets
+            .iter()
+            .map(|(t, p, o)| format!("{t}/{p}@{o}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // A synchronous commit blocks its thread until the coordinator answers.
+        std::thread::Builder::new()
+            .name("hes-bus-kafka-commit".into())
+            .spawn(move || {
+                let mut tpl = TopicPartitionList::new();
+                let mut r = Ok(());
+                for (topic, partition, next) in &offsets {
+                    if let Err(e) =
+                        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+                    {
+                        r = Err(e);
+                        break;
+                    }
+                }
+                let r = r.and_then(|()| consumer.commit(&tpl, CommitMode::Sync));
+                let _ = tx.send(r);
+            })
+            .map_err(|e| BusError::Kafka(format!("commit thread: {e}")))?;
+        match tokio::time::timeout(COMMIT_TIMEOUT, rx).await {
+            Err(_) => Err(BusError::Timeout(format!("commit {what}"))),
+            Ok(Err(_)) => Err(BusError::Kafka(format!("commit {what}: thread died"))),
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(KafkaError::ConsumerCommit(
+                code @ (RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::StaleMemberEpoch
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::State),
+            )))) => Err(BusError::Rebalanced(format!("commit {what}: {code}"))),
+            Ok(Ok(Err(e))) => Err(kafka_err(&format!("commit {what}"), e)),
+        }
+    }
+}
+
 impl Consumer for KafkaConsumer {
     fn next(&mut self, timeout: Duration) -> BoxFuture<'_, Result<Option<Delivery>, BusError>> {
         Box::pin(async move {
@@ -305,13 +386,17 @@ impl Consumer for KafkaConsumer {
                 match tokio::time::timeout_at(deadline, consumer.recv()).await {
                     Err(_) => return Ok(None),
                     Ok(Ok(m)) => {
+                        let topic = m.topic();
                         return Ok(Some(Delivery {
-                            topic: m.topic().to_string(),
+                            topic: topic
+                                .strip_prefix(self.namespace.as_str())
+                                .unwrap_or(topic)
+                                .to_string(),
                             partition: m.partition(),
                             offset: m.offset(),
                             key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
                             payload: m.payload().unwrap_or_default().to_vec(),
-                        }))
+                        }));
                     }
                     // Per-partition and transport errors are transient: librdkafka retries.
                     Ok(Err(KafkaError::MessageConsumption(code))) => {
@@ -324,39 +409,12 @@ impl Consumer for KafkaConsumer {
     }
 
     fn commit(&mut self, d: &Delivery) -> BoxFuture<'_, Result<(), BusError>> {
-        let (topic, partition, next) = (d.topic.clone(), d.partition, d.offset.saturating_add(1));
-        Box::pin(async move {
-            let Some(consumer) = self.inner.clone() else {
-                return Err(BusError::Refused("consumer closed".into()));
-            };
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            // A synchronous commit blocks its thread until the coordinator answers.
-            let what = format!("{topic} partition {partition} offset {next}");
-            std::thread::Builder::new()
-                .name("hes-bus-kafka-commit".into())
-                .spawn(move || {
-                    let mut tpl = TopicPartitionList::new();
-                    let r = tpl
-                        .add_partition_offset(&topic, partition, Offset::Offset(next))
-                        .and_then(|()| consumer.commit(&tpl, CommitMode::Sync));
-                    let _ = tx.send(r);
-                })
-                .map_err(|e| BusError::Kafka(format!("commit thread: {e}")))?;
-            match tokio::time::timeout(COMMIT_TIMEOUT, rx).await {
-                Err(_) => Err(BusError::Timeout(format!("commit {what}"))),
-                Ok(Err(_)) => Err(BusError::Kafka(format!("commit {what}: thread died"))),
-                Ok(Ok(Ok(()))) => Ok(()),
-                Ok(Ok(Err(KafkaError::ConsumerCommit(
-                    code @ (RDKafkaErrorCode::IllegalGeneration
-                    | RDKafkaErrorCode::RebalanceInProgress
-                    | RDKafkaErrorCode::UnknownMemberId
-                    | RDKafkaErrorCode::StaleMemberEpoch
-                    | RDKafkaErrorCode::UnknownPartition
-                    | RDKafkaErrorCode::State),
-                )))) => Err(BusError::Rebalanced(format!("commit {what}: {code}"))),
-                Ok(Ok(Err(e))) => Err(kafka_err(&format!("commit {what}"), e)),
-            }
-        })
+        let d = d.clone();
+        Box::pin(async move { self.commit_offsets(std::slice::from_ref(&d)).await })
+    }
+
+    fn commit_all<'a>(&'a mut self, ds: &'a [Delivery]) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(self.commit_offsets(ds))
     }
 
     fn close(mut self: Box<Self>, timeout: Duration) -> BoxFuture<'static, Result<(), BusError>> {

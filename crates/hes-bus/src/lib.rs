@@ -7,8 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use hes_model::{topics, Event, JobResult, Reading};
-use serde::Serialize;
+use hes_model::{topics, Event, JobResult, Reading, ValidatedReading};
 
 pub mod kafka;
 mod memory;
@@ -30,6 +29,9 @@ pub enum BusError {
     Refused(String),
     #[error("encoding: {0}")]
     Encode(#[from] serde_json::Error),
+    /// A record whose payload is not the topic's protobuf message.
+    #[error("payload: {0}")]
+    Payload(#[from] hes_proto::ProtoError),
     #[error("not supported by this bus: {0}")]
     Unsupported(String),
     #[error("configuration: {0}")]
@@ -55,10 +57,79 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Decodes the JSON payload (what `publish_readings` and friends write).
-    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, BusError> {
-        Ok(serde_json::from_slice(&self.payload)?)
+    /// Decodes the payload: the entries of one record (see [`Payload`]).
+    pub fn decode<T: Payload>(&self) -> Result<Vec<T>, BusError> {
+        T::decode_record(&self.payload)
     }
+}
+
+/// What a topic's records carry, as the protobuf contract (`proto/hes/v1/hes.proto`) says:
+/// batches of readings, validated readings and events, one job result per record.
+pub trait Payload: Sized {
+    /// The entries of one record, from untrusted bytes.
+    fn decode_record(bytes: &[u8]) -> Result<Vec<Self>, BusError>;
+}
+
+impl Payload for Reading {
+    fn decode_record(bytes: &[u8]) -> Result<Vec<Self>, BusError> {
+        Ok(hes_proto::decode_readings(bytes)?)
+    }
+}
+
+impl Payload for ValidatedReading {
+    fn decode_record(bytes: &[u8]) -> Result<Vec<Self>, BusError> {
+        Ok(hes_proto::decode_validated(bytes)?)
+    }
+}
+
+impl Payload for Event {
+    fn decode_record(bytes: &[u8]) -> Result<Vec<Self>, BusError> {
+        Ok(hes_proto::decode_events(bytes)?)
+    }
+}
+
+impl Payload for JobResult {
+    fn decode_record(bytes: &[u8]) -> Result<Vec<Self>, BusError> {
+        Ok(vec![hes_proto::decode_job_result(bytes)?])
+    }
+}
+
+/// The most entries one record holds: a meter's batch is split beyond it.
+pub const RECORD_ENTRIES: usize = 1000;
+
+/// Records of `items` grouped by meter (in first-seen order, keeping each meter's order),
+/// at most [`RECORD_ENTRIES`] per record, each keyed by its meter and encoded by `encode`.
+pub fn records_by_meter<T>(
+    items: &[T],
+    meter: impl Fn(&T) -> &str,
+    encode: impl Fn(&[T]) -> Vec<u8>,
+) -> Vec<Record>
+where
+    T: Clone,
+{
+    let mut order: Vec<&str> = Vec::new();
+    let mut by: std::collections::HashMap<&str, Vec<T>> = std::collections::HashMap::new();
+    for it in items {
+        let m = meter(it);
+        by.entry(m)
+            .or_insert_with(|| {
+                order.push(m);
+                Vec::new()
+            })
+            .push(it.clone());
+    }
+    let mut out = Vec::new();
+    for m in order {
+        if let Some(list) = by.get(m) {
+            for chunk in list.chunks(RECORD_ENTRIES) {
+                out.push(Record {
+                    key: m.to_string(),
+                    payload: encode(chunk),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A member of a consumer group. The group's partitions are shared among its live members;
@@ -75,6 +146,17 @@ pub trait Consumer: Send {
     /// Marks everything up to and including `d`'s offset in its partition as processed.
     /// `Err(BusError::Rebalanced)` when the partition went to another member meanwhile.
     fn commit(&mut self, d: &Delivery) -> BoxFuture<'_, Result<(), BusError>>;
+
+    /// Commits each of `ds` (at most one per partition), in one request where the adapter
+    /// can.
+    fn commit_all<'a>(&'a mut self, ds: &'a [Delivery]) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            for d in ds {
+                self.commit(d).await?;
+            }
+            Ok(())
+        })
+    }
 
     /// Leaves the group, waiting at most `timeout` for it. Dropping a consumer leaves the
     /// group too, in the background.
@@ -141,40 +223,46 @@ impl std::fmt::Debug for dyn Bus {
     }
 }
 
-fn encode<T: Serialize>(key: &str, v: &T) -> Result<Record, BusError> {
-    Ok(Record {
-        key: key.to_string(),
-        payload: serde_json::to_vec(v)?,
-    })
-}
-
-/// Publishes readings on `hes.readings.raw`.
+/// Publishes readings on `hes.readings.raw`, one `ReadingBatch` per meter.
 pub async fn publish_readings(bus: &dyn Bus, readings: &[Reading]) -> Result<(), BusError> {
     if readings.is_empty() {
         return Ok(());
     }
-    let records = readings
-        .iter()
-        .map(|r| encode(&r.meter.0, r))
-        .collect::<Result<Vec<_>, _>>()?;
+    let records = records_by_meter(readings, |r| &r.meter.0, hes_proto::encode_readings);
     bus.publish(topics::READINGS_RAW, records).await
 }
 
-/// Publishes events on `hes.events`.
+/// Publishes validated readings on `hes.readings.validated`, one `ValidatedBatch` per meter.
+pub async fn publish_validated(
+    bus: &dyn Bus,
+    readings: &[ValidatedReading],
+) -> Result<(), BusError> {
+    if readings.is_empty() {
+        return Ok(());
+    }
+    let records = records_by_meter(
+        readings,
+        |v| &v.reading.meter.0,
+        hes_proto::encode_validated,
+    );
+    bus.publish(topics::READINGS_VALIDATED, records).await
+}
+
+/// Publishes events on `hes.events`, one `EventBatch` per meter.
 pub async fn publish_events(bus: &dyn Bus, events: &[Event]) -> Result<(), BusError> {
     if events.is_empty() {
         return Ok(());
     }
-    let records = events
-        .iter()
-        .map(|e| encode(&e.meter.0, e))
-        .collect::<Result<Vec<_>, _>>()?;
+    let records = records_by_meter(events, |e| &e.meter.0, hes_proto::encode_events);
     bus.publish(topics::EVENTS, records).await
 }
 
 /// Publishes a job's result on `hes.job-results`.
 pub async fn publish_result(bus: &dyn Bus, result: &JobResult) -> Result<(), BusError> {
-    let r = encode(&result.meter.0, result)?;
+    let r = Record {
+        key: result.meter.0.clone(),
+        payload: hes_proto::encode_job_result(result),
+    };
     bus.publish(topics::JOB_RESULTS, vec![r]).await
 }
 
@@ -205,5 +293,30 @@ impl Bus for CountingBus {
         _partitions: i32,
     ) -> BoxFuture<'_, Result<(), BusError>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// One record of `hes.readings.raw` or `hes.events` as JSON lines, one entry per line (for
+/// files and people; the bus itself carries protobuf). Undecodable records give an error line.
+pub fn json_lines(topic: &str, payload: &[u8]) -> String {
+    fn lines<T: serde::Serialize>(items: Result<Vec<T>, BusError>) -> String {
+        match items {
+            Ok(items) => items
+                .iter()
+                .filter_map(|i| serde_json::to_string(i).ok())
+                .map(|l| l + "\n")
+                .collect(),
+            Err(e) => format!("{}\n", serde_json::json!({ "error": e.to_string() })),
+        }
+    }
+    match topic {
+        topics::READINGS_RAW => lines(Reading::decode_record(payload)),
+        topics::READINGS_VALIDATED => lines(ValidatedReading::decode_record(payload)),
+        topics::EVENTS => lines(Event::decode_record(payload)),
+        topics::JOB_RESULTS => lines(JobResult::decode_record(payload)),
+        other => format!(
+            "{}\n",
+            serde_json::json!({ "error": format!("topic {other}") })
+        ),
     }
 }

@@ -176,12 +176,13 @@ impl MemoryBus {
             .map_or(0, |t| t.log.len())
     }
 
-    /// Decodes every record of `topic`.
-    pub fn decode_all<T: serde::de::DeserializeOwned>(&self, topic: &str) -> Vec<T> {
+    /// Decodes every record of `topic` (records that do not decode are left out).
+    pub fn decode_all<T: crate::Payload>(&self, topic: &str) -> Vec<T> {
         self.read(topic, 0)
             .0
             .iter()
-            .filter_map(|r| serde_json::from_slice(&r.payload).ok())
+            .filter_map(|r| T::decode_record(&r.payload).ok())
+            .flatten()
             .collect()
     }
 

@@ -361,12 +361,7 @@ impl Engine {
         limit: usize,
     ) -> (Vec<Job>, usize) {
         let st = self.state();
-        let mut ids: Vec<JobId> = st
-            .jobs
-            .values()
-            .filter(|j| keep(j))
-            .map(|j| j.id)
-            .collect();
+        let mut ids: Vec<JobId> = st.jobs.values().filter(|j| keep(j)).map(|j| j.id).collect();
         let total = ids.len();
         ids.sort_unstable_by(|a, b| b.cmp(a));
         let page = ids

@@ -139,14 +139,16 @@ async fn two_collectors_share_a_fleet(bus: Arc<dyn Bus>, first: [u8; 4], settle:
             continue;
         };
         if d.topic == topics::JOB_RESULTS {
-            let r: JobResult = serde_json::from_slice(&d.payload).unwrap();
-            if ours.contains(&r.meter) {
-                results.push(r);
+            for r in d.decode::<JobResult>().unwrap() {
+                if ours.contains(&r.meter) {
+                    results.push(r);
+                }
             }
         } else {
-            let r: Reading = serde_json::from_slice(&d.payload).unwrap();
-            if ours.contains(&r.meter) {
-                readings.push(r);
+            for r in d.decode::<Reading>().unwrap() {
+                if ours.contains(&r.meter) {
+                    readings.push(r);
+                }
             }
         }
     }
@@ -155,9 +157,10 @@ async fn two_collectors_share_a_fleet(bus: Arc<dyn Bus>, first: [u8; 4], settle:
     while Instant::now() < drain {
         if let Some(d) = out.next(Duration::from_millis(200)).await.unwrap() {
             if d.topic == topics::READINGS_RAW {
-                let r: Reading = serde_json::from_slice(&d.payload).unwrap();
-                if ours.contains(&r.meter) {
-                    readings.push(r);
+                for r in d.decode::<Reading>().unwrap() {
+                    if ours.contains(&r.meter) {
+                        readings.push(r);
+                    }
                 }
             }
         }

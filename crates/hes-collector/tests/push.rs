@@ -141,8 +141,11 @@ async fn a_thousand_meters_pushing_at_once_are_all_received() {
         bus.changed(Duration::from_millis(100)).await;
         let (records, next) = bus.read(topics::READINGS_RAW, offset);
         offset = next;
-        for rec in records {
-            let r: Reading = serde_json::from_slice(&rec.payload).unwrap();
+        for r in records
+            .iter()
+            .flat_map(|rec| hes_collector::bus::Payload::decode_record(&rec.payload).unwrap())
+        {
+            let r: Reading = r;
             assert_eq!(r.source, Source::Push);
             let key = (r.meter.0.clone(), r.obis.to_string(), r.time);
             if values.insert(key.clone(), r.value).is_some() {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::Quality;
 
 /// An aggregation period, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     Hour,
@@ -39,6 +39,31 @@ fn days(y: i64, m: i64, d: i64) -> i64 {
 }
 
 impl Period {
+    pub const ALL: [Period; 3] = [Period::Hour, Period::Day, Period::Month];
+
+    /// The name used in storage, the API and on the bus: `hour`, `day`, `month`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Hour => "hour",
+            Period::Day => "day",
+            Period::Month => "month",
+        }
+    }
+
+    /// The period named by [`Period::as_str`].
+    pub fn parse(s: &str) -> Option<Period> {
+        Period::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The next coarser period (hours roll up into days, days into months).
+    pub fn coarser(self) -> Option<Period> {
+        match self {
+            Period::Hour => Some(Period::Day),
+            Period::Day => Some(Period::Month),
+            Period::Month => None,
+        }
+    }
+
     /// The start of the period holding `t` (Unix seconds).
     pub fn start(self, t: i64) -> i64 {
         match self {
@@ -83,4 +108,3 @@ pub struct Aggregate {
     /// The union of the flags of everything that went in (and `MISSING_BEFORE` for a gap).
     pub quality_worst: Quality,
 }
-

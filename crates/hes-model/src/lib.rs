@@ -4,8 +4,8 @@
 //! OBIS code, the raw integer, scaler and unit — so that nothing is lost before validation; the
 //! pipeline derives SI values from it.
 
-pub mod inventory;
 pub mod aggregate;
+pub mod inventory;
 pub mod quality;
 
 pub use aggregate::{Aggregate, Period};

@@ -82,7 +82,6 @@ pub struct ValidatedReading {
     pub quality: Quality,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,14 +5,16 @@
 
 pub mod aggregate;
 pub mod estimate;
+pub mod run;
+pub mod stream;
 pub mod transform;
 pub mod validate;
 
-pub use aggregate::{aggregate, aggregate_with};
-pub use hes_model::{Aggregate, Period, Quality, ValidatedReading};
+pub use aggregate::{accumulate, aggregate, aggregate_with, group_total, rollup, Partial};
 pub use estimate::{estimate_gaps, estimate_gaps_with};
+pub use hes_model::{Aggregate, Period, Quality, ValidatedReading};
 pub use transform::{
-    channel, intervals, intervals_with, is_cumulative, to_si, IntervalConsumption,
+    channel, intervals, intervals_with, is_cumulative, to_si, IntervalConsumption, SKIP_FLAGS,
 };
 pub use validate::{Rules, Validator};
 

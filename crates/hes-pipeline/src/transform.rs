@@ -131,6 +131,14 @@ impl IntervalConsumption {
     }
 }
 
+/// Entries with any of these flags make no interval (they are stored, flagged, but not
+/// consumed).
+pub const SKIP_FLAGS: u32 = Quality::NEGATIVE_CONSUMPTION
+    | Quality::DUPLICATE
+    | Quality::CONFLICT
+    | Quality::FUTURE
+    | Quality::CLOCK_SUSPECT;
+
 /// [`intervals_with`] with the default rules (900 s, 2^32 wrap).
 pub fn intervals(validated: &[ValidatedReading]) -> Vec<IntervalConsumption> {
     intervals_with(validated, &Rules::default())
@@ -144,11 +152,7 @@ pub fn intervals(validated: &[ValidatedReading]) -> Vec<IntervalConsumption> {
 /// (late data may have filled the gap). Pure over the set it is given; sorted by meter,
 /// channel, end.
 pub fn intervals_with(validated: &[ValidatedReading], rules: &Rules) -> Vec<IntervalConsumption> {
-    let skip = Quality::NEGATIVE_CONSUMPTION
-        | Quality::DUPLICATE
-        | Quality::CONFLICT
-        | Quality::FUTURE
-        | Quality::CLOCK_SUSPECT;
+    let skip = SKIP_FLAGS;
     let mut by_channel: BTreeMap<(MeterId, ObisCode), BTreeMap<i64, &ValidatedReading>> =
         BTreeMap::new();
     for v in validated {

@@ -15,7 +15,9 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/hes.v1.rs"));
 }
 
-use hes_model::{JobKind, JobResult, JobState, MeterId, Reading, Source};
+use hes_model::{
+    JobKind, JobResult, JobState, MeterId, Quality, Reading, Source, ValidatedReading,
+};
 use prost::Message;
 
 /// The version of the messages this crate writes.
@@ -197,6 +199,110 @@ impl TryFrom<v1::JobResult> for JobResult {
     }
 }
 
+fn check_version(v: u32) -> Result<(), ProtoError> {
+    if v > SCHEMA_VERSION {
+        Err(ProtoError::Version(v))
+    } else {
+        Ok(())
+    }
+}
+
+/// The most entries a batch may hold when decoded: a bound on what one record can make us
+/// allocate beyond its own bytes.
+pub const MAX_BATCH: usize = 100_000;
+
+fn check_len(n: usize) -> Result<(), ProtoError> {
+    if n > MAX_BATCH {
+        Err(field(
+            "batch",
+            format!("{n} entries, more than {MAX_BATCH}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// One meter's readings as a `ReadingBatch`.
+pub fn encode_readings(readings: &[Reading]) -> Vec<u8> {
+    v1::ReadingBatch {
+        schema_version: SCHEMA_VERSION,
+        readings: readings.iter().map(v1::Reading::from).collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Readings from untrusted `ReadingBatch` bytes.
+pub fn decode_readings(bytes: &[u8]) -> Result<Vec<Reading>, ProtoError> {
+    let b = v1::ReadingBatch::decode(bytes)?;
+    check_version(b.schema_version)?;
+    check_len(b.readings.len())?;
+    b.readings.into_iter().map(Reading::try_from).collect()
+}
+
+/// Validated readings as a `ValidatedBatch`.
+pub fn encode_validated(readings: &[ValidatedReading]) -> Vec<u8> {
+    v1::ValidatedBatch {
+        schema_version: SCHEMA_VERSION,
+        readings: readings
+            .iter()
+            .map(|v| v1::ValidatedReading {
+                schema_version: SCHEMA_VERSION,
+                reading: Some(v1::Reading::from(&v.reading)),
+                quality: v.quality.0,
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Validated readings from untrusted `ValidatedBatch` bytes.
+pub fn decode_validated(bytes: &[u8]) -> Result<Vec<ValidatedReading>, ProtoError> {
+    let b = v1::ValidatedBatch::decode(bytes)?;
+    check_version(b.schema_version)?;
+    check_len(b.readings.len())?;
+    b.readings
+        .into_iter()
+        .map(|v| {
+            check_version(v.schema_version)?;
+            let r = v.reading.ok_or_else(|| field("reading", "missing"))?;
+            Ok(ValidatedReading {
+                reading: Reading::try_from(r)?,
+                quality: Quality(v.quality),
+            })
+        })
+        .collect()
+}
+
+/// Events as an `EventBatch`.
+pub fn encode_events(events: &[hes_model::Event]) -> Vec<u8> {
+    v1::EventBatch {
+        schema_version: SCHEMA_VERSION,
+        events: events.iter().map(v1::Event::from).collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Events from untrusted `EventBatch` bytes.
+pub fn decode_events(bytes: &[u8]) -> Result<Vec<hes_model::Event>, ProtoError> {
+    let b = v1::EventBatch::decode(bytes)?;
+    check_version(b.schema_version)?;
+    check_len(b.events.len())?;
+    b.events
+        .into_iter()
+        .map(hes_model::Event::try_from)
+        .collect()
+}
+
+/// A job result as a `JobResult` message.
+pub fn encode_job_result(r: &JobResult) -> Vec<u8> {
+    v1::JobResult::from(r).encode_to_vec()
+}
+
+/// A job result from untrusted bytes.
+pub fn decode_job_result(bytes: &[u8]) -> Result<JobResult, ProtoError> {
+    JobResult::try_from(v1::JobResult::decode(bytes)?)
+}
+
 /// A reading as the bytes of its protobuf message.
 pub fn encode_reading(r: &Reading) -> Vec<u8> {
     v1::Reading::from(r).encode_to_vec()
@@ -289,5 +395,53 @@ mod tests {
         let mut m = v1::Reading::from(&reading());
         m.schema_version = 0;
         assert_eq!(decode_reading(&m.encode_to_vec()).unwrap(), reading());
+    }
+
+    #[test]
+    #[allow(clippy::indexing_slicing)]
+    fn batches_round_trip_and_refuse_bad_bytes() {
+        let r = reading();
+        let mut r2 = reading();
+        r2.meter = "MTR2".into();
+        let batch = vec![r.clone(), r2];
+        assert_eq!(decode_readings(&encode_readings(&batch)).unwrap(), batch);
+        assert!(decode_readings(&encode_readings(&[])).unwrap().is_empty());
+        let v = vec![ValidatedReading {
+            reading: r.clone(),
+            quality: Quality(Quality::SPIKE | Quality::ROLLOVER),
+        }];
+        assert_eq!(decode_validated(&encode_validated(&v)).unwrap(), v);
+        let e = vec![hes_model::Event {
+            meter: "MTR1".into(),
+            log: ObisCode::new(0, 0, 99, 98, 0, 255),
+            time: 5,
+            code: 7,
+            source: Source::Push,
+            received_at: 6,
+        }];
+        assert_eq!(decode_events(&encode_events(&e)).unwrap(), e);
+        // Truncated bytes, a newer schema and a validated entry without its reading are
+        // typed errors.
+        let bytes = encode_readings(&batch);
+        assert!(decode_readings(&bytes[..bytes.len() - 3]).is_err());
+        let newer = v1::ReadingBatch {
+            schema_version: SCHEMA_VERSION + 1,
+            readings: vec![],
+        }
+        .encode_to_vec();
+        assert!(matches!(
+            decode_readings(&newer),
+            Err(ProtoError::Version(_))
+        ));
+        let hollow = v1::ValidatedBatch {
+            schema_version: 1,
+            readings: vec![v1::ValidatedReading {
+                schema_version: 1,
+                reading: None,
+                quality: 0,
+            }],
+        }
+        .encode_to_vec();
+        assert!(decode_validated(&hollow).is_err());
     }
 }

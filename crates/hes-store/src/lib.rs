@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use dlms::ObisCode;
-use hes_model::{Event, MeterId, Reading, Source};
+use hes_model::{Aggregate, Event, MeterId, Period, Reading, Source, ValidatedReading};
 
 mod migrations;
 pub mod pg;
@@ -90,7 +90,131 @@ pub trait Store: Send + Sync {
 
     /// How many events are stored.
     fn count_events(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// [`Store::insert_readings`] for validated readings: the quality flags are stored with
+    /// each (the first stored copy of a key keeps its flags).
+    fn insert_validated<'a>(
+        &'a self,
+        readings: &'a [ValidatedReading],
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// One meter's readings with their flags, of one object or (`None`) of all, with
+    /// `from <= time <= to`, ordered by (time, obis, attribute); at most `limit` (capped at
+    /// [`MAX_PAGE`]).
+    fn meter_readings<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        obis: Option<ObisCode>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>>;
+
+    /// The readings of several meters (all objects) with `from <= time <= to`, ordered by
+    /// (meter, obis, attribute, time): what recomputing their aggregates needs.
+    fn readings_of_meters<'a>(
+        &'a self,
+        meters: &'a [MeterId],
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>>;
+
+    /// Every reading with `from <= time <= to`, in key order (time, meter, obis, attribute),
+    /// from just after `after`; at most `limit` (capped at [`MAX_PAGE`]). For exports.
+    fn scan_readings<'a>(
+        &'a self,
+        from: i64,
+        to: i64,
+        after: Option<ReadingKey>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>>;
+
+    /// For each (meter, obis, attribute, t): the newest stored reading of that object before
+    /// `t`, and whether any is stored at or after `t`. How the streaming aggregator picks up
+    /// where it left off, and tells late data from new.
+    fn neighbours<'a>(
+        &'a self,
+        keys: &'a [ReadingKey],
+    ) -> BoxFuture<'a, Result<Vec<Neighbours>, StoreError>>;
+
+    /// Stores aggregates that are new; returns how many. Faster than
+    /// [`Store::upsert_aggregates`] when none exists yet (a bulk copy), and falls back to it
+    /// when one does, so it is always safe.
+    fn insert_aggregates<'a>(
+        &'a self,
+        aggregates: &'a [Aggregate],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        self.upsert_aggregates(aggregates)
+    }
+
+    /// Stores aggregates, replacing those of the same (subject, channel, period, start): they
+    /// are recomputed from the stored data, so the newest computation is the right one.
+    fn upsert_aggregates<'a>(
+        &'a self,
+        aggregates: &'a [Aggregate],
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// The aggregates of the given subjects (meter ids or `key=value` groups) for one period
+    /// kind with `from <= period_start <= to`, of one channel or (`None`) all, ordered by
+    /// (subject, channel, period_start).
+    fn aggregates<'a>(
+        &'a self,
+        subjects: &'a [String],
+        channel: Option<&'a str>,
+        period: Period,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<Aggregate>, StoreError>>;
+
+    /// Every aggregate of one period kind with `from <= period_start <= to`, ordered by
+    /// (period_start, subject, channel), skipping `offset`; at most `limit` (capped at
+    /// [`MAX_PAGE`]). For exports.
+    fn scan_aggregates<'a>(
+        &'a self,
+        period: Period,
+        from: i64,
+        to: i64,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Aggregate>, StoreError>>;
 }
+
+/// Readings as validated with nothing to say about them (quality 0).
+pub(crate) fn unflagged(readings: &[Reading]) -> Vec<ValidatedReading> {
+    readings
+        .iter()
+        .map(|r| ValidatedReading {
+            reading: r.clone(),
+            quality: hes_model::Quality::OK,
+        })
+        .collect()
+}
+
+pub(crate) fn parse_period(s: &str) -> Result<Period, StoreError> {
+    Period::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown period {s:?}")))
+}
+
+/// A quality stored as a signed 32-bit integer.
+pub(crate) fn quality_of(q: i64) -> Result<hes_model::Quality, StoreError> {
+    u32::try_from(q)
+        .map(hes_model::Quality)
+        .map_err(|_| StoreError::Corrupt(format!("quality out of range: {q}")))
+}
+
+/// A limit the store honours: at least 1, at most [`MAX_PAGE`].
+pub(crate) fn page(limit: usize) -> i64 {
+    limit.clamp(1, MAX_PAGE) as i64
+}
+
+/// A reading's natural key, (meter, obis, attribute, time): where a scan resumes.
+pub type ReadingKey = (MeterId, ObisCode, i8, i64);
+
+/// What [`Store::neighbours`] says of one key: the newest stored reading before its time, and
+/// whether any is stored at or after it.
+pub type Neighbours = (Option<ValidatedReading>, bool);
+
+/// The most rows one query returns: callers page beyond it.
+pub const MAX_PAGE: usize = 100_000;
 
 pub(crate) fn source_text(s: Source) -> &'static str {
     match s {

@@ -18,6 +18,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         name: "readings_events",
         sql: include_str!("../migrations/pg/0001_readings_events.sql"),
     },
+    Migration {
+        version: 2,
+        name: "quality_aggregates",
+        sql: include_str!("../migrations/pg/0002_quality_aggregates.sql"),
+    },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {
         version: 100,
@@ -32,6 +37,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "readings_events",
         sql: include_str!("../migrations/sqlite/0001_readings_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "quality_aggregates",
+        sql: include_str!("../migrations/sqlite/0002_quality_aggregates.sql"),
     },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {

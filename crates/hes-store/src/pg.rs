@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use dlms::ObisCode;
-use hes_model::{Event, MeterId, Reading};
+use hes_model::{Aggregate, Event, MeterId, Period, Quality, Reading, ValidatedReading};
 use time::{Date, Month, OffsetDateTime};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
@@ -20,7 +20,10 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 use crate::migrations::migrate_pg;
-use crate::{narrow, parse_obis, parse_source, source_text, BoxFuture, Store, StoreError};
+use crate::{
+    narrow, page, parse_obis, parse_period, parse_source, quality_of, source_text, unflagged,
+    BoxFuture, Neighbours, ReadingKey, Store, StoreError,
+};
 
 /// Connections in the pool unless told otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -48,6 +51,10 @@ impl std::fmt::Debug for PgStore {
 
 const READING_COLUMNS: &str =
     "meter, obis, attribute, time, class_id, value, scaler, unit, status, source, received_at";
+const VALIDATED_COLUMNS: &str = "meter, obis, attribute, time, class_id, value, scaler, unit, \
+     status, source, received_at, quality";
+const AGGREGATE_COLUMNS: &str =
+    "subject, channel, period, period_start, period_end, total, count, complete, quality";
 const READING_TYPES: &[Type] = &[
     Type::TEXT,
     Type::TEXT,
@@ -60,6 +67,7 @@ const READING_TYPES: &[Type] = &[
     Type::INT2,
     Type::TEXT,
     Type::INT8,
+    Type::INT4,
 ];
 const EVENT_COLUMNS: &str = "meter, log, time, code, source, received_at";
 const EVENT_TYPES: &[Type] = &[
@@ -169,7 +177,7 @@ impl PgStore {
         self.ensure_partitions(&client, readings.iter().map(|r| r.time))
             .await?;
         let tx = client.transaction().await?;
-        let n = copy_readings(&tx, "readings", readings).await?;
+        let n = copy_readings(&tx, "readings", readings.iter().map(|r| (r, 0))).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -177,7 +185,9 @@ impl PgStore {
     /// Empties `readings` and `events` (for tests and benchmarks).
     pub async fn truncate(&self) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
-        client.batch_execute("TRUNCATE readings, events").await?;
+        client
+            .batch_execute("TRUNCATE readings, events, aggregates")
+            .await?;
         Ok(())
     }
 }
@@ -208,20 +218,21 @@ fn partition_of(start: i64) -> Result<(String, i64), StoreError> {
     Ok((name, first_of(ny, nm)?))
 }
 
-async fn copy_readings(
+/// COPYs `(reading, quality)` rows into `table`.
+async fn copy_readings<'r>(
     client: &tokio_postgres::Transaction<'_>,
     table: &str,
-    readings: &[Reading],
+    readings: impl Iterator<Item = (&'r Reading, i32)>,
 ) -> Result<u64, StoreError> {
     let sink = client
         .copy_in(&format!(
-            "COPY {table} ({READING_COLUMNS}) FROM STDIN (FORMAT binary)"
+            "COPY {table} ({VALIDATED_COLUMNS}) FROM STDIN (FORMAT binary)"
         ))
         .await?;
     let mut writer = pin!(BinaryCopyInWriter::new(sink, READING_TYPES));
-    for r in readings {
+    for (r, quality) in readings {
         let obis = r.obis.to_string();
-        let row: [&(dyn ToSql + Sync); 11] = [
+        let row: [&(dyn ToSql + Sync); 12] = [
             &r.meter.0,
             &obis,
             &i16::from(r.attribute),
@@ -233,10 +244,42 @@ async fn copy_readings(
             &i16::from(r.status),
             &source_text(r.source),
             &r.received_at,
+            &quality,
         ];
         writer.as_mut().write(&row).await?;
     }
     Ok(writer.finish().await?)
+}
+
+fn quality_i32(q: Quality) -> Result<i32, StoreError> {
+    i32::try_from(q.0).map_err(|_| StoreError::Invalid(format!("quality {:#x} out of range", q.0)))
+}
+
+fn validated_from_row(r: &Row) -> Result<ValidatedReading, StoreError> {
+    validated_from_row_at(r, 0)
+}
+
+/// A validated reading from the row's columns starting at `at`.
+fn validated_from_row_at(r: &Row, at: usize) -> Result<ValidatedReading, StoreError> {
+    Ok(ValidatedReading {
+        reading: reading_from_row_at(r, at)?,
+        quality: quality_of(i64::from(r.try_get::<_, i32>(at + 11)?))?,
+    })
+}
+
+fn aggregate_from_row(r: &Row) -> Result<Aggregate, StoreError> {
+    let period: String = r.try_get(2)?;
+    Ok(Aggregate {
+        subject: r.try_get(0)?,
+        channel: r.try_get(1)?,
+        period: parse_period(&period)?,
+        period_start: r.try_get(3)?,
+        period_end: r.try_get(4)?,
+        total: r.try_get(5)?,
+        count: narrow(i64::from(r.try_get::<_, i32>(6)?), "count")?,
+        complete: r.try_get(7)?,
+        quality_worst: quality_of(i64::from(r.try_get::<_, i32>(8)?))?,
+    })
 }
 
 async fn copy_events(
@@ -265,20 +308,24 @@ async fn copy_events(
 }
 
 fn reading_from_row(r: &Row) -> Result<Reading, StoreError> {
-    let obis: String = r.try_get(1)?;
-    let source: String = r.try_get(9)?;
+    reading_from_row_at(r, 0)
+}
+
+fn reading_from_row_at(r: &Row, at: usize) -> Result<Reading, StoreError> {
+    let obis: String = r.try_get(at + 1)?;
+    let source: String = r.try_get(at + 9)?;
     Ok(Reading {
-        meter: MeterId(r.try_get(0)?),
+        meter: MeterId(r.try_get(at)?),
         obis: parse_obis(&obis)?,
-        attribute: narrow(i64::from(r.try_get::<_, i16>(2)?), "attribute")?,
-        time: r.try_get(3)?,
-        class_id: narrow(i64::from(r.try_get::<_, i32>(4)?), "class_id")?,
-        value: r.try_get(5)?,
-        scaler: narrow(i64::from(r.try_get::<_, i16>(6)?), "scaler")?,
-        unit: narrow(i64::from(r.try_get::<_, i16>(7)?), "unit")?,
-        status: narrow(i64::from(r.try_get::<_, i16>(8)?), "status")?,
+        attribute: narrow(i64::from(r.try_get::<_, i16>(at + 2)?), "attribute")?,
+        time: r.try_get(at + 3)?,
+        class_id: narrow(i64::from(r.try_get::<_, i32>(at + 4)?), "class_id")?,
+        value: r.try_get(at + 5)?,
+        scaler: narrow(i64::from(r.try_get::<_, i16>(at + 6)?), "scaler")?,
+        unit: narrow(i64::from(r.try_get::<_, i16>(at + 7)?), "unit")?,
+        status: narrow(i64::from(r.try_get::<_, i16>(at + 8)?), "status")?,
         source: parse_source(&source)?,
-        received_at: r.try_get(10)?,
+        received_at: r.try_get(at + 10)?,
     })
 }
 
@@ -287,36 +334,7 @@ impl Store for PgStore {
         &'a self,
         readings: &'a [Reading],
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(async move {
-            if readings.is_empty() {
-                return Ok(0);
-            }
-            let mut client = self.pool.get().await?;
-            self.ensure_partitions(&client, readings.iter().map(|r| r.time))
-                .await?;
-            let tx = client.transaction().await?;
-            // Session-local; emptied at every commit.
-            tx.batch_execute(
-                "CREATE TEMP TABLE IF NOT EXISTS readings_stage (
-                    meter text, obis text, attribute smallint, time bigint, class_id integer,
-                    value bigint, scaler smallint, unit smallint, status smallint, source text,
-                    received_at bigint) ON COMMIT DELETE ROWS",
-            )
-            .await?;
-            copy_readings(&tx, "readings_stage", readings).await?;
-            let stored = tx
-                .execute(
-                    &format!(
-                        "INSERT INTO readings ({READING_COLUMNS})
-                         SELECT {READING_COLUMNS} FROM readings_stage
-                         ON CONFLICT DO NOTHING"
-                    ),
-                    &[],
-                )
-                .await?;
-            tx.commit().await?;
-            Ok(stored)
-        })
+        Box::pin(async move { self.insert_validated(&unflagged(readings)).await })
     }
 
     fn insert_events<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<u64, StoreError>> {
@@ -393,6 +411,365 @@ impl Store for PgStore {
 
     fn count_events(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(self.count("events"))
+    }
+
+    fn insert_validated<'a>(
+        &'a self,
+        readings: &'a [ValidatedReading],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if readings.is_empty() {
+                return Ok(0);
+            }
+            let mut rows = Vec::with_capacity(readings.len());
+            for v in readings {
+                rows.push((&v.reading, quality_i32(v.quality)?));
+            }
+            let mut client = self.pool.get().await?;
+            self.ensure_partitions(&client, readings.iter().map(|v| v.reading.time))
+                .await?;
+            let tx = client.transaction().await?;
+            // Optimistically COPY straight into `readings`: with no key stored yet (the usual
+            // case: replays are rare) that is the raw bulk rate. A duplicate key aborts it; then
+            // the batch goes the idempotent way, through a staging table and ON CONFLICT.
+            tx.batch_execute("SAVEPOINT direct").await?;
+            match copy_readings(&tx, "readings", rows.iter().copied()).await {
+                Ok(n) => {
+                    tx.commit().await?;
+                    return Ok(n);
+                }
+                Err(StoreError::Postgres(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT direct").await?;
+                }
+                Err(e) => return Err(e),
+            }
+            // Session-local; emptied at every commit.
+            tx.batch_execute(
+                "CREATE TEMP TABLE IF NOT EXISTS readings_stage (
+                    meter text, obis text, attribute smallint, time bigint, class_id integer,
+                    value bigint, scaler smallint, unit smallint, status smallint, source text,
+                    received_at bigint, quality integer) ON COMMIT DELETE ROWS",
+            )
+            .await?;
+            copy_readings(&tx, "readings_stage", rows.into_iter()).await?;
+            let stored = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO readings ({VALIDATED_COLUMNS})
+                         SELECT {VALIDATED_COLUMNS} FROM readings_stage
+                         ON CONFLICT DO NOTHING"
+                    ),
+                    &[],
+                )
+                .await?;
+            tx.commit().await?;
+            Ok(stored)
+        })
+    }
+
+    fn meter_readings<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        obis: Option<ObisCode>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let obis = obis.map(|o| o.to_string());
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {VALIDATED_COLUMNS} FROM readings
+                         WHERE meter = $1 AND ($2::text IS NULL OR obis = $2)
+                           AND time BETWEEN $3 AND $4
+                         ORDER BY time, obis, attribute LIMIT $5"
+                    ),
+                    &[&meter.0, &obis, &from, &to, &page(limit)],
+                )
+                .await?;
+            rows.iter().map(validated_from_row).collect()
+        })
+    }
+
+    fn readings_of_meters<'a>(
+        &'a self,
+        meters: &'a [MeterId],
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let meters: Vec<&str> = meters.iter().map(|m| m.0.as_str()).collect();
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {VALIDATED_COLUMNS} FROM readings
+                         WHERE meter = ANY($1) AND time BETWEEN $2 AND $3
+                         ORDER BY meter, obis, attribute, time"
+                    ),
+                    &[&meters, &from, &to],
+                )
+                .await?;
+            rows.iter().map(validated_from_row).collect()
+        })
+    }
+
+    fn scan_readings<'a>(
+        &'a self,
+        from: i64,
+        to: i64,
+        after: Option<ReadingKey>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let (t, m, o, a) = match after {
+                Some((m, o, a, t)) => (t, m.0, o.to_string(), i16::from(a)),
+                None => (
+                    from.saturating_sub(1),
+                    String::new(),
+                    String::new(),
+                    i16::MIN,
+                ),
+            };
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {VALIDATED_COLUMNS} FROM readings
+                         WHERE time BETWEEN $1 AND $2
+                           AND (time, meter, obis, attribute) > ($3, $4, $5, $6)
+                         ORDER BY time, meter, obis, attribute LIMIT $7"
+                    ),
+                    &[&from, &to, &t, &m, &o, &a, &page(limit)],
+                )
+                .await?;
+            rows.iter().map(validated_from_row).collect()
+        })
+    }
+
+    fn neighbours<'a>(
+        &'a self,
+        keys: &'a [ReadingKey],
+    ) -> BoxFuture<'a, Result<Vec<Neighbours>, StoreError>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let meters: Vec<&str> = keys.iter().map(|k| k.0 .0.as_str()).collect();
+            let obis: Vec<String> = keys.iter().map(|k| k.1.to_string()).collect();
+            let attrs: Vec<i16> = keys.iter().map(|k| i16::from(k.2)).collect();
+            let times: Vec<i64> = keys.iter().map(|k| k.3).collect();
+            let cols = VALIDATED_COLUMNS
+                .split(", ")
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let client = self.pool.get().await?;
+            // One round trip: each key's two index lookups side by side.
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT k.i, {cols},
+                           EXISTS (SELECT 1 FROM readings r WHERE r.meter = k.m AND r.obis = k.o
+                                   AND r.attribute = k.a AND r.time >= k.t) AS later
+                         FROM unnest($1::text[], $2::text[], $3::int2[], $4::int8[])
+                              WITH ORDINALITY AS k(m, o, a, t, i)
+                         LEFT JOIN LATERAL (
+                           SELECT * FROM readings r WHERE r.meter = k.m AND r.obis = k.o
+                             AND r.attribute = k.a AND r.time < k.t
+                           ORDER BY r.time DESC LIMIT 1) p ON true
+                         ORDER BY k.i"
+                    ),
+                    &[&meters, &obis, &attrs, &times],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                // Columns shifted by one (the ordinal first).
+                let prev = match r.try_get::<_, Option<String>>(1)? {
+                    None => None,
+                    Some(_) => Some(validated_from_row_at(r, 1)?),
+                };
+                out.push((prev, r.try_get::<_, bool>(13)?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn insert_aggregates<'a>(
+        &'a self,
+        aggregates: &'a [Aggregate],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if aggregates.is_empty() {
+                return Ok(0);
+            }
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let sink = tx
+                .copy_in(&format!(
+                    "COPY aggregates ({AGGREGATE_COLUMNS}, updated_at) FROM STDIN (FORMAT binary)"
+                ))
+                .await?;
+            let types = [
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::FLOAT8,
+                Type::INT4,
+                Type::BOOL,
+                Type::INT4,
+                Type::INT8,
+            ];
+            let copied = async {
+                let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
+                for a in aggregates {
+                    let count = i32::try_from(a.count).map_err(|_| {
+                        StoreError::Invalid(format!("aggregate count {} out of range", a.count))
+                    })?;
+                    let q = quality_i32(a.quality_worst)?;
+                    let row: [&(dyn ToSql + Sync); 10] = [
+                        &a.subject,
+                        &a.channel,
+                        &a.period.as_str(),
+                        &a.period_start,
+                        &a.period_end,
+                        &a.total,
+                        &count,
+                        &a.complete,
+                        &q,
+                        &now,
+                    ];
+                    writer.as_mut().write(&row).await?;
+                }
+                Ok::<_, StoreError>(writer.finish().await?)
+            }
+            .await;
+            match copied {
+                Ok(n) => {
+                    tx.commit().await?;
+                    Ok(n)
+                }
+                Err(StoreError::Postgres(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    drop(tx);
+                    drop(client);
+                    self.upsert_aggregates(aggregates).await
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn upsert_aggregates<'a>(
+        &'a self,
+        aggregates: &'a [Aggregate],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if aggregates.is_empty() {
+                return Ok(0);
+            }
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            // One statement for the whole batch: columns as arrays, unnested.
+            type Keys<'k> = (Vec<&'k str>, Vec<&'k str>, Vec<&'k str>, Vec<i64>, Vec<i64>);
+            let mut cols: Keys<'_> = Default::default();
+            let mut nums: (Vec<f64>, Vec<i32>, Vec<bool>, Vec<i32>) = Default::default();
+            // The last of duplicates in the batch wins (ON CONFLICT cannot touch a row twice).
+            let mut seen = std::collections::HashMap::new();
+            for (i, a) in aggregates.iter().enumerate() {
+                seen.insert((&a.subject, &a.channel, a.period, a.period_start), i);
+            }
+            let mut idx: Vec<usize> = seen.into_values().collect();
+            idx.sort_unstable();
+            for i in idx {
+                let Some(a) = aggregates.get(i) else { continue };
+                cols.0.push(&a.subject);
+                cols.1.push(&a.channel);
+                cols.2.push(a.period.as_str());
+                cols.3.push(a.period_start);
+                cols.4.push(a.period_end);
+                nums.0.push(a.total);
+                nums.1.push(i32::try_from(a.count).map_err(|_| {
+                    StoreError::Invalid(format!("aggregate count {} out of range", a.count))
+                })?);
+                nums.2.push(a.complete);
+                nums.3.push(quality_i32(a.quality_worst)?);
+            }
+            let client = self.pool.get().await?;
+            let n = client
+                .execute(
+                    &format!(
+                        "INSERT INTO aggregates ({AGGREGATE_COLUMNS}, updated_at)
+                         SELECT *, $10::bigint FROM unnest($1::text[], $2::text[], $3::text[],
+                           $4::bigint[], $5::bigint[], $6::float8[], $7::int4[], $8::bool[],
+                           $9::int4[])
+                         ON CONFLICT (subject, channel, period, period_start) DO UPDATE SET
+                           period_end = excluded.period_end, total = excluded.total,
+                           count = excluded.count, complete = excluded.complete,
+                           quality = excluded.quality, updated_at = excluded.updated_at"
+                    ),
+                    &[
+                        &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &nums.0, &nums.1, &nums.2,
+                        &nums.3, &now,
+                    ],
+                )
+                .await?;
+            Ok(n)
+        })
+    }
+
+    fn aggregates<'a>(
+        &'a self,
+        subjects: &'a [String],
+        channel: Option<&'a str>,
+        period: Period,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<Aggregate>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {AGGREGATE_COLUMNS} FROM aggregates
+                         WHERE subject = ANY($1) AND ($2::text IS NULL OR channel = $2)
+                           AND period = $3 AND period_start BETWEEN $4 AND $5
+                         ORDER BY subject, channel, period_start"
+                    ),
+                    &[&subjects, &channel, &period.as_str(), &from, &to],
+                )
+                .await?;
+            rows.iter().map(aggregate_from_row).collect()
+        })
+    }
+
+    fn scan_aggregates<'a>(
+        &'a self,
+        period: Period,
+        from: i64,
+        to: i64,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Aggregate>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {AGGREGATE_COLUMNS} FROM aggregates
+                         WHERE period = $1 AND period_start BETWEEN $2 AND $3
+                         ORDER BY period_start, subject, channel LIMIT $4 OFFSET $5"
+                    ),
+                    &[&period.as_str(), &from, &to, &page(limit), &offset],
+                )
+                .await?;
+            rows.iter().map(aggregate_from_row).collect()
+        })
     }
 }
 

@@ -5,11 +5,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use dlms::ObisCode;
-use hes_model::{Event, MeterId, Reading};
+use hes_model::{Aggregate, Event, MeterId, Period, Reading, ValidatedReading};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::migrations::migrate_sqlite;
-use crate::{narrow, parse_obis, parse_source, source_text, BoxFuture, Store, StoreError};
+use crate::{
+    narrow, page, parse_obis, parse_period, parse_source, quality_of, source_text, unflagged,
+    BoxFuture, Neighbours, ReadingKey, Store, StoreError,
+};
 
 /// The SQLite adapter of [`Store`].
 #[derive(Debug, Clone)]
@@ -69,6 +72,44 @@ impl SqliteStore {
 
 const READING_COLUMNS: &str =
     "meter, obis, attribute, time, class_id, value, scaler, unit, status, source, received_at";
+const VALIDATED_COLUMNS: &str = "meter, obis, attribute, time, class_id, value, scaler, unit, \
+     status, source, received_at, quality";
+const AGGREGATE_COLUMNS: &str =
+    "subject, channel, period, period_start, period_end, total, count, complete, quality";
+
+fn validated_from_row(r: &rusqlite::Row<'_>) -> Result<ValidatedReading, StoreError> {
+    Ok(ValidatedReading {
+        reading: reading_from_row(r)?,
+        quality: quality_of(r.get(11)?)?,
+    })
+}
+
+fn aggregate_from_row(r: &rusqlite::Row<'_>) -> Result<Aggregate, StoreError> {
+    let period: String = r.get(2)?;
+    Ok(Aggregate {
+        subject: r.get(0)?,
+        channel: r.get(1)?,
+        period: parse_period(&period)?,
+        period_start: r.get(3)?,
+        period_end: r.get(4)?,
+        total: r.get(5)?,
+        count: narrow(r.get(6)?, "count")?,
+        complete: r.get(7)?,
+        quality_worst: quality_of(r.get(8)?)?,
+    })
+}
+
+/// Collects a query's rows with `f`.
+fn collect<T>(
+    mut rows: rusqlite::Rows<'_>,
+    f: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(f(row)?);
+    }
+    Ok(out)
+}
 
 fn reading_from_row(r: &rusqlite::Row<'_>) -> Result<Reading, StoreError> {
     let obis: String = r.get(1)?;
@@ -93,42 +134,7 @@ impl Store for SqliteStore {
         &'a self,
         readings: &'a [Reading],
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(async move {
-            if readings.is_empty() {
-                return Ok(0);
-            }
-            let batch = readings.to_vec();
-            self.with(move |conn| {
-                let tx = conn.transaction()?;
-                let mut stored = 0u64;
-                {
-                    let mut st = tx.prepare_cached(&format!(
-                        "INSERT INTO readings ({READING_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                         ON CONFLICT DO NOTHING"
-                    ))?;
-                    for r in &batch {
-                        let n = st.execute(params![
-                            r.meter.0,
-                            r.obis.to_string(),
-                            r.attribute,
-                            r.time,
-                            r.class_id,
-                            r.value,
-                            r.scaler,
-                            r.unit,
-                            r.status,
-                            source_text(r.source),
-                            r.received_at,
-                        ])?;
-                        stored += n as u64;
-                    }
-                }
-                tx.commit()?;
-                Ok(stored)
-            })
-            .await
-        })
+        Box::pin(async move { self.insert_validated(&unflagged(readings)).await })
     }
 
     fn insert_events<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<u64, StoreError>> {
@@ -217,6 +223,268 @@ impl Store for SqliteStore {
 
     fn count_events(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(self.with(|conn| count(conn, "events")))
+    }
+
+    fn insert_validated<'a>(
+        &'a self,
+        readings: &'a [ValidatedReading],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if readings.is_empty() {
+                return Ok(0);
+            }
+            let batch = readings.to_vec();
+            self.with(move |conn| Self::insert_validated_now(conn, &batch))
+                .await
+        })
+    }
+
+    fn meter_readings<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        obis: Option<ObisCode>,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>> {
+        Box::pin(async move {
+            let meter = meter.0.clone();
+            let obis = obis.map(|o| o.to_string());
+            self.with(move |conn| {
+                let mut st = conn.prepare_cached(&format!(
+                    "SELECT {VALIDATED_COLUMNS} FROM readings
+                     WHERE meter = ?1 AND (?2 IS NULL OR obis = ?2) AND time BETWEEN ?3 AND ?4
+                     ORDER BY time, obis, attribute LIMIT ?5"
+                ))?;
+                let rows = st.query(params![meter, obis, from, to, page(limit)])?;
+                collect(rows, validated_from_row)
+            })
+            .await
+        })
+    }
+
+    fn readings_of_meters<'a>(
+        &'a self,
+        meters: &'a [MeterId],
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>> {
+        Box::pin(async move {
+            let mut meters: Vec<String> = meters.iter().map(|m| m.0.clone()).collect();
+            meters.sort_unstable();
+            meters.dedup();
+            self.with(move |conn| {
+                let mut st = conn.prepare_cached(&format!(
+                    "SELECT {VALIDATED_COLUMNS} FROM readings
+                     WHERE meter = ?1 AND time BETWEEN ?2 AND ?3
+                     ORDER BY obis, attribute, time"
+                ))?;
+                let mut out = Vec::new();
+                for m in meters {
+                    let rows = st.query(params![m, from, to])?;
+                    out.extend(collect(rows, validated_from_row)?);
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn scan_readings<'a>(
+        &'a self,
+        from: i64,
+        to: i64,
+        after: Option<ReadingKey>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>> {
+        Box::pin(async move {
+            self.with(move |conn| {
+                // Row values compare lexicographically: (time, meter, obis, attribute) > after.
+                let (t, m, o, a) = match after {
+                    Some((m, o, a, t)) => (t, m.0, o.to_string(), i64::from(a)),
+                    None => (
+                        from.saturating_sub(1),
+                        String::new(),
+                        String::new(),
+                        i64::MIN,
+                    ),
+                };
+                let mut st = conn.prepare_cached(&format!(
+                    "SELECT {VALIDATED_COLUMNS} FROM readings
+                     WHERE time BETWEEN ?1 AND ?2
+                       AND (time, meter, obis, attribute) > (?3, ?4, ?5, ?6)
+                     ORDER BY time, meter, obis, attribute LIMIT ?7"
+                ))?;
+                let rows = st.query(params![from, to, t, m, o, a, page(limit)])?;
+                collect(rows, validated_from_row)
+            })
+            .await
+        })
+    }
+
+    fn neighbours<'a>(
+        &'a self,
+        keys: &'a [ReadingKey],
+    ) -> BoxFuture<'a, Result<Vec<Neighbours>, StoreError>> {
+        Box::pin(async move {
+            let keys = keys.to_vec();
+            self.with(move |conn| {
+                let mut before = conn.prepare_cached(&format!(
+                    "SELECT {VALIDATED_COLUMNS} FROM readings
+                     WHERE meter = ?1 AND obis = ?2 AND attribute = ?3 AND time < ?4
+                     ORDER BY time DESC LIMIT 1"
+                ))?;
+                let mut after = conn.prepare_cached(
+                    "SELECT 1 FROM readings
+                     WHERE meter = ?1 AND obis = ?2 AND attribute = ?3 AND time >= ?4 LIMIT 1",
+                )?;
+                let mut out = Vec::with_capacity(keys.len());
+                for (m, o, a, t) in keys {
+                    let o = o.to_string();
+                    let rows = before.query(params![m.0, o, a, t])?;
+                    let prev = collect(rows, validated_from_row)?.into_iter().next();
+                    let later = after.exists(params![m.0, o, a, t])?;
+                    out.push((prev, later));
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn upsert_aggregates<'a>(
+        &'a self,
+        aggregates: &'a [Aggregate],
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            if aggregates.is_empty() {
+                return Ok(0);
+            }
+            let batch = aggregates.to_vec();
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            self.with(move |conn| {
+                let tx = conn.transaction()?;
+                let mut n = 0u64;
+                {
+                    let mut st = tx.prepare_cached(&format!(
+                        "INSERT INTO aggregates ({AGGREGATE_COLUMNS}, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT (subject, channel, period, period_start) DO UPDATE SET
+                           period_end = excluded.period_end, total = excluded.total,
+                           count = excluded.count, complete = excluded.complete,
+                           quality = excluded.quality, updated_at = excluded.updated_at"
+                    ))?;
+                    for a in &batch {
+                        n += st.execute(params![
+                            a.subject,
+                            a.channel,
+                            a.period.as_str(),
+                            a.period_start,
+                            a.period_end,
+                            a.total,
+                            a.count,
+                            a.complete,
+                            i64::from(a.quality_worst.0),
+                            now,
+                        ])? as u64;
+                    }
+                }
+                tx.commit()?;
+                Ok(n)
+            })
+            .await
+        })
+    }
+
+    fn aggregates<'a>(
+        &'a self,
+        subjects: &'a [String],
+        channel: Option<&'a str>,
+        period: Period,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'a, Result<Vec<Aggregate>, StoreError>> {
+        Box::pin(async move {
+            let mut subjects = subjects.to_vec();
+            subjects.sort_unstable();
+            subjects.dedup();
+            let channel = channel.map(str::to_string);
+            self.with(move |conn| {
+                let mut st = conn.prepare_cached(&format!(
+                    "SELECT {AGGREGATE_COLUMNS} FROM aggregates
+                     WHERE subject = ?1 AND (?2 IS NULL OR channel = ?2) AND period = ?3
+                       AND period_start BETWEEN ?4 AND ?5
+                     ORDER BY channel, period_start"
+                ))?;
+                let mut out = Vec::new();
+                for s in subjects {
+                    let rows = st.query(params![s, channel, period.as_str(), from, to])?;
+                    out.extend(collect(rows, aggregate_from_row)?);
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn scan_aggregates<'a>(
+        &'a self,
+        period: Period,
+        from: i64,
+        to: i64,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Aggregate>, StoreError>> {
+        Box::pin(async move {
+            self.with(move |conn| {
+                let mut st = conn.prepare_cached(&format!(
+                    "SELECT {AGGREGATE_COLUMNS} FROM aggregates
+                     WHERE period = ?1 AND period_start BETWEEN ?2 AND ?3
+                     ORDER BY period_start, subject, channel LIMIT ?4 OFFSET ?5"
+                ))?;
+                let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+                let rows = st.query(params![period.as_str(), from, to, page(limit), offset])?;
+                collect(rows, aggregate_from_row)
+            })
+            .await
+        })
+    }
+}
+
+impl SqliteStore {
+    fn insert_validated_now(
+        conn: &mut Connection,
+        batch: &[ValidatedReading],
+    ) -> Result<u64, StoreError> {
+        let tx = conn.transaction()?;
+        let mut stored = 0u64;
+        {
+            let mut st = tx.prepare_cached(&format!(
+                "INSERT INTO readings ({VALIDATED_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT DO NOTHING"
+            ))?;
+            for v in batch {
+                let r = &v.reading;
+                let n = st.execute(params![
+                    r.meter.0,
+                    r.obis.to_string(),
+                    r.attribute,
+                    r.time,
+                    r.class_id,
+                    r.value,
+                    r.scaler,
+                    r.unit,
+                    r.status,
+                    source_text(r.source),
+                    r.received_at,
+                    i64::from(v.quality.0),
+                ])?;
+                stored += n as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(stored)
     }
 }
 

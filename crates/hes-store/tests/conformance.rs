@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use dlms::ObisCode;
-use hes_model::{Event, MeterId, Reading, Source};
-use hes_store::{migrate, PgStore, SqliteStore, Store};
+use hes_model::{Aggregate, Event, MeterId, Period, Quality, Reading, Source, ValidatedReading};
+use hes_store::{migrate, PgStore, SqliteStore, Store, PG_MIGRATIONS, SQLITE_MIGRATIONS};
 
 const ENERGY: ObisCode = ObisCode([1, 0, 1, 8, 0, 255]);
 const EXPORT: ObisCode = ObisCode([1, 0, 2, 8, 0, 255]);
@@ -220,6 +220,252 @@ async fn batch_100k(s: &dyn Store) {
     );
 }
 
+fn flagged(r: Reading, q: u32) -> ValidatedReading {
+    ValidatedReading {
+        reading: r,
+        quality: Quality(q),
+    }
+}
+
+async fn validated_keep_flags_and_first_copy(s: &dyn Store) {
+    let a = flagged(
+        reading("m1", ENERGY, T0, 1),
+        Quality::SPIKE | Quality::ESTIMATED,
+    );
+    let b = flagged(reading("m1", EXPORT, T0 + 900, 2), 0);
+    assert_eq!(
+        s.insert_validated(&[a.clone(), b.clone()]).await.unwrap(),
+        2
+    );
+    // A replay with other flags stores nothing and changes nothing (the first copy stays),
+    // whether it comes alone or with new keys (the direct path falls back to the slow one).
+    let again = flagged(a.reading.clone(), Quality::DUPLICATE);
+    let c = flagged(reading("m1", ENERGY, T0 + 900, 3), Quality::FUTURE);
+    assert_eq!(
+        s.insert_validated(std::slice::from_ref(&again))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(s.insert_validated(&[again, c.clone()]).await.unwrap(), 1);
+    // Duplicates inside one batch count once.
+    let d = flagged(reading("m1", ENERGY, T0 + 1800, 4), 0);
+    assert_eq!(
+        s.insert_validated(&[d.clone(), d.clone()]).await.unwrap(),
+        1
+    );
+    let m = MeterId::from("m1");
+    let all = s
+        .meter_readings(&m, None, T0, T0 + 1800, 100)
+        .await
+        .unwrap();
+    assert_eq!(all, vec![a.clone(), c.clone(), b, d.clone()]);
+    let energy = s
+        .meter_readings(&m, Some(ENERGY), T0, T0 + 1800, 2)
+        .await
+        .unwrap();
+    assert_eq!(energy, vec![a, c]);
+    // Plain inserts are unflagged.
+    s.insert_readings(&[reading("m2", ENERGY, T0, 9)])
+        .await
+        .unwrap();
+    let m2 = s
+        .meter_readings(&MeterId::from("m2"), None, T0, T0, 10)
+        .await
+        .unwrap();
+    assert_eq!(m2[0].quality, Quality::OK);
+    assert!(s
+        .meter_readings(&m, None, T0 + 1, T0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn readings_of_several_meters(s: &dyn Store) {
+    let mut batch = series("m1", ENERGY, 4);
+    batch.extend(series("m2", ENERGY, 4));
+    batch.extend(series("m3", ENERGY, 4));
+    s.insert_readings(&batch).await.unwrap();
+    let got = s
+        .readings_of_meters(
+            &[MeterId::from("m3"), MeterId::from("m1")],
+            T0 + 900,
+            T0 + 1800,
+        )
+        .await
+        .unwrap();
+    let keys: Vec<(String, i64)> = got
+        .iter()
+        .map(|v| (v.reading.meter.0.clone(), v.reading.time))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("m1", T0 + 900),
+            ("m1", T0 + 1800),
+            ("m3", T0 + 900),
+            ("m3", T0 + 1800)
+        ]
+        .map(|(m, t)| (m.to_string(), t))
+    );
+    assert!(s
+        .readings_of_meters(&[], T0, T0 + 9000)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn scan_pages_in_key_order(s: &dyn Store) {
+    let mut batch = Vec::new();
+    for m in ["b", "a", "c"] {
+        batch.extend(series(m, ENERGY, 5));
+        batch.extend(series(m, EXPORT, 5));
+    }
+    s.insert_readings(&batch).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .scan_readings(T0 + 900, T0 + 3 * 900, after, 4)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 4);
+        after = page.last().map(|v| v.reading.key());
+        seen.extend(page.into_iter().map(|v| v.reading.key()));
+    }
+    // 3 times x 3 meters x 2 objects, each once, ordered by (time, meter, obis, attribute).
+    assert_eq!(seen.len(), 18);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|x, y| {
+        (x.3, &x.0 .0, x.1.to_string(), x.2).cmp(&(y.3, &y.0 .0, y.1.to_string(), y.2))
+    });
+    assert_eq!(seen, sorted);
+    assert_eq!(seen[0].0, MeterId::from("a"));
+}
+
+fn agg(subject: &str, channel: &str, period: Period, start: i64, total: f64) -> Aggregate {
+    Aggregate {
+        subject: subject.into(),
+        channel: channel.into(),
+        period,
+        period_start: start,
+        period_end: period.end(start),
+        total,
+        count: 4,
+        complete: true,
+        quality_worst: Quality(Quality::ESTIMATED),
+    }
+}
+
+async fn aggregates_upsert_and_query(s: &dyn Store) {
+    let h0 = agg("m1", "energy_import", Period::Hour, T0, 1.5);
+    let h1 = agg("m1", "energy_import", Period::Hour, T0 + 3600, 2.5);
+    let e0 = agg("m1", "energy_export", Period::Hour, T0, 0.5);
+    let d0 = agg("m1", "energy_import", Period::Day, T0, 4.0);
+    let g0 = agg("cell=c1", "energy_import", Period::Hour, T0, 9.0);
+    assert_eq!(
+        s.upsert_aggregates(&[h0.clone(), h1.clone(), e0.clone(), d0.clone(), g0.clone()])
+            .await
+            .unwrap(),
+        5
+    );
+    // Recomputed with late data: replaced, not added; the last of duplicates in a batch wins.
+    let mut h0b = h0.clone();
+    h0b.total = 1.75;
+    h0b.complete = false;
+    let mut h0c = h0b.clone();
+    h0c.total = 2.0;
+    s.upsert_aggregates(&[h0b, h0c.clone()]).await.unwrap();
+    let subjects = vec!["m1".to_string()];
+    let got = s
+        .aggregates(
+            &subjects,
+            Some("energy_import"),
+            Period::Hour,
+            T0,
+            T0 + 3600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, vec![h0c.clone(), h1.clone()]);
+    let got = s
+        .aggregates(&subjects, None, Period::Hour, T0, T0)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![e0, h0c]);
+    let both = vec!["m1".to_string(), "cell=c1".to_string()];
+    let got = s
+        .aggregates(&both, None, Period::Day, T0, T0 + 86_400)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![d0]);
+    let scan = s
+        .scan_aggregates(Period::Hour, T0, T0 + 7200, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(scan.len(), 4);
+    assert_eq!(scan[0].subject, "cell=c1");
+    let rest = s
+        .scan_aggregates(Period::Hour, T0, T0 + 7200, 3, 10)
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![h1]);
+}
+
+async fn neighbours_before_and_after(s: &dyn Store) {
+    let batch = series("m1", ENERGY, 4); // T0, +900, +1800, +2700
+    s.insert_validated(&[flagged(batch[0].clone(), Quality::SPIKE)])
+        .await
+        .unwrap();
+    s.insert_readings(&batch[1..]).await.unwrap();
+    let m1 = MeterId::from("m1");
+    let keys = vec![
+        (m1.clone(), ENERGY, 2, T0 + 1800),
+        (m1.clone(), ENERGY, 2, T0),
+        (m1.clone(), ENERGY, 2, T0 + 2701),
+        (m1.clone(), EXPORT, 2, T0 + 1800),
+        (MeterId::from("nobody"), ENERGY, 2, T0),
+        (m1.clone(), ENERGY, 2, T0 + 900),
+    ];
+    let got = s.neighbours(&keys).await.unwrap();
+    assert_eq!(got.len(), keys.len());
+    assert_eq!(got[0].0.as_ref().unwrap().reading, batch[1]);
+    assert!(got[0].1);
+    assert_eq!((got[1].0.is_none(), got[1].1), (true, true));
+    assert_eq!(got[2].0.as_ref().unwrap().reading, batch[3]);
+    assert!(!got[2].1);
+    assert_eq!((got[3].0.is_none(), got[3].1), (true, false));
+    assert_eq!((got[4].0.is_none(), got[4].1), (true, false));
+    let first = got[5].0.as_ref().unwrap();
+    assert_eq!(
+        (first.reading.time, first.quality),
+        (T0, Quality(Quality::SPIKE))
+    );
+    assert!(s.neighbours(&[]).await.unwrap().is_empty());
+}
+
+async fn insert_aggregates_new_then_existing(s: &dyn Store) {
+    let a = agg("m1", "energy_import", Period::Hour, T0, 1.0);
+    let b = agg("m1", "energy_import", Period::Hour, T0 + 3600, 2.0);
+    assert_eq!(
+        s.insert_aggregates(&[a.clone(), b.clone()]).await.unwrap(),
+        2
+    );
+    // One exists already: the batch still lands, replacing it.
+    let mut a2 = a.clone();
+    a2.total = 5.0;
+    let c = agg("m1", "energy_import", Period::Hour, T0 + 7200, 3.0);
+    s.insert_aggregates(&[a2.clone(), c.clone()]).await.unwrap();
+    let got = s
+        .aggregates(&["m1".to_string()], None, Period::Hour, T0, T0 + 7200)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![a2, b, c]);
+}
+
 // ---- fixtures ----
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -347,6 +593,12 @@ conformance!(
     latest_time,
     events_idempotent,
     batch_100k,
+    validated_keep_flags_and_first_copy,
+    readings_of_several_meters,
+    scan_pages_in_key_order,
+    aggregates_upsert_and_query,
+    neighbours_before_and_after,
+    insert_aggregates_new_then_existing,
 );
 
 #[tokio::test]
@@ -355,7 +607,7 @@ async fn sqlite_migrations_apply_once() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("hes.db");
     let path = path.to_str().unwrap();
-    let all: Vec<u32> = hes_store::SQLITE_MIGRATIONS.iter().map(|m| m.version).collect();
+    let all: Vec<u32> = SQLITE_MIGRATIONS.iter().map(|m| m.version).collect();
     assert_eq!(migrate(path).await.unwrap(), all);
     assert_eq!(migrate(path).await.unwrap(), Vec::<u32>::new());
     // A store opened on it finds the schema current.
@@ -368,7 +620,7 @@ async fn sqlite_migrations_apply_once() {
 #[tokio::test]
 async fn pg_migrations_apply_once() {
     let db = pg_database().await;
-    let all: Vec<u32> = hes_store::PG_MIGRATIONS.iter().map(|m| m.version).collect();
+    let all: Vec<u32> = PG_MIGRATIONS.iter().map(|m| m.version).collect();
     assert_eq!(migrate(&db.url).await.unwrap(), all);
     assert_eq!(migrate(&db.url).await.unwrap(), Vec::<u32>::new());
     let s = PgStore::connect(&db.url).await.unwrap();

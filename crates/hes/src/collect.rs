@@ -177,8 +177,7 @@ async fn collect(args: CollectArgs) -> anyhow::Result<bool> {
         let mut out = String::new();
         for topic in [topics::READINGS_RAW, topics::EVENTS] {
             for r in memory.read(topic, 0).0 {
-                out.push_str(&String::from_utf8_lossy(&r.payload));
-                out.push('\n');
+                out.push_str(&hes_collector::bus::json_lines(topic, &r.payload));
             }
         }
         std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;

@@ -21,7 +21,8 @@ use hes_collector::registry::Registry;
 use hes_collector::schedule::{self, Schedule, When};
 use hes_collector::secrets::Kek;
 use hes_collector::session::Env;
-use hes_model::{topics, JobKind};
+use hes_model::JobKind;
+use hes_pipeline::run::StageStats;
 use hes_sim::fleet::{Clock, Fleet, FleetConfig, PushConfig};
 use rand::RngCore;
 
@@ -48,62 +49,9 @@ pub struct DemoArgs {
     /// Keep readings and events in an SQLite database in this directory (`hes.db`).
     #[arg(long, default_value = ".hes-demo")]
     pub data_dir: std::path::PathBuf,
-}
-
-/// Moves readings and events from the bus into the store, committing the bus offsets only after
-/// the store has committed (at-least-once; the store keeps one row per natural key).
-async fn store_from_bus(
-    bus: Arc<MemoryBus>,
-    store: Arc<dyn hes_store::Store>,
-    stored: Arc<std::sync::atomic::AtomicU64>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    use hes_collector::bus::Bus;
-    let mut consumer = bus
-        .subscribe(&[topics::READINGS_RAW, topics::EVENTS], "store")
-        .await?;
-    loop {
-        let mut readings = Vec::new();
-        let mut events = Vec::new();
-        let mut last = Vec::new();
-        // Up to 5,000 records or 200 ms, whichever first.
-        let until = tokio::time::Instant::now() + Duration::from_millis(200);
-        while readings.len() + events.len() < 5000 {
-            let left = until.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let next = tokio::select! {
-                d = consumer.next(left) => d?,
-                _ = stop.changed() => return Ok(()),
-            };
-            let Some(d) = next else {
-                break;
-            };
-            if d.topic == topics::READINGS_RAW {
-                if let Ok(r) = serde_json::from_slice(&d.payload) {
-                    readings.push(r);
-                }
-            } else if let Ok(e) = serde_json::from_slice(&d.payload) {
-                events.push(e);
-            }
-            last.push(d);
-        }
-        if last.is_empty() {
-            continue;
-        }
-        let n = store.insert_readings(&readings).await?;
-        store.insert_events(&events).await?;
-        stored.fetch_add(n, Ordering::Relaxed);
-        // Commit the newest delivery of each partition.
-        let mut newest: BTreeMap<(String, i32), hes_collector::bus::Delivery> = BTreeMap::new();
-        for d in last {
-            newest.insert((d.topic.clone(), d.partition), d);
-        }
-        for d in newest.values() {
-            consumer.commit(d).await?;
-        }
-    }
+    /// Serve the REST and WebSocket API on this address (e.g. 127.0.0.1:8080).
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
 }
 
 pub async fn run(args: DemoArgs) -> u8 {
@@ -163,13 +111,30 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let db = args.data_dir.join("hes.db");
     let store: Arc<dyn hes_store::Store> = Arc::new(hes_store::SqliteStore::open(&db).await?);
-    let stored = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let storing = tokio::spawn(store_from_bus(
-        bus.clone(),
-        store,
-        stored.clone(),
+    let cache: Arc<dyn hes_cache::Cache> = Arc::new(hes_cache::MemoryCache::new());
+    if let Some(addr) = args.http {
+        crate::http::start(
+            addr,
+            &db,
+            store.clone(),
+            cache.clone(),
+            registry.clone(),
+            engine.clone(),
+            rx.clone(),
+        )
+        .await?;
+    }
+    // The pipeline: validate, then store, aggregate (per meter and per cell) and cache.
+    let stages = crate::pipeline::start(
+        hes_pipeline::run::ProcessDeps {
+            bus: bus.clone(),
+            store: store.clone(),
+            cache: Some(cache.clone()),
+            groups: Arc::new(crate::pipeline::RegistryGroups(registry.clone())),
+            rules: Arc::new(hes_pipeline::Rules::default()),
+        },
         rx.clone(),
-    ));
+    );
     let push_stats = Arc::new(PushStats::default());
     let pcfg = PushListenerConfig {
         stats: push_stats.clone(),
@@ -234,33 +199,40 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = tokio::signal::ctrl_c() => break,
         }
+        let n = StageStats::get;
         println!(
-            "[{:>4} s] jobs ok {} failed {} retried {} | readings {} events {} on the bus | stored {} | pushes {} | queued {}",
+            "[{:>4} s] jobs ok {} failed {} retried {} | validated {} (flagged {}) | stored {} events {} aggregates {} | pushes {} | queued {}",
             started.elapsed().as_secs(),
             s.succeeded.load(Ordering::Relaxed),
             s.failed.load(Ordering::Relaxed),
             s.retried.load(Ordering::Relaxed),
-            bus.len(topics::READINGS_RAW),
-            bus.len(topics::EVENTS),
-            stored.load(Ordering::Relaxed),
+            n(&stages.validate.readings),
+            n(&stages.validate.flagged),
+            n(&stages.process.stored),
+            n(&stages.process.events),
+            n(&stages.process.aggregates),
             PushStats::get(&push_stats.notifications),
             engine.pending(),
         );
         if args
             .seconds
             .is_some_and(|t| started.elapsed().as_secs() >= t)
-            || storing.is_finished()
+            || stages.any_finished()
         {
             break;
         }
     }
-    if storing.is_finished() {
+    if stages.any_finished() {
         let _ = stop.send(true);
         fleet.shutdown();
-        return match storing.await {
-            Ok(Err(e)) => Err(e.context("storing")),
-            _ => Err(anyhow::anyhow!("the store task ended")),
-        };
+        for t in stages.tasks {
+            if t.is_finished() {
+                if let Ok(Err(e)) = t.await {
+                    return Err(anyhow::Error::new(e).context("the pipeline"));
+                }
+            }
+        }
+        return Err(anyhow::anyhow!("a pipeline stage ended"));
     }
     let _ = stop.send(true);
     fleet.shutdown();

@@ -3,11 +3,15 @@
 mod collect;
 mod collector;
 mod demo;
+mod export;
+mod http;
 mod json;
 mod meters;
 mod migrate;
+mod pipeline;
 mod push;
 mod read;
+mod serve;
 mod sim;
 
 use clap::{Parser, Subcommand};
@@ -38,8 +42,12 @@ enum Command {
     Collector(collector::CollectorArgs),
     /// Listen for meters' pushes (data notifications) and write what they carry.
     PushListen(push::PushArgs),
+    /// Export the store's readings and aggregates to Parquet files partitioned by date.
+    Export(export::ExportArgs),
     /// Apply the store's schema migrations (HES_DATABASE_URL or --database-url).
     Migrate(migrate::MigrateArgs),
+    /// The distributed roles (pipeline stages, collectors) from a TOML configuration.
+    Serve(serve::ServeArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
     Sim(sim::SimArgs),
 }
@@ -76,7 +84,9 @@ fn main() -> std::process::ExitCode {
             Command::Sim(a) => sim::run(a).await,
             Command::Collect(a) => collect::run(a).await,
             Command::Demo(a) => demo::run(a).await,
+            Command::Export(a) => export::run(a).await,
             Command::Migrate(a) => migrate::run(a).await,
+            Command::Serve(a) => serve::run(a).await,
             Command::PushListen(a) => push::run(a).await,
             Command::Collector(a) => collector::run(a).await,
         }

@@ -94,8 +94,7 @@ async fn listen(args: PushArgs) -> anyhow::Result<()> {
             *offset = next;
             if let Some(f) = out.as_mut() {
                 for r in records {
-                    f.write_all(&r.payload)?;
-                    f.write_all(b"\n")?;
+                    f.write_all(hes_collector::bus::json_lines(topic, &r.payload).as_bytes())?;
                 }
                 f.flush()?;
             }

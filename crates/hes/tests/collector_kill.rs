@@ -133,14 +133,16 @@ async fn a_collector_killed_mid_job_loses_no_job() {
     let mut readings: Vec<Reading> = Vec::new();
     let mut take = |d: hes_bus::Delivery, results: &mut Vec<JobResult>| {
         if d.topic == topics::JOB_RESULTS {
-            let r: JobResult = serde_json::from_slice(&d.payload).unwrap();
-            if ours.contains(&r.meter) {
-                results.push(r);
+            for r in d.decode::<JobResult>().unwrap() {
+                if ours.contains(&r.meter) {
+                    results.push(r);
+                }
             }
         } else {
-            let r: Reading = serde_json::from_slice(&d.payload).unwrap();
-            if ours.contains(&r.meter) {
-                readings.push(r);
+            for r in d.decode::<Reading>().unwrap() {
+                if ours.contains(&r.meter) {
+                    readings.push(r);
+                }
             }
         }
     };

@@ -1,0 +1,94 @@
+//! The API in `hes demo`: serves the REST and WebSocket API (hes-api) on `--http`, with users,
+//! tokens and the audit log in the demo's SQLite database. The pipeline's process stage feeds
+//! the cache it reads (latest values, last seen, the `live.*` channels). TLS when `HES_TLS_CERT`
+//! and `HES_TLS_KEY` name PEM files.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hes_api::auth::JwtKey;
+use hes_api::{ApiConfig, AppState, CommandSink};
+use hes_cache::Cache;
+use hes_collector::registry::Registry;
+
+/// Starts the API on `addr` over the demo's store, registry and engine. Prints the URL and,
+/// at the first start without `HES_ADMIN_PASSWORD`, the generated admin password (once).
+/// Returns the address it listens on.
+pub async fn start(
+    addr: SocketAddr,
+    db: &Path,
+    store: Arc<dyn hes_store::Store>,
+    cache: Arc<dyn Cache>,
+    registry: Arc<Registry>,
+    commands: Arc<dyn CommandSink>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<SocketAddr> {
+    let accounts = hes_api::accounts::SqliteAccounts::open(db)
+        .await
+        .context("opening the accounts database")?;
+    let tls = match (
+        std::env::var_os("HES_TLS_CERT"),
+        std::env::var_os("HES_TLS_KEY"),
+    ) {
+        (Some(c), Some(k)) => Some(
+            hes_api::serve::tls_acceptor(Path::new(&c), Path::new(&k))
+                .context("HES_TLS_CERT / HES_TLS_KEY")?,
+        ),
+        (None, None) => None,
+        _ => anyhow::bail!("set both HES_TLS_CERT and HES_TLS_KEY, or neither"),
+    };
+    let config = ApiConfig {
+        hsts: tls.is_some(),
+        ..ApiConfig::default()
+    };
+    let env_password = std::env::var("HES_ADMIN_PASSWORD").ok();
+    let from_env = env_password.as_deref().is_some_and(|p| !p.is_empty());
+    let generated = hes_api::ensure_first_admin(&accounts, env_password, config.hash_cost)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
+    let jwt = match std::env::var("HES_JWT_SECRET") {
+        Ok(hexkey) => JwtKey::new(hex::decode(hexkey.trim()).context("HES_JWT_SECRET is not hex")?),
+        Err(_) => JwtKey::random(),
+    };
+    let state = AppState::new(
+        store,
+        cache,
+        registry,
+        commands,
+        Arc::new(accounts),
+        jwt,
+        config,
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the API on {addr}"))?;
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("API: {scheme}://{local}/api/v1 (OpenAPI: {scheme}://{local}/api/openapi.json)");
+    match generated {
+        Some(p) => println!(
+            "API admin: user admin, password {p} (shown once; set HES_ADMIN_PASSWORD to choose it)"
+        ),
+        None if from_env => println!("API admin: user admin, password from HES_ADMIN_PASSWORD"),
+        None => println!("API admin: user admin (password set at the first start)"),
+    }
+    let app = hes_api::router(state);
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        let served = match tls {
+            Some(acceptor) => match hes_api::serve::TlsListener::new(listener, acceptor) {
+                Ok(l) => hes_api::serve::serve_tls(l, app, shutdown).await,
+                Err(e) => Err(e),
+            },
+            None => hes_api::serve::serve(listener, app, shutdown).await,
+        };
+        if let Err(e) = served {
+            eprintln!("hes demo: the API stopped: {e}");
+        }
+    });
+    Ok(local)
+}

@@ -1,0 +1,238 @@
+//! `hes serve --config FILE`: the distributed roles in one process, each scaled out by
+//! running more processes with the same config (the stages are Kafka consumer groups, the
+//! collectors share the jobs topic's partitions). Example: `deploy/hes.toml`.
+//!
+//! ```toml
+//! roles = ["validate", "process"]        # also "collector"
+//! database_url = "postgres://…"          # else HES_DATABASE_URL
+//! redis_url = "redis://…"                # else HES_REDIS_URL (optional: no cache without)
+//! inventory = "meters.csv"               # groups for aggregates; meters for collectors
+//! [kafka]
+//! brokers = "127.0.0.1:19092"            # else HES_KAFKA_BROKERS
+//! namespace = ""                         # prefix of every topic
+//! partitions = 12
+//! [stages]
+//! max_batch = 20000
+//! linger_ms = 200
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use hes_bus::kafka::KafkaBus;
+use hes_pipeline::run::{
+    run_process, run_validate, NoGroups, ProcessDeps, StageConfig, StageStats,
+};
+use serde::Deserialize;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TOML configuration (see `deploy/hes.toml`).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Validate,
+    Process,
+    Collector,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub brokers: Option<String>,
+    #[serde(default)]
+    pub namespace: String,
+    pub partitions: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagesConfig {
+    pub max_batch: Option<usize>,
+    pub linger_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub roles: Vec<Role>,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub inventory: Option<PathBuf>,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub stages: StagesConfig,
+}
+
+impl Config {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if cfg.roles.is_empty() {
+            anyhow::bail!("{}: `roles` is empty: nothing to run", path.display());
+        }
+        Ok(cfg)
+    }
+}
+
+fn setting(v: &Option<String>, env: &str, what: &str) -> anyhow::Result<String> {
+    match v {
+        Some(s) if !s.trim().is_empty() => Ok(s.clone()),
+        _ => std::env::var(env)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .with_context(|| format!("no {what}: set it in the config or {env}")),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> u8 {
+    match serve(args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("hes serve: {e:#}");
+            1
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = Config::load(&args.config)?;
+    let brokers = setting(&cfg.kafka.brokers, "HES_KAFKA_BROKERS", "Kafka brokers")?;
+    let partitions = cfg.kafka.partitions.unwrap_or(12).max(1);
+    let bus: Arc<dyn hes_bus::Bus> =
+        Arc::new(KafkaBus::connect(&brokers)?.with_namespace(&cfg.kafka.namespace));
+    let stage = |name: &str| {
+        let mut s = StageConfig::new(name);
+        if let Some(n) = cfg.stages.max_batch {
+            s.max_batch = n.max(1);
+        }
+        if let Some(ms) = cfg.stages.linger_ms {
+            s.linger = Duration::from_millis(ms.max(1));
+        }
+        s.partitions = partitions;
+        s
+    };
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let validate = Arc::new(StageStats::default());
+    let process = Arc::new(StageStats::default());
+    if cfg.roles.contains(&Role::Validate) {
+        tasks.push(tokio::spawn(run_validate(
+            bus.clone(),
+            hes_pipeline::Rules::default(),
+            stage("validate"),
+            validate.clone(),
+            rx.clone(),
+        )));
+    }
+    if cfg.roles.contains(&Role::Process) {
+        let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
+        let store: Arc<dyn hes_store::Store> = if hes_store::is_postgres_url(&url) {
+            Arc::new(hes_store::PgStore::connect(&url).await?)
+        } else {
+            Arc::new(hes_store::SqliteStore::open(&url).await?)
+        };
+        let cache: Option<Arc<dyn hes_cache::Cache>> =
+            match setting(&cfg.redis_url, "HES_REDIS_URL", "Redis URL") {
+                Ok(u) => Some(Arc::new(
+                    hes_cache::RedisCache::connect(&u, &format!("hes:{}", cfg.kafka.namespace))
+                        .await?,
+                )),
+                Err(_) => None,
+            };
+        let groups: Arc<dyn hes_pipeline::run::Groups> = match &cfg.inventory {
+            Some(p) => {
+                let (registry, _) = crate::meters::registry_from(p)?;
+                Arc::new(crate::pipeline::RegistryGroups(registry))
+            }
+            None => Arc::new(NoGroups),
+        };
+        let deps = ProcessDeps {
+            bus: bus.clone(),
+            store,
+            cache,
+            groups,
+            rules: Arc::new(hes_pipeline::Rules::default()),
+        };
+        tasks.push(tokio::spawn(run_process(
+            deps,
+            stage("process"),
+            process.clone(),
+            rx.clone(),
+        )));
+    }
+    let collector = if cfg.roles.contains(&Role::Collector) {
+        let inventory = cfg
+            .inventory
+            .clone()
+            .context("the collector role needs `inventory`")?;
+        Some(tokio::spawn(crate::collector::run(
+            crate::collector::CollectorArgs {
+                inventory,
+                brokers: brokers.clone(),
+                jobs_topic: hes_model::topics::JOBS.to_string(),
+                group: "hes-collectors".into(),
+                partitions,
+                concurrency: 64,
+                redis_url: cfg
+                    .redis_url
+                    .clone()
+                    .or_else(|| std::env::var("HES_REDIS_URL").ok()),
+                global_limit: 512,
+                per_cell_limit: 8,
+                counters: None,
+                audit: None,
+                timeout: 10.0,
+            },
+        )))
+    } else {
+        None
+    };
+    println!("SERVING roles={:?} brokers={brokers}", cfg.roles);
+    let n = StageStats::get;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        if tasks.iter().any(|t| t.is_finished()) {
+            break;
+        }
+        println!(
+            "validated {} flagged {} dead {} | stored {} events {} aggregates {} retries {} cache errors {}",
+            n(&validate.readings),
+            n(&validate.flagged),
+            n(&validate.dead_letters) + n(&process.dead_letters),
+            n(&process.stored),
+            n(&process.events),
+            n(&process.aggregates),
+            n(&process.store_retries),
+            n(&process.cache_errors),
+        );
+    }
+    let _ = stop.send(true);
+    for t in tasks {
+        match tokio::time::timeout(Duration::from_secs(30), t).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(anyhow::Error::new(e).context("a stage failed")),
+            Ok(Err(e)) => return Err(anyhow::anyhow!("a stage panicked: {e}")),
+            Err(_) => return Err(anyhow::anyhow!("a stage did not stop within 30 s")),
+        }
+    }
+    if let Some(c) = collector {
+        // It stops on the same Ctrl-C.
+        let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
+    }
+    println!("STOPPED");
+    Ok(())
+}
