@@ -221,7 +221,9 @@ export function render(root, { params }) {
         return { name: perInterval ? `${name} per interval` : name, unit: st.unit, points: perInterval ? deltas(points) : points };
       });
       const many = series.reduce((a, x) => a + x.points.length, 0) > 200;
-      chart.setData(series, { type: !raw || (perInterval && !many) ? 'bar' : 'line', unit: st.unit, bucket: st.resolution, domain: null, extent: [Date.parse(w.from), Date.parse(w.to)] });
+      // The chart starts at the first data when the meter has less history than the range.
+      const firstX = series.reduce((a, x) => (x.points.length ? Math.min(a, x.points[0].x) : a), Infinity);
+      chart.setData(series, { type: !raw || (perInterval && !many) ? 'bar' : 'line', unit: st.unit, bucket: st.resolution, domain: null, extent: [Math.max(Date.parse(w.from), firstX), Date.parse(w.to)] });
       resetBtn.hidden = true;
       const n = series.reduce((a, s) => a + s.points.length, 0);
       chartMsg.replaceChildren();
@@ -231,9 +233,10 @@ export function render(root, { params }) {
         const max = series[0].points.reduce((a, p) => Math.max(a, Number.isFinite(p.y) ? p.y : -Infinity), -Infinity);
         const additive = /h$/.test(st.unit || '') && (!raw || perInterval);
         const what = raw ? (perInterval ? 'intervals' : 'readings') : `${st.resolution}ly periods`;
+        const since = firstX > Date.parse(w.from) + 2 * DAY / 96 ? ` since ${new Date(firstX).toLocaleString()}` : '';
         summary.textContent = raw && !perInterval
-          ? `${fmtInt(n)} ${what} · from ${fmtQty(series[0].points[0].y, st.unit)} to ${fmtQty(series[0].points[series[0].points.length - 1].y, st.unit)}`
-          : `${fmtInt(n)} ${what} · ${additive ? `total ${fmtQty(sum, st.unit)} · ` : ''}max ${fmtQty(max, st.unit)}${raw ? ' per interval' : ''}`;
+          ? `${fmtInt(n)} ${what}${since} · from ${fmtQty(series[0].points[0].y, st.unit)} to ${fmtQty(series[0].points[series[0].points.length - 1].y, st.unit)}`
+          : `${fmtInt(n)} ${what}${since} · ${additive ? `total ${fmtQty(sum, st.unit)} · ` : ''}max ${fmtQty(max, st.unit)}${raw ? ' per interval' : ''}`;
       }
     } catch (e) {
       if (my !== seq) return;
