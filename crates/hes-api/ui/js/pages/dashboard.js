@@ -137,6 +137,8 @@ export function render(root) {
     onLive('stats', (m) => showStats(m.data)),
     onLive('job', () => { jobsDue = jobsDue || Date.now(); }),
     onLive('event', () => { alarmsDue = alarmsDue || Date.now(); }),
+    // the server dropped messages for this (slow) client: catch up by refetching
+    onLive('dropped', () => { loadStats(); jobsDue = jobsDue || Date.now(); alarmsDue = alarmsDue || Date.now(); }),
   ];
   let tick = 0;
   const timer = setInterval(() => {
