@@ -23,6 +23,7 @@ pub mod metrics;
 mod openapi;
 mod routes;
 pub mod serve;
+pub mod ui;
 
 pub use accounts::Accounts;
 pub use error::ApiError;
@@ -118,6 +119,7 @@ pub struct Inner {
     pub started: Instant,
     live: live::Hub,
     stats_cache: std::sync::Mutex<Option<(Instant, routes::stats::Slow)>>,
+    stats_refreshing: std::sync::atomic::AtomicBool,
     dummy_hash: tokio::sync::OnceCell<String>,
 }
 
@@ -168,6 +170,7 @@ impl AppState {
             started: Instant::now(),
             live: live::Hub::new(config.ws_queue),
             stats_cache: std::sync::Mutex::new(None),
+            stats_refreshing: std::sync::atomic::AtomicBool::new(false),
             dummy_hash: tokio::sync::OnceCell::new(),
             config,
         }))

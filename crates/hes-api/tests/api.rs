@@ -626,6 +626,53 @@ async fn readings_as_json_csv_and_hourly_totals() {
         .call(Method::GET, "/api/v1/meters/NOPE/readings", Some(&t), None)
         .await;
     assert_problem(&r, 404);
+    // Flags stored by the pipeline show; stored aggregates are used when there are some.
+    let mut spike = reading("MTR00000002", t0, 5);
+    spike.obis = ObisCode::new(1, 0, 1, 8, 0, 255);
+    fx.store
+        .insert_validated(&[hes_model::ValidatedReading {
+            reading: spike,
+            quality: hes_model::Quality(hes_model::Quality::SPIKE),
+        }])
+        .await
+        .unwrap();
+    let f = fx
+        .call(
+            Method::GET,
+            "/api/v1/meters/MTR00000002/readings?from=2026-11-01T00:00:00Z&to=2026-11-01T01:00:00Z",
+            Some(&t),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(f["items"][0]["flags"], json!(["spike"]));
+    assert_eq!(f["items"][0]["quality"], 2);
+    fx.store
+        .insert_aggregates(&[hes_model::Aggregate {
+            subject: "MTR00000002".into(),
+            period: hes_model::Period::Day,
+            channel: "energy.active.import".into(),
+            period_start: t0,
+            period_end: t0 + 86_400,
+            total: 1234.5,
+            count: 96,
+            complete: true,
+            quality_worst: hes_model::Quality::OK,
+        }])
+        .await
+        .unwrap();
+    let d = fx
+        .call(
+            Method::GET,
+            "/api/v1/meters/MTR00000002/readings?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&resolution=day",
+            Some(&t),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(d["total"], 1, "{d}");
+    assert_eq!(d["items"][0]["total"], 1234.5);
+    assert_eq!(d["items"][0]["count"], 96);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The API in `hes demo`: serves the REST and WebSocket API (hes-api) on `--http`, with users,
 //! tokens and the audit log in the demo's SQLite database. The pipeline's process stage feeds
-//! the cache it reads (latest values, last seen, the `live.*` channels).
+//! the cache it reads (latest values, last seen, the `live.*` channels). TLS when `HES_TLS_CERT`
+//! and `HES_TLS_KEY` name PEM files.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -27,7 +28,21 @@ pub async fn start(
     let accounts = hes_api::accounts::SqliteAccounts::open(db)
         .await
         .context("opening the accounts database")?;
-    let config = ApiConfig::default();
+    let tls = match (
+        std::env::var_os("HES_TLS_CERT"),
+        std::env::var_os("HES_TLS_KEY"),
+    ) {
+        (Some(c), Some(k)) => Some(
+            hes_api::serve::tls_acceptor(Path::new(&c), Path::new(&k))
+                .context("HES_TLS_CERT / HES_TLS_KEY")?,
+        ),
+        (None, None) => None,
+        _ => anyhow::bail!("set both HES_TLS_CERT and HES_TLS_KEY, or neither"),
+    };
+    let config = ApiConfig {
+        hsts: tls.is_some(),
+        ..ApiConfig::default()
+    };
     let env_password = std::env::var("HES_ADMIN_PASSWORD").ok();
     let from_env = env_password.as_deref().is_some_and(|p| !p.is_empty());
     let generated = hes_api::ensure_first_admin(&accounts, env_password, config.hash_cost)
@@ -50,7 +65,8 @@ pub async fn start(
         .await
         .with_context(|| format!("binding the API on {addr}"))?;
     let local = listener.local_addr()?;
-    println!("API: http://{local}/api/v1 (OpenAPI: http://{local}/api/openapi.json)");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("API: {scheme}://{local}/api/v1 (OpenAPI: {scheme}://{local}/api/openapi.json)");
     match generated {
         Some(p) => println!(
             "API admin: user admin, password {p} (shown once; set HES_ADMIN_PASSWORD to choose it)"
@@ -63,7 +79,14 @@ pub async fn start(
         let shutdown = async move {
             let _ = stop.changed().await;
         };
-        if let Err(e) = hes_api::serve::serve(listener, app, shutdown).await {
+        let served = match tls {
+            Some(acceptor) => match hes_api::serve::TlsListener::new(listener, acceptor) {
+                Ok(l) => hes_api::serve::serve_tls(l, app, shutdown).await,
+                Err(e) => Err(e),
+            },
+            None => hes_api::serve::serve(listener, app, shutdown).await,
+        };
+        if let Err(e) = served {
             eprintln!("hes demo: the API stopped: {e}");
         }
     });

@@ -1,7 +1,5 @@
 //! Login, refresh and who-am-I.
 
-use std::net::SocketAddr;
-
 use axum::extract::{ConnectInfo, State};
 use axum::Extension;
 use axum::Json;
@@ -79,16 +77,16 @@ async fn issue(state: &AppState, user: &User) -> Result<Tokens, ApiError> {
     })
 }
 
-fn client_ip(conn: Option<Extension<ConnectInfo<SocketAddr>>>) -> String {
+fn client_ip(conn: Option<Extension<ConnectInfo<crate::serve::ClientAddr>>>) -> String {
     conn.map_or_else(
         || "unknown".into(),
-        |Extension(ConnectInfo(a))| a.ip().to_string(),
+        |Extension(ConnectInfo(a))| a.0.ip().to_string(),
     )
 }
 
 pub async fn token(
     State(state): State<AppState>,
-    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
+    conn: Option<Extension<ConnectInfo<crate::serve::ClientAddr>>>,
     ApiJson(login): ApiJson<Login>,
 ) -> Result<Json<Tokens>, ApiError> {
     if login.username.len() > 256 || login.password.len() > 1024 {

@@ -1,8 +1,9 @@
 //! A meter's readings by channel and time range: raw as the meter gave them, or hourly, daily
 //! and monthly consumption totals; JSON or CSV.
 //!
-//! Totals are computed here from the raw cumulative registers with the pipeline's own interval
-//! and aggregate functions, until the store's `aggregates(...)` query lands on `main`.
+//! Raw readings carry the pipeline's quality flags; totals are the aggregates the pipeline
+//! stored, or, when the store holds none for the range, computed from the raw cumulative
+//! registers with the pipeline's own functions.
 
 use std::fmt::Write;
 
@@ -11,7 +12,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dlms::ObisCode;
-use hes_model::{Period, Quality, Reading, ValidatedReading};
+use hes_model::{Period, Reading, ValidatedReading};
 use serde::{Deserialize, Serialize};
 
 use super::visible_meter;
@@ -116,32 +117,27 @@ pub struct AggItem {
     quality: u32,
 }
 
-/// The OBIS codes `channel` names among the meter's stored channels (all when empty).
+/// The OBIS codes `channel` names (`None`: every channel).
 async fn channels(
     state: &AppState,
     meter: &str,
     channel: Option<&str>,
-) -> Result<Vec<ObisCode>, ApiError> {
-    if let Some(c) = channel.filter(|c| !c.is_empty()) {
-        if let Ok(o) = c.parse::<ObisCode>() {
-            return Ok(vec![o]);
-        }
-        let stored = state.accounts.reading_channels(meter).await?;
-        let found: Vec<ObisCode> = stored
+) -> Result<Option<Vec<ObisCode>>, ApiError> {
+    let Some(c) = channel.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(o) = c.parse::<ObisCode>() {
+        return Ok(Some(vec![o]));
+    }
+    // A channel name: the meter's stored objects that carry it (none: an empty answer).
+    let stored = state.accounts.reading_channels(meter).await?;
+    Ok(Some(
+        stored
             .iter()
             .filter_map(|s| s.parse::<ObisCode>().ok())
             .filter(|o| hes_pipeline::transform::channel(o) == Some(c))
-            .collect();
-        // A channel the meter has no readings of gives an empty list.
-        return Ok(found);
-    }
-    Ok(state
-        .accounts
-        .reading_channels(meter)
-        .await?
-        .iter()
-        .filter_map(|s| s.parse::<ObisCode>().ok())
-        .collect())
+            .collect(),
+    ))
 }
 
 pub async fn readings(
@@ -170,66 +166,118 @@ pub async fn readings(
         Resolution::Day => Some(Period::Day),
         Resolution::Month => Some(Period::Month),
     };
-    // Totals need the entry before the first period's start.
-    let load_from = match period {
-        Some(p) => p.start(from).saturating_sub(900),
-        None => from,
-    };
-    let mut rows: Vec<Reading> = Vec::new();
-    for o in channels(&state, &m.id.0, q.channel.as_deref()).await? {
-        rows.extend(state.store.readings(&m.id, o, load_from, to).await?);
-    }
     let format = q.format.unwrap_or(Format::Json);
-    match period {
-        None => {
-            rows.sort_by_key(|r| (r.time, r.obis, r.attribute));
-            let items: Vec<RawItem> = rows
-                .iter()
-                .map(|r| RawItem {
+    let page = q.page();
+    let obis = channels(&state, &m.id.0, q.channel.as_deref()).await?;
+    let Some(p) = period else {
+        // Raw readings with their quality flags, one query per requested channel (or one for
+        // all of them).
+        let mut rows: Vec<ValidatedReading> = Vec::new();
+        match &obis {
+            None => {
+                rows = state
+                    .store
+                    .meter_readings(&m.id, None, from, to, hes_store::MAX_PAGE)
+                    .await?;
+            }
+            Some(list) => {
+                for o in list {
+                    rows.extend(
+                        state
+                            .store
+                            .meter_readings(&m.id, Some(*o), from, to, hes_store::MAX_PAGE)
+                            .await?,
+                    );
+                }
+                rows.sort_by_key(|v| (v.reading.time, v.reading.obis, v.reading.attribute));
+            }
+        }
+        let items: Vec<RawItem> = rows
+            .iter()
+            .map(|v| {
+                let r = &v.reading;
+                RawItem {
                     time: rfc3339(r.time),
                     channel: channel_name(&r.obis),
                     obis: r.obis.to_string(),
                     value: si_value(r),
                     unit: unit_text(r.unit),
-                    quality: 0,
-                    flags: Quality::OK.names(),
+                    quality: v.quality.0,
+                    flags: v.quality.names(),
                     status: r.status,
-                })
-                .collect();
-            Ok(match format {
-                Format::Json => Json(List::page(items, &q.page())).into_response(),
-                Format::Csv => csv_raw(&items, &m.id.0),
+                }
             })
+            .collect();
+        return Ok(match format {
+            Format::Json => Json(List::page(items, &page)).into_response(),
+            Format::Csv => csv_raw(&items, &m.id.0),
+        });
+    };
+    let lo = p.start(from);
+    // The pipeline's stored aggregates; computed here from the raw registers when the store
+    // has none for the range (a store fed without the pipeline).
+    let names: Option<Vec<String>> = obis.as_ref().map(|l| l.iter().map(channel_name).collect());
+    let mut aggs = Vec::new();
+    match &names {
+        None => {
+            aggs = state
+                .store
+                .aggregates(std::slice::from_ref(&m.id.0), None, p, lo, to)
+                .await?;
         }
-        Some(p) => {
-            let validated: Vec<ValidatedReading> = rows
-                .into_iter()
-                .map(|reading| ValidatedReading {
-                    reading,
-                    quality: Quality::OK,
-                })
-                .collect();
-            let intervals = hes_pipeline::intervals(&validated);
-            let lo = p.start(from);
-            let items: Vec<AggItem> = hes_pipeline::aggregate(&intervals, p)
-                .into_iter()
-                .filter(|a| a.period_start >= lo && a.period_start <= to)
-                .map(|a| AggItem {
-                    period_start: rfc3339(a.period_start),
-                    period_end: rfc3339(a.period_end),
-                    channel: a.channel,
-                    total: a.total,
-                    count: a.count,
-                    complete: a.complete,
-                    quality: a.quality_worst.0,
-                })
-                .collect();
-            Ok(match format {
-                Format::Json => Json(List::page(items, &q.page())).into_response(),
-                Format::Csv => csv_agg(&items, &m.id.0),
-            })
+        Some(names) => {
+            for n in names {
+                aggs.extend(
+                    state
+                        .store
+                        .aggregates(std::slice::from_ref(&m.id.0), Some(n), p, lo, to)
+                        .await?,
+                );
+            }
         }
     }
+    if aggs.is_empty() {
+        let load_from = lo.saturating_sub(900);
+        let mut rows = Vec::new();
+        match &obis {
+            None => {
+                rows = state
+                    .store
+                    .meter_readings(&m.id, None, load_from, to, hes_store::MAX_PAGE)
+                    .await?;
+            }
+            Some(list) => {
+                for o in list {
+                    rows.extend(
+                        state
+                            .store
+                            .meter_readings(&m.id, Some(*o), load_from, to, hes_store::MAX_PAGE)
+                            .await?,
+                    );
+                }
+            }
+        }
+        let intervals = hes_pipeline::intervals(&rows);
+        aggs = hes_pipeline::aggregate(&intervals, p);
+    }
+    aggs.sort_by(|a, b| (a.period_start, &a.channel).cmp(&(b.period_start, &b.channel)));
+    let items: Vec<AggItem> = aggs
+        .into_iter()
+        .filter(|a| a.period_start >= lo && a.period_start <= to)
+        .map(|a| AggItem {
+            period_start: rfc3339(a.period_start),
+            period_end: rfc3339(a.period_end),
+            channel: a.channel,
+            total: a.total,
+            count: a.count,
+            complete: a.complete,
+            quality: a.quality_worst.0,
+        })
+        .collect();
+    Ok(match format {
+        Format::Json => Json(List::page(items, &page)).into_response(),
+        Format::Csv => csv_agg(&items, &m.id.0),
+    })
 }
 
 fn csv_response(body: String, meter: &str) -> Response {

@@ -47,12 +47,33 @@ fn day_start(t: i64) -> i64 {
     t - t.rem_euclid(86_400)
 }
 
+/// The slow numbers: fresh from the cache; stale ones are answered at once while one
+/// background task refreshes them (no request waits on a fleet-wide scan but the very first).
 async fn slow(state: &AppState) -> Result<Slow, ApiError> {
-    if let Some((at, s)) = *state.stats_cache.lock().unwrap_or_else(|p| p.into_inner()) {
-        if at.elapsed() < SLOW_TTL {
-            return Ok(s);
+    let cached = *state.stats_cache.lock().unwrap_or_else(|p| p.into_inner());
+    match cached {
+        Some((at, s)) if at.elapsed() < SLOW_TTL => Ok(s),
+        Some((_, s)) => {
+            if !state
+                .stats_refreshing
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+            {
+                let st = state.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = refresh_slow(&st).await {
+                        tracing::warn!(error = %e, "refreshing the fleet statistics");
+                    }
+                    st.stats_refreshing
+                        .store(false, std::sync::atomic::Ordering::Release);
+                });
+            }
+            Ok(s)
         }
+        None => refresh_slow(state).await,
     }
+}
+
+async fn refresh_slow(state: &AppState) -> Result<Slow, ApiError> {
     let now = unix_now();
     let today = day_start(now);
     let per_day = state
