@@ -322,7 +322,7 @@ async fn hostile_input_is_rejected_counted_and_survived() {
     let t0 = cell(m0).lock().now().div_euclid(900) * 900;
     let interval =
         |m: &InventoryEntry, t: i64| cell(m).lock().push_notification(PushKind::Interval(t), 1);
-    let readings = || bus.len(topics::READINGS_RAW);
+    let readings = || bus.decode_all::<Reading>(topics::READINGS_RAW).len();
 
     // A good push (the simulator's own frame), then the same bytes again: a replay.
     let good = cell(m0)
@@ -543,7 +543,10 @@ async fn a_push_the_bus_refused_is_counted_and_accepted_when_sent_again() {
     // The meter (or anyone holding the bytes) sends it again: not a replay, it never landed.
     send(addr, &frame).await;
     assert_eq!(count(&stats.notifications), 1);
-    assert_eq!(bus.inner.len(topics::READINGS_RAW), 4);
+    assert_eq!(
+        bus.inner.decode_all::<Reading>(topics::READINGS_RAW).len(),
+        4
+    );
     // Once landed, the same bytes are a replay.
     send(addr, &frame).await;
     assert_eq!(count(&stats.rejected_replay), 1);
