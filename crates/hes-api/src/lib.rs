@@ -23,6 +23,7 @@ pub mod metrics;
 mod openapi;
 mod routes;
 pub mod serve;
+pub mod ui;
 
 pub use accounts::Accounts;
 pub use error::ApiError;

@@ -1,8 +1,13 @@
 //! The in-process bus of the embedded mode: every topic is an in-memory log split into
 //! partitions by a stable hash of the key, read through consumer groups with committed
 //! offsets, the way Kafka is. Nothing survives the process.
+//!
+//! [`MemoryBus::new`] keeps every record (tests and one-shot commands read them back with
+//! [`MemoryBus::read`]); [`MemoryBus::bounded`] drops each record once every consumer group of
+//! its topic has committed past it, so a long-running process holds only what is not yet
+//! consumed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,21 +21,43 @@ pub const DEFAULT_PARTITIONS: i32 = 8;
 
 type PartitionId = (String, i32);
 
+#[derive(Debug, Default, Clone)]
+struct Partition {
+    /// The offset of `records`' first entry (records before it were dropped).
+    base: i64,
+    records: VecDeque<Arc<Record>>,
+}
+
+impl Partition {
+    fn get(&self, offset: i64) -> Option<&Arc<Record>> {
+        let i = usize::try_from(offset.checked_sub(self.base)?).ok()?;
+        self.records.get(i)
+    }
+
+    /// Drops the records before `offset`.
+    fn trim_to(&mut self, offset: i64) {
+        while self.base < offset && self.records.pop_front().is_some() {
+            self.base += 1;
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Topic {
-    /// Every record in publish order: what `MemoryBus::read` returns.
-    log: Vec<Record>,
-    /// Per partition, the indices into `log` of its records; a record's offset is its
-    /// position here.
-    partitions: Vec<Vec<usize>>,
+    /// Every record in publish order, what `MemoryBus::read` returns (unbounded buses only).
+    log: Option<Vec<Arc<Record>>>,
+    /// How many records were ever published.
+    published: usize,
+    partitions: Vec<Partition>,
 }
 
 impl Topic {
-    fn new(partitions: i32) -> Self {
+    fn new(partitions: i32, keep_log: bool) -> Self {
         let n = usize::try_from(partitions.max(1)).unwrap_or(1);
         Self {
-            log: Vec::new(),
-            partitions: vec![Vec::new(); n],
+            log: keep_log.then(Vec::new),
+            published: 0,
+            partitions: vec![Partition::default(); n],
         }
     }
 }
@@ -53,14 +80,38 @@ struct State {
     default_partitions: i32,
     next_member: u64,
     next_epoch: u64,
+    /// Drop records every group has committed past (and keep no publish-order log).
+    bounded: bool,
 }
 
 impl State {
     fn topic(&mut self, name: &str) -> &mut Topic {
-        let n = self.default_partitions;
+        let (n, keep) = (self.default_partitions, !self.bounded);
         self.topics
             .entry(name.to_string())
-            .or_insert_with(|| Topic::new(n))
+            .or_insert_with(|| Topic::new(n, keep))
+    }
+
+    /// Drops the records of a partition that every group reading its topic has committed.
+    fn trim(&mut self, id: &PartitionId) {
+        let mut lowest: Option<i64> = None;
+        for g in self.groups.values() {
+            let reads = g.members.values().any(|ts| ts.contains(&id.0))
+                || g.committed.keys().any(|(t, _)| *t == id.0);
+            if reads {
+                let c = g.committed.get(id).copied().unwrap_or(0);
+                lowest = Some(lowest.map_or(c, |l| l.min(c)));
+            }
+        }
+        let (Some(lowest), Some(topic)) = (lowest, self.topics.get_mut(&id.0)) else {
+            return;
+        };
+        if let Some(p) = usize::try_from(id.1)
+            .ok()
+            .and_then(|p| topic.partitions.get_mut(p))
+        {
+            p.trim_to(lowest);
+        }
     }
 
     /// Spreads the partitions of every subscribed topic over the group's members that
@@ -141,6 +192,17 @@ impl MemoryBus {
 
     /// A bus whose implicitly created topics have `partitions` partitions (at least 1).
     pub fn with_partitions(partitions: i32) -> Self {
+        Self::build(partitions, false)
+    }
+
+    /// A bus that drops each record once every consumer group of its topic has committed
+    /// past it (a group that subscribes later starts from the oldest record still held).
+    /// [`MemoryBus::read`] returns nothing on it. For long-running processes.
+    pub fn bounded() -> Self {
+        Self::build(DEFAULT_PARTITIONS, true)
+    }
+
+    fn build(partitions: i32, bounded: bool) -> Self {
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -149,31 +211,47 @@ impl MemoryBus {
                     default_partitions: partitions.max(1),
                     next_member: 0,
                     next_epoch: 0,
+                    bounded,
                 }),
                 notify: Notify::new(),
             }),
         }
     }
 
+    /// Records held in `topic` (published and not yet dropped).
+    pub fn held(&self, topic: &str) -> usize {
+        let st = self.shared.lock();
+        st.topics
+            .get(topic)
+            .map_or(0, |t| t.partitions.iter().map(|p| p.records.len()).sum())
+    }
+
     /// Records of `topic` from `offset` on (across all partitions, in publish order), and
-    /// the next offset.
+    /// the next offset. Nothing on a [`MemoryBus::bounded`] bus.
     pub fn read(&self, topic: &str, offset: usize) -> (Vec<Record>, usize) {
         let st = self.shared.lock();
         let log = st
             .topics
             .get(topic)
-            .map(|t| t.log.as_slice())
+            .and_then(|t| t.log.as_deref())
             .unwrap_or_default();
         let from = offset.min(log.len());
-        (log.get(from..).unwrap_or_default().to_vec(), log.len())
+        let records = log
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| Record::clone(r))
+            .collect();
+        (records, log.len())
     }
 
+    /// How many records were ever published on `topic`.
     pub fn len(&self, topic: &str) -> usize {
         self.shared
             .lock()
             .topics
             .get(topic)
-            .map_or(0, |t| t.log.len())
+            .map_or(0, |t| t.published)
     }
 
     /// Decodes every record of `topic` (records that do not decode are left out).
@@ -218,10 +296,13 @@ impl Bus for MemoryBus {
             let n = t.partitions.len();
             for r in records {
                 let p = partition_of(&r.key, n);
-                let index = t.log.len();
-                t.log.push(r);
+                let r = Arc::new(r);
+                if let Some(log) = t.log.as_mut() {
+                    log.push(Arc::clone(&r));
+                }
+                t.published += 1;
                 if let Some(part) = t.partitions.get_mut(p) {
-                    part.push(index);
+                    part.records.push_back(r);
                 }
             }
         }
@@ -273,9 +354,10 @@ impl Bus for MemoryBus {
         {
             let mut st = self.shared.lock();
             for t in topics {
+                let keep = !st.bounded;
                 st.topics
                     .entry(t.to_string())
-                    .or_insert_with(|| Topic::new(partitions));
+                    .or_insert_with(|| Topic::new(partitions, keep));
             }
         }
         Box::pin(async { Ok(()) })
@@ -325,13 +407,18 @@ impl MemoryConsumer {
             let Some(topic) = st.topics.get(&id.0) else {
                 continue;
             };
-            let part = usize::try_from(id.1)
+            let Some(part) = usize::try_from(id.1)
                 .ok()
-                .and_then(|p| topic.partitions.get(p));
-            let index = usize::try_from(position.1)
-                .ok()
-                .and_then(|o| part.and_then(|part| part.get(o)));
-            let Some(record) = index.and_then(|&i| topic.log.get(i)) else {
+                .and_then(|p| topic.partitions.get(p))
+            else {
+                continue;
+            };
+            // Records before the partition's base were dropped (every group had them): a
+            // position before it starts at the oldest held.
+            if position.1 < part.base {
+                position.1 = part.base;
+            }
+            let Some(record) = part.get(position.1) else {
                 continue;
             };
             let d = Delivery {
@@ -376,7 +463,10 @@ impl Consumer for MemoryConsumer {
             let mut st = self.shared.lock();
             match st.groups.get_mut(&self.group) {
                 Some(g) if g.owners.get(&id).is_some_and(|&(m, _)| m == self.member) => {
-                    g.committed.insert(id, next);
+                    g.committed.insert(id.clone(), next);
+                    if st.bounded {
+                        st.trim(&id);
+                    }
                     Ok(())
                 }
                 _ => Err(BusError::Rebalanced(format!(

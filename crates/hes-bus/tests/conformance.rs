@@ -55,6 +55,15 @@ fn memory(test: &str) -> Fixture {
     }
 }
 
+fn memory_bounded(test: &str) -> Fixture {
+    Fixture {
+        bus: Arc::new(MemoryBus::bounded()),
+        prefix: unique(test),
+        patience: Duration::from_secs(5),
+        quiet: Duration::from_millis(100),
+    }
+}
+
 fn kafka(test: &str) -> Fixture {
     let brokers = std::env::var(BROKERS_ENV).unwrap_or_default();
     if brokers.trim().is_empty() {
@@ -425,6 +434,7 @@ macro_rules! conformance {
 }
 
 conformance!(memory);
+conformance!(memory_bounded);
 conformance!(kafka);
 
 /// Buses without consumption say so instead of pretending.
@@ -450,4 +460,51 @@ async fn memory_bus_read_keeps_publish_order() {
     let p = bus.partition_for("t", "meter-1").unwrap();
     assert_eq!(bus.partition_for("t", "meter-1"), Some(p), "stable");
     assert!((0..hes_bus::DEFAULT_PARTITIONS).contains(&p));
+}
+
+/// A bounded `MemoryBus` holds a record until every group reading its topic has committed it.
+#[tokio::test]
+async fn bounded_memory_bus_drops_what_every_group_committed() {
+    let bus = MemoryBus::bounded();
+    bus.ensure_topics(&["t"], 1).await.unwrap();
+    let mut fast = bus.subscribe(&["t"], "fast").await.unwrap();
+    let mut slow = bus.subscribe(&["t"], "slow").await.unwrap();
+    bus.publish("t", records("b", 2, 5)).await.unwrap();
+    assert_eq!(bus.held("t"), 10);
+    let mut last = None;
+    for _ in 0..10 {
+        last = fast.next(Duration::from_secs(1)).await.unwrap();
+    }
+    fast.commit(last.as_ref().unwrap()).await.unwrap();
+    // The slow group has not committed: everything stays.
+    assert_eq!(bus.held("t"), 10);
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(slow.next(Duration::from_secs(1)).await.unwrap().unwrap());
+    }
+    slow.commit(got.last().unwrap()).await.unwrap();
+    assert_eq!(bus.held("t"), 6);
+    // The slow group goes on from where it was; nothing it has not committed is lost.
+    let rest = receive_n(&mut slow, 6).await;
+    assert_eq!(rest.first().unwrap().offset, 4);
+    slow.commit(rest.last().unwrap()).await.unwrap();
+    assert_eq!(bus.held("t"), 0);
+    assert_eq!(bus.len("t"), 10);
+    assert!(bus.read("t", 0).0.is_empty());
+    // A group that comes later starts at what is still held.
+    bus.publish("t", records("c", 1, 2)).await.unwrap();
+    let mut late = bus.subscribe(&["t"], "late").await.unwrap();
+    let got = receive_n(&mut late, 2).await;
+    assert_eq!(got.first().unwrap().offset, 10);
+}
+
+async fn receive_n(c: &mut Box<dyn Consumer>, n: usize) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match c.next(Duration::from_secs(2)).await.unwrap() {
+            Some(d) => out.push(d),
+            None => panic!("got {} of {n}", out.len()),
+        }
+    }
+    out
 }

@@ -9,23 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hes_bus::{Bus, BusError, Consumer, Delivery, Record};
-use hes_model::{JobId, JobKind, MeterId, Priority};
-use serde::{Deserialize, Serialize};
+use hes_model::JobId;
+pub use hes_model::JobRequest;
 
 use crate::jobs::Engine;
-
-/// A job as it travels on `hes.jobs`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobRequest {
-    /// Unique per request (the dispatcher's), for tracing and deduplication.
-    pub request: String,
-    pub meter: MeterId,
-    pub kind: JobKind,
-    pub priority: Priority,
-    pub requested_by: String,
-    /// Not to start before (Unix milliseconds).
-    pub not_before_ms: i64,
-}
 
 /// Puts jobs on the jobs topic (`hes.jobs` in production), keyed by meter.
 pub async fn dispatch(bus: &dyn Bus, topic: &str, jobs: &[JobRequest]) -> Result<(), BusError> {
@@ -34,7 +21,7 @@ pub async fn dispatch(bus: &dyn Bus, topic: &str, jobs: &[JobRequest]) -> Result
         .map(|j| {
             Ok(Record {
                 key: j.meter.0.clone(),
-                payload: serde_json::to_vec(j)?,
+                payload: hes_proto::encode_job_request(j),
             })
         })
         .collect::<Result<Vec<_>, BusError>>()?;
@@ -75,7 +62,7 @@ pub async fn run_collector(
             };
             if let Some(d) = next {
                 let p = parts.entry((d.topic.clone(), d.partition)).or_default();
-                match serde_json::from_slice::<JobRequest>(&d.payload) {
+                match hes_proto::decode_job_request(&d.payload) {
                     Ok(req) => {
                         let id = engine.submit_at(
                             req.meter,

@@ -196,6 +196,19 @@ pub struct Job {
     pub requested_by: String,
 }
 
+/// A job as it travels on `hes.jobs` (the distributed mode's collectors take them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRequest {
+    /// Unique per request (the dispatcher's), for tracing and deduplication.
+    pub request: String,
+    pub meter: MeterId,
+    pub kind: JobKind,
+    pub priority: Priority,
+    pub requested_by: String,
+    /// Not to start before (Unix milliseconds).
+    pub not_before_ms: i64,
+}
+
 /// What a finished job reports (topic `hes.job-results`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {

@@ -303,6 +303,43 @@ pub fn decode_job_result(bytes: &[u8]) -> Result<JobResult, ProtoError> {
     JobResult::try_from(v1::JobResult::decode(bytes)?)
 }
 
+/// A job request as a `JobRequest` message.
+pub fn encode_job_request(j: &hes_model::JobRequest) -> Vec<u8> {
+    v1::JobRequest {
+        schema_version: SCHEMA_VERSION,
+        request: j.request.clone(),
+        meter: j.meter.0.clone(),
+        kind_json: serde_json::to_string(&j.kind).unwrap_or_default(),
+        priority: j.priority as u32,
+        requested_by: j.requested_by.clone(),
+        not_before_ms: j.not_before_ms,
+    }
+    .encode_to_vec()
+}
+
+/// A job request from untrusted bytes.
+pub fn decode_job_request(bytes: &[u8]) -> Result<hes_model::JobRequest, ProtoError> {
+    let j = v1::JobRequest::decode(bytes)?;
+    check_version(j.schema_version)?;
+    let kind: JobKind = serde_json::from_str(&j.kind_json).map_err(|e| field("kind_json", e))?;
+    let priority = match j.priority {
+        0 => hes_model::Priority::Scheduled,
+        1 => hes_model::Priority::OnDemand,
+        p => return Err(field("priority", format!("unknown value {p}"))),
+    };
+    if j.meter.is_empty() {
+        return Err(field("meter", "empty"));
+    }
+    Ok(hes_model::JobRequest {
+        request: j.request,
+        meter: MeterId(j.meter),
+        kind,
+        priority,
+        requested_by: j.requested_by,
+        not_before_ms: j.not_before_ms,
+    })
+}
+
 /// A reading as the bytes of its protobuf message.
 pub fn encode_reading(r: &Reading) -> Vec<u8> {
     v1::Reading::from(r).encode_to_vec()
@@ -443,5 +480,22 @@ mod tests {
         }
         .encode_to_vec();
         assert!(decode_validated(&hollow).is_err());
+        let job = hes_model::JobRequest {
+            request: "r-1".into(),
+            meter: "MTR1".into(),
+            kind: JobKind::Relay { connect: false },
+            priority: hes_model::Priority::OnDemand,
+            requested_by: "operator".into(),
+            not_before_ms: 1_795_651_200_000,
+        };
+        assert_eq!(decode_job_request(&encode_job_request(&job)).unwrap(), job);
+        let bad = v1::JobRequest {
+            schema_version: 1,
+            meter: "MTR1".into(),
+            kind_json: "{\"kind\":\"explode\"}".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        assert!(decode_job_request(&bad).is_err());
     }
 }

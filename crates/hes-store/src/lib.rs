@@ -137,6 +137,15 @@ pub trait Store: Send + Sync {
         keys: &'a [ReadingKey],
     ) -> BoxFuture<'a, Result<Vec<Neighbours>, StoreError>>;
 
+    /// Removes what is older than the retention allows at `now`: PostgreSQL drops whole
+    /// monthly partitions that end before the readings' cutoff (TimescaleDB: chunks), SQLite
+    /// deletes rows; events and hourly aggregates are deleted by time.
+    fn apply_retention<'a>(
+        &'a self,
+        retention: &'a Retention,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Pruned, StoreError>>;
+
     /// Stores aggregates that are new; returns how many. Faster than
     /// [`Store::upsert_aggregates`] when none exists yet (a bulk copy), and falls back to it
     /// when one does, so it is always safe.
@@ -208,6 +217,31 @@ pub(crate) fn page(limit: usize) -> i64 {
 
 /// A reading's natural key, (meter, obis, attribute, time): where a scan resumes.
 pub type ReadingKey = (MeterId, ObisCode, i8, i64);
+
+/// How long data is kept; `None` keeps it for ever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Readings (raw values with their flags).
+    pub readings_days: Option<u32>,
+    /// Events and alarms.
+    pub events_days: Option<u32>,
+    /// Hourly aggregates (days and months are kept: they are small).
+    pub hourly_days: Option<u32>,
+}
+
+/// What [`Store::apply_retention`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Whole time partitions (PostgreSQL months, TimescaleDB chunks) dropped.
+    pub partitions: Vec<String>,
+    /// Rows deleted one by one (SQLite, events, hourly aggregates).
+    pub rows: u64,
+}
+
+/// The first second kept by a retention of `days` at `now`.
+pub(crate) fn cutoff(now: i64, days: u32) -> i64 {
+    now.saturating_sub(i64::from(days).saturating_mul(86_400))
+}
 
 /// What [`Store::neighbours`] says of one key: the newest stored reading before its time, and
 /// whether any is stored at or after it.

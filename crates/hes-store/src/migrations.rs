@@ -23,6 +23,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         name: "quality_aggregates",
         sql: include_str!("../migrations/pg/0002_quality_aggregates.sql"),
     },
+    Migration {
+        version: 3,
+        name: "timescale_policies",
+        sql: include_str!("../migrations/pg/0003_timescale_policies.sql"),
+    },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {
         version: 100,

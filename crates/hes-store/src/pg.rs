@@ -22,7 +22,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::migrations::migrate_pg;
 use crate::{
     narrow, page, parse_obis, parse_period, parse_source, quality_of, source_text, unflagged,
-    BoxFuture, Neighbours, ReadingKey, Store, StoreError,
+    BoxFuture, Neighbours, Pruned, ReadingKey, Retention, Store, StoreError,
 };
 
 /// Connections in the pool unless told otherwise.
@@ -203,6 +203,17 @@ fn first_of(year: i32, month: Month) -> Result<i64, StoreError> {
     let d = Date::from_calendar_date(year, month, 1)
         .map_err(|e| StoreError::Invalid(format!("{year}-{month}: {e}")))?;
     Ok(d.midnight().assume_utc().unix_timestamp())
+}
+
+/// The month start of a partition named `readings_pYYYYMM`.
+fn partition_start(name: &str) -> Option<i64> {
+    let digits = name.strip_prefix("readings_p")?;
+    if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: i32 = digits.get(..4)?.parse().ok()?;
+    let month: u8 = digits.get(4..)?.parse().ok()?;
+    first_of(year, Month::try_from(month).ok()?).ok()
 }
 
 /// The partition's name and its (exclusive) end, for the month starting at `start`.
@@ -546,6 +557,74 @@ impl Store for PgStore {
                 )
                 .await?;
             rows.iter().map(validated_from_row).collect()
+        })
+    }
+
+    fn apply_retention<'a>(
+        &'a self,
+        retention: &'a Retention,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Pruned, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let mut pruned = Pruned::default();
+            if let Some(d) = retention.readings_days {
+                let cut = crate::cutoff(now, d);
+                if self.partitioned {
+                    // Monthly partitions wholly before the cutoff; the month holding it stays.
+                    let rows = client
+                        .query(
+                            "SELECT c.relname::text FROM pg_inherits i
+                             JOIN pg_class c ON c.oid = i.inhrelid
+                             WHERE i.inhparent = 'readings'::regclass ORDER BY 1",
+                            &[],
+                        )
+                        .await?;
+                    for r in rows {
+                        let name: String = r.try_get(0)?;
+                        let Some(start) = partition_start(&name) else {
+                            continue;
+                        };
+                        let (_, end) = partition_of(start)?;
+                        if end <= cut {
+                            client
+                                .batch_execute(&format!("DROP TABLE IF EXISTS \"{name}\""))
+                                .await?;
+                            if let Ok(mut known) = self.partitions.lock() {
+                                known.remove(&start);
+                            }
+                            pruned.partitions.push(name);
+                        }
+                    }
+                } else {
+                    let rows = client
+                        .query(
+                            "SELECT drop_chunks('readings', older_than => $1::bigint)::text",
+                            &[&cut],
+                        )
+                        .await?;
+                    for r in rows {
+                        pruned.partitions.push(r.try_get(0)?);
+                    }
+                }
+            }
+            if let Some(d) = retention.events_days {
+                pruned.rows += client
+                    .execute(
+                        "DELETE FROM events WHERE time < $1",
+                        &[&crate::cutoff(now, d)],
+                    )
+                    .await?;
+            }
+            if let Some(d) = retention.hourly_days {
+                pruned.rows += client
+                    .execute(
+                        "DELETE FROM aggregates WHERE period = 'hour' AND period_start < $1",
+                        &[&crate::cutoff(now, d)],
+                    )
+                    .await?;
+            }
+            Ok(pruned)
         })
     }
 

@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::migrations::migrate_sqlite;
 use crate::{
     narrow, page, parse_obis, parse_period, parse_source, quality_of, source_text, unflagged,
-    BoxFuture, Neighbours, ReadingKey, Store, StoreError,
+    BoxFuture, Neighbours, Pruned, ReadingKey, Retention, Store, StoreError,
 };
 
 /// The SQLite adapter of [`Store`].
@@ -320,6 +320,41 @@ impl Store for SqliteStore {
             })
             .await
         })
+    }
+
+    fn apply_retention<'a>(
+        &'a self,
+        retention: &'a Retention,
+        now: i64,
+    ) -> BoxFuture<'a, Result<Pruned, StoreError>> {
+        let r = *retention;
+        Box::pin(self.with(move |conn| {
+            let tx = conn.transaction()?;
+            let mut rows = 0u64;
+            if let Some(d) = r.readings_days {
+                rows += tx.execute(
+                    "DELETE FROM readings WHERE time < ?1",
+                    params![crate::cutoff(now, d)],
+                )? as u64;
+            }
+            if let Some(d) = r.events_days {
+                rows += tx.execute(
+                    "DELETE FROM events WHERE time < ?1",
+                    params![crate::cutoff(now, d)],
+                )? as u64;
+            }
+            if let Some(d) = r.hourly_days {
+                rows += tx.execute(
+                    "DELETE FROM aggregates WHERE period = 'hour' AND period_start < ?1",
+                    params![crate::cutoff(now, d)],
+                )? as u64;
+            }
+            tx.commit()?;
+            Ok(Pruned {
+                partitions: Vec::new(),
+                rows,
+            })
+        }))
     }
 
     fn neighbours<'a>(

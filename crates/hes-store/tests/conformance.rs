@@ -466,6 +466,61 @@ async fn insert_aggregates_new_then_existing(s: &dyn Store) {
     assert_eq!(got, vec![a2, b, c]);
 }
 
+async fn retention_removes_only_what_is_old(s: &dyn Store) {
+    let day = 86_400;
+    // September 22nd, October 22nd, November 1st.
+    let times = [T0 - 40 * day, T0 - 10 * day, T0];
+    let rs: Vec<Reading> = times.iter().map(|t| reading("m1", ENERGY, *t, 1)).collect();
+    s.insert_readings(&rs).await.unwrap();
+    let es: Vec<Event> = times.iter().map(|t| event("m1", *t, 7)).collect();
+    s.insert_events(&es).await.unwrap();
+    s.upsert_aggregates(&[
+        agg("m1", "e", Period::Hour, T0 - 10 * day, 1.0),
+        agg("m1", "e", Period::Hour, T0, 1.0),
+        agg("m1", "e", Period::Day, T0 - 10 * day, 1.0),
+    ])
+    .await
+    .unwrap();
+    let keep_all = hes_store::Retention::default();
+    let pruned = s.apply_retention(&keep_all, T0 + day).await.unwrap();
+    assert_eq!(pruned, hes_store::Pruned::default());
+    let r = hes_store::Retention {
+        readings_days: Some(20),
+        events_days: Some(5),
+        hourly_days: Some(5),
+    };
+    s.apply_retention(&r, T0 + day).await.unwrap();
+    let m = MeterId::from("m1");
+    let left: Vec<i64> = s
+        .meter_readings(&m, None, 0, T0 + day, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.reading.time)
+        .collect();
+    assert_eq!(left, vec![T0 - 10 * day, T0]);
+    assert_eq!(s.count_events().await.unwrap(), 1);
+    let subjects = vec!["m1".to_string()];
+    let hours = s
+        .aggregates(&subjects, None, Period::Hour, 0, T0 + day)
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    let days = s
+        .aggregates(&subjects, None, Period::Day, 0, T0 + day)
+        .await
+        .unwrap();
+    assert_eq!(days.len(), 1);
+    // Again: nothing more to remove; new data in a dropped month's range is stored again.
+    s.apply_retention(&r, T0 + day).await.unwrap();
+    assert_eq!(
+        s.insert_readings(&[reading("m1", ENERGY, T0 - 41 * day, 2)])
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 // ---- fixtures ----
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -599,6 +654,7 @@ conformance!(
     aggregates_upsert_and_query,
     neighbours_before_and_after,
     insert_aggregates_new_then_existing,
+    retention_removes_only_what_is_old,
 );
 
 #[tokio::test]

@@ -88,7 +88,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         let n: u32 = e.serial.parse().unwrap_or(0);
         BTreeMap::from([("cell".to_string(), format!("cell-{}", n / 50))])
     })?;
-    let bus = Arc::new(MemoryBus::new());
+    // Bounded: a record is dropped once every stage has committed it.
+    let bus = Arc::new(MemoryBus::bounded());
     let env = Arc::new(Env {
         registry: registry.clone(),
         counters: Arc::new(FileCounters::in_memory()),
@@ -166,11 +167,17 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             jitter_s: 1,
         },
     ];
-    // A first read right away, then on schedule.
+    // A first read of profiles and event logs right away, then on schedule.
     for m in registry.ids() {
         engine.submit(
-            m,
+            m.clone(),
             JobKind::ReadLoadProfile { from: None },
+            hes_model::Priority::Scheduled,
+            "demo",
+        );
+        engine.submit(
+            m,
+            JobKind::ReadEvents { from: None },
             hes_model::Priority::Scheduled,
             "demo",
         );

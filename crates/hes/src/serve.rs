@@ -59,6 +59,14 @@ pub struct StagesConfig {
     pub linger_ms: Option<u64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub readings_days: Option<u32>,
+    pub events_days: Option<u32>,
+    pub hourly_days: Option<u32>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -70,6 +78,9 @@ pub struct Config {
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub stages: StagesConfig,
+    /// Applied hourly by the process role.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 impl Config {
@@ -92,6 +103,29 @@ fn setting(v: &Option<String>, env: &str, what: &str) -> anyhow::Result<String> 
             .ok()
             .filter(|s| !s.trim().is_empty())
             .with_context(|| format!("no {what}: set it in the config or {env}")),
+    }
+}
+
+/// Applies the retention now and every hour until `stop`.
+async fn apply_retention(
+    store: Arc<dyn hes_store::Store>,
+    retention: hes_store::Retention,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match store.apply_retention(&retention, now).await {
+            Ok(p) if !p.partitions.is_empty() || p.rows > 0 => println!(
+                "retention: dropped {:?}, deleted {} rows",
+                p.partitions, p.rows
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("retention: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 
@@ -157,6 +191,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
             None => Arc::new(NoGroups),
         };
+        let retention = hes_store::Retention {
+            readings_days: cfg.retention.readings_days,
+            events_days: cfg.retention.events_days,
+            hourly_days: cfg.retention.hourly_days,
+        };
+        if retention != hes_store::Retention::default() {
+            tokio::spawn(apply_retention(store.clone(), retention, rx.clone()));
+        }
         let deps = ProcessDeps {
             bus: bus.clone(),
             store,

@@ -1,5 +1,5 @@
-//! `hes demo` runs with no set-up: a small fleet is read on schedule and pushes, and the status
-//! lines say so.
+//! `hes demo` runs with no set-up: a small fleet is read on schedule and pushes, the pipeline
+//! validates, stores and aggregates, and the status lines say so.
 
 #![allow(
     clippy::unwrap_used,
@@ -39,15 +39,19 @@ fn the_demo_collects_and_receives_pushes() {
         let rest = last.split(name).nth(1).unwrap().trim_start();
         rest.split_whitespace().next().unwrap().parse().unwrap()
     };
-    assert!(field("jobs ok") >= 40, "{last}");
+    // A profile and an event-log read per meter at start.
+    assert!(field("jobs ok") >= 80, "{last}");
     assert_eq!(field("failed"), 0, "{last}");
-    // 40 meters × 96 entries × 4 channels from the first cycle.
-    assert!(field("readings") >= 40 * 96 * 4, "{last}");
+    // 40 meters × 96 entries × 4 channels from the first cycle, all validated.
+    assert!(field("validated") >= 40 * 96 * 4, "{last}");
     assert!(field("pushes") >= 40, "{last}");
-    // Everything on the bus reached the store, once (natural keys): a push of a register value
+    // Everything validated reached the store, once (natural keys): a push of a register value
     // the profile also holds is the same row.
     assert!(field("stored") >= 40 * 96 * 4, "{last}");
-    assert!(field("stored") <= field("readings"), "{last}");
+    assert!(field("stored") <= field("validated"), "{last}");
+    assert!(field("events") > 0, "{last}");
+    // Hours, days and months per meter, and the cells' days and months.
+    assert!(field("aggregates") >= 40 * 24, "{last}");
     assert!(dir.join("hes.db").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
