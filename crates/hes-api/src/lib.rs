@@ -120,6 +120,7 @@ pub struct Inner {
     live: live::Hub,
     stats_cache: std::sync::Mutex<Option<(Instant, routes::stats::Slow)>>,
     stats_refreshing: std::sync::atomic::AtomicBool,
+    stats_init: tokio::sync::Mutex<()>,
     dummy_hash: tokio::sync::OnceCell<String>,
 }
 
@@ -171,6 +172,7 @@ impl AppState {
             live: live::Hub::new(config.ws_queue),
             stats_cache: std::sync::Mutex::new(None),
             stats_refreshing: std::sync::atomic::AtomicBool::new(false),
+            stats_init: tokio::sync::Mutex::new(()),
             dummy_hash: tokio::sync::OnceCell::new(),
             config,
         }))

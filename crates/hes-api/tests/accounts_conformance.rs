@@ -312,6 +312,7 @@ async fn channels_and_days(a: &dyn Accounts, s: &dyn Store) {
             .unwrap(),
         [(day, 2), (day + 86_400, 1)]
     );
+    assert_eq!(a.readings_total().await.unwrap(), 4);
 }
 
 async fn schedules(a: &dyn Accounts, _s: &dyn Store) {

@@ -290,13 +290,18 @@ pub trait Accounts: Send + Sync {
         &'a self,
         meter: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, AccountsError>>;
-    /// Readings of `obis` stored per UTC day (day start, count) in `[from, to)`.
+    /// Readings of `obis` stored per UTC day (day start, count) in `[from, to)`. A scan: SQLite
+    /// runs it on a connection of its own.
     fn readings_per_day<'a>(
         &'a self,
         obis: &'a str,
         from: i64,
         to: i64,
     ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, AccountsError>>;
+
+    /// How many readings are stored (a full count: for statistics refreshed in the background;
+    /// SQLite runs it on a connection of its own so that it holds up nothing else).
+    fn readings_total(&self) -> BoxFuture<'_, Result<u64, AccountsError>>;
 
     fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>, AccountsError>>;
     /// Creates or replaces.

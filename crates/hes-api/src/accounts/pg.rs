@@ -575,6 +575,17 @@ impl Accounts for PgAccounts {
         })
     }
 
+    fn readings_total(&self) -> BoxFuture<'_, Result<u64, AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let n: i64 = c
+                .query_one("SELECT count(*) FROM readings", &[])
+                .await?
+                .try_get(0)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>, AccountsError>> {
         Box::pin(async move {
             let c = self.pool.get().await?;

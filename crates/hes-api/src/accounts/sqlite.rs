@@ -16,6 +16,8 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct SqliteAccounts {
     conn: Arc<Mutex<Connection>>,
+    /// For the long scans behind statistics, so that they hold up no other query.
+    scan: Arc<Mutex<Connection>>,
 }
 
 impl SqliteAccounts {
@@ -25,15 +27,19 @@ impl SqliteAccounts {
         let path = path.as_ref().to_path_buf();
         let text = path.to_string_lossy().into_owned();
         hes_store::migrate(&text).await?;
-        let conn = tokio::task::spawn_blocking(move || {
-            let conn = Connection::open(path)?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            Ok::<_, AccountsError>(conn)
+        let (conn, scan) = tokio::task::spawn_blocking(move || {
+            let open = || {
+                let conn = Connection::open(&path)?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok::<_, AccountsError>(conn)
+            };
+            Ok::<_, AccountsError>((open()?, open()?))
         })
         .await??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            scan: Arc::new(Mutex::new(scan)),
         })
     }
 
@@ -41,7 +47,20 @@ impl SqliteAccounts {
         &'a self,
         f: impl FnOnce(&mut Connection) -> Result<T, AccountsError> + Send + 'static,
     ) -> BoxFuture<'a, Result<T, AccountsError>> {
-        let conn = Arc::clone(&self.conn);
+        Self::on(Arc::clone(&self.conn), f)
+    }
+
+    fn with_scan<'a, T: Send + 'static>(
+        &'a self,
+        f: impl FnOnce(&mut Connection) -> Result<T, AccountsError> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T, AccountsError>> {
+        Self::on(Arc::clone(&self.scan), f)
+    }
+
+    fn on<'a, T: Send + 'static>(
+        conn: Arc<Mutex<Connection>>,
+        f: impl FnOnce(&mut Connection) -> Result<T, AccountsError> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T, AccountsError>> {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
                 let mut guard = conn
@@ -567,7 +586,7 @@ impl Accounts for SqliteAccounts {
         to: i64,
     ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, AccountsError>> {
         let o = obis.to_string();
-        self.with(move |c| {
+        self.with_scan(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT time - (time % 86400) AS day, count(*) FROM readings
                  WHERE obis = ?1 AND time >= ?2 AND time < ?3 GROUP BY day ORDER BY day",
@@ -581,6 +600,13 @@ impl Accounts for SqliteAccounts {
                 out.push((d, u64::try_from(n).unwrap_or(0)));
             }
             Ok(out)
+        })
+    }
+
+    fn readings_total(&self) -> BoxFuture<'_, Result<u64, AccountsError>> {
+        self.with_scan(|c| {
+            let n: i64 = c.query_row("SELECT count(*) FROM readings", [], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 

@@ -69,7 +69,15 @@ async fn slow(state: &AppState) -> Result<Slow, ApiError> {
             }
             Ok(s)
         }
-        None => refresh_slow(state).await,
+        None => {
+            // The first computation: one at a time, the others wait for it.
+            let _first = state.stats_init.lock().await;
+            let cached = *state.stats_cache.lock().unwrap_or_else(|p| p.into_inner());
+            match cached {
+                Some((_, s)) => Ok(s),
+                None => refresh_slow(state).await,
+            }
+        }
     }
 }
 
@@ -85,7 +93,7 @@ async fn refresh_slow(state: &AppState) -> Result<Slow, ApiError> {
     let elapsed_intervals = ((now - today) / 900).max(1) as u64;
     let expected = active * elapsed_intervals.min(PER_DAY);
     let s = Slow {
-        readings_stored: state.store.count_readings().await?,
+        readings_stored: state.accounts.readings_total().await?,
         completeness_today: ratio(stored, expected),
     };
     *state.stats_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), s));
