@@ -49,9 +49,12 @@ pub struct DemoArgs {
     /// Keep readings and events in an SQLite database in this directory (`hes.db`).
     #[arg(long, default_value = ".hes-demo")]
     pub data_dir: std::path::PathBuf,
-    /// Serve the REST and WebSocket API on this address (e.g. 127.0.0.1:8080).
+    /// Serve the web UI and the REST/WebSocket API here.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Do not serve the UI and API.
     #[arg(long)]
-    pub http: Option<SocketAddr>,
+    pub no_http: bool,
 }
 
 pub async fn run(args: DemoArgs) -> u8 {
@@ -113,7 +116,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let db = args.data_dir.join("hes.db");
     let store: Arc<dyn hes_store::Store> = Arc::new(hes_store::SqliteStore::open(&db).await?);
     let cache: Arc<dyn hes_cache::Cache> = Arc::new(hes_cache::MemoryCache::new());
-    if let Some(addr) = args.http {
+    if let Some(addr) = (!args.no_http).then_some(args.http) {
         crate::http::start(
             addr,
             &db,

@@ -66,6 +66,7 @@ pub async fn start(
         .with_context(|| format!("binding the API on {addr}"))?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("Web UI: open {scheme}://{local}/ in a browser (desktop or phone)");
     println!("API: {scheme}://{local}/api/v1 (OpenAPI: {scheme}://{local}/api/openapi.json)");
     match generated {
         Some(p) => println!(

@@ -19,6 +19,8 @@ fn the_demo_collects_and_receives_pushes() {
         .args([
             "--push-listen",
             "127.98.255.1:0",
+            "--http",
+            "127.98.255.2:0",
             "--every",
             "5",
             "--seconds",
@@ -53,5 +55,7 @@ fn the_demo_collects_and_receives_pushes() {
     // Hours, days and months per meter, and the cells' days and months.
     assert!(field("aggregates") >= 40 * 24, "{last}");
     assert!(dir.join("hes.db").exists());
+    // It says where the UI is.
+    assert!(text.contains("Web UI: open http://127.98.255.2:"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
