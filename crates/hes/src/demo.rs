@@ -55,6 +55,10 @@ pub struct DemoArgs {
     /// Do not serve the UI and API.
     #[arg(long)]
     pub no_http: bool,
+    /// Serve the simulated fleet's control API here (ground truth, faults, tamper: what
+    /// `hes sim --control` serves), for tests and benchmarks.
+    #[arg(long)]
+    pub sim_control: Option<SocketAddr>,
 }
 
 pub async fn run(args: DemoArgs) -> u8 {
@@ -83,6 +87,18 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     push.interval_s = Some(900);
     cfg.push = Some(push);
     let fleet = Fleet::start(cfg).await?;
+    if let Some(addr) = args.sim_control {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the fleet's control API on {addr}"))?;
+        println!("{}", hes_sim::control::describe(listener.local_addr()?));
+        let f = fleet.clone();
+        tokio::spawn(async move {
+            if let Err(e) = hes_sim::control::serve(listener, f).await {
+                eprintln!("hes demo: the fleet's control API: {e}");
+            }
+        });
+    }
     let mut kek = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut kek);
     let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&kek)?));
