@@ -22,6 +22,8 @@ mod live;
 pub mod metrics;
 mod openapi;
 mod routes;
+
+pub use routes::admin::ScheduleSpec;
 pub mod serve;
 pub mod ui;
 
@@ -231,4 +233,18 @@ pub async fn ensure_first_admin(
         Err(e) => return Err(e.into()),
     }
     Ok(generated.then_some(password))
+}
+
+/// The schedules kept by the API (`PUT /api/v1/schedules`), as the collector runs them;
+/// stored ones that no longer check out are left out.
+pub async fn stored_schedules(
+    accounts: &dyn Accounts,
+) -> Result<Vec<hes_collector::schedule::Schedule>, ApiError> {
+    Ok(accounts
+        .schedules()
+        .await?
+        .into_iter()
+        .filter_map(|s| serde_json::from_str::<ScheduleSpec>(&s.spec).ok())
+        .filter_map(|s| s.to_schedule())
+        .collect())
 }

@@ -920,7 +920,6 @@ async fn meters_create_update_decommission_import() {
 #[tokio::test]
 async fn detail_has_latest_values_and_online_state() {
     let fx = fixture().await;
-    use hes_cache::Cache;
     let now = unix_now();
     fx.cache
         .put_latest(&[reading("MTR00000003", now - 60, 123_456)])
@@ -965,6 +964,20 @@ async fn schedules_and_operations_endpoints() {
         .await
         .json();
     assert_eq!(l["total"], 1);
+    // What the collector runs from it.
+    let run = hes_api::stored_schedules(&*fx.accounts).await.unwrap();
+    assert_eq!(run.len(), 1);
+    assert_eq!(run[0].name, "lp-cell-1");
+    assert_eq!(run[0].group, Some(("cell".into(), "cell-1".into())));
+    assert_eq!(
+        run[0].read,
+        hes_model::JobKind::ReadLoadProfile { from: None }
+    );
+    assert_eq!(run[0].window_s, 600);
+    assert!(matches!(
+        run[0].when,
+        hes_collector::schedule::When::Cron(_)
+    ));
     let d = fx
         .call(
             Method::DELETE,

@@ -180,3 +180,74 @@ async fn a_slow_client_is_told_what_it_lost() {
     );
     server.abort();
 }
+
+/// Two API nodes on one Redis: a message published once (by the pipeline, on any node) reaches
+/// the WebSocket clients of both, each within its own subscription.
+#[tokio::test]
+async fn live_messages_fan_out_across_api_nodes_through_redis() {
+    let url = std::env::var("HES_REDIS_URL").unwrap_or_else(|_| {
+        panic!("HES_REDIS_URL is not set: run `eval \"$(scripts/services up)\"` first")
+    });
+    let prefix = format!("{}:", common::unique("hes_api_fanout"));
+    let key = hes_api::auth::JwtKey::random();
+    let config = || hes_api::ApiConfig {
+        hash_cost: common::COST,
+        ..hes_api::ApiConfig::default()
+    };
+    let redis = || async {
+        std::sync::Arc::new(hes_cache::RedisCache::connect(&url, &prefix).await.unwrap())
+            as std::sync::Arc<dyn Cache>
+    };
+    let nodes = [
+        common::fixture_on(config(), redis().await, key.clone()).await,
+        common::fixture_on(config(), redis().await, key.clone()).await,
+    ];
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for (i, fx) in nodes.iter().enumerate() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        servers.push((
+            stop,
+            tokio::spawn(hes_api::serve::serve(listener, fx.app.clone(), async {
+                let _ = stopped.await;
+            })),
+        ));
+        let token = fx.login("op").await;
+        let mut ws = connect(addr, &token).await;
+        let meter = if i == 0 { "MTR00000002" } else { "MTR00000005" };
+        subscribe(&mut ws, json!({ "meters": [meter] })).await;
+        clients.push(ws);
+    }
+    // A third Redis client (the pipeline's) publishes both meters' readings once.
+    let publisher = redis().await;
+    for (meter, v) in [("MTR00000005", 5), ("MTR00000002", 2)] {
+        let msg = json!({"type": "reading", "meter": meter, "data": {"meter": meter, "value": v}});
+        publisher
+            .publish("live.readings", msg.to_string().as_bytes())
+            .await
+            .unwrap();
+    }
+    let first = next_json(&mut clients[0]).await;
+    assert_eq!(
+        (first["meter"].as_str(), first["data"]["value"].as_i64()),
+        (Some("MTR00000002"), Some(2))
+    );
+    let second = next_json(&mut clients[1]).await;
+    assert_eq!(
+        (second["meter"].as_str(), second["data"]["value"].as_i64()),
+        (Some("MTR00000005"), Some(5))
+    );
+    for mut ws in clients {
+        ws.close(None).await.unwrap();
+    }
+    for (stop, server) in servers {
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -143,6 +143,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             rx.clone(),
         )
         .await?;
+        tokio::spawn(crate::http::run_api_schedules(
+            db.clone(),
+            engine.clone(),
+            registry.clone(),
+            rx.clone(),
+        ));
     }
     // The pipeline: validate, then store, aggregate (per meter and per cell) and cache.
     let stages = crate::pipeline::start(

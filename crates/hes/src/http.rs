@@ -93,3 +93,42 @@ pub async fn start(
     });
     Ok(local)
 }
+
+/// Runs the schedules kept through the API (`/api/v1/schedules`) next to the demo's own: the
+/// set is read again every 15 s and the scheduler restarted when it changed.
+pub async fn run_api_schedules(
+    db: std::path::PathBuf,
+    engine: Arc<hes_collector::jobs::Engine>,
+    registry: Arc<Registry>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let accounts = hes_api::accounts::SqliteAccounts::open(&db)
+        .await
+        .context("opening the accounts database")?;
+    let mut running: Option<(String, tokio::task::JoinHandle<()>)> = None;
+    loop {
+        match hes_api::stored_schedules(&accounts).await {
+            Ok(list) => {
+                let key = format!("{list:?}");
+                if running.as_ref().map(|(k, _)| k) != Some(&key) {
+                    if let Some((_, task)) = running.take() {
+                        task.abort();
+                    }
+                    tracing::info!(schedules = list.len(), "API schedules (re)started");
+                    let task = tokio::spawn(hes_collector::schedule::run(
+                        list,
+                        engine.clone(),
+                        registry.clone(),
+                        stop.clone(),
+                    ));
+                    running = Some((key, task));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the API's schedules"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(15)) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}

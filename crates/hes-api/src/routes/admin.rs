@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use hes_model::JobKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -67,6 +68,35 @@ pub struct ScheduleSpec {
 }
 
 impl ScheduleSpec {
+    /// The collector's schedule this describes (`None` when it does not check out).
+    pub fn to_schedule(&self) -> Option<hes_collector::schedule::Schedule> {
+        use hes_collector::schedule::{Schedule, When};
+        self.check().ok()?;
+        let read = match self.read.as_str() {
+            "load_profile" => JobKind::ReadLoadProfile { from: None },
+            "events" => JobKind::ReadEvents { from: None },
+            "daily" => JobKind::ReadDaily { from: None },
+            "billing" => JobKind::ReadBilling { from: None },
+            _ => JobKind::ReadInstant,
+        };
+        let when = match (&self.every_s, &self.cron) {
+            (Some(e), _) => When::Every(*e),
+            (None, Some(c)) => When::Cron(c.parse().ok()?),
+            (None, None) => return None,
+        };
+        Some(Schedule {
+            name: self.name.clone(),
+            group: match &self.group {
+                Some(g) => Some(parse_group(g)?),
+                None => None,
+            },
+            read,
+            when,
+            window_s: self.window_s,
+            jitter_s: self.jitter_s,
+        })
+    }
+
     fn check(&self) -> Result<(), ApiError> {
         let bad = |s: &str| Err(ApiError::BadRequest(s.to_string()));
         if self.name.is_empty()

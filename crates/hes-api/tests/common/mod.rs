@@ -22,7 +22,7 @@ use dlms::SystemTitle;
 use hes_api::accounts::{Accounts, Role, SqliteAccounts, User};
 use hes_api::auth::{hash_password, HashCost, JwtKey};
 use hes_api::{ApiConfig, AppState};
-use hes_cache::MemoryCache;
+use hes_cache::{Cache, MemoryCache};
 use hes_collector::bus::MemoryBus;
 use hes_collector::counters::FileCounters;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
@@ -41,7 +41,7 @@ pub struct Fx {
     pub app: Router,
     pub state: AppState,
     pub store: Arc<SqliteStore>,
-    pub cache: Arc<MemoryCache>,
+    pub cache: Arc<dyn Cache>,
     pub accounts: Arc<SqliteAccounts>,
     pub dir: PathBuf,
 }
@@ -101,12 +101,17 @@ pub async fn fixture() -> Fx {
 }
 
 pub async fn fixture_with(config: ApiConfig) -> Fx {
+    fixture_on(config, Arc::new(MemoryCache::new()), JwtKey::random()).await
+}
+
+/// A node of the API on the given cache, signing with the given key (nodes of one deployment
+/// share both).
+pub async fn fixture_on(config: ApiConfig, cache: Arc<dyn Cache>, jwt: JwtKey) -> Fx {
     let dir = std::env::temp_dir().join(unique("hes_api_test"));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("hes.db");
     let store = Arc::new(SqliteStore::open(&db).await.unwrap());
     let accounts = Arc::new(SqliteAccounts::open(&db).await.unwrap());
-    let cache = Arc::new(MemoryCache::new());
     let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[7u8; 32]).unwrap()));
     let entries: Vec<InventoryEntry> = (1..=6).map(entry).collect();
     registry
@@ -152,7 +157,7 @@ pub async fn fixture_with(config: ApiConfig) -> Fx {
         registry,
         engine,
         accounts.clone(),
-        JwtKey::random(),
+        jwt,
         config,
     );
     Fx {
