@@ -13,8 +13,9 @@ pub enum Period {
     Month,
 }
 
-/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, i64, i64) {
+/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01 (proleptic Gregorian;
+/// Howard Hinnant's algorithm).
+pub fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -27,8 +28,8 @@ fn civil(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-/// Days since 1970-01-01 of a civil date.
-fn days(y: i64, m: i64, d: i64) -> i64 {
+/// Days since 1970-01-01 of a civil date (the inverse of [`civil`]).
+pub fn days(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
