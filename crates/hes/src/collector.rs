@@ -31,6 +31,9 @@ pub struct CollectorArgs {
     /// The consumer group of the collectors.
     #[arg(long, default_value = "hes-collectors")]
     pub group: String,
+    /// A prefix of every Kafka topic (as `[kafka] namespace` in `hes serve`).
+    #[arg(long, default_value = "")]
+    pub namespace: String,
     /// Partitions of the jobs topic when it is created.
     #[arg(long, default_value_t = 12)]
     pub partitions: i32,
@@ -81,7 +84,7 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
         connect_timeout: timeout,
         response_timeout: timeout,
     });
-    let bus = Arc::new(KafkaBus::connect(&args.brokers)?);
+    let bus = Arc::new(KafkaBus::connect(&args.brokers)?.with_namespace(&args.namespace));
     bus.ensure_topics(
         &[
             args.jobs_topic.as_str(),

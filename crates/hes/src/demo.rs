@@ -135,7 +135,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     if let Some(addr) = (!args.no_http).then_some(args.http) {
         crate::http::start(
             addr,
-            &db,
+            &db.to_string_lossy(),
             store.clone(),
             cache.clone(),
             registry.clone(),
@@ -144,7 +144,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         )
         .await?;
         tokio::spawn(crate::http::run_api_schedules(
-            db.clone(),
+            db.to_string_lossy().into_owned(),
             engine.clone(),
             registry.clone(),
             rx.clone(),

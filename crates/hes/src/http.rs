@@ -18,14 +18,14 @@ use hes_collector::registry::Registry;
 /// Returns the address it listens on.
 pub async fn start(
     addr: SocketAddr,
-    db: &Path,
+    accounts_at: &str,
     store: Arc<dyn hes_store::Store>,
     cache: Arc<dyn Cache>,
     registry: Arc<Registry>,
     commands: Arc<dyn CommandSink>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<SocketAddr> {
-    let accounts = hes_api::accounts::SqliteAccounts::open(db)
+    let accounts = hes_api::accounts::open(accounts_at)
         .await
         .context("opening the accounts database")?;
     let tls = match (
@@ -45,22 +45,14 @@ pub async fn start(
     };
     let env_password = std::env::var("HES_ADMIN_PASSWORD").ok();
     let from_env = env_password.as_deref().is_some_and(|p| !p.is_empty());
-    let generated = hes_api::ensure_first_admin(&accounts, env_password, config.hash_cost)
+    let generated = hes_api::ensure_first_admin(&*accounts, env_password, config.hash_cost)
         .await
         .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
     let jwt = match std::env::var("HES_JWT_SECRET") {
         Ok(hexkey) => JwtKey::new(hex::decode(hexkey.trim()).context("HES_JWT_SECRET is not hex")?),
         Err(_) => JwtKey::random(),
     };
-    let state = AppState::new(
-        store,
-        cache,
-        registry,
-        commands,
-        Arc::new(accounts),
-        jwt,
-        config,
-    );
+    let state = AppState::new(store, cache, registry, commands, accounts, jwt, config);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the API on {addr}"))?;
@@ -88,7 +80,7 @@ pub async fn start(
             None => hes_api::serve::serve(listener, app, shutdown).await,
         };
         if let Err(e) = served {
-            eprintln!("hes demo: the API stopped: {e}");
+            eprintln!("hes: the API stopped: {e}");
         }
     });
     Ok(local)
@@ -97,17 +89,17 @@ pub async fn start(
 /// Runs the schedules kept through the API (`/api/v1/schedules`) next to the demo's own: the
 /// set is read again every 15 s and the scheduler restarted when it changed.
 pub async fn run_api_schedules(
-    db: std::path::PathBuf,
+    accounts_at: String,
     engine: Arc<hes_collector::jobs::Engine>,
     registry: Arc<Registry>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let accounts = hes_api::accounts::SqliteAccounts::open(&db)
+    let accounts = hes_api::accounts::open(&accounts_at)
         .await
         .context("opening the accounts database")?;
     let mut running: Option<(String, tokio::task::JoinHandle<()>)> = None;
     loop {
-        match hes_api::stored_schedules(&accounts).await {
+        match hes_api::stored_schedules(&*accounts).await {
             Ok(list) => {
                 let key = format!("{list:?}");
                 if running.as_ref().map(|(k, _)| k) != Some(&key) {

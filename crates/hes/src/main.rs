@@ -1,5 +1,6 @@
 //! `hes`: the head-end system in one binary.
 
+mod bus_commands;
 mod collect;
 mod collector;
 mod demo;

@@ -3,7 +3,7 @@
 //! collectors share the jobs topic's partitions). Example: `deploy/hes.toml`.
 //!
 //! ```toml
-//! roles = ["validate", "process"]        # also "collector"
+//! roles = ["validate", "process"]        # also "collector", "api"
 //! database_url = "postgres://…"          # else HES_DATABASE_URL
 //! redis_url = "redis://…"                # else HES_REDIS_URL (optional: no cache without)
 //! inventory = "meters.csv"               # groups for aggregates; meters for collectors
@@ -41,6 +41,16 @@ pub enum Role {
     Validate,
     Process,
     Collector,
+    Api,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRoleConfig {
+    /// Where the UI and API listen.
+    pub listen: std::net::SocketAddr,
+    /// This node's name (job ids, its job-results group); the host name unless set.
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +91,9 @@ pub struct Config {
     /// Applied hourly by the process role.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// The API role (needs `inventory`, `database_url`; `redis_url` for live updates across
+    /// nodes).
+    pub api: Option<ApiRoleConfig>,
 }
 
 impl Config {
@@ -224,6 +237,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 brokers: brokers.clone(),
                 jobs_topic: hes_model::topics::JOBS.to_string(),
                 group: "hes-collectors".into(),
+                namespace: cfg.kafka.namespace.clone(),
                 partitions,
                 concurrency: 64,
                 redis_url: cfg
@@ -240,6 +254,51 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    if cfg.roles.contains(&Role::Api) {
+        let api = cfg
+            .api
+            .as_ref()
+            .context("the api role needs an [api] section")?;
+        let inventory = cfg
+            .inventory
+            .as_ref()
+            .context("the api role needs `inventory`")?;
+        let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
+        let store: Arc<dyn hes_store::Store> = if hes_store::is_postgres_url(&url) {
+            Arc::new(hes_store::PgStore::connect(&url).await?)
+        } else {
+            Arc::new(hes_store::SqliteStore::open(&url).await?)
+        };
+        let cache: Arc<dyn hes_cache::Cache> =
+            match setting(&cfg.redis_url, "HES_REDIS_URL", "Redis URL") {
+                Ok(u) => Arc::new(
+                    hes_cache::RedisCache::connect(&u, &format!("hes:{}", cfg.kafka.namespace))
+                        .await?,
+                ),
+                Err(_) => Arc::new(hes_cache::MemoryCache::new()),
+            };
+        let (registry, _) = crate::meters::registry_from(inventory)?;
+        let node = api.node.clone().unwrap_or_else(|| {
+            std::env::var("HOSTNAME").unwrap_or_else(|_| format!("node{}", std::process::id()))
+        });
+        bus.ensure_topics(
+            &[hes_model::topics::JOBS, hes_model::topics::JOB_RESULTS],
+            partitions,
+        )
+        .await?;
+        let commands = crate::bus_commands::BusCommands::new(bus.clone(), &node);
+        tokio::spawn(commands.clone().follow_results(rx.clone()));
+        crate::http::start(
+            api.listen,
+            &url,
+            store,
+            cache,
+            registry,
+            commands.clone(),
+            rx.clone(),
+        )
+        .await?;
+    }
     println!("SERVING roles={:?} brokers={brokers}", cfg.roles);
     let n = StageStats::get;
     loop {
