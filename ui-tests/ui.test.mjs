@@ -97,7 +97,7 @@ async function pickMeter(page) {
   return decodeURIComponent(href.replace('#/meters/', ''));
 }
 
-test('operator: dashboard fills, meter chart draws, zoom, disconnect is accepted (desktop)', async () => {
+test('operator: dashboard fills, meter chart draws, zoom, a disconnect and a firmware upgrade succeed (desktop)', async () => {
   const { context, page, problems, live } = await openPage(DESKTOP);
   try {
     await login(page, OP_USER, OP_PASS);
@@ -150,6 +150,21 @@ test('operator: dashboard fills, meter chart draws, zoom, disconnect is accepted
     assert.ok(job && job !== 'undefined', `a job id (${job})`);
     assert.match(await result.innerText(), /accepted/);
     console.log(`# disconnect accepted as job ${job} for meter ${meterId}; ${online} meters online; ${points} points plotted`);
+    await page.waitForSelector(`[data-testid="command-result"] [data-job="${job}"][data-state="succeeded"]`, { timeout: 60000 });
+
+    // a firmware upgrade: the dialog asks for the image (the demo ships one); the meter takes it
+    await page.click('button[data-command="firmware_upgrade"]');
+    await dialog.waitFor({ timeout: 5000 });
+    assert.equal(await dialog.locator('input[name="image"]').inputValue(), 'hes-demo-fw-2.0');
+    await dialog.locator('button[data-confirm]').click();
+    const fw = page.locator('[data-testid="command-result"] [data-job]');
+    await page.waitForFunction((prev) => {
+      const el = document.querySelector('[data-testid="command-result"] [data-job]');
+      return el && el.dataset.job !== prev;
+    }, job, { timeout: 20000 });
+    const fwJob = await fw.getAttribute('data-job');
+    await page.waitForSelector(`[data-testid="command-result"] [data-job="${fwJob}"][data-state="succeeded"]`, { timeout: 120000 });
+    console.log(`# firmware upgrade job ${fwJob} succeeded`);
 
     // the pages that remain: alarms, jobs, admin is hidden for operators
     await page.goto(`${BASE}/#/jobs`);

@@ -125,6 +125,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         },
         Audit::in_memory(),
     );
+    // A firmware image operators can send from the UI or the API (`hes-demo-fw-2.0`): the
+    // simulated meters verify and activate it.
+    let payload: Vec<u8> = (0..48 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    engine.add_image(
+        "hes-demo-fw-2.0",
+        hes_sim::objects::image::build_image("HES-DEMO 2.0", &payload),
+    );
     let (stop, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(engine.clone().run(rx.clone()));
     std::fs::create_dir_all(&args.data_dir)

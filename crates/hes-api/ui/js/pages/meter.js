@@ -16,6 +16,8 @@ const COMMANDS = [
   { command: 'disconnect', label: 'Disconnect', danger: true, title: 'Disconnect the supply?', body: 'Opens the meter\'s relay: the customer loses power until it is reconnected.', confirm: 'Disconnect' },
   { command: 'reconnect', label: 'Reconnect', title: 'Reconnect the supply?', body: 'Closes the meter\'s relay and restores the supply.', confirm: 'Reconnect' },
   { command: 'clock_sync', label: 'Clock sync', title: 'Synchronise the clock?', body: 'Sets the meter\'s clock to the head-end\'s time and reports the drift.', confirm: 'Sync clock' },
+  { command: 'key_rotation', label: 'Rotate keys', title: 'Rotate the meter\'s keys?', body: 'Replaces the meter\'s encryption and authentication keys by key transfer; the new keys are sealed in the head-end\'s registry. Sessions after it use the new keys.', confirm: 'Rotate keys' },
+  { command: 'firmware_upgrade', label: 'Firmware upgrade', danger: true, title: 'Upgrade the meter\'s firmware?', body: 'Transfers the image block by block, has the meter verify it, and activates it (the meter restarts).', confirm: 'Upgrade', input: { name: 'image', label: 'Image identifier', placeholder: 'hes-demo-fw-2.0' } },
 ];
 
 /** Consumption per interval from a cumulative register: the difference to the previous reading,
@@ -299,13 +301,22 @@ export function render(root, { params }) {
 
   // ---- commands ----
   async function runCommand(c) {
-    const ok = await confirmDialog({ title: c.title, body: h('div', {}, h('p', {}, c.body), h('p', {}, 'Meter: ', h('b', {}, st.meter ? (st.meter.serial || id) : id))), confirm: c.confirm, danger: c.danger });
+    const input = c.input ? h('input', { type: 'text', name: c.input.name, required: true, value: c.input.placeholder || '', 'aria-label': c.input.label, maxlength: '128' }) : null;
+    const ok = await confirmDialog({ title: c.title, body: h('div', {}, h('p', {}, c.body),
+      input ? h('label', { class: 'field' }, h('span', {}, c.input.label), input) : null,
+      h('p', {}, 'Meter: ', h('b', {}, st.meter ? (st.meter.serial || id) : id))), confirm: c.confirm, danger: c.danger });
     if (!ok) return;
+    const params = {};
+    if (input) {
+      const v = input.value.trim();
+      if (!v) { cmdResult.replaceChildren(h('div', { class: 'alert error', role: 'alert' }, `${c.input.label} is required.`)); return; }
+      params[c.input.name] = v;
+    }
     const btns = cmdBox.querySelectorAll('button[data-command]');
     btns.forEach((b) => { b.disabled = true; });
     cmdResult.replaceChildren(h('p', { class: 'muted' }, `Sending ${c.label.toLowerCase()}…`));
     try {
-      const r = await post(`${base}/commands`, { command: c.command, params: {} });
+      const r = await post(`${base}/commands`, { command: c.command, params });
       const jid = r.job_id ?? jobId(r);
       st.pendingJob = { id: jid, label: c.label };
       showJobState('queued');
