@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hes_model::{JobKind, MeterId, Priority};
+use hes_model::{JobKind, JobRequest, MeterId, Priority};
 use rand::Rng;
 
 use crate::jobs::Engine;
@@ -200,35 +200,72 @@ impl Schedule {
             .collect()
     }
 
-    /// Queues one cycle starting at `start` (Unix seconds): each meter at its place in the
-    /// window, plus jitter. Returns how many jobs were queued.
-    pub fn queue_cycle(&self, engine: &Engine, registry: &Registry, start: i64) -> usize {
-        let mut n = 0;
+    /// One cycle starting at `start` (Unix seconds) as job requests: each meter at its place in
+    /// the window, plus jitter (`not_before_ms`).
+    pub fn cycle_requests(&self, registry: &Registry, start: i64) -> Vec<JobRequest> {
         let mut rng = rand::thread_rng();
-        for meter in self.meters(registry) {
-            let jitter = if self.jitter_s > 0 {
-                rng.gen_range(0..=self.jitter_s * 1000)
-            } else {
-                0
-            };
-            let at_ms = (start + self.offset(&meter)) * 1000 + jitter;
+        self.meters(registry)
+            .into_iter()
+            .map(|meter| {
+                let jitter = if self.jitter_s > 0 {
+                    rng.gen_range(0..=self.jitter_s * 1000)
+                } else {
+                    0
+                };
+                JobRequest {
+                    request: format!("{}@{start}/{}", self.name, meter.0),
+                    not_before_ms: (start + self.offset(&meter)) * 1000 + jitter,
+                    meter,
+                    kind: self.read.clone(),
+                    priority: Priority::Scheduled,
+                    requested_by: "scheduler".into(),
+                }
+            })
+            .collect()
+    }
+
+    /// Queues one cycle starting at `start` (Unix seconds) on a local engine. Returns how many
+    /// jobs were queued.
+    pub fn queue_cycle(&self, engine: &Engine, registry: &Registry, start: i64) -> usize {
+        let requests = self.cycle_requests(registry, start);
+        let n = requests.len();
+        for r in requests {
             engine.submit_at(
-                meter,
-                self.read.clone(),
-                Priority::Scheduled,
-                "scheduler",
-                at_ms,
+                r.meter,
+                r.kind,
+                r.priority,
+                &r.requested_by,
+                r.not_before_ms,
             );
-            n += 1;
         }
         n
     }
 }
 
-/// Runs schedules: at each cycle start, queue the cycle's jobs (spread over the window).
-pub async fn run(
+/// Where a scheduler puts a cycle's jobs.
+pub enum Sink {
+    /// A local job engine (the embedded mode).
+    Engine(Arc<Engine>),
+    /// The jobs topic of the bus (the distributed mode: the collectors' group takes them).
+    Bus {
+        bus: Arc<dyn hes_bus::Bus>,
+        topic: String,
+    },
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::Engine(_) => f.write_str("Sink::Engine"),
+            Sink::Bus { topic, .. } => write!(f, "Sink::Bus({topic})"),
+        }
+    }
+}
+
+/// Runs schedules into `sink` until `shutdown` (see [`run`]).
+pub async fn run_into(
     schedules: Vec<Schedule>,
-    engine: Arc<Engine>,
+    sink: Sink,
     registry: Arc<Registry>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -247,12 +284,34 @@ pub async fn run(
         }
         for (s, n) in schedules.iter().zip(next.iter_mut()) {
             if *n == Some(due) {
-                let queued = s.queue_cycle(&engine, &registry, due);
+                let queued = match &sink {
+                    Sink::Engine(engine) => s.queue_cycle(engine, &registry, due),
+                    Sink::Bus { bus, topic } => {
+                        let requests = s.cycle_requests(&registry, due);
+                        match crate::distributed::dispatch(&**bus, topic, &requests).await {
+                            Ok(()) => requests.len(),
+                            Err(e) => {
+                                tracing::warn!(schedule = %s.name, error = %e, "dispatching a cycle");
+                                0
+                            }
+                        }
+                    }
+                };
                 tracing::info!(schedule = %s.name, queued, "cycle queued");
                 *n = s.when.next_after(due);
             }
         }
     }
+}
+
+/// Runs schedules: at each cycle start, queue the cycle's jobs (spread over the window).
+pub async fn run(
+    schedules: Vec<Schedule>,
+    engine: Arc<Engine>,
+    registry: Arc<Registry>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    run_into(schedules, Sink::Engine(engine), registry, shutdown).await;
 }
 
 #[cfg(test)]

@@ -209,3 +209,85 @@ async fn two_collectors_share_a_fleet_in_process() {
 async fn two_collectors_share_a_fleet_over_kafka() {
     two_collectors_share_a_fleet(kafka(), [127, 76, 0, 1], Duration::from_secs(6)).await;
 }
+
+/// The distributed scheduler: each cycle's jobs go on the jobs topic, one request per meter of
+/// the schedule's group, each at its place in the window.
+#[tokio::test]
+async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
+    use hes_collector::schedule::{run_into, Schedule, Sink, When};
+    let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[9u8; 32]).unwrap()));
+    use hes_model::inventory::{Endpoint, InventoryEntry, Transport};
+    let fleet_inventory: Vec<InventoryEntry> = (1..=4u32)
+        .map(|i| InventoryEntry {
+            id: format!("SCH{i:05}"),
+            serial: format!("{i:08}"),
+            logical_device_name: format!("SCH{i:013}"),
+            endpoint: Endpoint {
+                host: format!("127.3.0.{i}"),
+                port: 4059,
+                transport: Transport::Wrapper,
+                client_sap_public: 16,
+                client_sap_reader: 17,
+                client_sap_management: 1,
+                hdlc_server_logical: 1,
+                hdlc_server_physical: 16,
+            },
+            password: "12345678".into(),
+            ek: "000102030405060708090A0B0C0D0E0F".into(),
+            ak: "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF".into(),
+            kek: "101112131415161718191A1B1C1D1E1F".into(),
+            system_title: format!("53434800{i:08X}"),
+            security: "hls-gmac-authenticated-encrypted".into(),
+            max_pdu: 1024,
+            quirks: vec![],
+        })
+        .collect();
+    registry
+        .import(&fleet_inventory, |e| {
+            let n: u32 = e.serial.parse().unwrap();
+            BTreeMap::from([("feeder".to_string(), format!("f{}", n % 2))])
+        })
+        .unwrap();
+    let bus = Arc::new(MemoryBus::new());
+    let schedule = Schedule {
+        name: "lp".into(),
+        group: Some(("feeder".into(), "f1".into())),
+        read: JobKind::ReadLoadProfile { from: None },
+        when: When::Every(1),
+        window_s: 10,
+        jitter_s: 0,
+    };
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run_into(
+        vec![schedule.clone()],
+        Sink::Bus {
+            bus: bus.clone(),
+            topic: "sched.jobs".into(),
+        },
+        registry.clone(),
+        rx,
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while bus.len("sched.jobs") < 2 && std::time::Instant::now() < deadline {
+        bus.changed(Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let (records, _) = bus.read("sched.jobs", 0);
+    assert!(records.len() >= 2, "one cycle of two meters at least");
+    let requests: Vec<JobRequest> = records
+        .iter()
+        .map(|r| hes_proto::decode_job_request(&r.payload).unwrap())
+        .collect();
+    // Only feeder f1 (odd serials), each placed in the 10 s window by its own offset.
+    for r in &requests {
+        assert!(
+            ["SCH00001", "SCH00003"].contains(&r.meter.0.as_str()),
+            "{r:?}"
+        );
+        assert_eq!(r.requested_by, "scheduler");
+        assert_eq!(r.kind, JobKind::ReadLoadProfile { from: None });
+        let start_ms = r.not_before_ms - schedule.offset(&r.meter) * 1000;
+        assert_eq!(start_ms % 1000, 0, "{r:?}");
+    }
+}

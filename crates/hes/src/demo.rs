@@ -152,9 +152,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             rx.clone(),
         )
         .await?;
+        let sink_engine = engine.clone();
         tokio::spawn(crate::http::run_api_schedules(
             db.to_string_lossy().into_owned(),
-            engine.clone(),
+            Box::new(move || hes_collector::schedule::Sink::Engine(sink_engine.clone())),
             registry.clone(),
             rx.clone(),
         ));

@@ -86,11 +86,12 @@ pub async fn start(
     Ok(local)
 }
 
-/// Runs the schedules kept through the API (`/api/v1/schedules`) next to the demo's own: the
-/// set is read again every 15 s and the scheduler restarted when it changed.
+/// Runs the schedules kept through the API (`/api/v1/schedules`) into the sink `make_sink`
+/// gives (the demo's engine, or the jobs topic): the set is read again every 15 s and the
+/// scheduler restarted when it changed.
 pub async fn run_api_schedules(
     accounts_at: String,
-    engine: Arc<hes_collector::jobs::Engine>,
+    make_sink: Box<dyn Fn() -> hes_collector::schedule::Sink + Send>,
     registry: Arc<Registry>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -107,9 +108,9 @@ pub async fn run_api_schedules(
                         task.abort();
                     }
                     tracing::info!(schedules = list.len(), "API schedules (re)started");
-                    let task = tokio::spawn(hes_collector::schedule::run(
+                    let task = tokio::spawn(hes_collector::schedule::run_into(
                         list,
-                        engine.clone(),
+                        make_sink(),
                         registry.clone(),
                         stop.clone(),
                     ));

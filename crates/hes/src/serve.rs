@@ -3,7 +3,7 @@
 //! collectors share the jobs topic's partitions). Example: `deploy/hes.toml`.
 //!
 //! ```toml
-//! roles = ["validate", "process"]        # also "collector", "api"
+//! roles = ["validate", "process"]        # also "collector", "api", "scheduler"
 //! database_url = "postgres://…"          # else HES_DATABASE_URL
 //! redis_url = "redis://…"                # else HES_REDIS_URL (optional: no cache without)
 //! inventory = "meters.csv"               # groups for aggregates; meters for collectors
@@ -42,6 +42,9 @@ pub enum Role {
     Process,
     Collector,
     Api,
+    /// Runs the schedules kept through the API, putting each cycle's jobs on `hes.jobs`.
+    /// One per deployment (two would queue every cycle twice).
+    Scheduler,
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +301,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             rx.clone(),
         )
         .await?;
+    }
+    if cfg.roles.contains(&Role::Scheduler) {
+        let inventory = cfg
+            .inventory
+            .as_ref()
+            .context("the scheduler role needs `inventory`")?;
+        let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
+        let (registry, _) = crate::meters::registry_from(inventory)?;
+        bus.ensure_topics(&[hes_model::topics::JOBS], partitions)
+            .await?;
+        let sink_bus = bus.clone();
+        tokio::spawn(crate::http::run_api_schedules(
+            url,
+            Box::new(move || hes_collector::schedule::Sink::Bus {
+                bus: sink_bus.clone(),
+                topic: hes_model::topics::JOBS.to_string(),
+            }),
+            registry,
+            rx.clone(),
+        ));
     }
     println!("SERVING roles={:?} brokers={brokers}", cfg.roles);
     let n = StageStats::get;
