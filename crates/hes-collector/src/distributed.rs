@@ -64,13 +64,7 @@ pub async fn run_collector(
                 let p = parts.entry((d.topic.clone(), d.partition)).or_default();
                 match hes_proto::decode_job_request(&d.payload) {
                     Ok(req) => {
-                        let id = engine.submit_at(
-                            req.meter,
-                            req.kind,
-                            req.priority,
-                            &req.requested_by,
-                            req.not_before_ms,
-                        );
+                        let id = engine.submit_request(&req);
                         p.open.insert(d.offset, Some(id));
                         p.done.insert(d.offset, d);
                         in_flight += 1;

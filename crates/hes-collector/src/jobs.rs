@@ -295,13 +295,42 @@ impl Engine {
         requested_by: &str,
         not_before_ms: i64,
     ) -> JobId {
+        self.submit_inner(meter, kind, priority, requested_by, not_before_ms, None)
+    }
+
+    /// Queues a job from the bus; its result names `r.request` (see `JobResult::requests`).
+    pub fn submit_request(&self, r: &hes_model::JobRequest) -> JobId {
+        self.submit_inner(
+            r.meter.clone(),
+            r.kind.clone(),
+            r.priority,
+            &r.requested_by,
+            r.not_before_ms,
+            Some(r.request.clone()),
+        )
+    }
+
+    fn submit_inner(
+        &self,
+        meter: MeterId,
+        kind: JobKind,
+        priority: Priority,
+        requested_by: &str,
+        not_before_ms: i64,
+        request: Option<String>,
+    ) -> JobId {
         let mut st = self.state();
         if !kind.is_command() {
             if let Some(j) = st
                 .jobs
-                .values()
+                .values_mut()
                 .find(|j| j.meter == meter && j.kind == kind && !j.state.is_final())
             {
+                if let Some(r) = request {
+                    if j.requests.len() < 64 {
+                        j.requests.push(r);
+                    }
+                }
                 return j.id;
             }
         }
@@ -323,6 +352,7 @@ impl Engine {
                 finished_at: None,
                 last_error: None,
                 requested_by: requested_by.to_string(),
+                requests: request.into_iter().collect(),
             },
         );
         st.queue.push(Queued {
@@ -612,6 +642,7 @@ impl Engine {
             readings: outcome.as_ref().map_or(0, |o| o.readings),
             events: outcome.as_ref().map_or(0, |o| o.events),
             detail: outcome.map_or(Value::Null, |o| o.detail),
+            requests: j.requests.clone(),
         };
         let requested_by = j.requested_by.clone();
         st.finished.push_back(job.id);

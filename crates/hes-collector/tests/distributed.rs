@@ -173,6 +173,11 @@ async fn two_collectors_share_a_fleet(bus: Arc<dyn Bus>, first: [u8; 4], settle:
     assert_eq!(per_meter.len(), ids.len(), "every meter read");
     assert!(per_meter.values().all(|&k| k == 1), "no meter read twice");
     assert!(results.iter().all(|r| r.state == JobState::Succeeded));
+    // Each result names the request it answered.
+    for r in &results {
+        let asked = jobs.iter().find(|j| j.meter == r.meter).unwrap();
+        assert!(r.requests.contains(&asked.request), "{r:?}");
+    }
     let keys: HashSet<_> = readings.iter().map(Reading::key).collect();
     assert_eq!(keys.len(), readings.len(), "no duplicate readings");
     for cell in fleet.meters() {

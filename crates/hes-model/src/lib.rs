@@ -194,6 +194,10 @@ pub struct Job {
     pub last_error: Option<String>,
     /// Who asked (an operator for commands, `scheduler` otherwise).
     pub requested_by: String,
+    /// The bus requests (`JobRequest::request`) this job answers: a read asked for again while
+    /// queued is one job answering both.
+    #[serde(default)]
+    pub requests: Vec<String>,
 }
 
 /// A job as it travels on `hes.jobs` (the distributed mode's collectors take them).
@@ -225,6 +229,9 @@ pub struct JobResult {
     pub events: u32,
     /// Command details (e.g. clock drift in seconds, relay state read back, new firmware).
     pub detail: serde_json::Value,
+    /// The bus requests the job answered (empty for jobs queued locally).
+    #[serde(default)]
+    pub requests: Vec<String>,
 }
 
 /// The bus topics (keyed by meter id).

@@ -157,6 +157,7 @@ impl From<&JobResult> for v1::JobResult {
             readings: r.readings,
             events: r.events,
             detail_json: r.detail.to_string(),
+            requests: r.requests.clone(),
         }
     }
 }
@@ -195,6 +196,7 @@ impl TryFrom<v1::JobResult> for JobResult {
             } else {
                 serde_json::from_str(&r.detail_json).map_err(|e| field("detail_json", e))?
             },
+            requests: r.requests,
         })
     }
 }
@@ -402,6 +404,7 @@ mod tests {
             readings: 0,
             events: 0,
             detail: serde_json::json!({"relay_connected": false}),
+            requests: vec!["api-1-7".into(), "sched@0/MTR1".into()],
         };
         let back = JobResult::try_from(
             v1::JobResult::decode(v1::JobResult::from(&j).encode_to_vec().as_slice()).unwrap(),

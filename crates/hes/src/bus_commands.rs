@@ -1,7 +1,7 @@
 //! Commands of an API node in the distributed mode: a job the API accepts is put on `hes.jobs`
 //! (the collectors' consumer group runs it), and its state follows the job results on
-//! `hes.job-results`, which every API node reads in a group of its own. A result is matched
-//! to this node's oldest unfinished job of the same meter and kind.
+//! `hes.job-results`, which every API node reads in a group of its own. A result names the
+//! requests it answered (`JobResult::requests`); this node's are `<node>-<job id>`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,21 +78,22 @@ impl BusCommands {
     }
 
     fn apply(&self, r: &JobResult) {
+        let prefix = format!("{}-", self.node);
         let mut jobs = self.lock();
-        let mine = jobs.values_mut().find(|j| {
-            j.meter == r.meter
-                && j.kind == r.kind
-                && !matches!(
-                    j.state,
-                    JobState::Succeeded | JobState::Failed | JobState::Cancelled
-                )
-        });
-        if let Some(j) = mine {
-            j.state = r.state;
-            j.attempts = r.attempts;
-            j.started_at = r.started_at;
-            j.finished_at = Some(r.finished_at);
-            j.last_error = r.error.clone();
+        for req in &r.requests {
+            let Some(id) = req
+                .strip_prefix(&prefix)
+                .and_then(|s| s.parse::<JobId>().ok())
+            else {
+                continue;
+            };
+            if let Some(j) = jobs.get_mut(&id) {
+                j.state = r.state;
+                j.attempts = r.attempts;
+                j.started_at = r.started_at;
+                j.finished_at = Some(r.finished_at);
+                j.last_error = r.error.clone();
+            }
         }
     }
 }
@@ -114,6 +115,7 @@ impl CommandSink for BusCommands {
             finished_at: None,
             last_error: None,
             requested_by: requested_by.to_string(),
+            requests: Vec::new(),
         };
         {
             let mut jobs = self.lock();
