@@ -453,3 +453,34 @@ async fn schedules_read_each_meter_once_per_cycle_within_the_window() {
     }
     rig.finish();
 }
+
+/// A read asked for again while the first is queued is one job, and its result names both
+/// requests (what an API node or a scheduler waits for on `hes.job-results`).
+#[tokio::test]
+async fn a_repeated_request_joins_the_queued_job_and_its_result_names_both() {
+    let rig = rig([127, 45, 0, 1], 1, 0).await;
+    let meter = MeterId(rig.fleet.meters()[0].spec.id());
+    let ask = |request: &str| hes_model::JobRequest {
+        request: request.into(),
+        meter: meter.clone(),
+        kind: JobKind::ReadLoadProfile { from: None },
+        priority: Priority::Scheduled,
+        requested_by: "test".into(),
+        not_before_ms: 0,
+    };
+    let a = rig.engine.submit_request(&ask("node1-1"));
+    let b = rig.engine.submit_request(&ask("sched@0/m"));
+    assert_eq!(a, b, "one job for both");
+    // No engine loop was running: start one now, and wait for the result.
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(rig.engine.clone().run(rx));
+    assert!(rig.engine.wait_idle(Duration::from_secs(30)).await);
+    let results = rig.results();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].state, JobState::Succeeded);
+    assert_eq!(
+        results[0].requests,
+        vec!["node1-1".to_string(), "sched@0/m".to_string()]
+    );
+    rig.finish();
+}
