@@ -189,7 +189,14 @@ async fn two_collectors_share_a_fleet(bus: Arc<dyn Bus>, first: [u8; 4], settle:
             .collect();
         let last = got.keys().map(|k| k.1).max().unwrap();
         let truth = cell.lock().profile_rows(Profile::Load, i64::MIN, last);
-        assert_eq!(got.len(), truth.len() * 4, "{id}");
+        // The meter's buffer may have moved on by one entry since it was read (a quarter hour
+        // passed in between): the oldest entry read is then no longer in the truth.
+        assert!(
+            got.len() == truth.len() * 4 || got.len() == (truth.len() + 1) * 4,
+            "{id}: {} readings for {} rows",
+            got.len(),
+            truth.len()
+        );
         for (t, row) in truth {
             let want = match row[1] {
                 dlms::Data::DoubleLongUnsigned(v) => i64::from(v),
