@@ -243,6 +243,7 @@ impl Schedule {
 }
 
 /// Where a scheduler puts a cycle's jobs.
+#[derive(Clone)]
 pub enum Sink {
     /// A local job engine (the embedded mode).
     Engine(Arc<Engine>),

@@ -230,7 +230,7 @@ async fn retry<T, E, F, Fut>(
     mut f: F,
 ) -> Option<T>
 where
-    E: std::fmt::Display,
+    E: std::fmt::Display + Sync,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
@@ -239,13 +239,9 @@ where
         match f().await {
             Ok(v) => return Some(v),
             Err(e) => {
-                stats.store_retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "{what} failed; retrying in {wait:?}");
-                if *stop.borrow() {
+                if !backoff(what, &e, stats, stop, &mut wait).await {
                     return None;
                 }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
     }
@@ -529,7 +525,6 @@ async fn store_batch(
     else {
         return false;
     };
-    let mut first = Some(aggregate(agg, &**store, groups, plan).await);
     stats.stored.fetch_add(n, Ordering::Relaxed);
     let Some(_) = retry("storing events", stats, stop, || {
         store.insert_events(&b.events)
@@ -543,9 +538,10 @@ async fn store_batch(
         .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
     let t = std::time::Instant::now();
     let mut wait = Duration::from_millis(100);
+    let mut planned = Some(plan);
     let aggs = loop {
-        let done = match first.take() {
-            Some(done) => done,
+        let done = match planned.take() {
+            Some(p) => aggregate(agg, &**store, groups, p).await,
             // A failed attempt may have written part: what was planned is stored now, so
             // planned again it goes the slow way, which recomputes from the store.
             None => match agg.plan(&**store, &b.readings).await {

@@ -152,10 +152,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             rx.clone(),
         )
         .await?;
-        let sink_engine = engine.clone();
         tokio::spawn(crate::http::run_api_schedules(
             db.to_string_lossy().into_owned(),
-            Box::new(move || hes_collector::schedule::Sink::Engine(sink_engine.clone())),
+            hes_collector::schedule::Sink::Engine(engine.clone()),
             registry.clone(),
             rx.clone(),
         ));

@@ -86,12 +86,12 @@ pub async fn start(
     Ok(local)
 }
 
-/// Runs the schedules kept through the API (`/api/v1/schedules`) into the sink `make_sink`
-/// gives (the demo's engine, or the jobs topic): the set is read again every 15 s and the
-/// scheduler restarted when it changed.
+/// Runs the schedules kept through the API (`/api/v1/schedules`) into `sink` (the demo's
+/// engine, or the jobs topic): the set is read again every 15 s and the scheduler restarted
+/// when it changed.
 pub async fn run_api_schedules(
     accounts_at: String,
-    make_sink: Box<dyn Fn() -> hes_collector::schedule::Sink + Send>,
+    sink: hes_collector::schedule::Sink,
     registry: Arc<Registry>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -110,7 +110,7 @@ pub async fn run_api_schedules(
                     tracing::info!(schedules = list.len(), "API schedules (re)started");
                     let task = tokio::spawn(hes_collector::schedule::run_into(
                         list,
-                        make_sink(),
+                        sink.clone(),
                         registry.clone(),
                         stop.clone(),
                     ));

@@ -185,21 +185,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             rx.clone(),
         )));
     }
-    if cfg.roles.contains(&Role::Process) {
+    // The store and the cache, opened once for the roles that use them.
+    let wants_store = cfg.roles.contains(&Role::Process) || cfg.roles.contains(&Role::Api);
+    let store: Option<Arc<dyn hes_store::Store>> = if wants_store {
         let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
-        let store: Arc<dyn hes_store::Store> = if hes_store::is_postgres_url(&url) {
+        Some(if hes_store::is_postgres_url(&url) {
             Arc::new(hes_store::PgStore::connect(&url).await?)
         } else {
             Arc::new(hes_store::SqliteStore::open(&url).await?)
-        };
-        let cache: Option<Arc<dyn hes_cache::Cache>> =
-            match setting(&cfg.redis_url, "HES_REDIS_URL", "Redis URL") {
-                Ok(u) => Some(Arc::new(
-                    hes_cache::RedisCache::connect(&u, &format!("hes:{}", cfg.kafka.namespace))
-                        .await?,
-                )),
-                Err(_) => None,
-            };
+        })
+    } else {
+        None
+    };
+    let cache: Option<Arc<dyn hes_cache::Cache>> = match (
+        wants_store,
+        setting(&cfg.redis_url, "HES_REDIS_URL", "Redis URL"),
+    ) {
+        (true, Ok(u)) => Some(Arc::new(
+            hes_cache::RedisCache::connect(&u, &format!("hes:{}", cfg.kafka.namespace)).await?,
+        )),
+        _ => None,
+    };
+    if let (true, Some(store)) = (cfg.roles.contains(&Role::Process), store.clone()) {
         let groups: Arc<dyn hes_pipeline::run::Groups> = match &cfg.inventory {
             Some(p) => {
                 let (registry, _) = crate::meters::registry_from(p)?;
@@ -218,7 +225,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let deps = ProcessDeps {
             bus: bus.clone(),
             store,
-            cache,
+            cache: cache.clone(),
             groups,
             rules: Arc::new(hes_pipeline::Rules::default()),
         };
@@ -267,19 +274,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .as_ref()
             .context("the api role needs `inventory`")?;
         let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
-        let store: Arc<dyn hes_store::Store> = if hes_store::is_postgres_url(&url) {
-            Arc::new(hes_store::PgStore::connect(&url).await?)
-        } else {
-            Arc::new(hes_store::SqliteStore::open(&url).await?)
-        };
-        let cache: Arc<dyn hes_cache::Cache> =
-            match setting(&cfg.redis_url, "HES_REDIS_URL", "Redis URL") {
-                Ok(u) => Arc::new(
-                    hes_cache::RedisCache::connect(&u, &format!("hes:{}", cfg.kafka.namespace))
-                        .await?,
-                ),
-                Err(_) => Arc::new(hes_cache::MemoryCache::new()),
-            };
+        let store = store.clone().context("the api role opens the store")?;
+        // Without Redis, live updates reach this node's clients only.
+        let cache: Arc<dyn hes_cache::Cache> = cache
+            .clone()
+            .unwrap_or_else(|| Arc::new(hes_cache::MemoryCache::new()));
         let (registry, _) = crate::meters::registry_from(inventory)?;
         let node = api.node.clone().unwrap_or_else(|| {
             std::env::var("HOSTNAME").unwrap_or_else(|_| format!("node{}", std::process::id()))
@@ -311,13 +310,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let (registry, _) = crate::meters::registry_from(inventory)?;
         bus.ensure_topics(&[hes_model::topics::JOBS], partitions)
             .await?;
-        let sink_bus = bus.clone();
         tokio::spawn(crate::http::run_api_schedules(
             url,
-            Box::new(move || hes_collector::schedule::Sink::Bus {
-                bus: sink_bus.clone(),
+            hes_collector::schedule::Sink::Bus {
+                bus: bus.clone(),
                 topic: hes_model::topics::JOBS.to_string(),
-            }),
+            },
             registry,
             rx.clone(),
         ));
