@@ -16,9 +16,8 @@ use hes_api::auth::{HashCost, JwtKey};
 use hes_api::{ApiConfig, AppState};
 use hes_cache::{Cache, MemoryCache};
 use hes_collector::bus::MemoryBus;
-use hes_collector::counters::FileCounters;
+use hes_collector::counters::Counters;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
-use hes_collector::registry::Registry;
 use hes_collector::secrets::Kek;
 use hes_collector::session::Env;
 use hes_model::inventory::{Endpoint, InventoryEntry, Transport};
@@ -58,6 +57,7 @@ fn entry(i: u32) -> InventoryEntry {
         security: "hls-gmac-authenticated-encrypted".into(),
         max_pdu: 1024,
         quirks: vec![],
+        groups: Default::default(),
     }
 }
 
@@ -102,14 +102,17 @@ async fn gen(db: &str, meters: u32, days: i64) {
 async fn serve(db: &str, meters: u32) {
     let store = Arc::new(hes_store::SqliteStore::open(db).await.unwrap());
     let accounts = Arc::new(hes_api::accounts::SqliteAccounts::open(db).await.unwrap());
-    let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[9u8; 32]).unwrap()));
-    let entries: Vec<InventoryEntry> = (1..=meters).map(entry).collect();
-    registry
-        .import(&entries, |e| {
-            let n: u32 = e.serial.parse().unwrap_or(0);
-            BTreeMap::from([("cell".to_string(), format!("cell-{}", n / 50))])
-        })
+    let registry = hes_store::Registry::open(store.clone(), Kek::from_bytes(&[9u8; 32]).unwrap())
+        .await
         .unwrap();
+    let mut entries: Vec<InventoryEntry> = (1..=meters).map(entry).collect();
+    for e in &mut entries {
+        let n: u32 = e.serial.parse().unwrap_or(0);
+        e.groups = BTreeMap::from([("cell".to_string(), format!("cell-{}", n / 50))]);
+    }
+    if registry.is_empty() {
+        registry.import(&entries, false).await.unwrap();
+    }
     let cache = Arc::new(MemoryCache::new());
     let t = now();
     for i in 1..=meters {
@@ -134,7 +137,7 @@ async fn serve(db: &str, meters: u32) {
     }
     let env = Arc::new(Env {
         registry: registry.clone(),
-        counters: Arc::new(FileCounters::in_memory()),
+        counters: Arc::new(Counters::new(registry.state().clone())),
         client_title: SystemTitle(*b"HESBENCH"),
         connect_timeout: Duration::from_secs(1),
         response_timeout: Duration::from_secs(1),

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hes_cache::Cache;
-use hes_collector::jobs::Engine;
-use hes_collector::registry::Registry;
-use hes_model::{Job, JobId, JobKind, MeterId, Priority};
+use hes_store::Registry;
 use hes_store::Store;
 
 pub mod accounts;
@@ -35,32 +33,7 @@ pub use openapi::OPENAPI_JSON;
 use accounts::AuditEntry;
 use auth::{HashCost, JwtKey, LoginLimiter};
 
-/// Where commands go: the job engine (in-process), or anything that queues jobs the same way.
-pub trait CommandSink: Send + Sync {
-    fn submit(&self, meter: MeterId, kind: JobKind, requested_by: &str) -> JobId;
-    fn job(&self, id: JobId) -> Option<Job>;
-    fn cancel(&self, id: JobId) -> bool;
-    /// Jobs `keep` accepts, newest first, a page of them and the total.
-    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize) -> (Vec<Job>, usize);
-}
-
-impl CommandSink for Engine {
-    fn submit(&self, meter: MeterId, kind: JobKind, requested_by: &str) -> JobId {
-        Engine::submit(self, meter, kind, Priority::OnDemand, requested_by)
-    }
-
-    fn job(&self, id: JobId) -> Option<Job> {
-        Engine::job(self, id)
-    }
-
-    fn cancel(&self, id: JobId) -> bool {
-        Engine::cancel(self, id)
-    }
-
-    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize) -> (Vec<Job>, usize) {
-        self.list_jobs(keep, offset, limit)
-    }
-}
+pub use hes_model::CommandSink;
 
 /// Settings of the API.
 #[derive(Debug, Clone)]

@@ -180,7 +180,7 @@ pub async fn rotate_keys(
         ]),
     ]);
     act(s, 64, SECURITY_SETUP, 2, params).await?;
-    env.registry.replace_keys(&s.meter.id, &ek, &ak)?;
+    env.registry.replace_keys(&s.meter.id, &ek, &ak).await?;
     Ok((ek, ak))
 }
 

@@ -1,170 +1,101 @@
 //! Invocation counters of the management client, per meter: strictly increasing across
-//! sessions, restarts and collectors.
+//! sessions, restarts and collectors, because they live in the store.
 //!
-//! A session takes a lease of counters before it starts ([`CounterStore::begin`]), which is
-//! made durable first; at its end it records how far it got ([`CounterStore::end`]). After a
-//! crash the next session starts above the last durable lease. When a meter still refuses a
-//! counter (another head-end used it, or state was lost), the collector reads the meter's own
-//! record (0.0.43.1.0.255 through the public client) and raises the floor
-//! ([`CounterStore::raise_floor`]).
+//! A session leases a block of counters in one atomic increment before it starts
+//! ([`Counters::begin`]); any collector on any node continues above the last lease, and a crash
+//! never lowers a counter. A session that used more than its block raises the floor at its end
+//! ([`Counters::end`]). When a meter still refuses a counter (another head-end used it, or state
+//! was lost), the collector reads the meter's own record (0.0.43.1.0.255 through the public
+//! client) and raises the floor ([`Counters::raise_floor`]).
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hes_model::MeterId;
+use hes_store::{StateStore, StoreError};
 
-/// Counters one lease covers; a session that needs more is resynchronised by the meter.
-pub const LEASE: u32 = 1 << 16;
+/// Counters one lease covers unless configured otherwise: far more than a session uses, and
+/// still a million sessions per key.
+pub const LEASE: u32 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CounterError {
-    #[error("counter log {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("counter store: {0}")]
+    Store(#[from] StoreError),
     #[error("the invocation counters of meter {0} are exhausted: the keys must be rotated")]
     Exhausted(MeterId),
 }
 
-/// Where counters live: a file in the embedded mode, the database in the distributed one.
-pub trait CounterStore: Send + Sync {
-    /// The first counter a new session may use; the lease above it is durable on return.
-    fn begin(&self, meter: &MeterId) -> Result<u32, CounterError>;
-    /// The session used counters below `next`.
-    fn end(&self, meter: &MeterId, next: u32) -> Result<(), CounterError>;
-    /// The meter has seen `last`: nothing at or below it is handed out again.
-    fn raise_floor(&self, meter: &MeterId, last: u32) -> Result<(), CounterError>;
-    /// Whether this store has ever handed out or learnt a counter for `meter` (if not, the
-    /// meter's own record is read first, so that no counter the meter has seen is used).
-    fn knows(&self, meter: &MeterId) -> bool;
+/// The counters of every meter, in the state store.
+pub struct Counters {
+    state: Arc<dyn StateStore>,
+    block: u32,
+    /// The end of each meter's current lease (this process's sessions).
+    leased: Mutex<HashMap<MeterId, u64>>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Slot {
-    /// The next counter to hand out.
-    next: u32,
-    /// Everything below this is durable as used or leased.
-    durable: u32,
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters")
+            .field("block", &self.block)
+            .finish_non_exhaustive()
+    }
 }
 
-/// Counters kept in memory with an append-only log of leases (`meter high-water` lines,
-/// synced before a lease is used); compacted when opened.
-#[derive(Debug)]
-pub struct FileCounters {
-    path: Option<PathBuf>,
-    state: Mutex<(HashMap<MeterId, Slot>, Option<std::fs::File>)>,
-}
+impl Counters {
+    pub fn new(state: Arc<dyn StateStore>) -> Self {
+        Self::with_block(state, LEASE)
+    }
 
-impl FileCounters {
-    /// Counters that do not survive the process (tests, one-off reads).
-    pub fn in_memory() -> Self {
+    pub fn with_block(state: Arc<dyn StateStore>, block: u32) -> Self {
         Self {
-            path: None,
-            state: Mutex::new((HashMap::new(), None)),
+            state,
+            block: block.max(16),
+            leased: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn open(path: &Path) -> Result<Self, CounterError> {
-        let io = |source| CounterError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut map: HashMap<MeterId, Slot> = HashMap::new();
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                for line in text.lines() {
-                    let mut it = line.split_whitespace();
-                    if let (Some(id), Some(hw)) =
-                        (it.next(), it.next().and_then(|v| v.parse().ok()))
-                    {
-                        let s = map.entry(MeterId(id.to_string())).or_default();
-                        // Everything up to a logged high-water mark may have been used.
-                        s.next = s.next.max(hw);
-                        s.durable = s.next;
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(e)),
-        }
-        // Compact: one line per meter.
-        let mut text = String::new();
-        for (id, s) in &map {
-            text.push_str(&format!("{} {}\n", id.0, s.durable));
-        }
-        crate::write_atomically(path, text.as_bytes()).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(io)?;
-        Ok(Self {
-            path: Some(path.to_path_buf()),
-            state: Mutex::new((map, Some(file))),
-        })
-    }
-
-    fn log(
-        &self,
-        file: &mut Option<std::fs::File>,
-        meter: &MeterId,
-        hw: u32,
-    ) -> Result<(), CounterError> {
-        let Some(f) = file.as_mut() else {
-            return Ok(());
-        };
-        let path = self.path.clone().unwrap_or_default();
-        f.write_all(format!("{} {hw}\n", meter.0).as_bytes())
-            .and_then(|()| f.sync_data())
-            .map_err(|source| CounterError::Io { path, source })
-    }
-}
-
-impl CounterStore for FileCounters {
-    fn begin(&self, meter: &MeterId) -> Result<u32, CounterError> {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, file) = &mut *guard;
-        let slot = map.entry(meter.clone()).or_default();
-        let start = slot.next.max(1);
-        let hw = start
-            .checked_add(LEASE)
+    /// The first counter a new session may use; the lease above it is durable on return.
+    pub async fn begin(&self, meter: &MeterId) -> Result<u32, CounterError> {
+        let start = self
+            .state
+            .lease_counters(meter, self.block)
+            .await?
             .ok_or_else(|| CounterError::Exhausted(meter.clone()))?;
-        let mut s = *slot;
-        s.next = start;
-        if s.durable < hw {
-            self.log(file, meter, hw)?;
-            s.durable = hw;
-        }
-        *map.entry(meter.clone()).or_default() = s;
+        self.leased
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(meter.clone(), u64::from(start) + u64::from(self.block));
         Ok(start)
     }
 
-    fn end(&self, meter: &MeterId, next: u32) -> Result<(), CounterError> {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, file) = &mut *guard;
-        let slot = map.entry(meter.clone()).or_default();
-        slot.next = slot.next.max(next);
-        if slot.next > slot.durable {
-            // The session went past its lease: make that durable too.
-            let hw = slot.next;
-            slot.durable = hw;
-            self.log(file, meter, hw)?;
+    /// The session used counters below `next`: durable only when it went past its lease.
+    pub async fn end(&self, meter: &MeterId, next: u32) -> Result<(), CounterError> {
+        let end = self
+            .leased
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(meter);
+        if end.is_none_or(|e| u64::from(next) > e) {
+            self.state
+                .raise_counter_floor(meter, u64::from(next))
+                .await?;
         }
         Ok(())
     }
 
-    fn raise_floor(&self, meter: &MeterId, last: u32) -> Result<(), CounterError> {
-        self.end(meter, last.saturating_add(1))
+    /// The meter has seen `last`: nothing at or below it is handed out again.
+    pub async fn raise_floor(&self, meter: &MeterId, last: u32) -> Result<(), CounterError> {
+        self.state
+            .raise_counter_floor(meter, u64::from(last) + 1)
+            .await?;
+        Ok(())
     }
 
-    fn knows(&self, meter: &MeterId) -> bool {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-            .contains_key(meter)
+    /// Whether a counter was ever leased or learnt for `meter` (if not, the meter's own record
+    /// is read first, so that no counter the meter has seen is used).
+    pub async fn knows(&self, meter: &MeterId) -> Result<bool, CounterError> {
+        Ok(self.state.counter_known(meter).await?)
     }
 }
 
@@ -173,30 +104,24 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn counters_only_grow_across_restarts() {
-        let dir = std::env::temp_dir().join(format!("hes-counters-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("counters.log");
-        let _ = std::fs::remove_file(&path);
+    #[tokio::test]
+    async fn counters_only_grow_across_processes() {
+        let store: Arc<dyn StateStore> =
+            Arc::new(hes_store::SqliteStore::in_memory().await.unwrap());
         let m: MeterId = "MTR1".into();
-        let c = FileCounters::open(&path).unwrap();
-        let a = c.begin(&m).unwrap();
-        assert_eq!(a, 1);
-        c.end(&m, 9).unwrap();
-        assert_eq!(c.begin(&m).unwrap(), 9);
-        // A crash mid-session (no `end`): the next process starts above the lease.
-        drop(c);
-        let c = FileCounters::open(&path).unwrap();
-        let b = c.begin(&m).unwrap();
-        assert!(b > 9 + LEASE - 10, "{b}");
-        c.raise_floor(&m, b + 1_000_000).unwrap();
-        assert_eq!(c.begin(&m).unwrap(), b + 1_000_001);
-        drop(c);
-        let c = FileCounters::open(&path).unwrap();
-        assert!(c.begin(&m).unwrap() > b + 1_000_001);
-        // Compacted to one line per meter on open.
-        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
-        std::fs::remove_dir_all(&dir).unwrap();
+        let a = Counters::with_block(store.clone(), 100);
+        assert!(!a.knows(&m).await.unwrap());
+        let first = a.begin(&m).await.unwrap();
+        assert_eq!(first, 1);
+        a.end(&m, 9).await.unwrap();
+        // Another collector (or this one after a crash) continues above the lease.
+        let b = Counters::with_block(store.clone(), 100);
+        let second = b.begin(&m).await.unwrap();
+        assert_eq!(second, 101);
+        // A session that went past its lease makes that durable.
+        b.end(&m, 500).await.unwrap();
+        assert_eq!(a.begin(&m).await.unwrap(), 500);
+        a.raise_floor(&m, 1_000_000).await.unwrap();
+        assert_eq!(b.begin(&m).await.unwrap(), 1_000_001);
     }
 }

@@ -38,10 +38,26 @@ struct Partition {
     done: BTreeMap<i64, Delivery>,
 }
 
+/// Whether a bus error may pass by itself (a broker restart, a rebalance, a commit refused,
+/// a timeout): the collector waits and goes on. Anything else (a configuration the bus
+/// refuses, an operation it does not support) ends the collector.
+fn transient(e: &BusError) -> bool {
+    matches!(
+        e,
+        BusError::Rebalanced(_) | BusError::Timeout(_) | BusError::Kafka(_) | BusError::Refused(_)
+    )
+}
+
+/// How long the bus may keep failing before the collector gives up (and the process exits
+/// non-zero for its supervisor to restart it).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
+
 /// Runs one collector: takes jobs from the group's partitions into `engine` (which must be
 /// running), and commits each partition's offsets up to the first job not yet finished.
-/// Returns when `shutdown` turns true; what it has not committed is delivered again to the
-/// group.
+/// Transient bus errors (a broker restart, a rebalance, a refused commit) are logged and
+/// retried with backoff: the consumer rejoins its group by itself, and what was not committed
+/// is delivered again. Returns `Ok` when `shutdown` turns true, `Err` on an error that is not
+/// transient or that lasts longer than five minutes.
 pub async fn run_collector(
     mut consumer: Box<dyn Consumer>,
     engine: Arc<Engine>,
@@ -50,15 +66,67 @@ pub async fn run_collector(
 ) -> Result<(), BusError> {
     let mut parts: HashMap<(String, i32), Partition> = HashMap::new();
     let mut in_flight = 0usize;
+    let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut failures = 0u32;
     loop {
+        match step(
+            &mut *consumer,
+            &engine,
+            max_in_flight,
+            &mut parts,
+            &mut in_flight,
+            &mut shutdown,
+        )
+        .await
+        {
+            Ok(true) => return Ok(()),
+            Ok(false) => {
+                if failing_since.take().is_some() {
+                    tracing::info!("the jobs topic answers again");
+                }
+                failures = 0;
+            }
+            Err(e) if transient(&e) => {
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() > GIVE_UP_AFTER {
+                    return Err(e);
+                }
+                failures = failures.saturating_add(1);
+                let wait = hes_model::backoff::Backoff::new(
+                    Duration::from_millis(200),
+                    Duration::from_secs(10),
+                )
+                .delay(failures);
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "collector: bus error, retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One turn of the collector: take a job if there is room, commit what finished. `Ok(true)`
+/// on shutdown.
+async fn step(
+    consumer: &mut dyn Consumer,
+    engine: &Arc<Engine>,
+    max_in_flight: usize,
+    parts: &mut HashMap<(String, i32), Partition>,
+    in_flight: &mut usize,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<bool, BusError> {
+    {
         if *shutdown.borrow() {
-            return Ok(());
+            return Ok(true);
         }
         // Take a job when there is room.
-        if in_flight < max_in_flight.max(1) {
+        if *in_flight < max_in_flight.max(1) {
             let next = tokio::select! {
                 d = consumer.next(Duration::from_millis(50)) => d?,
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => return Ok(true),
             };
             if let Some(d) = next {
                 let p = parts.entry((d.topic.clone(), d.partition)).or_default();
@@ -67,7 +135,7 @@ pub async fn run_collector(
                         let id = engine.submit_request(&req);
                         p.open.insert(d.offset, Some(id));
                         p.done.insert(d.offset, d);
-                        in_flight += 1;
+                        *in_flight += 1;
                     }
                     Err(e) => {
                         // Not a job: nothing to run; skip it (and say so) rather than stall.
@@ -80,7 +148,7 @@ pub async fn run_collector(
         } else {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => return Ok(true),
             }
         }
         // Commit each partition's contiguous finished prefix.
@@ -96,7 +164,7 @@ pub async fn run_collector(
                 }
                 p.open.remove(&offset);
                 if job.is_some() {
-                    in_flight = in_flight.saturating_sub(1);
+                    *in_flight = in_flight.saturating_sub(1);
                 }
                 if let Some(d) = p.done.remove(&offset) {
                     commit = Some(d);
@@ -108,4 +176,5 @@ pub async fn run_collector(
             }
         }
     }
+    Ok(false)
 }

@@ -211,13 +211,7 @@ struct Outcome {
 }
 
 fn backoff(cfg: &EngineConfig, attempt: u32) -> Duration {
-    let exp = cfg
-        .backoff_base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let d = exp.min(cfg.backoff_max);
-    // Full jitter over the upper half: spread retries without losing the backoff.
-    let half = d / 2;
-    half + Duration::from_millis(rand::thread_rng().gen_range(0..=half.as_millis() as u64))
+    hes_model::backoff::Backoff::new(cfg.backoff_base, cfg.backoff_max).delay(attempt)
 }
 
 impl Engine {
@@ -703,9 +697,8 @@ impl Engine {
     }
 
     async fn attempt(&self, job: &Job) -> Result<Outcome, SessionError> {
-        let record = self.env.registry.get(&job.meter).ok_or_else(|| {
-            SessionError::Registry(crate::registry::RegistryError::NoMeter(job.meter.clone()))
-        })?;
+        // From the store, not the snapshot: the keys of the latest rotation, by any node.
+        let record = self.env.registry.current(&job.meter).await?;
         let source = match job.priority {
             Priority::Scheduled => Source::Scheduled,
             Priority::OnDemand => Source::OnDemand,
@@ -773,10 +766,28 @@ impl Engine {
             )),
             JobKind::RotateKeys => {
                 commands::rotate_keys(&self.env, s).await?;
-                let version = self.env.registry.get(meter).map_or(0, |m| m.keys.version);
+                let version = self.env.registry.current(meter).await?.keys.version;
                 Ok(detail(json!({ "key_version": version })))
             }
         }
+    }
+}
+
+impl hes_model::CommandSink for Engine {
+    fn submit(&self, meter: MeterId, kind: JobKind, requested_by: &str) -> JobId {
+        Engine::submit(self, meter, kind, Priority::OnDemand, requested_by)
+    }
+
+    fn job(&self, id: JobId) -> Option<Job> {
+        Engine::job(self, id)
+    }
+
+    fn cancel(&self, id: JobId) -> bool {
+        Engine::cancel(self, id)
+    }
+
+    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize) -> (Vec<Job>, usize) {
+        self.list_jobs(keep, offset, limit)
     }
 }
 

@@ -10,17 +10,5 @@ pub mod limits;
 pub mod push;
 pub mod registry;
 pub mod schedule;
-pub mod secrets;
+pub use hes_model::secrets;
 pub mod session;
-
-/// Writes `bytes` to `path` so that a crash leaves the old or the new content, never a mix: a
-/// temporary file beside it, synced, then renamed over it.
-pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
-}

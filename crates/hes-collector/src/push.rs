@@ -389,7 +389,8 @@ async fn accept_push(
     };
     let record = shared
         .registry
-        .by_system_title(&title)
+        .find_by_system_title(&title)
+        .await
         .ok_or(Reject::UnknownMeter(title))?;
     let keys = shared
         .registry

@@ -17,24 +17,18 @@ use hes_model::inventory::Role;
 use hes_model::{Event, MeterId, Reading, Source};
 use rand::RngCore;
 
-use crate::counters::{CounterError, CounterStore};
+use crate::counters::{CounterError, Counters};
 use crate::registry::{MeterRecord, Registry, RegistryError};
 
 /// What every session needs.
 #[derive(Debug)]
 pub struct Env {
     pub registry: Arc<Registry>,
-    pub counters: Arc<dyn CounterStore>,
+    pub counters: Arc<Counters>,
     /// The head-end's system title.
     pub client_title: SystemTitle,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
-}
-
-impl std::fmt::Debug for dyn CounterStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CounterStore")
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,18 +139,18 @@ impl MeterSession {
         meter: Arc<MeterRecord>,
         source: Source,
     ) -> Result<Self, SessionError> {
-        if !env.counters.knows(&meter.id) {
+        if !env.counters.knows(&meter.id).await? {
             // A meter this collector has no counter for (first contact, or a partition that
             // moved here): start above the meter's own record, never at a counter it has seen.
             let last = read_counter(env, &meter).await?;
-            env.counters.raise_floor(&meter.id, last)?;
+            env.counters.raise_floor(&meter.id, last).await?;
         }
         match Self::associate(env, &meter).await {
             Ok(conn) => Ok(Self::new(env, meter, conn, source)),
             Err(SessionError::Net(e)) if e.reason() == "authentication-failure" => {
                 let last = read_counter(env, &meter).await?;
                 tracing::info!(meter = %meter.id, last, "resynchronising the invocation counter");
-                env.counters.raise_floor(&meter.id, last)?;
+                env.counters.raise_floor(&meter.id, last).await?;
                 let conn = Self::associate(env, &meter).await?;
                 Ok(Self::new(env, meter, conn, source))
             }
@@ -176,7 +170,7 @@ impl MeterSession {
 
     async fn associate(env: &Env, meter: &MeterRecord) -> Result<Connection, SessionError> {
         let keys = env.registry.open_keys(meter)?;
-        let ic = env.counters.begin(&meter.id)?;
+        let ic = env.counters.begin(&meter.id).await?;
         let mut cfg = meter
             .endpoint
             .client_config(
@@ -193,7 +187,7 @@ impl MeterSession {
             Ok(c) => Ok(c),
             Err(err) => {
                 // Counters spent on a refused attempt are not reused.
-                env.counters.end(&meter.id, ic.saturating_add(2))?;
+                env.counters.end(&meter.id, ic.saturating_add(2)).await?;
                 Err(err.into())
             }
         }
@@ -428,7 +422,7 @@ impl MeterSession {
         let next = conn.next_invocation_counter();
         let released = conn.release().await;
         if let Some(next) = next {
-            self.env.counters.end(&self.meter.id, next)?;
+            self.env.counters.end(&self.meter.id, next).await?;
         }
         released.map_err(SessionError::from)
     }
@@ -443,7 +437,16 @@ impl Drop for MeterSession {
             .as_ref()
             .and_then(Connection::next_invocation_counter)
         {
-            let _ = self.env.counters.end(&self.meter.id, next);
+            // Nothing to write unless the session went past its lease (rare): then in the
+            // background, as a drop cannot wait.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let (counters, meter) = (self.env.counters.clone(), self.meter.id.clone());
+                rt.spawn(async move {
+                    if let Err(e) = counters.end(&meter, next).await {
+                        tracing::warn!(%meter, error = %e, "recording a session's counters");
+                    }
+                });
+            }
         }
     }
 }

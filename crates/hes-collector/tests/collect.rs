@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use dlms::SystemTitle;
 use hes_collector::bus::MemoryBus;
-use hes_collector::counters::FileCounters;
+use hes_collector::counters::Counters;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
 use hes_collector::registry::Registry;
 use hes_collector::secrets::Kek;
@@ -39,17 +39,19 @@ async fn rig(first: [u8; 4], n: u32, loops: usize) -> Rig {
     cfg.first_host = IpAddr::from(first);
     cfg.profile_entries = 96;
     let fleet = Fleet::start(cfg).await.unwrap();
-    let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[5; 32]).unwrap()));
-    registry
-        .import(&fleet.inventory(), |e| {
-            // Four meters per radio cell.
-            let cell = e.serial.parse::<u32>().unwrap() / 4;
-            BTreeMap::from([("cell".to_string(), format!("cell-{cell}"))])
-        })
+    let registry = Registry::in_memory(Kek::from_bytes(&[5; 32]).unwrap())
+        .await
         .unwrap();
+    let mut entries = fleet.inventory();
+    for e in &mut entries {
+        // Four meters per radio cell.
+        let cell = e.serial.parse::<u32>().unwrap() / 4;
+        e.groups = BTreeMap::from([("cell".to_string(), format!("cell-{cell}"))]);
+    }
+    registry.import(&entries, false).await.unwrap();
     let env = Arc::new(Env {
         registry: registry.clone(),
-        counters: Arc::new(FileCounters::in_memory()),
+        counters: Arc::new(Counters::new(registry.state().clone())),
         client_title: SystemTitle(*b"HESTEST1"),
         connect_timeout: Duration::from_secs(2),
         response_timeout: Duration::from_secs(2),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use dlms::SystemTitle;
 use hes_bus::kafka::{KafkaBus, BROKERS_ENV};
 use hes_bus::{Bus, MemoryBus};
-use hes_collector::counters::FileCounters;
+use hes_collector::counters::Counters;
 use hes_collector::distributed::{dispatch, run_collector, JobRequest};
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
 use hes_collector::registry::Registry;
@@ -85,14 +85,21 @@ async fn two_collectors_share_a_fleet(bus: Arc<dyn Bus>, first: [u8; 4], settle:
         .await
         .unwrap();
     let (stop, rx) = tokio::sync::watch::channel(false);
+    let state: Arc<dyn hes_store::StateStore> =
+        Arc::new(hes_store::SqliteStore::in_memory().await.unwrap());
     for c in 0..2 {
-        let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[c; 32]).unwrap()));
-        registry
-            .import(&fleet.inventory(), |_| BTreeMap::new())
+        // Both collectors share one store, as two nodes share PostgreSQL.
+        let registry = Registry::open(state.clone(), Kek::from_bytes(&[9; 32]).unwrap())
+            .await
             .unwrap();
+        if c == 0 {
+            registry.import(&fleet.inventory(), false).await.unwrap();
+        } else {
+            registry.refresh().await.unwrap();
+        }
         let env = Arc::new(Env {
+            counters: Arc::new(Counters::new(registry.state().clone())),
             registry,
-            counters: Arc::new(FileCounters::in_memory()),
             client_title: SystemTitle(*b"HESCOL\0\0"),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(3),
@@ -227,7 +234,9 @@ async fn two_collectors_share_a_fleet_over_kafka() {
 #[tokio::test]
 async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
     use hes_collector::schedule::{run_into, Schedule, Sink, When};
-    let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[9u8; 32]).unwrap()));
+    let registry = Registry::in_memory(Kek::from_bytes(&[9u8; 32]).unwrap())
+        .await
+        .unwrap();
     use hes_model::inventory::{Endpoint, InventoryEntry, Transport};
     let fleet_inventory: Vec<InventoryEntry> = (1..=4u32)
         .map(|i| InventoryEntry {
@@ -252,14 +261,15 @@ async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
             security: "hls-gmac-authenticated-encrypted".into(),
             max_pdu: 1024,
             quirks: vec![],
+            groups: Default::default(),
         })
         .collect();
-    registry
-        .import(&fleet_inventory, |e| {
-            let n: u32 = e.serial.parse().unwrap();
-            BTreeMap::from([("feeder".to_string(), format!("f{}", n % 2))])
-        })
-        .unwrap();
+    let mut fleet_inventory = fleet_inventory;
+    for e in &mut fleet_inventory {
+        let n: u32 = e.serial.parse().unwrap();
+        e.groups = BTreeMap::from([("feeder".to_string(), format!("f{}", n % 2))]);
+    }
+    registry.import(&fleet_inventory, false).await.unwrap();
     let bus = Arc::new(MemoryBus::new());
     let schedule = Schedule {
         name: "lp".into(),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use dlms::SystemTitle;
 use hes_collector::bus::MemoryBus;
-use hes_collector::counters::FileCounters;
+use hes_collector::counters::Counters;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
 use hes_collector::limits::SharedLimits;
 use hes_collector::registry::Registry;
@@ -61,17 +61,19 @@ async fn two_collectors_stay_within_the_shared_limits() {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let mut engines = Vec::new();
     for c in 0..2u8 {
-        let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[c; 32]).unwrap()));
-        registry
-            .import(&fleet.inventory(), |e| {
-                // Two cells: serials 1..=12 and 13..=24.
-                let cell = (e.serial.parse::<u32>().unwrap() - 1) / 12;
-                BTreeMap::from([("cell".to_string(), format!("cell-{cell}"))])
-            })
+        let registry = Registry::in_memory(Kek::from_bytes(&[c; 32]).unwrap())
+            .await
             .unwrap();
+        let mut entries = fleet.inventory();
+        for e in &mut entries {
+            // Two cells: serials 1..=12 and 13..=24.
+            let cell = (e.serial.parse::<u32>().unwrap() - 1) / 12;
+            e.groups = BTreeMap::from([("cell".to_string(), format!("cell-{cell}"))]);
+        }
+        registry.import(&entries, false).await.unwrap();
         let env = Arc::new(Env {
+            counters: Arc::new(Counters::new(registry.state().clone())),
             registry,
-            counters: Arc::new(FileCounters::in_memory()),
             client_title: SystemTitle(*b"HESLIM\0\0"),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(3),

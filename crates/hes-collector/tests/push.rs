@@ -9,7 +9,7 @@
     clippy::panic
 )]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -70,10 +70,12 @@ fn serve(
     }
 }
 
-fn registry(entries: &[InventoryEntry]) -> Arc<Registry> {
-    let r = Registry::in_memory(Kek::from_bytes(&[1; 32]).unwrap());
-    r.import(entries, |_| BTreeMap::new()).unwrap();
-    Arc::new(r)
+async fn registry(entries: &[InventoryEntry]) -> Arc<Registry> {
+    let r = Registry::in_memory(Kek::from_bytes(&[1; 32]).unwrap())
+        .await
+        .unwrap();
+    r.import(entries, false).await.unwrap();
+    r
 }
 
 async fn fleet(first: [u8; 4], n: u32, f: impl FnOnce(&mut FleetConfig)) -> Arc<Fleet> {
@@ -124,7 +126,7 @@ async fn a_thousand_meters_pushing_at_once_are_all_received() {
     let bus = Arc::new(MemoryBus::new());
     let l = serve(
         socket,
-        registry(&inv),
+        registry(&inv).await,
         bus.clone(),
         PushListenerConfig::default(),
     );
@@ -209,7 +211,7 @@ async fn a_tamper_alarm_arrives_as_events_40_and_41() {
     let bus = Arc::new(MemoryBus::new());
     let l = serve(
         socket,
-        registry(&inv),
+        registry(&inv).await,
         bus.clone(),
         PushListenerConfig::default(),
     );
@@ -315,7 +317,7 @@ async fn hostile_input_is_rejected_counted_and_survived() {
         max_frame: 1024,
         ..PushListenerConfig::default()
     };
-    let l = serve(socket, registry(&inv[..2]), bus.clone(), cfg);
+    let l = serve(socket, registry(&inv[..2]).await, bus.clone(), cfg);
     let s = l.stats.clone();
     let (m0, m1, m2) = (&inv[0], &inv[1], &inv[2]);
     let cell = |m: &InventoryEntry| f.meter(&m.id).unwrap().clone();
@@ -475,7 +477,7 @@ async fn connections_beyond_the_limit_are_closed_at_once() {
         idle_timeout: Duration::from_secs(5),
         ..PushListenerConfig::default()
     };
-    let l = serve(socket, registry(&[]), Arc::new(MemoryBus::new()), cfg);
+    let l = serve(socket, registry(&[]).await, Arc::new(MemoryBus::new()), cfg);
     let _first = TcpStream::connect(l.addr).await.unwrap();
     assert!(until(Duration::from_secs(2), || count(&l.stats.connections) == 1).await);
     let mut second = TcpStream::connect(l.addr).await.unwrap();
@@ -529,7 +531,7 @@ async fn a_push_the_bus_refused_is_counted_and_accepted_when_sent_again() {
     let stats = cfg.stats.clone();
     let task = tokio::spawn(serve_pushes(
         socket,
-        registry(&inv),
+        registry(&inv).await,
         bus.clone(),
         cfg,
         shutdown,

@@ -141,6 +141,9 @@ pub struct InventoryEntry {
     /// Quirk names, `;`-separated in the CSV.
     #[serde(default)]
     pub quirks: Vec<String>,
+    /// Groups (`key` → `value`: region, feeder, transformer, cell …), `k=v;k=v` in the CSV.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub groups: std::collections::BTreeMap<String, String>,
 }
 
 impl InventoryEntry {
@@ -289,6 +292,7 @@ pub fn from_csv(text: &str) -> Result<Vec<InventoryEntry>, CsvError> {
                 .filter(|q| !q.is_empty())
                 .map(String::from)
                 .collect(),
+            groups: Default::default(),
         });
     }
     Ok(out)
@@ -322,6 +326,7 @@ mod tests {
             security: "hls-gmac-authenticated-encrypted".into(),
             max_pdu: 128,
             quirks: vec!["hdlc_only".into(), "small_pdu".into()],
+            groups: Default::default(),
         }
     }
 

@@ -5,8 +5,11 @@
 //! pipeline derives SI values from it.
 
 pub mod aggregate;
+pub mod backoff;
 pub mod inventory;
+pub mod meter;
 pub mod quality;
+pub mod secrets;
 
 pub use aggregate::{Aggregate, Period};
 pub use quality::{Quality, ValidatedReading};
@@ -232,6 +235,16 @@ pub struct JobResult {
     /// The bus requests the job answered (empty for jobs queued locally).
     #[serde(default)]
     pub requests: Vec<String>,
+}
+
+/// Where commands go: the job engine (in-process), or anything that queues jobs the same way
+/// (the API depends on this trait, not on the collector).
+pub trait CommandSink: Send + Sync {
+    fn submit(&self, meter: MeterId, kind: JobKind, requested_by: &str) -> JobId;
+    fn job(&self, id: JobId) -> Option<Job>;
+    fn cancel(&self, id: JobId) -> bool;
+    /// Jobs `keep` accepts, newest first, a page of them and the total.
+    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize) -> (Vec<Job>, usize);
 }
 
 /// The bus topics (keyed by meter id).

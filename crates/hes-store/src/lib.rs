@@ -11,11 +11,15 @@ use hes_model::{Aggregate, Event, MeterId, Period, Reading, Source, ValidatedRea
 
 mod migrations;
 pub mod pg;
+pub mod registry;
 pub mod sqlite;
+pub mod state;
 
 pub use migrations::{migrate, Migration, PG_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use pg::PgStore;
+pub use registry::{Registry, RegistryError};
 pub use sqlite::SqliteStore;
+pub use state::{AuditEntry, Created, JobFilter, NewJob, StateStore, StoredMeter};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -40,6 +44,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("background task: {0}")]
     Task(String),
+    /// What the caller asked contradicts what is stored (an id or system title taken, a key
+    /// version moved on).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {

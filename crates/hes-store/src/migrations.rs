@@ -28,6 +28,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         name: "timescale_policies",
         sql: include_str!("../migrations/pg/0003_timescale_policies.sql"),
     },
+    Migration {
+        version: 4,
+        name: "state",
+        sql: include_str!("../migrations/pg/0004_state.sql"),
+    },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {
         version: 100,
@@ -47,6 +52,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "quality_aggregates",
         sql: include_str!("../migrations/sqlite/0002_quality_aggregates.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "state",
+        sql: include_str!("../migrations/sqlite/0003_state.sql"),
     },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {

@@ -33,7 +33,7 @@ pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// The PostgreSQL adapter of [`Store`].
 pub struct PgStore {
-    pool: Pool,
+    pub(crate) pool: Pool,
     /// `readings` is natively partitioned (false: a TimescaleDB hypertable, which makes its
     /// own chunks).
     partitioned: bool,

@@ -12,7 +12,7 @@ use anyhow::{anyhow, Context};
 use clap::{Args, ValueEnum};
 use dlms::SystemTitle;
 use hes_collector::bus::{Bus, CountingBus, MemoryBus};
-use hes_collector::counters::{CounterStore, FileCounters};
+use hes_collector::counters::Counters;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
 use hes_collector::session::Env;
 use hes_model::{topics, JobKind, JobResult, JobState, MeterId, Priority};
@@ -45,7 +45,8 @@ pub struct CollectArgs {
     /// Attempts per meter.
     #[arg(long, default_value_t = 3)]
     pub attempts: u32,
-    /// Invocation counters survive in this file (default: resynchronised from each meter).
+    /// Keep the registry and the invocation counters in this SQLite file, so that counters
+    /// survive across runs (default: in memory, resynchronised from each meter).
     #[arg(long)]
     pub counters: Option<PathBuf>,
     /// Write every reading and event as a JSON line here.
@@ -73,11 +74,9 @@ pub async fn run(args: CollectArgs) -> u8 {
 }
 
 async fn collect(args: CollectArgs) -> anyhow::Result<bool> {
-    let (registry, entries) = crate::meters::registry_from(&args.inventory)?;
-    let counters: Arc<dyn CounterStore> = match &args.counters {
-        Some(p) => Arc::new(FileCounters::open(p)?),
-        None => Arc::new(FileCounters::in_memory()),
-    };
+    let (registry, entries) =
+        crate::meters::registry_from(&args.inventory, args.counters.as_deref()).await?;
+    let counters = Arc::new(Counters::new(registry.state().clone()));
     let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
     let env = Arc::new(Env {
         registry: registry.clone(),

@@ -11,7 +11,7 @@ use clap::Args;
 use dlms::SystemTitle;
 use hes_bus::kafka::KafkaBus;
 use hes_bus::Bus;
-use hes_collector::counters::{CounterStore, FileCounters};
+use hes_collector::counters::Counters;
 use hes_collector::distributed::run_collector;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
 use hes_collector::session::Env;
@@ -19,9 +19,15 @@ use hes_model::topics;
 
 #[derive(Debug, Args)]
 pub struct CollectorArgs {
-    /// The meters (JSON, or CSV for `.csv`).
+    /// The registry's database (`postgres://…` or an SQLite path): meters, keys and
+    /// invocation counters shared with every other node. Without it, `--inventory` is read
+    /// into a registry of this process alone.
+    #[arg(long, env = "HES_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Meters (JSON, or CSV for `.csv`): with `--database-url`, the ones the registry does not
+    /// have yet are imported at start (a first import; `hes meters import` is the usual way).
     #[arg(long)]
-    pub inventory: PathBuf,
+    pub inventory: Option<PathBuf>,
     /// Kafka bootstrap servers.
     #[arg(long, env = "HES_KAFKA_BROKERS")]
     pub brokers: String,
@@ -50,7 +56,8 @@ pub struct CollectorArgs {
     /// Sessions at once per cell across all collectors (with --redis-url).
     #[arg(long, default_value_t = 8)]
     pub per_cell_limit: usize,
-    /// Invocation counters survive in this file (default: resynchronised from each meter).
+    /// Without `--database-url`: keep the registry and invocation counters in this SQLite file
+    /// (default: in memory, resynchronised from each meter).
     #[arg(long)]
     pub counters: Option<PathBuf>,
     /// The audit trail of commands (JSON lines).
@@ -71,11 +78,31 @@ pub async fn run(args: CollectorArgs) -> u8 {
 }
 
 async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
-    let (registry, _) = crate::meters::registry_from(&args.inventory)?;
-    let counters: Arc<dyn CounterStore> = match &args.counters {
-        Some(p) => Arc::new(FileCounters::open(p)?),
-        None => Arc::new(FileCounters::in_memory()),
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let registry = match (&args.database_url, &args.inventory) {
+        (Some(url), inventory) => {
+            let state = crate::meters::open_state(url).await?;
+            let registry = hes_store::Registry::open(state, crate::meters::kek_from_env()?).await?;
+            if let Some(p) = inventory {
+                let n = crate::meters::import_new(&registry, &crate::meters::read_inventory(p)?)
+                    .await?;
+                if n > 0 {
+                    println!("imported {n} new meters from {}", p.display());
+                }
+            }
+            registry.spawn_refresh(Duration::from_secs(5), rx.clone());
+            registry
+        }
+        (None, Some(p)) => {
+            crate::meters::registry_from(p, args.counters.as_deref())
+                .await?
+                .0
+        }
+        (None, None) => {
+            anyhow::bail!("no meters: give --database-url (or HES_DATABASE_URL) or --inventory")
+        }
     };
+    let counters = Arc::new(Counters::new(registry.state().clone()));
     let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
     let env = Arc::new(Env {
         registry,
@@ -112,16 +139,26 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
     let consumer = bus
         .subscribe(&[args.jobs_topic.as_str()], &args.group)
         .await?;
-    let (stop, rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(engine.clone().run(rx.clone()));
     println!(
         "COLLECTING group={} concurrency={}",
         args.group, args.concurrency
     );
-    let collecting = tokio::spawn(run_collector(consumer, engine, args.concurrency * 4, rx));
-    let _ = tokio::signal::ctrl_c().await;
+    let mut collecting = tokio::spawn(run_collector(consumer, engine, args.concurrency * 4, rx));
+    // The collector never ends unseen: an error it could not survive stops the process
+    // (non-zero) so that a supervisor restarts it.
+    let ended = tokio::select! {
+        _ = tokio::signal::ctrl_c() => None,
+        r = &mut collecting => Some(r),
+    };
     let _ = stop.send(true);
     let _ = runner.await;
-    collecting.await??;
+    match ended {
+        Some(r) => {
+            r??;
+            anyhow::bail!("the collector stopped")
+        }
+        None => collecting.await??,
+    }
     Ok(())
 }

@@ -4,7 +4,6 @@
 //! in-process bus, and from there into an SQLite store. A line every few seconds says where
 //! things stand. (The pipeline, the API and the web UI join it as they are built.)
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use dlms::SystemTitle;
 use hes_collector::bus::MemoryBus;
-use hes_collector::counters::FileCounters;
+use hes_collector::counters::Counters;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
 use hes_collector::push::{serve_pushes, PushListenerConfig, PushStats};
 use hes_collector::registry::Registry;
@@ -61,6 +60,43 @@ pub struct DemoArgs {
     pub sim_control: Option<SocketAddr>,
 }
 
+/// The demo's KEK: `HES_KEK`/`HES_KEK_FILE` when set, else one generated at the first start
+/// and kept in the data directory (readable by its owner only), said so once.
+fn demo_kek(dir: &std::path::Path) -> anyhow::Result<Kek> {
+    if std::env::var_os("HES_KEK").is_some() || std::env::var_os("HES_KEK_FILE").is_some() {
+        return crate::meters::kek_from_env();
+    }
+    let path = dir.join("kek");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Kek::from_hex(&text).with_context(|| format!("{}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut k = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut k);
+            write_private(&path, hex::encode(k).as_bytes())?;
+            println!(
+                "hes demo: generated a key-encryption key in {} (set HES_KEK to use your own)",
+                path.display()
+            );
+            Ok(Kek::from_bytes(&k)?)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
 pub async fn run(args: DemoArgs) -> u8 {
     match demo(args).await {
         Ok(()) => 0,
@@ -99,19 +135,19 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let mut kek = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut kek);
-    let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&kek)?));
-    registry.import(&fleet.inventory(), |e| {
-        // Cells of 50 meters, as a data concentrator or a radio cell would group them.
-        let n: u32 = e.serial.parse().unwrap_or(0);
-        BTreeMap::from([("cell".to_string(), format!("cell-{}", n / 50))])
-    })?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let db = args.data_dir.join("hes.db");
+    let (store, state) = crate::meters::open_stores(&db.to_string_lossy()).await?;
+    // The registry in the store, like every node's; the fleet's meters (re)imported, since the
+    // simulator starts again with its first keys.
+    let registry = Registry::open(state, demo_kek(&args.data_dir)?).await?;
+    registry.import(&fleet.inventory(), true).await?;
     // Bounded: a record is dropped once every stage has committed it.
     let bus = Arc::new(MemoryBus::bounded());
     let env = Arc::new(Env {
         registry: registry.clone(),
-        counters: Arc::new(FileCounters::in_memory()),
+        counters: Arc::new(Counters::new(registry.state().clone())),
         client_title: SystemTitle(*b"HESDEMO\x01"),
         connect_timeout: Duration::from_secs(5),
         response_timeout: Duration::from_secs(5),
@@ -136,10 +172,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     );
     let (stop, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(engine.clone().run(rx.clone()));
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let db = args.data_dir.join("hes.db");
-    let store: Arc<dyn hes_store::Store> = Arc::new(hes_store::SqliteStore::open(&db).await?);
     let cache: Arc<dyn hes_cache::Cache> = Arc::new(hes_cache::MemoryCache::new());
     if let Some(addr) = (!args.no_http).then_some(args.http) {
         crate::http::start(

@@ -47,6 +47,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Apply the store's schema migrations (HES_DATABASE_URL or --database-url).
     Migrate(migrate::MigrateArgs),
+    /// The meter registry in the store: import an inventory once, export, list.
+    Meters(meters::MetersArgs),
     /// The distributed roles (pipeline stages, collectors) from a TOML configuration.
     Serve(serve::ServeArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
@@ -87,6 +89,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(a) => demo::run(a).await,
             Command::Export(a) => export::run(a).await,
             Command::Migrate(a) => migrate::run(a).await,
+            Command::Meters(a) => meters::run(a).await,
             Command::Serve(a) => serve::run(a).await,
             Command::PushListen(a) => push::run(a).await,
             Command::Collector(a) => collector::run(a).await,

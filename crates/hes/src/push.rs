@@ -46,7 +46,7 @@ pub async fn run(args: PushArgs) -> u8 {
 }
 
 async fn listen(args: PushArgs) -> anyhow::Result<()> {
-    let (registry, _) = crate::meters::registry_from(&args.inventory)?;
+    let (registry, _) = crate::meters::registry_from(&args.inventory, None).await?;
     let memory = Arc::new(MemoryBus::new());
     let bus: Arc<dyn Bus> = match &args.brokers {
         Some(b) => {

@@ -43,7 +43,8 @@ pub enum Role {
     Collector,
     Api,
     /// Runs the schedules kept through the API, putting each cycle's jobs on `hes.jobs`.
-    /// One per deployment (two would queue every cycle twice).
+    /// Every node may have it: one leads at a time (a lease in the store), another takes
+    /// over within seconds of its death.
     Scheduler,
 }
 
@@ -145,6 +146,74 @@ async fn apply_retention(
     }
 }
 
+/// The scheduler lease: one node of a deployment runs the schedules; another takes over within
+/// seconds of its death (the lease runs out by the store's clock).
+const SCHEDULER_LEASE: &str = "scheduler";
+const LEASE_TTL_MS: i64 = 10_000;
+const LEASE_RENEW: Duration = Duration::from_secs(2);
+
+/// Runs the API's schedules while this node holds the scheduler lease; stops them when the
+/// lease is lost (or cannot be renewed in time) and tries again. Every node with the role runs
+/// this; one leads.
+async fn lead_schedules(
+    accounts_at: String,
+    sink: hes_collector::schedule::Sink,
+    registry: Arc<hes_store::Registry>,
+    node: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), hes_pipeline::run::StageError> {
+    let state = registry.state().clone();
+    let mut leading: Option<(tokio::sync::watch::Sender<bool>, i64)> = None;
+    let mut renewed = std::time::Instant::now();
+    loop {
+        match state
+            .acquire_lease(SCHEDULER_LEASE, &node, LEASE_TTL_MS)
+            .await
+        {
+            Ok(Some(token)) => {
+                renewed = std::time::Instant::now();
+                if leading.as_ref().map(|(_, t)| *t) != Some(token) {
+                    let (tx, rx) = tokio::sync::watch::channel(false);
+                    println!("SCHEDULER leading (token {token})");
+                    tokio::spawn(crate::http::run_api_schedules(
+                        accounts_at.clone(),
+                        sink.clone(),
+                        registry.clone(),
+                        rx,
+                    ));
+                    leading = Some((tx, token));
+                }
+            }
+            Ok(None) => {
+                if let Some((tx, _)) = leading.take() {
+                    println!("SCHEDULER another node leads: stopped");
+                    let _ = tx.send(true);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing the scheduler lease");
+                // Not renewed in time: another node may take over; stop before it can.
+                if renewed.elapsed() > Duration::from_millis(LEASE_TTL_MS as u64 / 2) {
+                    if let Some((tx, _)) = leading.take() {
+                        println!("SCHEDULER lease not renewed: stopped");
+                        let _ = tx.send(true);
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_RENEW) => {}
+            _ = stop.changed() => {
+                if let Some((tx, _)) = leading.take() {
+                    let _ = tx.send(true);
+                    let _ = state.release_lease(SCHEDULER_LEASE, &node).await;
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
 pub async fn run(args: ServeArgs) -> u8 {
     match serve(args).await {
         Ok(()) => 0,
@@ -185,17 +254,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             rx.clone(),
         )));
     }
-    // The store and the cache, opened once for the roles that use them.
-    let wants_store = cfg.roles.contains(&Role::Process) || cfg.roles.contains(&Role::Api);
-    let store: Option<Arc<dyn hes_store::Store>> = if wants_store {
+    // The store, the registry (in the store, keys sealed under HES_KEK) and the cache, opened
+    // once for the roles that use them.
+    let wants_store = cfg.roles.iter().any(|r| *r != Role::Validate);
+    let (store, registry) = if wants_store {
         let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
-        Some(if hes_store::is_postgres_url(&url) {
-            Arc::new(hes_store::PgStore::connect(&url).await?)
-        } else {
-            Arc::new(hes_store::SqliteStore::open(&url).await?)
-        })
+        let kek = crate::meters::kek_from_env()?;
+        let (store, state) = crate::meters::open_stores(&url).await?;
+        let registry = hes_store::Registry::open(state, kek).await?;
+        if let Some(p) = &cfg.inventory {
+            let n =
+                crate::meters::import_new(&registry, &crate::meters::read_inventory(p)?).await?;
+            println!(
+                "inventory {}: {n} new meters imported ({} in the registry)",
+                p.display(),
+                registry.len()
+            );
+        }
+        registry.spawn_refresh(Duration::from_secs(5), rx.clone());
+        (Some(store), Some(registry))
     } else {
-        None
+        (None, None)
     };
     let cache: Option<Arc<dyn hes_cache::Cache>> = match (
         wants_store,
@@ -207,11 +286,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     if let (true, Some(store)) = (cfg.roles.contains(&Role::Process), store.clone()) {
-        let groups: Arc<dyn hes_pipeline::run::Groups> = match &cfg.inventory {
-            Some(p) => {
-                let (registry, _) = crate::meters::registry_from(p)?;
-                Arc::new(crate::pipeline::RegistryGroups(registry))
-            }
+        let groups: Arc<dyn hes_pipeline::run::Groups> = match &registry {
+            Some(r) => Arc::new(crate::pipeline::RegistryGroups(r.clone())),
             None => Arc::new(NoGroups),
         };
         let retention = hes_store::Retention {
@@ -237,13 +313,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )));
     }
     let collector = if cfg.roles.contains(&Role::Collector) {
-        let inventory = cfg
-            .inventory
-            .clone()
-            .context("the collector role needs `inventory`")?;
+        let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
         Some(tokio::spawn(crate::collector::run(
             crate::collector::CollectorArgs {
-                inventory,
+                database_url: Some(url),
+                inventory: None,
                 brokers: brokers.clone(),
                 jobs_topic: hes_model::topics::JOBS.to_string(),
                 group: "hes-collectors".into(),
@@ -269,17 +343,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .api
             .as_ref()
             .context("the api role needs an [api] section")?;
-        let inventory = cfg
-            .inventory
-            .as_ref()
-            .context("the api role needs `inventory`")?;
         let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
         let store = store.clone().context("the api role opens the store")?;
+        let registry = registry
+            .clone()
+            .context("the api role opens the registry")?;
         // Without Redis, live updates reach this node's clients only.
         let cache: Arc<dyn hes_cache::Cache> = cache
             .clone()
             .unwrap_or_else(|| Arc::new(hes_cache::MemoryCache::new()));
-        let (registry, _) = crate::meters::registry_from(inventory)?;
         let node = api.node.clone().unwrap_or_else(|| {
             std::env::var("HOSTNAME").unwrap_or_else(|_| format!("node{}", std::process::id()))
         });
@@ -302,23 +374,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     }
     if cfg.roles.contains(&Role::Scheduler) {
-        let inventory = cfg
-            .inventory
-            .as_ref()
-            .context("the scheduler role needs `inventory`")?;
         let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
-        let (registry, _) = crate::meters::registry_from(inventory)?;
+        let registry = registry
+            .clone()
+            .context("the scheduler role opens the registry")?;
         bus.ensure_topics(&[hes_model::topics::JOBS], partitions)
             .await?;
-        tokio::spawn(crate::http::run_api_schedules(
+        let node = format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
+            std::process::id()
+        );
+        tasks.push(tokio::spawn(lead_schedules(
             url,
             hes_collector::schedule::Sink::Bus {
                 bus: bus.clone(),
                 topic: hes_model::topics::JOBS.to_string(),
             },
             registry,
+            node,
             rx.clone(),
-        ));
+        )));
     }
     println!("SERVING roles={:?} brokers={brokers}", cfg.roles);
     let n = StageStats::get;
@@ -327,7 +403,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
-        if tasks.iter().any(|t| t.is_finished()) {
+        // A role never ends unseen: when one stops, the process stops (non-zero).
+        if tasks.iter().any(|t| t.is_finished())
+            || collector.as_ref().is_some_and(|c| c.is_finished())
+        {
             break;
         }
         println!(
@@ -352,8 +431,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(c) = collector {
-        // It stops on the same Ctrl-C.
-        let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
+        if c.is_finished() {
+            match c.await {
+                Ok(0) => {}
+                _ => anyhow::bail!("the collector role stopped (see above)"),
+            }
+        } else {
+            // It stops on the same Ctrl-C.
+            let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
+        }
     }
     println!("STOPPED");
     Ok(())

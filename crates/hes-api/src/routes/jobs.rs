@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use hes_collector::registry::MeterStatus;
+use hes_model::meter::MeterStatus;
 use hes_model::{Job, JobKind, JobState};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

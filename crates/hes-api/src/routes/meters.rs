@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use hes_collector::registry::{MeterRecord, MeterStatus};
 use hes_model::inventory::{self, InventoryEntry};
+use hes_model::meter::{MeterRecord, MeterStatus};
 use hes_model::MeterId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -221,10 +221,12 @@ pub async fn create(
             json!({"groups": new.groups}),
         )
         .await?;
-    let groups = new.groups.clone();
+    let mut entry = new.entry.clone();
+    entry.groups.extend(new.groups.clone());
     state
         .registry
-        .import(std::slice::from_ref(&new.entry), |_| groups.clone())
+        .import(std::slice::from_ref(&entry), false)
+        .await
         .map_err(registry_error)?;
     let m = state
         .registry
@@ -233,11 +235,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(full(&state, &m).await?)))
 }
 
-fn registry_error(e: hes_collector::registry::RegistryError) -> ApiError {
-    use hes_collector::registry::RegistryError as E;
+fn registry_error(e: hes_store::RegistryError) -> ApiError {
+    use hes_store::RegistryError as E;
     match e {
         E::Invalid { .. } => ApiError::BadRequest(e.to_string()),
         E::NoMeter(id) => ApiError::NotFound(format!("meter {id}")),
+        E::Store(hes_store::StoreError::Conflict(why)) => ApiError::Conflict(why),
+        E::Store(hes_store::StoreError::NotFound(what)) => ApiError::NotFound(what),
         other => ApiError::internal(other),
     }
 }
@@ -272,12 +276,14 @@ pub async fn update(
         state
             .registry
             .set_status(&m.id, s)
+            .await
             .map_err(registry_error)?;
     }
     if let Some(g) = u.groups {
         state
             .registry
             .set_groups(&m.id, g)
+            .await
             .map_err(registry_error)?;
     }
     let m = visible_meter(&state, &who, &id)?;
@@ -297,6 +303,7 @@ pub async fn decommission(
     state
         .registry
         .set_status(&m.id, MeterStatus::Decommissioned)
+        .await
         .map_err(registry_error)?;
     let m = visible_meter(&state, &who, &id)?;
     Ok(Json(full(&state, &m).await?))
@@ -306,6 +313,8 @@ pub async fn decommission(
 pub struct ImportQuery {
     /// Groups given to every imported meter: `key=value,key=value`.
     groups: Option<String>,
+    /// Replace meters that exist (else an existing id refuses the whole import).
+    replace: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -333,7 +342,10 @@ pub async fn import(
         groups.insert(k, v);
     }
     check_groups(&groups)?;
-    let entries = inventory::from_csv(&body).map_err(ApiError::bad)?;
+    let mut entries = inventory::from_csv(&body).map_err(ApiError::bad)?;
+    for e in &mut entries {
+        e.groups.extend(groups.clone());
+    }
     state
         .audit(
             &who.name,
@@ -344,7 +356,8 @@ pub async fn import(
         .await?;
     let n = state
         .registry
-        .import(&entries, |_| groups.clone())
+        .import(&entries, q.replace.unwrap_or(false))
+        .await
         .map_err(registry_error)?;
     Ok(Json(Imported { imported: n }))
 }

@@ -10,7 +10,7 @@ pub mod stats;
 
 use std::sync::Arc;
 
-use hes_collector::registry::MeterRecord;
+use hes_model::meter::MeterRecord;
 use hes_model::MeterId;
 
 use crate::auth::Principal;

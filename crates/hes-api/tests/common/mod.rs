@@ -24,7 +24,7 @@ use hes_api::auth::{hash_password, HashCost, JwtKey};
 use hes_api::{ApiConfig, AppState};
 use hes_cache::{Cache, MemoryCache};
 use hes_collector::bus::MemoryBus;
-use hes_collector::counters::FileCounters;
+use hes_collector::counters::Counters;
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
 use hes_collector::registry::Registry;
 use hes_collector::secrets::Kek;
@@ -89,6 +89,7 @@ pub fn entry(i: u32) -> InventoryEntry {
         security: "hls-gmac-authenticated-encrypted".into(),
         max_pdu: 1024,
         quirks: vec![],
+        groups: Default::default(),
     }
 }
 
@@ -112,17 +113,18 @@ pub async fn fixture_on(config: ApiConfig, cache: Arc<dyn Cache>, jwt: JwtKey) -
     let db = dir.join("hes.db");
     let store = Arc::new(SqliteStore::open(&db).await.unwrap());
     let accounts = Arc::new(SqliteAccounts::open(&db).await.unwrap());
-    let registry = Arc::new(Registry::in_memory(Kek::from_bytes(&[7u8; 32]).unwrap()));
-    let entries: Vec<InventoryEntry> = (1..=6).map(entry).collect();
-    registry
-        .import(&entries, |e| {
-            let n: u32 = e.serial.parse().unwrap();
-            BTreeMap::from([("cell".to_string(), format!("cell-{}", (n - 1) / 3 + 1))])
-        })
+    let registry = Registry::open(store.clone(), Kek::from_bytes(&[7u8; 32]).unwrap())
+        .await
         .unwrap();
+    let mut entries: Vec<InventoryEntry> = (1..=6).map(entry).collect();
+    for e in &mut entries {
+        let n: u32 = e.serial.parse().unwrap();
+        e.groups = BTreeMap::from([("cell".to_string(), format!("cell-{}", (n - 1) / 3 + 1))]);
+    }
+    registry.import(&entries, false).await.unwrap();
     let env = Arc::new(Env {
         registry: registry.clone(),
-        counters: Arc::new(FileCounters::in_memory()),
+        counters: Arc::new(Counters::new(store.clone())),
         client_title: SystemTitle(*b"HESTEST\x01"),
         connect_timeout: Duration::from_secs(1),
         response_timeout: Duration::from_secs(1),

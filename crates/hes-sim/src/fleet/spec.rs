@@ -201,6 +201,11 @@ pub fn inventory_entry(s: &MeterSpec, keys: &KeySet) -> InventoryEntry {
         security: "hls-gmac-authenticated-encrypted".into(),
         max_pdu: s.quirks.max_pdu(),
         quirks: s.quirks.names().into_iter().map(String::from).collect(),
+        // Cells of 50 meters, as a data concentrator or a radio cell would group them.
+        groups: std::collections::BTreeMap::from([(
+            "cell".to_string(),
+            format!("cell-{}", s.serial / 50),
+        )]),
     }
 }
 

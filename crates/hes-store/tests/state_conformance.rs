@@ -1,0 +1,481 @@
+//! One suite, every adapter of the state port (registry, counters, jobs, leases, slots):
+//! SQLite (a fresh file per test) and PostgreSQL (a fresh database per test on
+//! `HES_DATABASE_URL`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hes_model::inventory::{Endpoint, InventoryEntry, Transport};
+use hes_model::meter::{MeterRecord, MeterStatus};
+use hes_model::secrets::Kek;
+use hes_model::{JobKind, JobResult, JobState, MeterId, Priority};
+use hes_store::{JobFilter, NewJob, PgStore, StateStore, StoreError};
+
+mod common;
+use common::*;
+
+fn kek() -> Kek {
+    Kek::from_bytes(&[5u8; 32]).unwrap()
+}
+
+fn entry(i: u32) -> InventoryEntry {
+    InventoryEntry {
+        id: format!("MTR{i:08}"),
+        serial: format!("{i:08}"),
+        logical_device_name: format!("HES{i:013}"),
+        endpoint: Endpoint {
+            host: format!("127.1.0.{i}"),
+            port: 4059,
+            transport: Transport::Wrapper,
+            client_sap_public: 16,
+            client_sap_reader: 17,
+            client_sap_management: 1,
+            hdlc_server_logical: 1,
+            hdlc_server_physical: 16,
+        },
+        password: "12345678".into(),
+        ek: "000102030405060708090A0B0C0D0E0F".into(),
+        ak: "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF".into(),
+        kek: "101112131415161718191A1B1C1D1E1F".into(),
+        system_title: format!("48455300{i:08X}"),
+        security: "hls-gmac-authenticated-encrypted".into(),
+        max_pdu: 1024,
+        quirks: vec![],
+        groups: BTreeMap::from([("cell".into(), format!("cell-{}", i % 2))]),
+    }
+}
+
+fn meter(i: u32) -> MeterRecord {
+    MeterRecord::from_entry(&entry(i), &kek()).unwrap()
+}
+
+fn new_job(meter: &str, kind: JobKind, request: &str) -> NewJob {
+    NewJob {
+        meter: MeterId::from(meter),
+        kind,
+        priority: Priority::OnDemand,
+        requested_by: "alice".into(),
+        not_before: 0,
+        max_attempts: 4,
+        request: Some(request.into()),
+    }
+}
+
+fn conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
+    match r {
+        Err(StoreError::Conflict(why)) => why,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+// ---- the cases ----
+
+async fn registry_import_is_all_or_nothing(s: &dyn StateStore) {
+    assert_eq!(s.registry_revision().await.unwrap(), 0);
+    assert_eq!(
+        s.import_meters(&[meter(1), meter(2)], false).await.unwrap(),
+        2
+    );
+    let r1 = s.registry_revision().await.unwrap();
+    assert!(r1 > 0);
+    assert_eq!(
+        s.meter(&"MTR00000001".into()).await.unwrap(),
+        Some(meter_like(s, 1).await)
+    );
+    // An existing id without `replace`: refused, and the new meter of the batch not added.
+    let why = conflict(s.import_meters(&[meter(3), meter(1)], false).await);
+    assert!(why.contains("MTR00000001"), "{why}");
+    assert_eq!(s.meter(&"MTR00000003".into()).await.unwrap(), None);
+    // A system title another meter has: refused even with `replace`.
+    let mut thief = meter(4);
+    thief.system_title = meter(2).system_title;
+    let why = conflict(s.import_meters(&[thief], true).await);
+    assert!(why.contains("MTR00000002"), "{why}");
+    // Twice in one batch: refused.
+    conflict(s.import_meters(&[meter(5), meter(5)], false).await);
+    assert_eq!(s.registry_revision().await.unwrap(), r1);
+    // Replace: the row changes, the revision grows.
+    let mut moved = meter(1);
+    moved.endpoint.port = 4100;
+    assert_eq!(s.import_meters(&[moved.clone()], true).await.unwrap(), 1);
+    let got = s.meter(&moved.id).await.unwrap().unwrap();
+    assert_eq!(got.endpoint.port, 4100);
+    assert_eq!(got.open_keys(&kek()).unwrap().ek[15], 0x0F);
+    let (all, rev) = s.meters_since(0, 100).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(rev > r1);
+    // Only what changed after a revision.
+    let (changed, _) = s.meters_since(r1, 100).await.unwrap();
+    assert_eq!(
+        changed
+            .iter()
+            .map(|m| m.record.id.0.as_str())
+            .collect::<Vec<_>>(),
+        ["MTR00000001"]
+    );
+    s.set_meter_groups(&moved.id, &BTreeMap::from([("feeder".into(), "F7".into())]))
+        .await
+        .unwrap();
+    s.set_meter_status(&moved.id, MeterStatus::Inactive)
+        .await
+        .unwrap();
+    let got = s.meter(&moved.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.groups.get("feeder").map(String::as_str), got.status),
+        (Some("F7"), MeterStatus::Inactive)
+    );
+    let (changed, rev2) = s.meters_since(rev, 100).await.unwrap();
+    assert_eq!((changed.len(), rev2 > rev), (1, true));
+    assert!(matches!(
+        s.set_meter_status(&"nope".into(), MeterStatus::Active)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Meter `i` as stored (sealing is random, so compare against what was stored).
+async fn meter_like(s: &dyn StateStore, i: u32) -> MeterRecord {
+    let stored = s
+        .meter(&MeterId(format!("MTR{i:08}")))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut expected = meter(i);
+    expected.keys = stored.keys.clone();
+    assert_eq!(stored.open_keys(&kek()).unwrap().ak[0], 0xD0);
+    expected
+}
+
+async fn key_rotation_commits_once(s: &dyn StateStore) {
+    s.import_meters(&[meter(1)], false).await.unwrap();
+    let m = s.meter(&"MTR00000001".into()).await.unwrap().unwrap();
+    let next = m.next_keys(&kek(), &[7; 16], &[6; 16]).unwrap();
+    s.rotate_keys(&m.id, 0, &next).await.unwrap();
+    // A second rotation from the same version loses.
+    let again = m.next_keys(&kek(), &[1; 16], &[1; 16]).unwrap();
+    conflict(s.rotate_keys(&m.id, 0, &again).await);
+    let now = s.meter(&m.id).await.unwrap().unwrap();
+    let keys = now.open_keys(&kek()).unwrap();
+    assert_eq!((now.keys.version, keys.ek, keys.ak), (1, [7; 16], [6; 16]));
+    // A version that does not follow: refused.
+    assert!(matches!(
+        s.rotate_keys(&m.id, 1, &next).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.rotate_keys(&"nope".into(), 0, &next).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn counters_only_grow(s: &dyn StateStore) {
+    let m = MeterId::from("MTR1");
+    assert!(!s.counter_known(&m).await.unwrap());
+    assert_eq!(s.lease_counters(&m, 100).await.unwrap(), Some(1));
+    assert!(s.counter_known(&m).await.unwrap());
+    assert_eq!(s.lease_counters(&m, 100).await.unwrap(), Some(101));
+    // The meter says it has seen 5,000: nothing at or below it again.
+    s.raise_counter_floor(&m, 5_001).await.unwrap();
+    assert_eq!(s.lease_counters(&m, 10).await.unwrap(), Some(5_001));
+    // A lower floor changes nothing.
+    s.raise_counter_floor(&m, 7).await.unwrap();
+    assert_eq!(s.lease_counters(&m, 10).await.unwrap(), Some(5_011));
+    // A floor set before the first lease is where it starts.
+    let fresh = MeterId::from("MTR2");
+    s.raise_counter_floor(&fresh, 900).await.unwrap();
+    assert_eq!(s.lease_counters(&fresh, 10).await.unwrap(), Some(900));
+    // Exhausted: a lease whose last counter does not fit 32 bits.
+    s.raise_counter_floor(&fresh, u64::from(u32::MAX) - 5)
+        .await
+        .unwrap();
+    assert_eq!(s.lease_counters(&fresh, 10).await.unwrap(), None);
+}
+
+async fn counter_leases_are_disjoint_under_concurrency(s: Arc<dyn StateStore>) {
+    let m = MeterId::from("MTR1");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, m) = (s.clone(), m.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..10 {
+                got.push(s.lease_counters(&m, 64).await.unwrap().unwrap());
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all.len(), 80);
+    for w in all.windows(2) {
+        assert_eq!(w[1] - w[0], 64, "overlapping or skipped leases: {all:?}");
+    }
+}
+
+async fn jobs_state_machine(s: &dyn StateStore) {
+    let read = JobKind::ReadLoadProfile { from: None };
+    let created = s
+        .create_jobs(&[
+            new_job("m1", read.clone(), "r1"),
+            new_job("m1", read.clone(), "r2"),
+            new_job("m1", JobKind::ClockSync, "c1"),
+            new_job("m1", JobKind::ClockSync, "c2"),
+        ])
+        .await
+        .unwrap();
+    // The second read of the batch joins the first; commands never join.
+    assert_eq!(created.len(), 3);
+    let (read_job, new) = &created[0];
+    assert!(new);
+    assert_eq!(read_job.requests, ["r1", "r2"]);
+    assert_eq!(read_job.state, JobState::Queued);
+    assert_ne!(created[1].0.id, created[2].0.id);
+    // A read asked for again while open joins it, across calls.
+    let again = s
+        .create_jobs(&[new_job("m1", read.clone(), "r3")])
+        .await
+        .unwrap();
+    assert_eq!((again[0].0.id, again[0].1), (read_job.id, false));
+    assert_eq!(again[0].0.requests, ["r1", "r2", "r3"]);
+    // Claim: running, one attempt.
+    let claimed = s.claim_job(read_job.id, 1000).await.unwrap().unwrap();
+    assert_eq!(
+        (claimed.state, claimed.attempts, claimed.started_at),
+        (JobState::Running, 1, Some(1000))
+    );
+    // A running job cannot be cancelled; a queued one can, and is then never claimed.
+    assert!(!s.cancel_job(read_job.id, 1001).await.unwrap());
+    let cmd = created[1].0.id;
+    assert!(s.cancel_job(cmd, 1001).await.unwrap());
+    assert_eq!(s.claim_job(cmd, 1002).await.unwrap(), None);
+    assert_eq!(
+        s.job(cmd).await.unwrap().unwrap().state,
+        JobState::Cancelled
+    );
+    // Retry, then requeue (a limit was full: the attempt does not count), then finish.
+    s.retry_job(read_job.id, "timeout", 1010).await.unwrap();
+    let j = s.job(read_job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (j.state, j.last_error.as_deref(), j.not_before),
+        (JobState::Retrying, Some("timeout"), 1010)
+    );
+    let j = s.claim_job(read_job.id, 1011).await.unwrap().unwrap();
+    assert_eq!(j.attempts, 2);
+    s.requeue_job(read_job.id, 1012).await.unwrap();
+    assert_eq!(s.job(read_job.id).await.unwrap().unwrap().attempts, 1);
+    let j = s.claim_job(read_job.id, 1013).await.unwrap().unwrap();
+    s.finish_job(&JobResult {
+        job: j.id,
+        meter: j.meter.clone(),
+        kind: j.kind.clone(),
+        state: JobState::Succeeded,
+        attempts: j.attempts,
+        started_at: j.started_at,
+        finished_at: 1020,
+        error: None,
+        readings: 96,
+        events: 0,
+        detail: serde_json::json!({"x": 1}),
+        requests: j.requests.clone(),
+    })
+    .await
+    .unwrap();
+    let done = s.job(read_job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.state, done.finished_at, done.last_error),
+        (JobState::Succeeded, Some(1020), None)
+    );
+    // Final: never claimed again, and a new read of the same kind is a new job.
+    assert_eq!(s.claim_job(read_job.id, 1030).await.unwrap(), None);
+    let next = s
+        .create_jobs(&[new_job("m1", read.clone(), "r4")])
+        .await
+        .unwrap();
+    assert!(next[0].1 && next[0].0.id != read_job.id);
+    // Lists: newest first, filtered, scoped, paged.
+    s.create_jobs(&[new_job("m2", read.clone(), "x")])
+        .await
+        .unwrap();
+    let (all, total) = s.list_jobs(&JobFilter::default(), 0, 100).await.unwrap();
+    assert_eq!((all.len(), total), (5, 5));
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    let (page, total) = s.list_jobs(&JobFilter::default(), 1, 2).await.unwrap();
+    assert_eq!((page.len(), total, page[0].id), (2, 5, all[1].id));
+    let f = JobFilter {
+        meter: Some("m2".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.list_jobs(&f, 0, 10).await.unwrap().1, 1);
+    let f = JobFilter {
+        state: Some(JobState::Cancelled),
+        ..Default::default()
+    };
+    assert_eq!(s.list_jobs(&f, 0, 10).await.unwrap().0[0].id, cmd);
+    let f = JobFilter {
+        commands: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(s.list_jobs(&f, 0, 10).await.unwrap().1, 2);
+    let f = JobFilter {
+        meters: Some(vec!["m2".into(), "m9".into()]),
+        ..Default::default()
+    };
+    assert_eq!(s.list_jobs(&f, 0, 10).await.unwrap().1, 1);
+    let f = JobFilter {
+        meters: Some(vec![]),
+        ..Default::default()
+    };
+    assert_eq!(s.list_jobs(&f, 0, 10).await.unwrap().1, 0);
+    // Stale: open jobs not touched since; prune: final jobs finished before.
+    let far = i64::MAX / 2;
+    assert_eq!(s.stale_jobs(far, 100).await.unwrap().len(), 3);
+    assert_eq!(s.stale_jobs(0, 100).await.unwrap().len(), 0);
+    assert_eq!(s.prune_jobs(1021).await.unwrap(), 2);
+    assert_eq!(
+        s.list_jobs(&JobFilter::default(), 0, 100).await.unwrap().1,
+        3
+    );
+}
+
+async fn leases_fence_and_expire(s: &dyn StateStore) {
+    let a = s
+        .acquire_lease("scheduler", "node-a", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.acquire_lease("scheduler", "node-b", 60_000)
+            .await
+            .unwrap(),
+        None
+    );
+    // Renewal keeps the token.
+    assert_eq!(
+        s.acquire_lease("scheduler", "node-a", 60_000)
+            .await
+            .unwrap(),
+        Some(a)
+    );
+    s.release_lease("scheduler", "node-b").await.unwrap();
+    assert_eq!(
+        s.acquire_lease("scheduler", "node-b", 60_000)
+            .await
+            .unwrap(),
+        None
+    );
+    s.release_lease("scheduler", "node-a").await.unwrap();
+    let b = s
+        .acquire_lease("scheduler", "node-b", 200)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b > a);
+    // Expiry: another node takes over once the lease runs out, with a larger token.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let c = loop {
+        if let Some(t) = s
+            .acquire_lease("scheduler", "node-a", 60_000)
+            .await
+            .unwrap()
+        {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "the lease never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(c > b);
+    // Slots: fired once, and only with the current token.
+    let jobs = [new_job("m1", JobKind::ReadEvents { from: None }, "s1")];
+    assert_eq!(
+        s.fire_slot("scheduler", b, "daily", 86_400, &jobs)
+            .await
+            .unwrap(),
+        None
+    );
+    let fired = s
+        .fire_slot("scheduler", c, "daily", 86_400, &jobs)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(
+        s.fire_slot("scheduler", c, "daily", 86_400, &jobs)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(s
+        .fire_slot("scheduler", c, "daily", 2 * 86_400, &[])
+        .await
+        .unwrap()
+        .is_some());
+    let (listed, _) = s.list_jobs(&JobFilter::default(), 0, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    s.append_audit(&hes_store::AuditEntry {
+        time: 1,
+        actor: "scheduler".into(),
+        action: "schedule.fire".into(),
+        target: "daily".into(),
+        detail: serde_json::json!({"slot": 86_400}),
+    })
+    .await
+    .unwrap();
+}
+
+macro_rules! state_conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let f = super::sqlite_fixture().await;
+                    super::$case(&f.store).await;
+                    f.finish().await;
+                }
+            )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn counter_leases_are_disjoint_under_concurrency() {
+                let f = super::sqlite_fixture().await;
+                super::counter_leases_are_disjoint_under_concurrency(std::sync::Arc::new(f.store.clone())).await;
+                f.finish().await;
+            }
+        }
+        mod pg {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = super::pg_database().await;
+                    let store = super::PgStore::connect(&db.url).await.unwrap();
+                    super::$case(&store).await;
+                    drop(store);
+                    db.drop_database().await;
+                }
+            )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn counter_leases_are_disjoint_under_concurrency() {
+                let db = super::pg_database().await;
+                let store = super::PgStore::connect(&db.url).await.unwrap();
+                super::counter_leases_are_disjoint_under_concurrency(std::sync::Arc::new(store)).await;
+                db.drop_database().await;
+            }
+        }
+    };
+}
+
+state_conformance!(
+    registry_import_is_all_or_nothing,
+    key_rotation_commits_once,
+    counters_only_grow,
+    jobs_state_machine,
+    leases_fence_and_expire,
+);
