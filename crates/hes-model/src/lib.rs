@@ -5,6 +5,7 @@
 //! pipeline derives SI values from it.
 
 pub mod aggregate;
+pub mod data_json;
 pub mod inventory;
 pub mod quality;
 
