@@ -13,30 +13,18 @@ pub enum Period {
     Month,
 }
 
-/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01 (proleptic Gregorian;
-/// Howard Hinnant's algorithm).
+/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01 (proleptic Gregorian).
 pub fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let (y, m, d) = dlms::axdr::civil_from_days(days);
+    (y, i64::from(m), i64::from(d))
 }
 
-/// Days since 1970-01-01 of a civil date (the inverse of [`civil`]).
+/// Days since 1970-01-01 of a civil date (the inverse of [`civil`]). Days past the month's end
+/// count on into the next month, and months outside 1..=12 carry into the year, so that any
+/// input has a day count (callers check a date by the round trip through [`civil`]).
 pub fn days(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let (y, m) = (y + (m - 1).div_euclid(12), (m - 1).rem_euclid(12) + 1);
+    dlms::axdr::days_from_civil(y, u8::try_from(m).unwrap_or(1), 1) + d - 1
 }
 
 impl Period {
@@ -108,4 +96,23 @@ pub struct Aggregate {
     pub complete: bool,
     /// The union of the flags of everything that went in (and `MISSING_BEFORE` for a gap).
     pub quality_worst: Quality,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip_and_carry() {
+        for z in [-719_468, -1, 0, 59, 20_513, 2_932_896] {
+            let (y, m, d) = civil(z);
+            assert_eq!(days(y, m, d), z);
+        }
+        assert_eq!(civil(days(2026, 2, 30)), (2026, 3, 2));
+        assert_eq!(civil(days(2026, 13, 1)), (2027, 1, 1));
+        assert_eq!(
+            Period::Month.start(days(2024, 2, 29) * 86_400 + 5),
+            days(2024, 2, 1) * 86_400
+        );
+    }
 }

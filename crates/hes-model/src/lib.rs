@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod backoff;
+pub mod data_json;
 pub mod inventory;
 pub mod meter;
 pub mod quality;

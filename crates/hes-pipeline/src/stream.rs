@@ -3,7 +3,7 @@
 //! back of readings or finer aggregates). The state is bounded and only an accelerator: a
 //! channel it does not know is picked up from the store ([`Store::neighbours`] and the stored
 //! aggregates of its open periods), and data that is late or overlaps what is stored goes the
-//! slow way ([`crate::run::recompute_meters`]: everything touched is recomputed from the store).
+//! slow way ([`crate::recompute::recompute_meters`]: everything touched is recomputed from the store).
 //! Either way the stored aggregates are what a recomputation from all stored readings gives.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -12,10 +12,12 @@ use dlms::ObisCode;
 use hes_model::{Aggregate, MeterId, Period, Quality, ValidatedReading};
 use hes_store::{Store, StoreError};
 
-use crate::aggregate::{accumulate, Partial};
-use crate::run::{recompute_meters, StageConfig};
-use crate::transform::{intervals_with, is_cumulative, SKIP_FLAGS};
-use crate::{estimate_gaps_with, Rules};
+use hes_rules::{
+    accumulate, estimate_gaps_with, intervals_with, is_cumulative, Partial, Rules, SKIP_FLAGS,
+};
+
+use crate::recompute::recompute_meters;
+use crate::stage::StageConfig;
 
 type ChanKey = (MeterId, ObisCode, i8);
 
@@ -63,7 +65,7 @@ pub struct StreamAggregator {
 }
 
 fn channel_name(obis: &ObisCode) -> String {
-    crate::channel(obis).map_or_else(|| obis.to_string(), str::to_string)
+    hes_rules::channel(obis).map_or_else(|| obis.to_string(), str::to_string)
 }
 
 impl StreamAggregator {

@@ -26,7 +26,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use dlms::axdr::Data;
 use dlms::ObisCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -34,6 +33,9 @@ use serde_json::{json, Value};
 use crate::data::{EventLog, Quantity};
 use crate::fleet::{Faults, Fleet, FleetError};
 use crate::{obis, Meter, Profile};
+
+/// A COSEM value as JSON: numbers as numbers, date-times as Unix seconds, octets as hex.
+pub use hes_model::data_json::plain as data_json;
 
 /// Serves the control API on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, fleet: Arc<Fleet>) -> std::io::Result<()> {
@@ -147,32 +149,6 @@ pub fn profile_of(obis: ObisCode) -> Option<Profile> {
         o if o == obis::POWER_QUALITY_LOG => Profile::Events(EventLog::PowerQuality),
         _ => return None,
     })
-}
-
-/// A COSEM value as JSON: numbers as numbers, date-times as Unix seconds, octets as hex.
-pub fn data_json(d: &Data) -> Value {
-    match d {
-        Data::Boolean(b) => json!(b),
-        Data::Integer(v) => json!(v),
-        Data::Long(v) => json!(v),
-        Data::DoubleLong(v) => json!(v),
-        Data::Long64(v) => json!(v),
-        Data::Unsigned(v) | Data::Enum(v) => json!(v),
-        Data::LongUnsigned(v) => json!(v),
-        Data::DoubleLongUnsigned(v) => json!(v),
-        Data::Long64Unsigned(v) => json!(v),
-        Data::VisibleString(s) => json!(String::from_utf8_lossy(s)),
-        other => match other.as_date_time().and_then(|t| t.to_unix()) {
-            Some(t) => json!(t),
-            None => match other {
-                Data::OctetString(b) => json!(hex::encode_upper(b)),
-                Data::Structure(v) | Data::Array(v) => {
-                    Value::Array(v.iter().map(data_json).collect())
-                }
-                _ => Value::Null,
-            },
-        },
-    }
 }
 
 async fn profile(

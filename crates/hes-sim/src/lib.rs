@@ -9,7 +9,9 @@
 
 pub mod control;
 pub mod data;
+pub mod faults;
 pub mod fleet;
+pub mod make;
 mod meter;
 pub mod objects;
 

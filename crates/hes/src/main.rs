@@ -6,7 +6,6 @@ mod collector;
 mod demo;
 mod export;
 mod http;
-mod json;
 mod meters;
 mod migrate;
 mod pipeline;

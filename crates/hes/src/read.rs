@@ -27,8 +27,6 @@ use dlms_net::{Connection, NetError};
 use rand::RngCore;
 use serde_json::{json, Value};
 
-use crate::json;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Auth {
     None,
@@ -363,7 +361,7 @@ pub async fn read(args: ReadArgs) -> u8 {
             .get(AttributeDescriptor::new(class, obis, attribute), sa)
             .await
         {
-            Ok(GetDataResult::Data(d)) => o["value"] = json::data(&d),
+            Ok(GetDataResult::Data(d)) => o["value"] = hes_model::data_json::typed(&d),
             Ok(GetDataResult::Error(e)) => {
                 failed = true;
                 o["error"] = json!({"name": e.name(), "code": e.code()});
@@ -467,7 +465,7 @@ pub async fn action(args: ActionArgs) -> u8 {
         Ok((result, ret)) => {
             o["result"] = json!({"name": result.name(), "code": result.code()});
             match ret {
-                Some(GetDataResult::Data(d)) => o["return"] = json::data(&d),
+                Some(GetDataResult::Data(d)) => o["return"] = hes_model::data_json::typed(&d),
                 Some(GetDataResult::Error(e)) => {
                     o["return_error"] = json!({"name": e.name(), "code": e.code()})
                 }

@@ -51,11 +51,11 @@ pub fn unit_text(u: u8) -> &'static str {
 
 /// The pipeline's channel name of an OBIS code, or its dotted text.
 pub fn channel_name(o: &ObisCode) -> String {
-    hes_pipeline::transform::channel(o).map_or_else(|| o.to_string(), str::to_string)
+    hes_rules::channel(o).map_or_else(|| o.to_string(), str::to_string)
 }
 
 pub fn si_value(r: &Reading) -> f64 {
-    hes_pipeline::transform::to_si(r)
+    hes_rules::to_si(r)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -135,7 +135,7 @@ async fn channels(
         stored
             .iter()
             .filter_map(|s| s.parse::<ObisCode>().ok())
-            .filter(|o| hes_pipeline::transform::channel(o) == Some(c))
+            .filter(|o| hes_rules::channel(o) == Some(c))
             .collect(),
     ))
 }
@@ -257,8 +257,8 @@ pub async fn readings(
                 }
             }
         }
-        let intervals = hes_pipeline::intervals(&rows);
-        aggs = hes_pipeline::aggregate(&intervals, p);
+        let intervals = hes_rules::intervals(&rows);
+        aggs = hes_rules::aggregate(&intervals, p);
     }
     aggs.sort_by(|a, b| (a.period_start, &a.channel).cmp(&(b.period_start, &b.channel)));
     let items: Vec<AggItem> = aggs

@@ -7,7 +7,6 @@
 //! One listening socket per meter keeps "connection refused" a true refusal; the process raises
 //! its open-file limit to fit the fleet.
 
-mod faults;
 mod push;
 mod spec;
 
@@ -28,12 +27,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use faults::{pick, Faults};
-pub use push::{PushConfig, PushKind};
+pub use crate::faults::{pick, Faults};
+pub use crate::make::{ClientSaps, Quirks};
+pub use crate::meter::PushKind;
+pub use push::PushConfig;
 pub use spec::{
-    address, derive_keys, inventory_entry, to_csv, Addressing, ClientSaps, Endpoint,
-    InventoryEntry, MeterSpec, Quirks, Role, Transport, CSV_HEADER, DLMS_PORT, HDLC_LOGICAL,
-    HDLC_PHYSICAL,
+    address, derive_keys, inventory_entry, to_csv, Addressing, Endpoint, InventoryEntry, MeterSpec,
+    Role, Transport, CSV_HEADER, DLMS_PORT, HDLC_LOGICAL, HDLC_PHYSICAL,
 };
 
 use crate::objects::keys::KeySet;

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::{Fleet, MeterCell, Shared};
+use crate::meter::PushKind;
 
 /// The wrapper port pushes are sent to (IDIS push client).
 pub const PUSH_WPORT: u16 = 102;
@@ -43,15 +44,6 @@ impl PushConfig {
             attempts: 3,
         }
     }
-}
-
-/// What a push carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushKind {
-    /// The registers at the end of the interval ending at this meter time.
-    Interval(i64),
-    /// An event that just happened: its code and the meter time it happened at.
-    Alarm { code: u16, time: i64 },
 }
 
 /// Runs the pushes of the whole fleet: alarms as meters raise them, interval data at every

@@ -1,6 +1,6 @@
 //! Estimation: filling gaps between two measured cumulative entries.
 
-use crate::transform::IntervalConsumption;
+use crate::interval::IntervalConsumption;
 use hes_model::Quality;
 
 /// [`estimate_gaps_with`] for 900 s intervals.

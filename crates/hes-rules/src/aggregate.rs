@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use hes_model::{Aggregate, MeterId, Period, Quality};
 
-use crate::transform::IntervalConsumption;
+use crate::interval::IntervalConsumption;
 
 /// [`aggregate_with`] for 900 s intervals.
 pub fn aggregate(intervals: &[IntervalConsumption], period: Period) -> Vec<Aggregate> {

@@ -1,18 +1,21 @@
-//! Lossless typed JSON for COSEM values: every value keeps its A-XDR type name next to it, so an
-//! integrator can tell a long-unsigned from an enum, and get back the exact bytes.
+//! COSEM values as JSON, in the two forms the head-end gives them: [`typed`], lossless, every
+//! value with its A-XDR type name next to it (so an integrator can tell a long-unsigned from an
+//! enum, and get back the exact bytes), as `hes read` prints them; and [`plain`], bare numbers,
+//! strings and Unix seconds, as the simulator's ground truth gives them.
 
 use dlms::axdr::{type_name, Data, Date, Time, TypeDesc};
 use serde_json::{json, Map, Value};
 
-pub fn data(d: &Data) -> Value {
+/// Lossless typed JSON: `{"type": …, "value": …}` with extra fields where a value needs them.
+pub fn typed(d: &Data) -> Value {
     let mut m = Map::new();
     m.insert("type".into(), d.type_name().into());
     let value = match d {
         Data::Null | Data::DontCare => Value::Null,
-        Data::Array(items) | Data::Structure(items) => items.iter().map(data).collect(),
+        Data::Array(items) | Data::Structure(items) => items.iter().map(typed).collect(),
         Data::CompactArray(ca) => {
             m.insert("element".into(), type_desc(&ca.element));
-            ca.elements.iter().map(data).collect()
+            ca.elements.iter().map(typed).collect()
         }
         Data::Boolean(b) => (*b).into(),
         Data::BitString(bs) => {
@@ -70,6 +73,30 @@ pub fn data(d: &Data) -> Value {
     Value::Object(m)
 }
 
+/// A COSEM value as JSON: numbers as numbers, date-times as Unix seconds, octets as hex.
+pub fn plain(d: &Data) -> Value {
+    match d {
+        Data::Boolean(b) => json!(b),
+        Data::Integer(v) => json!(v),
+        Data::Long(v) => json!(v),
+        Data::DoubleLong(v) => json!(v),
+        Data::Long64(v) => json!(v),
+        Data::Unsigned(v) | Data::Enum(v) => json!(v),
+        Data::LongUnsigned(v) => json!(v),
+        Data::DoubleLongUnsigned(v) => json!(v),
+        Data::Long64Unsigned(v) => json!(v),
+        Data::VisibleString(s) => json!(String::from_utf8_lossy(s)),
+        other => match other.as_date_time().and_then(|t| t.to_unix()) {
+            Some(t) => json!(t),
+            None => match other {
+                Data::OctetString(b) => json!(hex::encode_upper(b)),
+                Data::Structure(v) | Data::Array(v) => Value::Array(v.iter().map(plain).collect()),
+                _ => Value::Null,
+            },
+        },
+    }
+}
+
 fn float(v: f64) -> Value {
     // JSON has no NaN or infinity: give those as text.
     serde_json::Number::from_f64(v).map_or_else(|| Value::from(v.to_string()), Value::Number)
@@ -122,14 +149,14 @@ mod tests {
     #[test]
     fn typed_values() {
         assert_eq!(
-            data(&Data::DoubleLongUnsigned(5)),
+            typed(&Data::DoubleLongUnsigned(5)),
             json!({"type":"double-long-unsigned","value":5})
         );
         let dt = DateTime::from_unix(1_795_727_700, 0, 0);
-        let v = data(&Data::OctetString(dt.to_octets()));
+        let v = typed(&Data::OctetString(dt.to_octets()));
         assert_eq!(v["datetime"], "2026-11-26T21:15:00Z");
         assert_eq!(v["value"], hex::encode(dt.to_octets()));
-        let v = data(&Data::Structure(vec![
+        let v = typed(&Data::Structure(vec![
             Data::Enum(1),
             Data::VisibleString(b"ab".to_vec()),
         ]));
@@ -137,6 +164,6 @@ mod tests {
             v["value"][1],
             json!({"type":"visible-string","value":"ab","hex":"6162"})
         );
-        assert_eq!(data(&Data::Float32(f32::NAN))["value"], "NaN");
+        assert_eq!(typed(&Data::Float32(f32::NAN))["value"], "NaN");
     }
 }

@@ -1,0 +1,163 @@
+//! Consuming as a stage does: gathering a batch, committing it, creating topics, dead
+//! letters, and retrying with backoff while a store or broker restarts.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hes_bus::{Bus, BusError, Consumer, Delivery, Record};
+use tokio::sync::watch;
+
+use crate::stage::{StageConfig, StageError, StageStats, DEAD_LETTER};
+
+/// A batch gathered from a consumer: the deliveries (to commit) and their decoded entries.
+pub(crate) struct Gathered {
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) entries: usize,
+}
+
+/// Gathers deliveries until `max_batch` entries or `linger`; `None` when told to stop.
+pub(crate) async fn gather(
+    consumer: &mut dyn Consumer,
+    cfg: &StageConfig,
+    stop: &mut watch::Receiver<bool>,
+    mut take: impl FnMut(&Delivery) -> usize,
+) -> Result<Option<Gathered>, StageError> {
+    let mut g = Gathered {
+        deliveries: Vec::new(),
+        entries: 0,
+    };
+    let until = tokio::time::Instant::now() + cfg.linger;
+    while g.entries < cfg.max_batch {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let next = tokio::select! {
+            d = consumer.next(left) => d,
+            _ = stop.changed() => return Ok(None),
+        };
+        let next = match next {
+            Ok(n) => n,
+            // The broker going away is transient for the client: wait a little, go on.
+            Err(e) => {
+                tracing::warn!(error = %e, "consuming failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                break;
+            }
+        };
+        let Some(d) = next else { break };
+        g.entries += take(&d);
+        g.deliveries.push(d);
+    }
+    if *stop.borrow() {
+        return Ok(None);
+    }
+    Ok(Some(g))
+}
+
+/// Commits the newest delivery of each partition. A rebalance refusing the commit is fine:
+/// the records go to the partition's new owner, whose effects are idempotent.
+pub(crate) async fn commit(
+    consumer: &mut dyn Consumer,
+    deliveries: Vec<Delivery>,
+) -> Result<(), StageError> {
+    let mut newest: BTreeMap<(String, i32), Delivery> = BTreeMap::new();
+    for d in deliveries {
+        let k = (d.topic.clone(), d.partition);
+        match newest.get(&k) {
+            Some(n) if n.offset >= d.offset => {}
+            _ => {
+                newest.insert(k, d);
+            }
+        }
+    }
+    let newest: Vec<Delivery> = newest.into_values().collect();
+    match consumer.commit_all(&newest).await {
+        Ok(()) | Err(BusError::Rebalanced(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the stage's topics where the bus can (an adapter without topic management is fine).
+pub(crate) async fn ensure(
+    bus: &dyn Bus,
+    names: &[&str],
+    cfg: &StageConfig,
+) -> Result<(), StageError> {
+    match bus.ensure_topics(names, cfg.partitions).await {
+        Ok(()) | Err(BusError::Unsupported(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends an undecodable record to [`DEAD_LETTER`], keyed as it was, with the reason.
+pub(crate) async fn dead_letter(bus: &dyn Bus, d: &Delivery, why: &str, stats: &StageStats) {
+    stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(topic = %d.topic, partition = d.partition, offset = d.offset, %why, "dead letter");
+    let note = serde_json::json!({
+        "topic": d.topic, "partition": d.partition, "offset": d.offset, "error": why,
+        "payload_hex": hex_prefix(&d.payload),
+    });
+    let rec = Record {
+        key: d.key.clone(),
+        payload: note.to_string().into_bytes(),
+    };
+    if let Err(e) = bus.publish(DEAD_LETTER, vec![rec]).await {
+        tracing::error!(error = %e, "dead letter not published");
+    }
+}
+
+fn hex_prefix(b: &[u8]) -> String {
+    b.iter().take(4096).map(|x| format!("{x:02x}")).collect()
+}
+
+pub(crate) fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Retries `f` until it succeeds or the stage is told to stop (then `None`): a store or a
+/// broker that is restarting is waited for, with backoff, and nothing is committed meanwhile.
+pub(crate) async fn retry<T, E, F, Fut>(
+    what: &str,
+    stats: &StageStats,
+    stop: &watch::Receiver<bool>,
+    mut f: F,
+) -> Option<T>
+where
+    E: std::fmt::Display + Sync,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match f().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                if !backoff(what, &e, stats, stop, &mut wait).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Waits before retrying after `e`; false when the stage is told to stop instead.
+pub(crate) async fn backoff(
+    what: &str,
+    e: &(dyn std::fmt::Display + Sync),
+    stats: &StageStats,
+    stop: &watch::Receiver<bool>,
+    wait: &mut Duration,
+) -> bool {
+    stats.store_retries.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(error = %e, "{what} failed; retrying in {wait:?}");
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::time::sleep(*wait).await;
+    *wait = (*wait * 2).min(Duration::from_secs(5));
+    true
+}
