@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,41 +22,15 @@ use hes_collector::distributed::{dispatch, JobRequest};
 use hes_model::{topics, JobKind, JobResult, JobState, MeterId, Priority, Reading};
 use hes_sim::fleet::{Faults, Fleet, FleetConfig};
 use hes_sim::Profile;
-
-struct Kill(Vec<Child>);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A serial base no earlier run used: the output topics of a long-running Kafka keep the
-/// readings of earlier runs, told apart by meter id.
-fn fresh_serials() -> u32 {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10;
-    10_000_000 + (millis % 4_000_000) as u32 * 1000 + n * 100
-}
+use hes_testkit::{service_env, Proc, TempDir};
 
 fn unique(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("kill-{}-{nanos}-{what}", std::process::id())
+    hes_testkit::unique(&format!("kill-{what}"))
 }
 
-fn collector(brokers: &str, inventory: &std::path::Path, topic: &str, group: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hes"))
-        .args(["collector", "--inventory"])
+fn collector(brokers: &str, inventory: &std::path::Path, topic: &str, group: &str) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hes"));
+    cmd.args(["collector", "--inventory"])
         .arg(inventory)
         .args([
             "--brokers",
@@ -66,26 +40,19 @@ fn collector(brokers: &str, inventory: &std::path::Path, topic: &str, group: &st
             "--group",
             group,
         ])
-        .args(["--concurrency", "4", "--timeout", "5"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .args(["--concurrency", "4", "--timeout", "5"]);
+    Proc::spawn("hes collector", cmd).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collector_killed_mid_job_loses_no_job() {
-    let brokers = std::env::var(BROKERS_ENV).unwrap_or_default();
-    assert!(
-        !brokers.trim().is_empty(),
-        "{BROKERS_ENV} is not set: run `eval \"$(scripts/services up)\"` (scripts/test does)"
-    );
+    let brokers = service_env(BROKERS_ENV).unwrap();
     let bus: Arc<dyn Bus> = Arc::new(KafkaBus::connect(&brokers).unwrap());
     let topic = unique("jobs");
     let group = unique("collectors");
     let mut cfg = FleetConfig::new(24);
     cfg.first_host = IpAddr::from([127, 77, 0, 1]);
-    cfg.first_serial = fresh_serials();
+    cfg.first_serial = hes_testkit::inventory::fresh_serials(24);
     cfg.profile_entries = 96;
     let fleet = Fleet::start(cfg).await.unwrap();
     // Slow meters: every job takes a while, so the first collector is mid-job when killed.
@@ -96,10 +63,9 @@ async fn a_collector_killed_mid_job_loses_no_job() {
         };
         fleet.set_faults(&m.spec.id(), slow).await.unwrap();
     }
-    let dir = std::env::temp_dir().join(unique("dir"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hes-collector-kill").unwrap();
     let inventory = dir.join("inventory.json");
-    std::fs::write(&inventory, serde_json::to_vec(&fleet.inventory()).unwrap()).unwrap();
+    hes_testkit::inventory::write_json(&inventory, &fleet.inventory()).unwrap();
     bus.ensure_topics(&[&topic, topics::READINGS_RAW, topics::JOB_RESULTS], 6)
         .await
         .unwrap();
@@ -110,7 +76,7 @@ async fn a_collector_killed_mid_job_loses_no_job() {
         )
         .await
         .unwrap();
-    let mut children = Kill(vec![collector(&brokers, &inventory, &topic, &group)]);
+    let mut first = collector(&brokers, &inventory, &topic, &group);
     let ids: Vec<MeterId> = fleet
         .meters()
         .iter()
@@ -131,7 +97,7 @@ async fn a_collector_killed_mid_job_loses_no_job() {
     let ours: HashSet<&MeterId> = ids.iter().collect();
     let mut results: Vec<JobResult> = Vec::new();
     let mut readings: Vec<Reading> = Vec::new();
-    let mut take = |d: hes_bus::Delivery, results: &mut Vec<JobResult>| {
+    let take = |d: hes_bus::Delivery, results: &mut Vec<JobResult>, readings: &mut Vec<Reading>| {
         if d.topic == topics::JOB_RESULTS {
             for r in d.decode::<JobResult>().unwrap() {
                 if ours.contains(&r.meter) {
@@ -150,7 +116,7 @@ async fn a_collector_killed_mid_job_loses_no_job() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while results.len() < 3 && Instant::now() < deadline {
         if let Some(d) = out.next(Duration::from_millis(200)).await.unwrap() {
-            take(d, &mut results);
+            take(d, &mut results, &mut readings);
         }
     }
     assert!(results.len() >= 3, "the first collector did not work");
@@ -158,12 +124,9 @@ async fn a_collector_killed_mid_job_loses_no_job() {
         results.len() < ids.len(),
         "killed too late to prove anything"
     );
-    children.0[0].kill().unwrap();
-    children.0[0].wait().unwrap();
+    first.kill();
     let killed_at = results.len();
-    children
-        .0
-        .push(collector(&brokers, &inventory, &topic, &group));
+    let second = collector(&brokers, &inventory, &topic, &group);
     let done = |results: &Vec<JobResult>| {
         results
             .iter()
@@ -172,18 +135,28 @@ async fn a_collector_killed_mid_job_loses_no_job() {
             .collect::<HashSet<_>>()
             .len()
     };
+    // Every meter read, and its readings delivered: they precede their job's result on the
+    // bus, but on other partitions, so they may come a little later.
+    let has_readings = |readings: &Vec<Reading>| {
+        readings
+            .iter()
+            .map(|r| &r.meter)
+            .collect::<HashSet<_>>()
+            .len()
+    };
     let deadline = Instant::now() + Duration::from_secs(90);
-    while done(&results) < ids.len() && Instant::now() < deadline {
+    while (done(&results) < ids.len() || has_readings(&readings) < ids.len())
+        && Instant::now() < deadline
+    {
         if let Some(d) = out.next(Duration::from_millis(200)).await.unwrap() {
-            take(d, &mut results);
+            take(d, &mut results, &mut readings);
         }
     }
-    let drain = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < drain {
-        if let Some(d) = out.next(Duration::from_millis(200)).await.unwrap() {
-            take(d, &mut results);
-        }
-    }
+    assert_eq!(
+        has_readings(&readings),
+        ids.len(),
+        "every meter's readings on the bus"
+    );
     assert_eq!(done(&results), ids.len(), "every meter read after the kill");
     assert!(results.len() > killed_at, "the second collector took over");
     // Every entry of every meter is there, equal to the meter's; a job the killed collector had
@@ -217,7 +190,6 @@ async fn a_collector_killed_mid_job_loses_no_job() {
             assert_eq!(got, Some(&HashSet::from([want])), "{id} at {t}");
         }
     }
-    drop(children);
+    drop((first, second));
     fleet.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
 }

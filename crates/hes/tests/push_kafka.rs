@@ -9,9 +9,8 @@
 )]
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hes_bus::kafka::{KafkaBus, BROKERS_ENV};
@@ -19,72 +18,51 @@ use hes_bus::Bus;
 use hes_model::{topics, MeterId, Reading, Source};
 use hes_sim::data::Quantity;
 use hes_sim::fleet::{Clock, Fleet, FleetConfig, ListenMode, PushConfig};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use hes_testkit::{service_env, Proc, TempDir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_reach_kafka_through_the_listener() {
-    let brokers = std::env::var(BROKERS_ENV).unwrap_or_default();
-    assert!(
-        !brokers.trim().is_empty(),
-        "{BROKERS_ENV} is not set: run `eval \"$(scripts/services up)\"` (scripts/test does)"
-    );
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    // Serials no earlier run used: the readings topic keeps earlier runs' readings.
-    let first_serial = 10_000_000 + (millis % 4_000_000) as u32 * 1000 + 500;
-    let dir = std::env::temp_dir().join(format!("push-kafka-{}-{millis}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let brokers = service_env(BROKERS_ENV).unwrap();
+    let dir = TempDir::new("push-kafka").unwrap();
     // The inventory first (the fleet's keys depend on its serials, not on where it pushes).
+    // Serials no earlier run used: the readings topic keeps earlier runs' readings.
     let mut cfg = FleetConfig::new(20);
     cfg.first_host = IpAddr::from([127, 79, 0, 1]);
-    cfg.first_serial = first_serial;
+    cfg.first_serial = hes_testkit::inventory::fresh_serials(20);
     cfg.listen = ListenMode::Shared;
     cfg.port = 0;
     let inventory = dir.join("inventory.json");
     {
         let f = Fleet::start(cfg.clone()).await.unwrap();
-        std::fs::write(&inventory, serde_json::to_vec(&f.inventory()).unwrap()).unwrap();
+        hes_testkit::inventory::write_json(&inventory, &f.inventory()).unwrap();
         f.shutdown();
     }
-    let mut child = Kill(
-        Command::new(env!("CARGO_BIN_EXE_hes"))
-            .args([
-                "push-listen",
-                "--listen",
-                "127.0.0.1:0",
-                "--brokers",
-                &brokers,
-            ])
-            .arg("--inventory")
-            .arg(&inventory)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let port: u16 = lines
-        .next()
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hes"));
+    cmd.args([
+        "push-listen",
+        "--listen",
+        "127.0.0.1:0",
+        "--brokers",
+        &brokers,
+    ])
+    .arg("--inventory")
+    .arg(&inventory);
+    let listener = Proc::spawn("hes push-listen", cmd).unwrap();
+    let port: u16 = listener
+        .wait_for_async(Duration::from_secs(60), "LISTENING", |l| {
+            l.starts_with("LISTENING ")
+        })
+        .await
         .unwrap()
-        .unwrap()
-        .strip_prefix("LISTENING ")
-        .unwrap()
+        .trim_start_matches("LISTENING ")
         .parse()
         .unwrap();
-    std::thread::spawn(move || for _ in lines {});
     let bus = KafkaBus::connect(&brokers).unwrap();
     let mut out = bus
-        .subscribe(&[topics::READINGS_RAW], &format!("push-observer-{millis}"))
+        .subscribe(
+            &[topics::READINGS_RAW],
+            &hes_testkit::unique("push-observer"),
+        )
         .await
         .unwrap();
     let mut push = PushConfig::new(format!("127.0.0.1:{port}").parse().unwrap());
@@ -121,6 +99,5 @@ async fn pushes_reach_kafka_through_the_listener() {
             assert_eq!(r.value, truth as i64, "{id} at {}", r.time);
         }
     }
-    drop(child);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(listener);
 }

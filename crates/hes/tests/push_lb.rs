@@ -3,6 +3,9 @@
 //! HAProxy. Every meter's pushes arrive, both listeners get a share, nothing is rejected; when
 //! one listener is killed, every meter's pushes keep arriving at the other within seconds.
 //!
+//! Every check waits (bounded) for what it asserts: a listener's status line follows its
+//! records by a moment, HAProxy's log follows its connections.
+//!
 //! Needs `haproxy` (Debian package): `scripts/lib/ensure-toolchain` installs it. Without it the
 //! test fails; it is never skipped.
 
@@ -15,12 +18,13 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hes_testkit::{wait_until, Lines, Proc, TempDir};
 
 const HES: &str = env!("CARGO_BIN_EXE_hes");
 const METERS: usize = 300;
@@ -28,127 +32,35 @@ const METERS: usize = 300;
 const DEPLOY_CFG: &str = include_str!("../../../deploy/haproxy/haproxy.cfg");
 const LISTEN_HOST: &str = "127.63.0.1";
 
-/// Every child process of the test; all killed (by their PIDs) when the test ends, whether it
-/// passes or fails. The scratch directory is removed on success and kept on failure.
-struct Procs {
-    dir: PathBuf,
-    children: Vec<(String, Child)>,
+/// The counters of a listener's `PUSHES ...` status line, as (name, value) pairs.
+fn pushes(line: &str) -> Option<Vec<(String, u64)>> {
+    let rest = line.strip_prefix("PUSHES ")?;
+    Some(
+        rest.split_whitespace()
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect(),
+    )
 }
 
-impl Procs {
-    fn new() -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir = std::env::temp_dir().join(format!("hes-push-lb-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        Self {
-            dir,
-            children: Vec::new(),
-        }
-    }
-
-    /// Starts a child with its stdout collected line by line (returned) and its stderr in
-    /// `<dir>/<name>.stderr`.
-    fn spawn(&mut self, name: &str, mut cmd: Command) -> Lines {
-        let stderr = fs::File::create(self.dir.join(format!("{name}.stderr"))).unwrap();
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        let lines = Lines::default();
-        let stdout = child.stdout.take().unwrap();
-        let sink = lines.0.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        self.children.push((name.to_string(), child));
-        lines
-    }
-
-    /// Kills one child (SIGKILL to its PID) and reaps it.
-    fn kill(&mut self, name: &str) {
-        let i = self
-            .children
-            .iter()
-            .position(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("no child {name}"));
-        let (_, mut child) = self.children.remove(i);
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-
-    fn stderr_of(&self, name: &str) -> String {
-        fs::read_to_string(self.dir.join(format!("{name}.stderr"))).unwrap_or_default()
-    }
+/// One counter of a `PUSHES ...` line.
+fn counter(line: &str, name: &str) -> Option<u64> {
+    pushes(line)?
+        .into_iter()
+        .find_map(|(k, v)| (k == name).then_some(v))
 }
 
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("push_lb: scratch files kept in {}", self.dir.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// A child's stdout so far.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
-
-impl Lines {
-    /// The first line starting with `prefix`, waiting at most `limit`.
-    fn wait_for(&self, prefix: &str, limit: Duration, what: &str) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(l) = self
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.starts_with(prefix))
-            {
-                return l.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: no `{prefix}` line within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The listener's last `PUSHES ...` counters, as (name, value) pairs.
-    fn last_pushes(&self) -> Option<Vec<(String, u64)>> {
-        let lines = self.0.lock().unwrap();
-        let line = lines.iter().rev().find(|l| l.starts_with("PUSHES "))?;
-        Some(
-            line.split_whitespace()
-                .skip(1)
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    Some((k.to_string(), v.parse().ok()?))
-                })
-                .collect(),
-        )
-    }
-
-    fn counter(&self, name: &str) -> Option<u64> {
-        self.last_pushes()?
-            .into_iter()
-            .find_map(|(k, v)| (k == name).then_some(v))
-    }
+/// The first `PUSHES` line from line `mark` on with some readings, waiting for it: a listener
+/// writes its records to `--out` just before it prints the counters that include them, so
+/// the line may come a moment after the records.
+fn pushes_with_readings(name: &str, lines: &Lines, mark: usize) -> String {
+    lines
+        .wait_for_from(mark, Duration::from_secs(15), name, |l| {
+            counter(l, "readings").is_some_and(|n| n > 0)
+        })
+        .unwrap()
 }
 
 /// Reads the JSON lines a listener appends to its `--out` file, only whole lines, from where
@@ -302,8 +214,7 @@ fn unix_now() -> f64 {
 fn pushes_through_haproxy_spread_over_listeners_and_fail_over() {
     let haproxy = haproxy_binary();
     let started = Instant::now();
-    let mut procs = Procs::new();
-    let dir = procs.dir.clone();
+    let dir = TempDir::new("hes-push-lb").unwrap();
     let [frontend, port_a, port_b] = free_ports();
     let meter_port = TcpListener::bind(("0.0.0.0", 0))
         .unwrap()
@@ -315,12 +226,15 @@ fn pushes_through_haproxy_spread_over_listeners_and_fail_over() {
     // dropped); the listeners need it before they start. The fleet started again with the same
     // arguments writes the same inventory (checked below).
     let inventory = dir.join("fleet.json");
-    let first = procs.spawn(
+    let mut first = Proc::spawn(
         "sim-inventory",
         sim_command(frontend, meter_port, &inventory),
-    );
-    first.wait_for("READY", Duration::from_secs(60), "hes sim (inventory)");
-    procs.kill("sim-inventory");
+    )
+    .unwrap();
+    first
+        .wait_for(Duration::from_secs(60), "READY", |l| l.starts_with("READY"))
+        .unwrap();
+    first.kill();
     let inventory_text = fs::read(&inventory).unwrap();
 
     let mut listeners = Vec::new();
@@ -334,29 +248,28 @@ fn pushes_through_haproxy_spread_over_listeners_and_fail_over() {
             .arg(format!("{LISTEN_HOST}:{port}"))
             .arg("--out")
             .arg(&out);
-        let lines = procs.spawn(name, cmd);
-        lines.wait_for("LISTENING", Duration::from_secs(30), name);
-        listeners.push((name, lines, Tail::new(out)));
+        let p = Proc::spawn(name, cmd).unwrap();
+        p.wait_for(Duration::from_secs(30), "LISTENING", |l| {
+            l.starts_with("LISTENING")
+        })
+        .unwrap();
+        listeners.push((name, p, Tail::new(out)));
     }
 
     let cfg = dir.join("haproxy.cfg");
     fs::write(&cfg, haproxy_config(frontend, [port_a, port_b])).unwrap();
     let mut cmd = Command::new(haproxy);
     cmd.arg("-f").arg(&cfg).arg("-db");
-    procs.spawn("haproxy", cmd);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect((LISTEN_HOST, frontend)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "haproxy not accepting on {frontend} within 10 s: {}",
-            procs.stderr_of("haproxy")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let haproxy = Proc::spawn("haproxy", cmd).unwrap();
+    wait_until(Duration::from_secs(10), "haproxy accepting", || {
+        std::net::TcpStream::connect((LISTEN_HOST, frontend)).ok()
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", haproxy.stderr.tail(20)));
 
     let inventory2 = dir.join("fleet2.json");
-    let sim = procs.spawn("sim", sim_command(frontend, meter_port, &inventory2));
-    sim.wait_for("READY", Duration::from_secs(60), "hes sim");
+    let sim = Proc::spawn("sim", sim_command(frontend, meter_port, &inventory2)).unwrap();
+    sim.wait_for(Duration::from_secs(60), "READY", |l| l.starts_with("READY"))
+        .unwrap();
     let pushing_since = Instant::now();
     assert!(
         fs::read(&inventory2).unwrap() == inventory_text,
@@ -373,30 +286,27 @@ fn pushes_through_haproxy_spread_over_listeners_and_fail_over() {
     // Every meter's pushes arrive, and both listeners have a share.
     let mut seen: [BTreeSet<String>; 2] = Default::default();
     let mut records = [0usize; 2];
-    let deadline = pushing_since + Duration::from_secs(30);
-    loop {
+    let all_in = wait_until(Duration::from_secs(30), "pushes from every meter", || {
         for (i, (_, _, tail)) in listeners.iter_mut().enumerate() {
             for r in tail.read_new() {
                 records[i] += 1;
                 seen[i].insert(r.meter);
             }
         }
-        let union: BTreeSet<&String> = seen[0].union(&seen[1]).collect();
-        if union.len() == METERS && !seen[0].is_empty() && !seen[1].is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "within 30 s: pushes from {} of {METERS} meters (listener a: {} meters, b: {}); \
+        let union = seen[0].union(&seen[1]).count();
+        (union == METERS && !seen[0].is_empty() && !seen[1].is_empty())
+            .then(|| pushing_since.elapsed())
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: pushes from {} of {METERS} meters (listener a: {} meters, b: {}); \
              haproxy: {}",
-            union.len(),
+            seen[0].union(&seen[1]).count(),
             seen[0].len(),
             seen[1].len(),
-            procs.stderr_of("haproxy")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let all_in = pushing_since.elapsed();
+            haproxy.stderr.tail(20)
+        )
+    });
     for s in &seen {
         assert!(
             s.is_subset(&meters),
@@ -421,27 +331,24 @@ fn pushes_through_haproxy_spread_over_listeners_and_fail_over() {
         records[0],
         records[1]
     );
-    for (name, lines, _) in &listeners {
-        let pushes = lines.last_pushes();
-        assert!(
-            lines.counter("readings").is_some_and(|n| n > 0),
-            "{name}: {pushes:?}"
-        );
-        assert_eq!(lines.counter("rejected"), Some(0), "{name}: {pushes:?}");
+    // Each listener counts what it wrote (its status line may follow its records by a moment)
+    // and rejected nothing.
+    for (name, p, _) in &listeners {
+        let line = pushes_with_readings(name, &p.stdout, 0);
+        assert_eq!(counter(&line, "rejected"), Some(0), "{name}: {line}");
     }
 
     // Listener a dies. Records received from the next whole second on were sent after it died;
     // every meter must have some at listener b, within a few seconds (HAProxy retries refused
     // connections on the other listener at once, and the health check takes a out).
-    let (_, lines_b, tail_b) = &mut listeners[1];
     let killed_at = Instant::now();
     let after = unix_now().floor() as i64 + 1;
-    procs.kill("listener-a");
+    listeners[0].1.kill();
+    let (_, b, tail_b) = &mut listeners[1];
     let mut survivor: BTreeSet<String> = BTreeSet::new();
     let mut all_at_b = None;
     let mut down = None;
-    let deadline = killed_at + Duration::from_secs(10);
-    loop {
+    wait_until(Duration::from_secs(10), "failover to listener b", || {
         for r in tail_b.read_new() {
             if r.received_at >= after {
                 survivor.insert(r.meter);
@@ -450,50 +357,64 @@ fn pushes_through_haproxy_spread_over_listeners_and_fail_over() {
         if all_at_b.is_none() && survivor.len() == METERS {
             all_at_b = Some(killed_at.elapsed());
         }
-        if down.is_none() && procs.stderr_of("haproxy").contains("push1 is DOWN") {
+        if down.is_none() && haproxy.stderr.any(|l| l.contains("push1 is DOWN")) {
             down = Some(killed_at.elapsed());
         }
-        if let (Some(all_at_b), Some(down)) = (all_at_b, down) {
-            eprintln!(
-                "push_lb: listener a killed; every meter's pushes at b again (received from \
-                 second {after} on) after {all_at_b:.1?}; haproxy marked a down after \
-                 {down:.1?}; test {:.1?}",
-                started.elapsed()
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "10 s after listener a was killed: pushes from {} of {METERS} meters at b, \
-             a marked down: {down:?}; haproxy: {}",
+        all_at_b.zip(down)
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: pushes from {} of {METERS} meters at b, a marked down: {down:?}; \
+             haproxy: {}",
             survivor.len(),
-            procs.stderr_of("haproxy")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // HAProxy's log, one line per connection (option tcplog): `... dlms_push
-    // push_listeners/<server> Tw/Tc/Tt bytes <termination state> act/fe/be/srv/<retries> ...`,
-    // retries with a `+` when the connection was redispatched. None failed to find a live
-    // listener (state `SC`), and connections refused by the dead one were redispatched.
-    let log = procs.stderr_of("haproxy");
-    let (mut logged, mut redispatched, mut failed) = (0, 0, Vec::new());
-    for line in log.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(i) = fields.iter().position(|f| *f == "dlms_push") else {
-            if line.contains("push") {
-                eprintln!("push_lb: haproxy: {line}");
+            haproxy.stderr.tail(20)
+        )
+    });
+    eprintln!(
+        "push_lb: listener a killed; every meter's pushes at b again (received from second \
+         {after} on) after {:.1?}; haproxy marked a down after {:.1?}; test {:.1?}",
+        all_at_b.unwrap_or_default(),
+        down.unwrap_or_default(),
+        started.elapsed()
+    );
+    // Listener b still rejected nothing, up to a status line printed after everything above.
+    let mark = b.stdout.len();
+    let line = pushes_with_readings("listener-b", &b.stdout, mark);
+    assert_eq!(counter(&line, "rejected"), Some(0), "listener b: {line}");
+    // HAProxy's log, one line per connection (option tcplog), written when the connection
+    // ends: `... dlms_push push_listeners/<server> Tw/Tc/Tt bytes <termination state>
+    // act/fe/be/srv/<retries> ...`, retries with a `+` when the connection was redispatched.
+    // Connections refused by the dead listener were redispatched (waited for: logged once
+    // they end), and none failed to find a live listener (state `SC`).
+    let tally = || {
+        let (mut logged, mut redispatched, mut failed) = (0, 0, Vec::new());
+        for line in haproxy.stderr.snapshot() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let Some(i) = fields.iter().position(|f| *f == "dlms_push") else {
+                continue;
+            };
+            let (Some(state), Some(conns)) = (fields.get(i + 4), fields.get(i + 5)) else {
+                continue;
+            };
+            logged += 1;
+            if conns.rsplit('/').next().is_some_and(|r| r.starts_with('+')) {
+                redispatched += 1;
             }
-            continue;
-        };
-        let (Some(state), Some(conns)) = (fields.get(i + 4), fields.get(i + 5)) else {
-            continue;
-        };
-        logged += 1;
-        if conns.rsplit('/').next().is_some_and(|r| r.starts_with('+')) {
-            redispatched += 1;
+            if state.starts_with("SC") {
+                failed.push(line.clone());
+            }
         }
-        if state.starts_with("SC") {
-            failed.push(line);
+        (logged, redispatched, failed)
+    };
+    let redispatched = wait_until(Duration::from_secs(10), "a redispatched connection", || {
+        let (_, r, _) = tally();
+        (r > 0).then_some(r)
+    })
+    .unwrap_or(0);
+    let (logged, _, failed) = tally();
+    for line in haproxy.stderr.snapshot() {
+        if line.contains("push") && !line.contains("dlms_push") {
+            eprintln!("push_lb: haproxy: {line}");
         }
     }
     eprintln!(
@@ -504,11 +425,8 @@ fn pushes_through_haproxy_spread_over_listeners_and_fail_over() {
         failed.is_empty(),
         "connections HAProxy could not place: {failed:#?}"
     );
-    assert!(redispatched > 0, "no connection was redispatched");
-    assert_eq!(
-        lines_b.counter("rejected"),
-        Some(0),
-        "listener b: {:?}",
-        lines_b.last_pushes()
+    assert!(
+        redispatched > 0,
+        "no connection was redispatched within 10 s"
     );
 }

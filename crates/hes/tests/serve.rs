@@ -7,17 +7,37 @@
     clippy::panic
 )]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dlms::ObisCode;
 use hes_model::{MeterId, Period, Reading, Source};
 use hes_store::Store;
+use hes_testkit::{service_env, wait_until_async, Proc, TempDir, TestDb};
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `eval \"$(scripts/services up)\"` first (scripts/test does)")
-    })
+    service_env(name).unwrap()
+}
+
+/// Ctrl-C: the roles finish what they hold, commit and stop; the process says `STOPPED` and
+/// exits with success.
+async fn stop(serve: &mut Proc) {
+    serve.interrupt().unwrap();
+    let status = serve
+        .wait_exit_async(Duration::from_secs(40))
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}: {}", serve.stderr.tail(30));
+    assert!(
+        serve.stdout.any(|l| l.starts_with("SERVING")),
+        "{}",
+        serve.stdout.text()
+    );
+    assert!(
+        serve.stdout.any(|l| l == "STOPPED"),
+        "{}",
+        serve.stdout.text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,8 +49,8 @@ async fn serve_runs_the_stages_from_a_config_file() {
             .unwrap()
             .as_millis()
     );
-    let dir = std::env::temp_dir().join(format!("hes-serve-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hes-serve").unwrap();
+    let db = TestDb::create().await.unwrap();
     let config = dir.join("hes.toml");
     std::fs::write(
         &config,
@@ -39,19 +59,16 @@ async fn serve_runs_the_stages_from_a_config_file() {
              database_url = \"{}\"\n\
              [kafka]\nbrokers = \"{}\"\nnamespace = \"{tag}.\"\npartitions = 4\n\
              [stages]\nlinger_ms = 100\n",
-            env("HES_DATABASE_URL"),
+            db.url(),
             env("HES_KAFKA_BROKERS")
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hes"))
-        .args(["serve", "--config"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hes"));
+    cmd.args(["serve", "--config"])
         .arg(&config)
-        .env_remove("HES_REDIS_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .env_remove("HES_REDIS_URL");
+    let mut serve = Proc::spawn("hes serve", cmd).unwrap();
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -79,11 +96,8 @@ async fn serve_runs_the_stages_from_a_config_file() {
         .with_namespace(&format!("{tag}."));
     hes_bus::publish_readings(&bus, &readings).await.unwrap();
 
-    let store = hes_store::PgStore::connect(&env("HES_DATABASE_URL"))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let day = loop {
+    let store = hes_store::PgStore::connect(db.url()).await.unwrap();
+    let day = wait_until_async(Duration::from_secs(90), "a day aggregate", || async {
         let day = store
             .aggregates(
                 std::slice::from_ref(&meter.0),
@@ -94,51 +108,28 @@ async fn serve_runs_the_stages_from_a_config_file() {
             )
             .await
             .unwrap();
-        if let Some(d) = day.into_iter().next() {
-            break d;
-        }
         assert!(
-            child.try_wait().unwrap().is_none(),
-            "hes serve exited early"
+            !serve.stdout.is_closed(),
+            "hes serve exited early: {}",
+            serve.stderr.tail(30)
         );
-        assert!(Instant::now() < deadline, "no day aggregate from hes serve");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+        day.into_iter().next()
+    })
+    .await
+    .unwrap();
     assert_eq!((day.total, day.count, day.complete), (9_600.0, 96, true));
     let stored = store
         .meter_readings(&meter, None, d0, d0 + 86_400, 1000)
         .await
         .unwrap();
     assert_eq!(stored.len(), 97);
-
-    // Ctrl-C: the stages finish their batch, commit and stop.
-    let st = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("hes serve did not stop on SIGINT");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(status.success(), "{status}");
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    assert!(out.contains("SERVING") && out.contains("STOPPED"), "{out}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(store);
+    stop(&mut serve).await;
 }
 
 #[test]
 fn serve_refuses_a_bad_config() {
-    let dir = std::env::temp_dir().join(format!("hes-serve-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hes-serve-bad").unwrap();
     let config = dir.join("hes.toml");
     std::fs::write(&config, "roles = [\"validate\"]\nbogus = 1\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hes"))
@@ -157,25 +148,6 @@ fn serve_refuses_a_bad_config() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to run"));
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// A fresh PostgreSQL database for one test (accounts included), on the server of
-/// `HES_DATABASE_URL`; its URL.
-async fn fresh_database(tag: &str) -> String {
-    let url = env("HES_DATABASE_URL");
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{tag}\""))
-        .await
-        .unwrap();
-    drop(client);
-    let _ = task.await;
-    let (base, _) = url.rsplit_once('/').unwrap();
-    format!("{base}/{tag}")
 }
 
 fn curl(args: &[&str]) -> (u16, serde_json::Value) {
@@ -204,65 +176,50 @@ async fn serve_with_the_api_role_runs_commands_through_the_collectors() {
             .unwrap()
             .as_millis()
     );
-    let dir = std::env::temp_dir().join(format!("hes-serve-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hes-serve-api").unwrap();
     let mut fleet_cfg = hes_sim::fleet::FleetConfig::new(3);
     fleet_cfg.first_host = std::net::IpAddr::from([127, 66, 0, 1]);
-    fleet_cfg.first_serial = 20_000_000
-        + (SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            % 9_000_000) as u32;
+    fleet_cfg.first_serial = hes_testkit::inventory::fresh_serials(3);
     let fleet = hes_sim::fleet::Fleet::start(fleet_cfg).await.unwrap();
     let inventory = dir.join("inventory.json");
-    std::fs::write(&inventory, serde_json::to_vec(&fleet.inventory()).unwrap()).unwrap();
+    hes_testkit::inventory::write_json(&inventory, &fleet.inventory()).unwrap();
     let meter = fleet.inventory()[0].id.clone();
-    let db = fresh_database(&tag).await;
+    let db = TestDb::create().await.unwrap();
     let config = dir.join("hes.toml");
     std::fs::write(
         &config,
         format!(
             "roles = [\"api\", \"collector\", \"validate\", \"process\"]\n\
-             database_url = \"{db}\"\n\
+             database_url = \"{}\"\n\
              inventory = \"{}\"\n\
              [kafka]\nbrokers = \"{}\"\nnamespace = \"{tag}.\"\npartitions = 2\n\
              [api]\nlisten = \"127.0.0.1:0\"\nnode = \"n1\"\n",
+            db.url(),
             inventory.display(),
             env("HES_KAFKA_BROKERS")
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hes"))
-        .args(["serve", "--config"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hes"));
+    cmd.args(["serve", "--config"])
         .arg(&config)
         .env("HES_ADMIN_PASSWORD", "serve-test-admin-password")
-        .env_remove("HES_REDIS_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .env_remove("HES_REDIS_URL");
+    let mut serve = Proc::spawn("hes serve", cmd).unwrap();
     // The UI's address, from the first lines.
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let base = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no UI address from hes serve");
-        if let Some(rest) = line.strip_prefix("Web UI: open ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches('/')
-                .to_string();
-        }
-    };
+    let line = serve
+        .wait_for_async(Duration::from_secs(60), "the UI's address", |l| {
+            l.starts_with("Web UI: open ")
+        })
+        .await
+        .unwrap();
+    let base = line
+        .trim_start_matches("Web UI: open ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
     let (code, login) = curl(&[
         "-X",
         "POST",
@@ -292,37 +249,23 @@ async fn serve_with_the_api_role_runs_commands_through_the_collectors() {
     ]);
     assert_eq!(code, 202, "{accepted}");
     let id = accepted["job_id"].as_u64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let job = loop {
-        let (_, job) = curl(&["-H", &auth, &format!("{base}/api/v1/jobs/{id}")]);
-        if job["state"] == "succeeded" || job["state"] == "failed" {
-            break job;
-        }
-        assert!(Instant::now() < deadline, "the job did not finish: {job}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let mut job = serde_json::Value::Null;
+    wait_until_async(Duration::from_secs(90), "the job finished", || {
+        (_, job) = curl(&["-H", &auth, &format!("{base}/api/v1/jobs/{id}")]);
+        let done = job["state"] == "succeeded" || job["state"] == "failed";
+        async move { done.then_some(()) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {job}"));
     assert_eq!(job["state"], "succeeded", "{job}");
     // What it read went through the pipeline into the store.
-    let store = hes_store::PgStore::connect(&db).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while store.count_readings().await.unwrap() == 0 {
-        assert!(Instant::now() < deadline, "nothing stored");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let store = hes_store::PgStore::connect(db.url()).await.unwrap();
+    wait_until_async(Duration::from_secs(60), "readings stored", || async {
+        (store.count_readings().await.unwrap() > 0).then_some(())
+    })
+    .await
+    .unwrap();
     drop(store);
-    let st = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("hes serve did not stop on SIGINT");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    stop(&mut serve).await;
     fleet.shutdown();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
