@@ -40,6 +40,7 @@ pub fn entry(i: u32) -> InventoryEntry {
         security: "hls-gmac-authenticated-encrypted".into(),
         max_pdu: 1024,
         quirks: vec![],
+        groups: Default::default(),
     }
 }
 

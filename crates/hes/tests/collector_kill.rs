@@ -30,6 +30,11 @@ fn unique(what: &str) -> String {
 
 fn collector(brokers: &str, inventory: &std::path::Path, topic: &str, group: &str) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hes"));
+    // Both collectors share the registry and the invocation counters in PostgreSQL.
+    cmd.env(
+        "HES_KEK",
+        "0000000000000000000000000000000000000000000000000000000000000002",
+    );
     cmd.args(["collector", "--inventory"])
         .arg(inventory)
         .args([

@@ -67,6 +67,7 @@ async fn serve_runs_the_stages_from_a_config_file() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hes"));
     cmd.args(["serve", "--config"])
         .arg(&config)
+        .env("HES_KEK", TEST_KEK)
         .env_remove("HES_REDIS_URL");
     let mut serve = Proc::spawn("hes serve", cmd).unwrap();
 
@@ -148,7 +149,32 @@ fn serve_refuses_a_bad_config() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to run"));
+    // A role that opens the registry needs the KEK: missing or malformed, serve refuses to
+    // start (it never makes up a key).
+    std::fs::write(
+        &config,
+        "roles = [\"process\"]\ndatabase_url = \"postgres://127.0.0.1:1/none\"\n\
+         [kafka]\nbrokers = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    for kek in [None, Some("zz"), Some("00")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hes"));
+        cmd.args(["serve", "--config"])
+            .arg(&config)
+            .env_remove("HES_KEK")
+            .env_remove("HES_KEK_FILE");
+        if let Some(k) = kek {
+            cmd.env("HES_KEK", k);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{kek:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("key-encryption key"), "{kek:?}: {err}");
+    }
 }
+
+/// The KEK the tests' nodes seal the registry's secrets under.
+const TEST_KEK: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 
 fn curl(args: &[&str]) -> (u16, serde_json::Value) {
     let out = Command::new("curl")
@@ -204,6 +230,7 @@ async fn serve_with_the_api_role_runs_commands_through_the_collectors() {
     cmd.args(["serve", "--config"])
         .arg(&config)
         .env("HES_ADMIN_PASSWORD", "serve-test-admin-password")
+        .env("HES_KEK", TEST_KEK)
         .env_remove("HES_REDIS_URL");
     let mut serve = Proc::spawn("hes serve", cmd).unwrap();
     // The UI's address, from the first lines.
