@@ -7,8 +7,15 @@
 //!   synchronously by `Consumer::commit` (delivery offset + 1), cooperative-sticky
 //!   assignment (incremental rebalances: a member joining or leaving moves only the
 //!   partitions that change hands; the others keep being consumed).
+//! - Topics: `subscribe` creates the topics it names that do not exist yet (with the bus's
+//!   partition count, `with_partitions`) and waits until the broker's metadata shows them
+//!   before joining the group, so that a consumer never starts on a missing topic (librdkafka
+//!   would log a false "Subscribed topic not available" error). Created topics get the
+//!   replication factor of `with_replication`, and `min.insync.replicas` one less than it
+//!   when it is above 1 (3 and 2 in production: a write survives the loss of one broker).
 //! - Every wait is bounded (see the constants below).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +28,7 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::{BoxFuture, Bus, BusError, Consumer, Delivery, Record};
+use crate::{BoxFuture, Bus, BusError, Consumer, Delivery, Record, DEFAULT_PARTITIONS};
 
 /// The environment variable with the bootstrap servers (`host:port,host:port`).
 pub const BROKERS_ENV: &str = "HES_KAFKA_BROKERS";
@@ -49,6 +56,8 @@ fn kafka_err(what: &str, e: KafkaError) -> BusError {
 pub struct KafkaBus {
     brokers: String,
     replication: i32,
+    /// Partitions of the topics `subscribe` creates.
+    partitions: i32,
     /// Prepended to every topic name on the broker (empty unless set): lets several
     /// installations, or test runs, share a cluster without seeing each other's records.
     namespace: String,
@@ -61,6 +70,8 @@ impl std::fmt::Debug for KafkaBus {
         f.debug_struct("KafkaBus")
             .field("brokers", &self.brokers)
             .field("replication", &self.replication)
+            .field("partitions", &self.partitions)
+            .field("namespace", &self.namespace)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +100,7 @@ impl KafkaBus {
         Ok(Self {
             brokers: brokers.to_string(),
             replication: 1,
+            partitions: DEFAULT_PARTITIONS,
             namespace: String::new(),
             producer,
             admin,
@@ -105,11 +117,39 @@ impl KafkaBus {
         }
     }
 
-    /// Replication factor of the topics `ensure_topics` creates (1 unless set: the
-    /// single-node test broker).
+    /// Replication factor of the topics this bus creates (`ensure_topics`, `subscribe`): 1
+    /// unless set (a single broker). Above 1, the topics also get `min.insync.replicas` one
+    /// less than it (see [`KafkaBus::topic_configs`]).
     pub fn with_replication(mut self, replication: i32) -> Self {
         self.replication = replication.max(1);
         self
+    }
+
+    /// Partition count of the topics `subscribe` creates (`DEFAULT_PARTITIONS` unless set).
+    /// `ensure_topics` takes its own.
+    pub fn with_partitions(mut self, partitions: i32) -> Self {
+        self.partitions = partitions.max(1);
+        self
+    }
+
+    pub fn replication(&self) -> i32 {
+        self.replication
+    }
+
+    pub fn partitions(&self) -> i32 {
+        self.partitions
+    }
+
+    /// The topic configuration this bus creates topics with: `min.insync.replicas` =
+    /// replication − 1 when replicated (with `acks=all`, a write is acknowledged once that
+    /// many replicas have it, so losing one broker loses no acknowledged record and keeps the
+    /// topic writable); nothing for a single replica (the broker's default, 1).
+    pub fn topic_configs(&self) -> Vec<(&'static str, String)> {
+        if self.replication > 1 {
+            vec![("min.insync.replicas", (self.replication - 1).to_string())]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Prefixes every topic with `namespace` on the broker (deliveries still name the topic
@@ -145,6 +185,115 @@ impl KafkaBus {
             _ => Err(BusError::Timeout(format!(
                 "no broker answered within {timeout:?}"
             ))),
+        }
+    }
+
+    /// The partition count of every topic the cluster has whose partitions all have a leader
+    /// (a topic just created is listed before its partitions are ready), by name on the
+    /// broker (namespace included).
+    async fn ready_topics(&self) -> Result<HashMap<String, usize>, BusError> {
+        let producer = self.producer.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("hes-bus-kafka-metadata".into())
+            .spawn(move || {
+                use rdkafka::producer::Producer as _;
+                // All topics (`None`): asking for one by name could make a broker with
+                // auto-creation on create it with its defaults.
+                let r = producer
+                    .client()
+                    .fetch_metadata(None, ADMIN_TIMEOUT)
+                    .map(|m| {
+                        m.topics()
+                            .iter()
+                            .filter(|t| {
+                                t.error().is_none()
+                                    && !t.partitions().is_empty()
+                                    && t.partitions()
+                                        .iter()
+                                        .all(|p| p.error().is_none() && p.leader() >= 0)
+                            })
+                            .map(|t| (t.name().to_string(), t.partitions().len()))
+                            .collect()
+                    })
+                    .map_err(|e| kafka_err("metadata", e));
+                let _ = tx.send(r);
+            })
+            .map_err(|e| BusError::Kafka(format!("metadata thread: {e}")))?;
+        match tokio::time::timeout(ADMIN_TIMEOUT + Duration::from_secs(1), rx).await {
+            Ok(Ok(r)) => r,
+            _ => Err(BusError::Timeout(format!(
+                "no broker answered a metadata request within {ADMIN_TIMEOUT:?}"
+            ))),
+        }
+    }
+
+    /// The partition count of `topic` (without the namespace) if it exists and every
+    /// partition has a leader.
+    pub async fn topic_partitions(&self, topic: &str) -> Result<Option<usize>, BusError> {
+        Ok(self.ready_topics().await?.get(&self.topic(topic)).copied())
+    }
+
+    /// Creates the topics of `names` (namespace included) that do not exist, with
+    /// `partitions` partitions, then waits (bounded) until the metadata shows every one of
+    /// `names` ready.
+    async fn create_and_await(&self, names: &[String], partitions: i32) -> Result<(), BusError> {
+        let ready = self.ready_topics().await?;
+        let missing: Vec<&String> = names.iter().filter(|n| !ready.contains_key(*n)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let configs = self.topic_configs();
+        let new: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|n| {
+                configs.iter().fold(
+                    NewTopic::new(n, partitions, TopicReplication::Fixed(self.replication)),
+                    |t, (k, v)| t.set(k, v),
+                )
+            })
+            .collect();
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(ADMIN_TIMEOUT))
+            .request_timeout(Some(ADMIN_TIMEOUT));
+        let results = tokio::time::timeout(
+            ADMIN_TIMEOUT + Duration::from_secs(5),
+            self.admin.create_topics(new.iter(), &opts),
+        )
+        .await
+        .map_err(|_| BusError::Timeout("create topics".into()))?
+        .map_err(|e| kafka_err("create topics", e))?;
+        for r in results {
+            match r {
+                // Created meanwhile by another process: as good.
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(BusError::Kafka(format!(
+                        "create topic {name} (replication {}): {code}",
+                        self.replication
+                    )))
+                }
+            }
+        }
+        // The controller has created them; the broker answering metadata may learn of them a
+        // moment later.
+        let deadline = tokio::time::Instant::now() + ADMIN_TIMEOUT;
+        loop {
+            let ready = self.ready_topics().await?;
+            let waiting: Vec<&String> = missing
+                .iter()
+                .copied()
+                .filter(|n| !ready.contains_key(*n))
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BusError::Timeout(format!(
+                    "topics created but not in the metadata after {ADMIN_TIMEOUT:?}: {waiting:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -217,20 +366,24 @@ impl Bus for KafkaBus {
         })
     }
 
+    /// Creates the topics that do not exist yet (see the module's documentation), then joins
+    /// the group.
     fn subscribe(
         &self,
         topics: &[&str],
         group: &str,
     ) -> BoxFuture<'_, Result<Box<dyn Consumer>, BusError>> {
-        let result = (|| {
-            if topics.is_empty() {
+        let names: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
+        let group = group.to_string();
+        Box::pin(async move {
+            if names.is_empty() {
                 return Err(BusError::Refused("subscribe: no topics".into()));
             }
+            self.create_and_await(&names, self.partitions).await?;
             let consumer: StreamConsumer = self
-                .consumer_config(group)
+                .consumer_config(&group)
                 .create()
                 .map_err(|e| kafka_err("consumer", e))?;
-            let names: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             consumer
                 .subscribe(&names)
@@ -239,8 +392,7 @@ impl Bus for KafkaBus {
                 inner: Some(Arc::new(consumer)),
                 namespace: self.namespace.clone(),
             }) as Box<dyn Consumer>)
-        })();
-        Box::pin(std::future::ready(result))
+        })
     }
 
     fn ensure_topics(
@@ -249,31 +401,7 @@ impl Bus for KafkaBus {
         partitions: i32,
     ) -> BoxFuture<'_, Result<(), BusError>> {
         let names: Vec<String> = topics.iter().map(|t| self.topic(t)).collect();
-        Box::pin(async move {
-            let new: Vec<NewTopic<'_>> = names
-                .iter()
-                .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(self.replication)))
-                .collect();
-            let opts = AdminOptions::new()
-                .operation_timeout(Some(ADMIN_TIMEOUT))
-                .request_timeout(Some(ADMIN_TIMEOUT));
-            let results = tokio::time::timeout(
-                ADMIN_TIMEOUT + Duration::from_secs(5),
-                self.admin.create_topics(new.iter(), &opts),
-            )
-            .await
-            .map_err(|_| BusError::Timeout("create topics".into()))?
-            .map_err(|e| kafka_err("create topics", e))?;
-            for r in results {
-                match r {
-                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((name, code)) => {
-                        return Err(BusError::Kafka(format!("create topic {name}: {code}")))
-                    }
-                }
-            }
-            Ok(())
-        })
+        Box::pin(async move { self.create_and_await(&names, partitions).await })
     }
 }
 
@@ -434,5 +562,27 @@ impl Consumer for KafkaConsumer {
 impl Drop for KafkaConsumer {
     fn drop(&mut self) {
         let _ = self.close_in_background();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicated_topics_need_all_but_one_replica_in_sync() -> Result<(), BusError> {
+        let bus = KafkaBus::connect("127.0.0.1:1")?;
+        assert_eq!((bus.replication(), bus.partitions()), (1, 8));
+        assert!(bus.topic_configs().is_empty());
+        let bus = bus.with_replication(3).with_partitions(12);
+        assert_eq!((bus.replication(), bus.partitions()), (3, 12));
+        assert_eq!(
+            bus.topic_configs(),
+            vec![("min.insync.replicas", "2".to_string())]
+        );
+        let bus = bus.with_replication(0).with_partitions(0);
+        assert_eq!((bus.replication(), bus.partitions()), (1, 1));
+        assert!(bus.topic_configs().is_empty());
+        Ok(())
     }
 }
