@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hes_bus::{Bus, BusError, Consumer, Delivery, Record};
-use hes_model::JobId;
 pub use hes_model::JobRequest;
+use hes_model::{Job, JobId, JobKind, MeterId, Priority};
+use hes_store::{NewJob, StateStore};
 
 use crate::jobs::Engine;
 
@@ -26,6 +27,90 @@ pub async fn dispatch(bus: &dyn Bus, topic: &str, jobs: &[JobRequest]) -> Result
         })
         .collect::<Result<Vec<_>, BusError>>()?;
     bus.publish(topic, records).await
+}
+
+/// The request that carries a job (created in the store) to the collectors.
+pub fn request_of(job: &Job) -> JobRequest {
+    JobRequest {
+        request: job
+            .requests
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("job-{}", job.id)),
+        meter: job.meter.clone(),
+        kind: job.kind.clone(),
+        priority: job.priority,
+        requested_by: job.requested_by.clone(),
+        not_before_ms: job.not_before.saturating_mul(1000),
+        job: job.id,
+    }
+}
+
+/// Puts jobs created in the store on the jobs topic.
+pub async fn dispatch_jobs(bus: &dyn Bus, topic: &str, jobs: &[Job]) -> Result<(), BusError> {
+    let requests: Vec<JobRequest> = jobs.iter().map(request_of).collect();
+    dispatch(bus, topic, &requests).await
+}
+
+/// Commands of the distributed mode: each becomes a row in the store (where every node reads
+/// its state and can cancel it), then a record on the jobs topic for the collectors' group.
+pub struct BusDispatcher {
+    pub bus: Arc<dyn Bus>,
+    pub topic: String,
+    pub state: Arc<dyn StateStore>,
+    /// Attempts per job.
+    pub max_attempts: u32,
+}
+
+impl std::fmt::Debug for BusDispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusDispatcher")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl hes_model::CommandSink for BusDispatcher {
+    fn submit<'a>(
+        &'a self,
+        meter: MeterId,
+        kind: JobKind,
+        requested_by: &'a str,
+    ) -> hes_model::BoxFuture<'a, Result<JobId, String>> {
+        Box::pin(async move {
+            let new = NewJob {
+                meter,
+                kind,
+                priority: Priority::OnDemand,
+                requested_by: requested_by.to_string(),
+                not_before: 0,
+                max_attempts: self.max_attempts,
+                request: None,
+            };
+            let created = self
+                .state
+                .create_jobs(std::slice::from_ref(&new))
+                .await
+                .map_err(|e| format!("store: {e}"))?;
+            let Some((job, new)) = created.into_iter().next() else {
+                return Err("no job created".into());
+            };
+            if new {
+                if let Err(e) =
+                    dispatch_jobs(&*self.bus, &self.topic, std::slice::from_ref(&job)).await
+                {
+                    // Not on the bus: the job must not wait for ever (the stale-job sweep
+                    // would send it again, but the caller is told now).
+                    let _ = self
+                        .state
+                        .cancel_job(job.id, crate::session::unix_now())
+                        .await;
+                    return Err(format!("the jobs topic: {e}"));
+                }
+            }
+            Ok(job.id)
+        })
+    }
 }
 
 /// What a collector has taken from one partition and not yet committed.
@@ -131,12 +216,15 @@ async fn step(
             if let Some(d) = next {
                 let p = parts.entry((d.topic.clone(), d.partition)).or_default();
                 match hes_proto::decode_job_request(&d.payload) {
-                    Ok(req) => {
-                        let id = engine.submit_request(&req);
-                        p.open.insert(d.offset, Some(id));
-                        p.done.insert(d.offset, d);
-                        *in_flight += 1;
-                    }
+                    Ok(req) => match engine.submit_request(&req).await {
+                        Ok(id) => {
+                            p.open.insert(d.offset, Some(id));
+                            p.done.insert(d.offset, d);
+                            *in_flight += 1;
+                        }
+                        // The store is away: the record is not committed, so it comes again.
+                        Err(e) => return Err(BusError::Refused(format!("the job store: {e}"))),
+                    },
                     Err(e) => {
                         // Not a job: nothing to run; skip it (and say so) rather than stall.
                         tracing::warn!(offset = d.offset, error = %e, "not a job request");

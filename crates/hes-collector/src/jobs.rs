@@ -1,13 +1,15 @@
-//! The job engine: every read and command is a job with a state, attempts, timings and its last
-//! error. Jobs wait in a priority queue (on-demand before scheduled), run at most one per meter
-//! at a time, within a global limit and a limit per group (a gateway or radio cell), with a
-//! timeout; failures are retried with exponential backoff and jitter. Output goes to the bus
-//! before a job counts as done (at-least-once); commands are audited.
+//! The job engine of one collector: every read and command is a job whose state lives in the
+//! store (`hes_store::StateStore`: created queued by whoever asked, claimed here atomically
+//! before it runs, kept alive by a heartbeat while it runs, retried or finished there), so any
+//! node answers for any job and a job whose collector died is taken over by another. Locally,
+//! jobs wait in a priority queue (on-demand before scheduled), run at most one per meter at a
+//! time, within a global limit and a limit per group (a gateway or radio cell), with a timeout;
+//! failures are retried with exponential backoff and jitter. Output goes to the bus before a
+//! job counts as done (at-least-once); commands are audited in the store's audit trail.
 
+use hes_store::{AuditEntry, Claim, NewJob, StateStore, StoreError};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,44 +84,19 @@ pub struct AuditRecord {
     pub detail: Value,
 }
 
-/// The audit trail: a JSON-lines file (appended and synced), or memory only.
-#[derive(Debug)]
+/// What this engine audited (the trail itself is the store's, the one the API shows: every
+/// command's outcome goes there); kept in memory for inspection.
+#[derive(Debug, Default)]
 pub struct Audit {
-    path: Option<PathBuf>,
     records: Mutex<Vec<AuditRecord>>,
 }
 
 impl Audit {
     pub fn in_memory() -> Self {
-        Self {
-            path: None,
-            records: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub fn to_file(path: &Path) -> Self {
-        Self {
-            path: Some(path.to_path_buf()),
-            records: Mutex::new(Vec::new()),
-        }
+        Self::default()
     }
 
     fn record(&self, r: AuditRecord) {
-        if let Some(path) = &self.path {
-            let line = serde_json::to_string(&r).unwrap_or_default();
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| {
-                    f.write_all(line.as_bytes())?;
-                    f.write_all(b"\n")?;
-                    f.sync_data()
-                });
-            if let Err(e) = written {
-                tracing::error!(error = %e, "cannot write the audit trail");
-            }
-        }
         self.records
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -187,20 +164,47 @@ pub struct EngineStats {
 }
 
 /// The job engine of one collector.
-#[derive(Debug)]
 pub struct Engine {
     env: Arc<Env>,
     bus: Arc<dyn Bus>,
     cfg: EngineConfig,
     state: Mutex<State>,
     notify: Notify,
-    next_id: AtomicU64,
+    state_store: Arc<dyn StateStore>,
     global: Arc<Semaphore>,
     groups: Mutex<HashMap<String, Arc<Semaphore>>>,
     images: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     shared_limits: Mutex<Option<crate::limits::SharedLimits>>,
     pub audit: Audit,
     pub stats: EngineStats,
+}
+
+/// How an attempt settled.
+enum Settled {
+    /// To be tried again not before (Unix seconds).
+    Retry {
+        error: String,
+        not_before: i64,
+    },
+    Final(JobResult, String),
+    /// Not in this engine any more.
+    Gone,
+}
+
+/// How often running jobs tell the store they are alive, and after how long without a sign a
+/// job is taken over by another collector (its own died).
+const HEARTBEAT: Duration = Duration::from_secs(10);
+const TAKEOVER_AFTER_S: i64 = 35;
+/// When a job is running alive elsewhere (a record delivered twice), look again after this.
+const TAKEOVER_RECHECK: Duration = Duration::from_secs(5);
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("cfg", &self.cfg)
+            .field("pending", &self.pending())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What running a job produced.
@@ -216,6 +220,7 @@ fn backoff(cfg: &EngineConfig, attempt: u32) -> Duration {
 
 impl Engine {
     pub fn new(env: Arc<Env>, bus: Arc<dyn Bus>, cfg: EngineConfig, audit: Audit) -> Arc<Self> {
+        let state_store = env.registry.state().clone();
         Arc::new(Self {
             global: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
             env,
@@ -223,7 +228,7 @@ impl Engine {
             cfg,
             state: Mutex::new(State::default()),
             notify: Notify::new(),
-            next_id: AtomicU64::new(1),
+            state_store,
             groups: Mutex::new(HashMap::new()),
             images: Mutex::new(HashMap::new()),
             shared_limits: Mutex::new(None),
@@ -268,112 +273,149 @@ impl Engine {
             .insert(identifier.to_string(), Arc::new(image));
     }
 
-    /// Queues a job. A read already queued or running for the meter is not queued twice: its
-    /// id is returned instead.
-    pub fn submit(
+    /// Creates a job in the store and queues it here. A read already open for the meter (here
+    /// or anywhere) is not created twice: its id is returned instead.
+    pub async fn submit(
         &self,
         meter: MeterId,
         kind: JobKind,
         priority: Priority,
         requested_by: &str,
-    ) -> JobId {
+    ) -> Result<JobId, StoreError> {
         self.submit_at(meter, kind, priority, requested_by, unix_ms())
+            .await
     }
 
-    /// Queues a job not to start before `not_before_ms` (Unix milliseconds).
-    pub fn submit_at(
+    /// [`Engine::submit`], not to start before `not_before_ms` (Unix milliseconds).
+    pub async fn submit_at(
         &self,
         meter: MeterId,
         kind: JobKind,
         priority: Priority,
         requested_by: &str,
         not_before_ms: i64,
-    ) -> JobId {
-        self.submit_inner(meter, kind, priority, requested_by, not_before_ms, None)
+    ) -> Result<JobId, StoreError> {
+        let new = NewJob {
+            meter,
+            kind,
+            priority,
+            requested_by: requested_by.to_string(),
+            not_before: (not_before_ms + 999) / 1000,
+            max_attempts: self.cfg.max_attempts,
+            request: None,
+        };
+        let created = self
+            .state_store
+            .create_jobs(std::slice::from_ref(&new))
+            .await?;
+        let (job, _) = created
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("no job created".into()))?;
+        let id = job.id;
+        self.enqueue(job, not_before_ms);
+        Ok(id)
     }
 
-    /// Queues a job from the bus; its result names `r.request` (see `JobResult::requests`).
-    pub fn submit_request(&self, r: &hes_model::JobRequest) -> JobId {
-        self.submit_inner(
-            r.meter.clone(),
-            r.kind.clone(),
-            r.priority,
-            &r.requested_by,
-            r.not_before_ms,
-            Some(r.request.clone()),
-        )
+    /// Queues jobs created in the store (by a scheduler's slot, for instance) here.
+    pub fn enqueue_created(&self, jobs: Vec<Job>) {
+        for j in jobs {
+            let due = j.not_before.saturating_mul(1000);
+            self.enqueue(j, due);
+        }
     }
 
-    fn submit_inner(
-        &self,
-        meter: MeterId,
-        kind: JobKind,
-        priority: Priority,
-        requested_by: &str,
-        not_before_ms: i64,
-        request: Option<String>,
-    ) -> JobId {
+    /// Queues a job from the bus. A request that names its row in the store runs that job; one
+    /// that does not (a dispatcher without a store) gets a row first.
+    pub async fn submit_request(&self, r: &hes_model::JobRequest) -> Result<JobId, StoreError> {
+        if r.job == 0 {
+            let new = NewJob {
+                meter: r.meter.clone(),
+                kind: r.kind.clone(),
+                priority: r.priority,
+                requested_by: r.requested_by.clone(),
+                not_before: (r.not_before_ms + 999) / 1000,
+                max_attempts: self.cfg.max_attempts,
+                request: Some(r.request.clone()),
+            };
+            let created = self
+                .state_store
+                .create_jobs(std::slice::from_ref(&new))
+                .await?;
+            let (job, _) = created
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::Corrupt("no job created".into()))?;
+            let id = job.id;
+            self.enqueue(job, r.not_before_ms);
+            return Ok(id);
+        }
+        let job = Job {
+            id: r.job,
+            meter: r.meter.clone(),
+            kind: r.kind.clone(),
+            priority: r.priority,
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: self.cfg.max_attempts,
+            created_at: unix_now(),
+            not_before: (r.not_before_ms + 999) / 1000,
+            started_at: None,
+            finished_at: None,
+            last_error: None,
+            requested_by: r.requested_by.clone(),
+            requests: vec![r.request.clone()],
+        };
+        self.enqueue(job, r.not_before_ms);
+        Ok(r.job)
+    }
+
+    /// Puts a job in the local queue, unless it is here already and not finished (a record
+    /// delivered again, a read joined by another request).
+    fn enqueue(&self, job: Job, not_before_ms: i64) {
         let mut st = self.state();
-        if !kind.is_command() {
-            if let Some(j) = st
-                .jobs
-                .values_mut()
-                .find(|j| j.meter == meter && j.kind == kind && !j.state.is_final())
-            {
-                if let Some(r) = request {
-                    if j.requests.len() < 64 {
-                        j.requests.push(r);
+        if let Some(old) = st.jobs.get_mut(&job.id) {
+            if !old.state.is_final() {
+                for r in job.requests {
+                    if old.requests.len() < 64 && !old.requests.contains(&r) {
+                        old.requests.push(r);
                     }
                 }
-                return j.id;
+                return;
             }
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let now = unix_now();
-        st.jobs.insert(
-            id,
-            Job {
-                id,
-                meter,
-                kind,
-                priority,
-                state: JobState::Queued,
-                attempts: 0,
-                max_attempts: self.cfg.max_attempts,
-                created_at: now,
-                not_before: (not_before_ms + 999) / 1000,
-                started_at: None,
-                finished_at: None,
-                last_error: None,
-                requested_by: requested_by.to_string(),
-                requests: request.into_iter().collect(),
-            },
-        );
-        st.queue.push(Queued {
-            priority,
+        let q = Queued {
+            priority: job.priority,
             not_before: not_before_ms,
-            id,
-        });
+            id: job.id,
+        };
+        let mut job = job;
+        job.state = JobState::Queued;
+        st.jobs.insert(job.id, job);
+        st.queue.push(q);
         drop(st);
         self.notify.notify_one();
-        id
     }
 
     pub fn job(&self, id: JobId) -> Option<Job> {
         self.state().jobs.get(&id).cloned()
     }
 
-    /// Cancels a job that has not started (a running one finishes its attempt).
-    pub fn cancel(&self, id: JobId) -> bool {
-        let mut st = self.state();
-        match st.jobs.get_mut(&id) {
-            Some(j) if matches!(j.state, JobState::Queued | JobState::Retrying) => {
-                j.state = JobState::Cancelled;
-                j.finished_at = Some(unix_now());
-                true
-            }
-            _ => false,
+    /// Cancels a job that has not started (a running one finishes its attempt), in the store
+    /// (from any node: a collector claims a job before it runs it) and here.
+    pub async fn cancel(&self, id: JobId) -> Result<bool, StoreError> {
+        let now = unix_now();
+        if !self.state_store.cancel_job(id, now).await? {
+            return Ok(false);
         }
+        let mut st = self.state();
+        if let Some(j) = st.jobs.get_mut(&id) {
+            if matches!(j.state, JobState::Queued | JobState::Retrying) {
+                j.state = JobState::Cancelled;
+                j.finished_at = Some(now);
+            }
+        }
+        Ok(true)
     }
 
     /// The jobs `keep` accepts (queued, running and the finished ones still kept), newest
@@ -489,6 +531,7 @@ impl Engine {
 
     /// Runs jobs until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        tokio::spawn(self.clone().heartbeat(shutdown.clone()));
         loop {
             if *shutdown.borrow() {
                 return;
@@ -545,6 +588,39 @@ impl Engine {
                 }
             }
         }
+        // The store decides whether the job runs here: cancelled, finished or running alive
+        // elsewhere, it does not.
+        let claim = self
+            .state_store
+            .claim_job(job.id, unix_now(), unix_now() - TAKEOVER_AFTER_S)
+            .await;
+        let job = match claim {
+            Ok(Claim::Claimed(stored)) => {
+                let mut st = self.state();
+                if let Some(j) = st.jobs.get_mut(&job.id) {
+                    j.attempts = stored.attempts;
+                }
+                drop(st);
+                Job {
+                    attempts: stored.attempts,
+                    ..job
+                }
+            }
+            other => {
+                if let (Some(limits), Some(l)) = (&shared, lease) {
+                    let _ = limits.release(l).await;
+                }
+                match other {
+                    Ok(Claim::Busy) => self.defer(&job, TAKEOVER_RECHECK),
+                    Ok(_) => self.forget(&job),
+                    Err(e) => {
+                        tracing::warn!(job = job.id, error = %e, "claiming a job: store unavailable");
+                        self.defer(&job, Duration::from_secs(1));
+                    }
+                }
+                return;
+            }
+        };
         let r = tokio::time::timeout(self.cfg.job_timeout, self.attempt(&job)).await;
         if let (Some(limits), Some(l)) = (&shared, lease) {
             if let Err(e) = limits.release(l).await {
@@ -556,9 +632,18 @@ impl Engine {
             Err(_) => Err(SessionError::Unexpected("job timed out".into())),
         };
         let now = unix_now();
-        let Some((result, requested_by)) = self.settle(&job, r, now) else {
-            return;
+        let (result, requested_by) = match self.settle(&job, r, now) {
+            Settled::Final(result, by) => (result, by),
+            Settled::Retry { error, not_before } => {
+                if let Err(e) = self.state_store.retry_job(job.id, &error, not_before).await {
+                    tracing::warn!(job = job.id, error = %e, "recording a retry");
+                }
+                return;
+            }
+            Settled::Gone => return,
         };
+        // The row first: once the store says final, any node answers so.
+        self.record_final(&result).await;
         let state = result.state;
         let error = result.error.clone();
         match state {
@@ -566,6 +651,22 @@ impl Engine {
             _ => self.stats.failed.fetch_add(1, Ordering::Relaxed),
         };
         if job.kind.is_command() {
+            let entry = AuditEntry {
+                time: now,
+                actor: requested_by.clone(),
+                action: "command.finished".into(),
+                target: job.meter.0.clone(),
+                detail: json!({
+                    "job": job.id,
+                    "command": job.kind,
+                    "state": state,
+                    "error": error,
+                    "detail": result.detail,
+                }),
+            };
+            if let Err(e) = self.state_store.append_audit(&entry).await {
+                tracing::error!(job = job.id, error = %e, "the audit trail refused a command's outcome");
+            }
             self.audit.record(AuditRecord {
                 at: now,
                 job: job.id,
@@ -582,18 +683,15 @@ impl Engine {
         }
     }
 
-    /// Records how an attempt ended: a retry is queued again (`None`), a final state gives the
-    /// result to publish.
-    fn settle(
-        &self,
-        job: &Job,
-        r: Result<Outcome, SessionError>,
-        now: i64,
-    ) -> Option<(JobResult, String)> {
+    /// Records how an attempt ended: a retry is queued again, a final state gives the result
+    /// to publish.
+    fn settle(&self, job: &Job, r: Result<Outcome, SessionError>, now: i64) -> Settled {
         let mut st = self.state();
         st.busy.remove(&job.meter);
         st.running = st.running.saturating_sub(1);
-        let j = st.jobs.get_mut(&job.id)?;
+        let Some(j) = st.jobs.get_mut(&job.id) else {
+            return Settled::Gone;
+        };
         let (state, outcome, error) = match r {
             Ok(o) => (JobState::Succeeded, Some(o), None),
             // Every job but key rotation may run again: reads and the other commands are
@@ -617,7 +715,10 @@ impl Engine {
                 st.queue.push(q);
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(job = job.id, meter = %job.meter, error = %e, "retrying");
-                return None;
+                return Settled::Retry {
+                    error: e.to_string(),
+                    not_before: (due_ms + 999) / 1000,
+                };
             }
             Err(e) => (JobState::Failed, None, Some(e.to_string())),
         };
@@ -645,7 +746,64 @@ impl Engine {
                 st.jobs.remove(&old);
             }
         }
-        Some((result, requested_by))
+        Settled::Final(result, requested_by)
+    }
+
+    /// Writes a final state to the store, trying again for a while when the store is away
+    /// (a failover); a row left running is taken over later, so nothing is lost either way.
+    async fn record_final(&self, result: &JobResult) {
+        let policy =
+            hes_model::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        for attempt in 1..=12 {
+            match self.state_store.finish_job(result).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(job = result.job, error = %e, attempt, "recording a job's end");
+                    tokio::time::sleep(policy.delay(attempt)).await;
+                }
+            }
+        }
+        tracing::error!(
+            job = result.job,
+            "a job's end is not in the store: it will run again"
+        );
+    }
+
+    /// Drops a job the store says is not to run here (cancelled, or finished elsewhere).
+    fn forget(&self, job: &Job) {
+        let mut st = self.state();
+        st.busy.remove(&job.meter);
+        st.running = st.running.saturating_sub(1);
+        if let Some(j) = st.jobs.get_mut(&job.id) {
+            if !j.state.is_final() {
+                j.state = JobState::Cancelled;
+                j.finished_at = Some(unix_now());
+            }
+        }
+        st.finished.push_back(job.id);
+    }
+
+    /// Tells the store, every [`HEARTBEAT`], that the jobs running here are alive.
+    async fn heartbeat(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT) => {}
+                _ = shutdown.changed() => return,
+            }
+            let running: Vec<JobId> = self
+                .state()
+                .jobs
+                .values()
+                .filter(|j| j.state == JobState::Running)
+                .map(|j| j.id)
+                .collect();
+            if running.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.state_store.touch_jobs(&running, unix_now()).await {
+                tracing::warn!(error = %e, "job heartbeat");
+            }
+        }
     }
 
     fn watermark(&self, meter: &MeterId, profile: dlms::ObisCode) -> Option<i64> {
@@ -774,20 +932,17 @@ impl Engine {
 }
 
 impl hes_model::CommandSink for Engine {
-    fn submit(&self, meter: MeterId, kind: JobKind, requested_by: &str) -> JobId {
-        Engine::submit(self, meter, kind, Priority::OnDemand, requested_by)
-    }
-
-    fn job(&self, id: JobId) -> Option<Job> {
-        Engine::job(self, id)
-    }
-
-    fn cancel(&self, id: JobId) -> bool {
-        Engine::cancel(self, id)
-    }
-
-    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize) -> (Vec<Job>, usize) {
-        self.list_jobs(keep, offset, limit)
+    fn submit<'a>(
+        &'a self,
+        meter: MeterId,
+        kind: JobKind,
+        requested_by: &'a str,
+    ) -> hes_model::BoxFuture<'a, Result<JobId, String>> {
+        Box::pin(async move {
+            Engine::submit(self, meter, kind, Priority::OnDemand, requested_by)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

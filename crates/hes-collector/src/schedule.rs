@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hes_model::{JobKind, JobRequest, MeterId, Priority};
+use hes_store::NewJob;
 use rand::Rng;
 
 use crate::jobs::Engine;
@@ -219,30 +220,30 @@ impl Schedule {
                     kind: self.read.clone(),
                     priority: Priority::Scheduled,
                     requested_by: "scheduler".into(),
+                    job: 0,
                 }
             })
             .collect()
     }
 
-    /// Queues one cycle starting at `start` (Unix seconds) on a local engine. Returns how many
-    /// jobs were queued.
-    pub fn queue_cycle(&self, engine: &Engine, registry: &Registry, start: i64) -> usize {
-        let requests = self.cycle_requests(registry, start);
-        let n = requests.len();
-        for r in requests {
-            engine.submit_at(
-                r.meter,
-                r.kind,
-                r.priority,
-                &r.requested_by,
-                r.not_before_ms,
-            );
-        }
-        n
+    /// One cycle starting at `start` as jobs to create in the store.
+    pub fn cycle_jobs(&self, registry: &Registry, start: i64, max_attempts: u32) -> Vec<NewJob> {
+        self.cycle_requests(registry, start)
+            .into_iter()
+            .map(|r| NewJob {
+                meter: r.meter,
+                kind: r.kind,
+                priority: r.priority,
+                requested_by: r.requested_by,
+                not_before: (r.not_before_ms + 999) / 1000,
+                max_attempts,
+                request: Some(r.request),
+            })
+            .collect()
     }
 }
 
-/// Where a scheduler puts a cycle's jobs.
+/// Where a scheduler puts a cycle's jobs once they are in the store.
 #[derive(Clone)]
 pub enum Sink {
     /// A local job engine (the embedded mode).
@@ -263,11 +264,69 @@ impl std::fmt::Debug for Sink {
     }
 }
 
-/// Runs schedules into `sink` until `shutdown` (see [`run`]).
+impl Sink {
+    /// Hands jobs created in the store to the collectors.
+    pub async fn deliver(&self, jobs: Vec<hes_model::Job>) -> Result<(), hes_bus::BusError> {
+        match self {
+            Sink::Engine(engine) => {
+                engine.enqueue_created(jobs);
+                Ok(())
+            }
+            Sink::Bus { bus, topic } => {
+                crate::distributed::dispatch_jobs(&**bus, topic, &jobs).await
+            }
+        }
+    }
+}
+
+/// The lease a scheduler holds (its name and fencing token): a cycle is created only while the
+/// token is current, and each slot of a schedule only once, however many schedulers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lease: String,
+    pub token: i64,
+}
+
+/// Attempts per scheduled job.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// Creates one cycle of `s` starting at `due` in the store (fenced: once per slot) and hands
+/// the new jobs to `sink`. Returns how many jobs the cycle created, `None` when the slot had
+/// fired already or the lease is no longer this scheduler's.
+pub async fn fire(
+    s: &Schedule,
+    due: i64,
+    sink: &Sink,
+    registry: &Registry,
+    fence: &Fence,
+) -> Result<Option<usize>, hes_store::StoreError> {
+    let jobs = s.cycle_jobs(registry, due, MAX_ATTEMPTS);
+    let Some(created) = registry
+        .state()
+        .fire_slot(&fence.lease, fence.token, &s.name, due, &jobs)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let new: Vec<hes_model::Job> = created
+        .into_iter()
+        .filter_map(|(j, new)| new.then_some(j))
+        .collect();
+    let n = new.len();
+    if let Err(e) = sink.deliver(new).await {
+        // In the store but not on the bus: the stale-job sweep sends them again.
+        tracing::warn!(schedule = %s.name, error = %e, "dispatching a cycle");
+    }
+    Ok(Some(n))
+}
+
+/// Runs schedules into `sink` until `shutdown`: at each cycle start, the cycle's jobs (spread
+/// over the window) are created in the store under `fence` and handed to `sink`.
 pub async fn run_into(
     schedules: Vec<Schedule>,
     sink: Sink,
     registry: Arc<Registry>,
+    fence: Fence,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut next: Vec<Option<i64>> = schedules
@@ -285,35 +344,53 @@ pub async fn run_into(
         }
         for (s, n) in schedules.iter().zip(next.iter_mut()) {
             if *n == Some(due) {
-                let queued = match &sink {
-                    Sink::Engine(engine) => s.queue_cycle(engine, &registry, due),
-                    Sink::Bus { bus, topic } => {
-                        let requests = s.cycle_requests(&registry, due);
-                        match crate::distributed::dispatch(&**bus, topic, &requests).await {
-                            Ok(()) => requests.len(),
-                            Err(e) => {
-                                tracing::warn!(schedule = %s.name, error = %e, "dispatching a cycle");
-                                0
-                            }
-                        }
+                match fire(s, due, &sink, &registry, &fence).await {
+                    Ok(Some(queued)) => tracing::info!(schedule = %s.name, queued, "cycle queued"),
+                    Ok(None) => {
+                        tracing::info!(schedule = %s.name, due, "slot fired already or lease lost")
                     }
-                };
-                tracing::info!(schedule = %s.name, queued, "cycle queued");
+                    Err(e) => tracing::warn!(schedule = %s.name, error = %e, "creating a cycle"),
+                }
                 *n = s.when.next_after(due);
             }
         }
     }
 }
 
-/// Runs schedules: at each cycle start, queue the cycle's jobs (spread over the window).
+/// Runs schedules on a local engine, holding the scheduler lease of `holder` (the embedded
+/// mode: one process, which takes the lease at once).
 pub async fn run(
     schedules: Vec<Schedule>,
     engine: Arc<Engine>,
     registry: Arc<Registry>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    run_into(schedules, Sink::Engine(engine), registry, shutdown).await;
+    // One holder name for every start: a restart keeps the token, and the slots table still
+    // fires each slot once.
+    let token = match registry
+        .state()
+        .acquire_lease(LOCAL_LEASE, "local", i64::MAX / 4)
+        .await
+    {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            tracing::warn!("another scheduler holds the local schedules' lease");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "taking the local schedules' lease");
+            return;
+        }
+    };
+    let fence = Fence {
+        lease: LOCAL_LEASE.to_string(),
+        token,
+    };
+    run_into(schedules, Sink::Engine(engine), registry, fence, shutdown).await;
 }
+
+/// The lease of schedules run by [`run`] (built-in schedules of one process).
+const LOCAL_LEASE: &str = "local-schedules";
 
 #[cfg(test)]
 mod tests {

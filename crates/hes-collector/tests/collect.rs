@@ -187,12 +187,15 @@ async fn every_reading_arrives_once_and_exact_despite_faults() {
         rig.fleet.set_faults(id, fault(i)).await.unwrap();
     }
     for id in &ids {
-        rig.engine.submit(
-            MeterId(id.clone()),
-            JobKind::ReadLoadProfile { from: None },
-            Priority::Scheduled,
-            "scheduler",
-        );
+        rig.engine
+            .submit(
+                MeterId(id.clone()),
+                JobKind::ReadLoadProfile { from: None },
+                Priority::Scheduled,
+                "scheduler",
+            )
+            .await
+            .unwrap();
     }
     // The network heals after a while: the transient faults go, the retries succeed.
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -222,12 +225,15 @@ async fn every_reading_arrives_once_and_exact_despite_faults() {
     // The next read continues after the last stored entry: nothing new, nothing twice.
     let before = rig.readings().len();
     for id in &ids {
-        rig.engine.submit(
-            MeterId(id.clone()),
-            JobKind::ReadLoadProfile { from: None },
-            Priority::Scheduled,
-            "scheduler",
-        );
+        rig.engine
+            .submit(
+                MeterId(id.clone()),
+                JobKind::ReadLoadProfile { from: None },
+                Priority::Scheduled,
+                "scheduler",
+            )
+            .await
+            .unwrap();
     }
     assert!(rig.engine.wait_idle(Duration::from_secs(30)).await);
     let after = rig.readings();
@@ -246,12 +252,15 @@ async fn two_collector_loops_read_every_meter_once() {
     for c in rig.fleet.meters() {
         // Submitting twice does not queue twice.
         for _ in 0..2 {
-            rig.engine.submit(
-                MeterId(c.spec.id()),
-                JobKind::ReadLoadProfile { from: None },
-                Priority::Scheduled,
-                "scheduler",
-            );
+            rig.engine
+                .submit(
+                    MeterId(c.spec.id()),
+                    JobKind::ReadLoadProfile { from: None },
+                    Priority::Scheduled,
+                    "scheduler",
+                )
+                .await
+                .unwrap();
         }
     }
     assert!(rig.engine.wait_idle(Duration::from_secs(60)).await);
@@ -279,12 +288,16 @@ async fn commands_take_effect_resume_and_are_audited() {
     let rig = rig([127, 73, 0, 1], 3, 1).await;
     let id = |i: usize| MeterId(rig.fleet.meters()[i].spec.id());
     // Relay: open, read back.
-    let j = rig.engine.submit(
-        id(0),
-        JobKind::Relay { connect: false },
-        Priority::OnDemand,
-        "alice",
-    );
+    let j = rig
+        .engine
+        .submit(
+            id(0),
+            JobKind::Relay { connect: false },
+            Priority::OnDemand,
+            "alice",
+        )
+        .await
+        .unwrap();
     // Clock sync on a meter two minutes behind.
     rig.fleet
         .set_faults(
@@ -298,7 +311,9 @@ async fn commands_take_effect_resume_and_are_audited() {
         .unwrap();
     let c = rig
         .engine
-        .submit(id(1), JobKind::ClockSync, Priority::OnDemand, "bob");
+        .submit(id(1), JobKind::ClockSync, Priority::OnDemand, "bob")
+        .await
+        .unwrap();
     assert!(rig.engine.wait_idle(Duration::from_secs(30)).await);
     assert!(!rig.fleet.meters()[0].lock().relay_connected());
     let results = rig.results();
@@ -339,17 +354,23 @@ async fn commands_take_effect_resume_and_are_audited() {
             meter.action(&ctx, &md(2), Some(p)).unwrap();
         }
     }
-    let f = rig.engine.submit(
-        id(2),
-        JobKind::FirmwareUpgrade {
-            image: "fw-2.0.0".into(),
-        },
-        Priority::OnDemand,
-        "carol",
-    );
+    let f = rig
+        .engine
+        .submit(
+            id(2),
+            JobKind::FirmwareUpgrade {
+                image: "fw-2.0.0".into(),
+            },
+            Priority::OnDemand,
+            "carol",
+        )
+        .await
+        .unwrap();
     let k = rig
         .engine
-        .submit(id(0), JobKind::RotateKeys, Priority::OnDemand, "dave");
+        .submit(id(0), JobKind::RotateKeys, Priority::OnDemand, "dave")
+        .await
+        .unwrap();
     let cal = |name: &str, activate_at| JobKind::SetCalendar {
         name: name.into(),
         day_from_min: 6 * 60,
@@ -358,10 +379,18 @@ async fn commands_take_effect_resume_and_are_audited() {
     };
     let now_cal = rig
         .engine
-        .submit(id(1), cal("HES-TOU-2", None), Priority::OnDemand, "frank");
+        .submit(id(1), cal("HES-TOU-2", None), Priority::OnDemand, "frank")
+        .await
+        .unwrap();
     assert!(rig.engine.wait_idle(Duration::from_secs(60)).await);
     let results = rig.results();
-    let by_job = |j| results.iter().find(|r| r.job == j).unwrap().clone();
+    let by_job = |j| {
+        results
+            .iter()
+            .find(|r| r.job == j)
+            .unwrap_or_else(|| panic!("no result of job {j} in {results:#?}"))
+            .clone()
+    };
     let fw = by_job(f);
     assert_eq!(fw.state, JobState::Succeeded, "{fw:?}");
     assert_eq!(fw.detail["blocks_already_there"], 5);
@@ -374,15 +403,19 @@ async fn commands_take_effect_resume_and_are_audited() {
     assert_eq!(by_job(now_cal).detail["active"], "HES-TOU-2");
     assert_eq!(rig.fleet.meters()[1].lock().calendar_name(), b"HES-TOU-2");
     // A calendar for later stays passive until then.
-    let later = rig.engine.submit(
-        id(1),
-        cal(
-            "HES-TOU-3",
-            Some(hes_collector::session::unix_now() + 86_400),
-        ),
-        Priority::OnDemand,
-        "frank",
-    );
+    let later = rig
+        .engine
+        .submit(
+            id(1),
+            cal(
+                "HES-TOU-3",
+                Some(hes_collector::session::unix_now() + 86_400),
+            ),
+            Priority::OnDemand,
+            "frank",
+        )
+        .await
+        .unwrap();
     assert!(rig.engine.wait_idle(Duration::from_secs(30)).await);
     assert_eq!(rig.engine.job(later).unwrap().state, JobState::Succeeded);
     assert_eq!(rig.fleet.meters()[1].lock().calendar_name(), b"HES-TOU-2");
@@ -394,7 +427,9 @@ async fn commands_take_effect_resume_and_are_audited() {
     assert_eq!(open.ek, rig.fleet.meters()[0].lock().keys().ek);
     let r = rig
         .engine
-        .submit(id(0), JobKind::ReadInstant, Priority::OnDemand, "erin");
+        .submit(id(0), JobKind::ReadInstant, Priority::OnDemand, "erin")
+        .await
+        .unwrap();
     assert!(rig.engine.wait_idle(Duration::from_secs(30)).await);
     assert_eq!(rig.engine.job(r).unwrap().state, JobState::Succeeded);
     let truth = rig.fleet.meters()[0]
@@ -476,9 +511,10 @@ async fn a_repeated_request_joins_the_queued_job_and_its_result_names_both() {
         priority: Priority::Scheduled,
         requested_by: "test".into(),
         not_before_ms: 0,
+        job: 0,
     };
-    let a = rig.engine.submit_request(&ask("node1-1"));
-    let b = rig.engine.submit_request(&ask("sched@0/m"));
+    let a = rig.engine.submit_request(&ask("node1-1")).await.unwrap();
+    let b = rig.engine.submit_request(&ask("sched@0/m")).await.unwrap();
     assert_eq!(a, b, "one job for both");
     // No engine loop was running: start one now, and wait for the result.
     let (_stop, rx) = tokio::sync::watch::channel(false);

@@ -134,6 +134,7 @@ async fn two_collectors_share_a_fleet(bus: Arc<dyn Bus>, first: [u8; 4], settle:
             priority: Priority::Scheduled,
             requested_by: "dispatcher".into(),
             not_before_ms: 0,
+            job: 0,
         })
         .collect();
     dispatch(&*bus, &jobs_topic, &jobs).await.unwrap();
@@ -280,13 +281,25 @@ async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
         jitter_s: 0,
     };
     let (stop, rx) = tokio::sync::watch::channel(false);
+    let token = registry
+        .state()
+        .acquire_lease("scheduler", "test", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let fence = hes_collector::schedule::Fence {
+        lease: "scheduler".into(),
+        token,
+    };
+    let sink = Sink::Bus {
+        bus: bus.clone(),
+        topic: "sched.jobs".into(),
+    };
     let task = tokio::spawn(run_into(
         vec![schedule.clone()],
-        Sink::Bus {
-            bus: bus.clone(),
-            topic: "sched.jobs".into(),
-        },
+        sink.clone(),
         registry.clone(),
+        fence.clone(),
         rx,
     ));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -311,5 +324,34 @@ async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
         assert_eq!(r.kind, JobKind::ReadLoadProfile { from: None });
         let start_ms = r.not_before_ms - schedule.offset(&r.meter) * 1000;
         assert_eq!(start_ms % 1000, 0, "{r:?}");
+        // Each request names its job's row in the store, where every node sees it.
+        let job = registry.state().job(r.job).await.unwrap().unwrap();
+        assert_eq!(
+            (job.meter.clone(), job.requested_by.as_str()),
+            (r.meter.clone(), "scheduler")
+        );
     }
+    // A slot fires once, and only under the current token.
+    use hes_collector::schedule::fire;
+    let slot = 1_700_000_000;
+    assert!(fire(&schedule, slot, &sink, &registry, &fence)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        fire(&schedule, slot, &sink, &registry, &fence)
+            .await
+            .unwrap(),
+        None
+    );
+    let stale = hes_collector::schedule::Fence {
+        lease: "scheduler".into(),
+        token: token - 1,
+    };
+    assert_eq!(
+        fire(&schedule, slot + 60, &sink, &registry, &stale)
+            .await
+            .unwrap(),
+        None
+    );
 }

@@ -97,12 +97,15 @@ async fn two_collectors_stay_within_the_shared_limits() {
     }
     // Each engine gets half the meters.
     for (i, m) in fleet.meters().iter().enumerate() {
-        engines[i % 2].submit(
-            MeterId(m.spec.id()),
-            JobKind::ReadLoadProfile { from: None },
-            Priority::Scheduled,
-            "scheduler",
-        );
+        engines[i % 2]
+            .submit(
+                MeterId(m.spec.id()),
+                JobKind::ReadLoadProfile { from: None },
+                Priority::Scheduled,
+                "scheduler",
+            )
+            .await
+            .unwrap();
     }
     for e in &engines {
         assert!(e.wait_idle(Duration::from_secs(60)).await);

@@ -215,6 +215,9 @@ pub struct JobRequest {
     pub requested_by: String,
     /// Not to start before (Unix milliseconds).
     pub not_before_ms: i64,
+    /// The job's row in the store (0: a job not kept in a store).
+    #[serde(default)]
+    pub job: JobId,
 }
 
 /// What a finished job reports (topic `hes.job-results`).
@@ -238,14 +241,20 @@ pub struct JobResult {
     pub requests: Vec<String>,
 }
 
-/// Where commands go: the job engine (in-process), or anything that queues jobs the same way
-/// (the API depends on this trait, not on the collector).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Where commands go: whatever creates a job (its row in the store, where every node reads
+/// its state) and puts it where a collector takes it: the jobs topic, or a local engine. The
+/// API depends on this trait, not on the collector.
 pub trait CommandSink: Send + Sync {
-    fn submit(&self, meter: MeterId, kind: JobKind, requested_by: &str) -> JobId;
-    fn job(&self, id: JobId) -> Option<Job>;
-    fn cancel(&self, id: JobId) -> bool;
-    /// Jobs `keep` accepts, newest first, a page of them and the total.
-    fn list(&self, keep: &dyn Fn(&Job) -> bool, offset: usize, limit: usize) -> (Vec<Job>, usize);
+    /// The job's id (an open read of the same meter and kind is joined, not repeated), or why
+    /// it could not be queued.
+    fn submit<'a>(
+        &'a self,
+        meter: MeterId,
+        kind: JobKind,
+        requested_by: &'a str,
+    ) -> BoxFuture<'a, Result<JobId, String>>;
 }
 
 /// The bus topics (keyed by meter id).

@@ -315,6 +315,7 @@ pub fn encode_job_request(j: &hes_model::JobRequest) -> Vec<u8> {
         priority: j.priority as u32,
         requested_by: j.requested_by.clone(),
         not_before_ms: j.not_before_ms,
+        job: j.job,
     }
     .encode_to_vec()
 }
@@ -339,6 +340,7 @@ pub fn decode_job_request(bytes: &[u8]) -> Result<hes_model::JobRequest, ProtoEr
         priority,
         requested_by: j.requested_by,
         not_before_ms: j.not_before_ms,
+        job: j.job,
     })
 }
 
@@ -490,6 +492,7 @@ mod tests {
             priority: hes_model::Priority::OnDemand,
             requested_by: "operator".into(),
             not_before_ms: 1_795_651_200_000,
+            job: 42,
         };
         assert_eq!(decode_job_request(&encode_job_request(&job)).unwrap(), job);
         let bad = v1::JobRequest {

@@ -19,7 +19,9 @@ pub use migrations::{migrate, Migration, PG_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use pg::PgStore;
 pub use registry::{Registry, RegistryError};
 pub use sqlite::SqliteStore;
-pub use state::{AuditEntry, Created, JobFilter, NewJob, StateStore, StoredMeter};
+pub use state::{
+    AuditEntry, Claim, Created, JobCounts, JobFilter, NewJob, StateStore, StoredMeter,
+};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -16,7 +16,14 @@ use hes_model::inventory::{Endpoint, InventoryEntry, Transport};
 use hes_model::meter::{MeterRecord, MeterStatus};
 use hes_model::secrets::Kek;
 use hes_model::{JobKind, JobResult, JobState, MeterId, Priority};
-use hes_store::{JobFilter, NewJob, PgStore, StateStore, StoreError};
+use hes_store::{Claim, JobFilter, NewJob, PgStore, StateStore, StoreError};
+
+fn claimed(c: Claim) -> hes_model::Job {
+    match c {
+        Claim::Claimed(j) => j,
+        other => panic!("not claimed: {other:?}"),
+    }
+}
 
 mod common;
 use common::*;
@@ -248,16 +255,16 @@ async fn jobs_state_machine(s: &dyn StateStore) {
     assert_eq!((again[0].0.id, again[0].1), (read_job.id, false));
     assert_eq!(again[0].0.requests, ["r1", "r2", "r3"]);
     // Claim: running, one attempt.
-    let claimed = s.claim_job(read_job.id, 1000).await.unwrap().unwrap();
+    let first = claimed(s.claim_job(read_job.id, 1000, 0).await.unwrap());
     assert_eq!(
-        (claimed.state, claimed.attempts, claimed.started_at),
+        (first.state, first.attempts, first.started_at),
         (JobState::Running, 1, Some(1000))
     );
     // A running job cannot be cancelled; a queued one can, and is then never claimed.
     assert!(!s.cancel_job(read_job.id, 1001).await.unwrap());
     let cmd = created[1].0.id;
     assert!(s.cancel_job(cmd, 1001).await.unwrap());
-    assert_eq!(s.claim_job(cmd, 1002).await.unwrap(), None);
+    assert_eq!(s.claim_job(cmd, 1002, 0).await.unwrap(), Claim::Done);
     assert_eq!(
         s.job(cmd).await.unwrap().unwrap().state,
         JobState::Cancelled
@@ -269,11 +276,16 @@ async fn jobs_state_machine(s: &dyn StateStore) {
         (j.state, j.last_error.as_deref(), j.not_before),
         (JobState::Retrying, Some("timeout"), 1010)
     );
-    let j = s.claim_job(read_job.id, 1011).await.unwrap().unwrap();
-    assert_eq!(j.attempts, 2);
+    let j = claimed(s.claim_job(read_job.id, 1011, 0).await.unwrap());
+    // Running with a recent sign of life: another collector finds it busy; once the signs
+    // stop (its collector died), another takes it over, one attempt more.
+    s.touch_jobs(&[j.id], 1011).await.unwrap();
+    assert_eq!(s.claim_job(j.id, 1012, 1000).await.unwrap(), Claim::Busy);
+    let j = claimed(s.claim_job(j.id, 1011, 1012).await.unwrap());
+    assert_eq!(j.attempts, 3);
     s.requeue_job(read_job.id, 1012).await.unwrap();
-    assert_eq!(s.job(read_job.id).await.unwrap().unwrap().attempts, 1);
-    let j = s.claim_job(read_job.id, 1013).await.unwrap().unwrap();
+    assert_eq!(s.job(read_job.id).await.unwrap().unwrap().attempts, 2);
+    let j = claimed(s.claim_job(read_job.id, 1013, 0).await.unwrap());
     s.finish_job(&JobResult {
         job: j.id,
         meter: j.meter.clone(),
@@ -296,7 +308,10 @@ async fn jobs_state_machine(s: &dyn StateStore) {
         (JobState::Succeeded, Some(1020), None)
     );
     // Final: never claimed again, and a new read of the same kind is a new job.
-    assert_eq!(s.claim_job(read_job.id, 1030).await.unwrap(), None);
+    assert_eq!(
+        s.claim_job(read_job.id, 1030, i64::MAX).await.unwrap(),
+        Claim::Done
+    );
     let next = s
         .create_jobs(&[new_job("m1", read.clone(), "r4")])
         .await

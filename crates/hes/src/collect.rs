@@ -115,17 +115,22 @@ async fn collect(args: CollectArgs) -> anyhow::Result<bool> {
         Kind::Events => JobKind::ReadEvents { from: args.from },
     };
     let started = Instant::now();
-    let ids: Vec<u64> = entries
+    let new: Vec<hes_store::NewJob> = entries
         .iter()
-        .map(|e| {
-            engine.submit(
-                MeterId(e.id.clone()),
-                kind.clone(),
-                Priority::OnDemand,
-                "hes collect",
-            )
+        .map(|e| hes_store::NewJob {
+            meter: MeterId(e.id.clone()),
+            kind: kind.clone(),
+            priority: Priority::OnDemand,
+            requested_by: "hes collect".into(),
+            not_before: 0,
+            max_attempts: 4,
+            request: None,
         })
         .collect();
+    // One transaction for the whole cycle's rows, then the local queue.
+    let created = registry.state().create_jobs(&new).await?;
+    let ids: Vec<hes_model::JobId> = created.iter().map(|(j, _)| j.id).collect();
+    engine.enqueue_created(created.into_iter().map(|(j, _)| j).collect());
     let (stop, rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(engine.clone().run(rx));
     let finished = engine.wait_idle(Duration::from_secs(86_400)).await;

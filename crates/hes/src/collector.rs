@@ -60,9 +60,6 @@ pub struct CollectorArgs {
     /// (default: in memory, resynchronised from each meter).
     #[arg(long)]
     pub counters: Option<PathBuf>,
-    /// The audit trail of commands (JSON lines).
-    #[arg(long)]
-    pub audit: Option<PathBuf>,
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
 }
@@ -122,10 +119,6 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
         args.partitions,
     )
     .await?;
-    let audit = match &args.audit {
-        Some(p) => Audit::to_file(p),
-        None => Audit::in_memory(),
-    };
     let engine = Engine::new(
         env,
         bus.clone(),
@@ -134,7 +127,7 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
             job_timeout: timeout * 30,
             ..EngineConfig::default()
         },
-        audit,
+        Audit::in_memory(),
     );
     let consumer = bus
         .subscribe(&[args.jobs_topic.as_str()], &args.group)

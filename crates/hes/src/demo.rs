@@ -184,10 +184,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             rx.clone(),
         )
         .await?;
-        tokio::spawn(crate::http::run_api_schedules(
+        tokio::spawn(crate::scheduler::lead(
             db.to_string_lossy().into_owned(),
             hes_collector::schedule::Sink::Engine(engine.clone()),
             registry.clone(),
+            format!("demo-{}", std::process::id()),
             rx.clone(),
         ));
     }
@@ -234,20 +235,27 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         },
     ];
     // A first read of profiles and event logs right away, then on schedule.
-    for m in registry.ids() {
-        engine.submit(
-            m.clone(),
-            JobKind::ReadLoadProfile { from: None },
-            hes_model::Priority::Scheduled,
-            "demo",
-        );
-        engine.submit(
-            m,
-            JobKind::ReadEvents { from: None },
-            hes_model::Priority::Scheduled,
-            "demo",
-        );
-    }
+    let first_reads: Vec<hes_store::NewJob> = registry
+        .ids()
+        .into_iter()
+        .flat_map(|m| {
+            [
+                JobKind::ReadLoadProfile { from: None },
+                JobKind::ReadEvents { from: None },
+            ]
+            .map(|kind| hes_store::NewJob {
+                meter: m.clone(),
+                kind,
+                priority: hes_model::Priority::Scheduled,
+                requested_by: "demo".into(),
+                not_before: 0,
+                max_attempts: 4,
+                request: None,
+            })
+        })
+        .collect();
+    let created = registry.state().create_jobs(&first_reads).await?;
+    engine.enqueue_created(created.into_iter().map(|(j, _)| j).collect());
     tokio::spawn(schedule::run(
         schedules,
         engine.clone(),

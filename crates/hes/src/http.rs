@@ -11,7 +11,7 @@ use anyhow::Context;
 use hes_api::auth::JwtKey;
 use hes_api::{ApiConfig, AppState, CommandSink};
 use hes_cache::Cache;
-use hes_collector::registry::Registry;
+use hes_store::Registry;
 
 /// Starts the API on `addr` over the demo's store, registry and engine. Prints the URL and,
 /// at the first start without `HES_ADMIN_PASSWORD`, the generated admin password (once).
@@ -93,6 +93,7 @@ pub async fn run_api_schedules(
     accounts_at: String,
     sink: hes_collector::schedule::Sink,
     registry: Arc<Registry>,
+    fence: hes_collector::schedule::Fence,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let accounts = hes_api::accounts::open(&accounts_at)
@@ -112,6 +113,7 @@ pub async fn run_api_schedules(
                         list,
                         sink.clone(),
                         registry.clone(),
+                        fence.clone(),
                         stop.clone(),
                     ));
                     running = Some((key, task));

@@ -1,6 +1,5 @@
 //! `hes`: the head-end system in one binary.
 
-mod bus_commands;
 mod collect;
 mod collector;
 mod demo;
@@ -11,6 +10,7 @@ mod migrate;
 mod pipeline;
 mod push;
 mod read;
+mod scheduler;
 mod serve;
 mod sim;
 

@@ -53,7 +53,7 @@ pub enum Role {
 pub struct ApiRoleConfig {
     /// Where the UI and API listen.
     pub listen: std::net::SocketAddr,
-    /// This node's name (job ids, its job-results group); the host name unless set.
+    /// This node's name (in the scheduler lease, logs); the host name unless set.
     pub node: Option<String>,
 }
 
@@ -142,74 +142,6 @@ async fn apply_retention(
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.changed() => return,
-        }
-    }
-}
-
-/// The scheduler lease: one node of a deployment runs the schedules; another takes over within
-/// seconds of its death (the lease runs out by the store's clock).
-const SCHEDULER_LEASE: &str = "scheduler";
-const LEASE_TTL_MS: i64 = 10_000;
-const LEASE_RENEW: Duration = Duration::from_secs(2);
-
-/// Runs the API's schedules while this node holds the scheduler lease; stops them when the
-/// lease is lost (or cannot be renewed in time) and tries again. Every node with the role runs
-/// this; one leads.
-async fn lead_schedules(
-    accounts_at: String,
-    sink: hes_collector::schedule::Sink,
-    registry: Arc<hes_store::Registry>,
-    node: String,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), hes_pipeline::run::StageError> {
-    let state = registry.state().clone();
-    let mut leading: Option<(tokio::sync::watch::Sender<bool>, i64)> = None;
-    let mut renewed = std::time::Instant::now();
-    loop {
-        match state
-            .acquire_lease(SCHEDULER_LEASE, &node, LEASE_TTL_MS)
-            .await
-        {
-            Ok(Some(token)) => {
-                renewed = std::time::Instant::now();
-                if leading.as_ref().map(|(_, t)| *t) != Some(token) {
-                    let (tx, rx) = tokio::sync::watch::channel(false);
-                    println!("SCHEDULER leading (token {token})");
-                    tokio::spawn(crate::http::run_api_schedules(
-                        accounts_at.clone(),
-                        sink.clone(),
-                        registry.clone(),
-                        rx,
-                    ));
-                    leading = Some((tx, token));
-                }
-            }
-            Ok(None) => {
-                if let Some((tx, _)) = leading.take() {
-                    println!("SCHEDULER another node leads: stopped");
-                    let _ = tx.send(true);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "renewing the scheduler lease");
-                // Not renewed in time: another node may take over; stop before it can.
-                if renewed.elapsed() > Duration::from_millis(LEASE_TTL_MS as u64 / 2) {
-                    if let Some((tx, _)) = leading.take() {
-                        println!("SCHEDULER lease not renewed: stopped");
-                        let _ = tx.send(true);
-                    }
-                }
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(LEASE_RENEW) => {}
-            _ = stop.changed() => {
-                if let Some((tx, _)) = leading.take() {
-                    let _ = tx.send(true);
-                    let _ = state.release_lease(SCHEDULER_LEASE, &node).await;
-                }
-                return Ok(());
-            }
         }
     }
 }
@@ -320,7 +252,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 inventory: None,
                 brokers: brokers.clone(),
                 jobs_topic: hes_model::topics::JOBS.to_string(),
-                group: "hes-collectors".into(),
+                // One group per namespace: deployments (and tests) sharing a Kafka cluster
+                // never rebalance each other's collectors.
+                group: format!("{}hes-collectors", cfg.kafka.namespace),
                 namespace: cfg.kafka.namespace.clone(),
                 partitions,
                 concurrency: 64,
@@ -331,7 +265,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 global_limit: 512,
                 per_cell_limit: 8,
                 counters: None,
-                audit: None,
                 timeout: 10.0,
             },
         )))
@@ -352,16 +285,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let cache: Arc<dyn hes_cache::Cache> = cache
             .clone()
             .unwrap_or_else(|| Arc::new(hes_cache::MemoryCache::new()));
-        let node = api.node.clone().unwrap_or_else(|| {
-            std::env::var("HOSTNAME").unwrap_or_else(|_| format!("node{}", std::process::id()))
-        });
         bus.ensure_topics(
             &[hes_model::topics::JOBS, hes_model::topics::JOB_RESULTS],
             partitions,
         )
         .await?;
-        let commands = crate::bus_commands::BusCommands::new(bus.clone(), &node);
-        tokio::spawn(commands.clone().follow_results(rx.clone()));
+        let commands = Arc::new(hes_collector::distributed::BusDispatcher {
+            bus: bus.clone(),
+            topic: hes_model::topics::JOBS.to_string(),
+            state: registry.state().clone(),
+            max_attempts: 4,
+        });
         crate::http::start(
             api.listen,
             &url,
@@ -380,12 +314,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("the scheduler role opens the registry")?;
         bus.ensure_topics(&[hes_model::topics::JOBS], partitions)
             .await?;
+        // Unique per process: two nodes never share a lease holder name.
         let node = format!(
             "{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
+            cfg.api
+                .as_ref()
+                .and_then(|a| a.node.clone())
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "node".into()),
             std::process::id()
         );
-        tasks.push(tokio::spawn(lead_schedules(
+        tasks.push(tokio::spawn(crate::scheduler::lead(
             url,
             hes_collector::schedule::Sink::Bus {
                 bus: bus.clone(),

@@ -96,6 +96,7 @@ async fn a_collector_killed_mid_job_loses_no_job() {
             priority: Priority::Scheduled,
             requested_by: "dispatcher".into(),
             not_before_ms: 0,
+            job: 0,
         })
         .collect();
     dispatch(&*bus, &topic, &jobs).await.unwrap();

@@ -77,26 +77,42 @@ impl JobQuery {
     }
 }
 
-fn list_jobs(state: &AppState, who: &Principal, q: &JobQuery) -> List<JobJson> {
-    let registry = &state.registry;
-    let keep = |j: &Job| {
-        q.meter.as_ref().is_none_or(|m| j.meter.0 == *m)
-            && q.state.is_none_or(|s| j.state == s)
-            && (who.unrestricted()
-                || registry
-                    .get(&j.meter)
-                    .is_some_and(|m| who.sees_groups(&m.groups)))
+/// Jobs from the store (every node's, scheduled ones included), within the caller's groups.
+async fn list_jobs(
+    state: &AppState,
+    who: &Principal,
+    q: &JobQuery,
+) -> Result<List<JobJson>, ApiError> {
+    let filter = hes_store::JobFilter {
+        meter: q.meter.clone().map(hes_model::MeterId),
+        state: q.state,
+        meters: (!who.unrestricted()).then(|| {
+            state
+                .registry
+                .all()
+                .into_iter()
+                .filter(|m| who.sees_groups(&m.groups))
+                .map(|m| m.id.clone())
+                .collect()
+        }),
+        commands: None,
     };
-    let (jobs, total) =
-        state
-            .commands
-            .list(&keep, q.page().offset() as usize, q.page().limit() as usize);
-    List {
+    let (jobs, total) = state
+        .registry
+        .state()
+        .list_jobs(
+            &filter,
+            q.page().offset() as usize,
+            q.page().limit() as usize,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(List {
         items: jobs.into_iter().map(to_json).collect(),
-        total: total as u64,
+        total,
         limit: q.page().limit(),
         offset: q.page().offset(),
-    }
+    })
 }
 
 pub async fn list(
@@ -105,7 +121,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<JobQuery>,
 ) -> Result<Json<List<JobJson>>, ApiError> {
     who.require(Permission::Read)?;
-    Ok(Json(list_jobs(&state, &who, &q)))
+    Ok(Json(list_jobs(&state, &who, &q).await?))
 }
 
 pub async fn by_meter(
@@ -117,13 +133,16 @@ pub async fn by_meter(
     who.require(Permission::Read)?;
     visible_meter(&state, &who, &id)?;
     q.meter = Some(id);
-    Ok(Json(list_jobs(&state, &who, &q)))
+    Ok(Json(list_jobs(&state, &who, &q).await?))
 }
 
-fn visible_job(state: &AppState, who: &Principal, id: u64) -> Result<Job, ApiError> {
+async fn visible_job(state: &AppState, who: &Principal, id: u64) -> Result<Job, ApiError> {
     let j = state
-        .commands
+        .registry
+        .state()
         .job(id)
+        .await
+        .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("job {id}")))?;
     visible_meter(state, who, &j.meter.0).map_err(|_| ApiError::NotFound(format!("job {id}")))?;
     Ok(j)
@@ -135,7 +154,7 @@ pub async fn detail(
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<JobJson>, ApiError> {
     who.require(Permission::Read)?;
-    Ok(Json(to_json(visible_job(&state, &who, id)?)))
+    Ok(Json(to_json(visible_job(&state, &who, id).await?)))
 }
 
 pub async fn cancel(
@@ -144,7 +163,7 @@ pub async fn cancel(
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<JobJson>, ApiError> {
     who.require(Permission::Command)?;
-    let j = visible_job(&state, &who, id)?;
+    let j = visible_job(&state, &who, id).await?;
     if j.state.is_final() || j.state == JobState::Running {
         return Err(ApiError::Conflict(format!(
             "job {id} is {:?} and cannot be cancelled",
@@ -159,10 +178,18 @@ pub async fn cancel(
             json!({"meter": j.meter}),
         )
         .await?;
-    if !state.commands.cancel(id) {
+    // In the store: a collector claims a job before it runs it, so a cancelled job never
+    // starts, whichever node queued it.
+    let cancelled = state
+        .registry
+        .state()
+        .cancel_job(id, crate::auth::unix_now())
+        .await
+        .map_err(ApiError::internal)?;
+    if !cancelled {
         return Err(ApiError::Conflict(format!("job {id} started meanwhile")));
     }
-    Ok(Json(to_json(visible_job(&state, &who, id)?)))
+    Ok(Json(to_json(visible_job(&state, &who, id).await?)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -255,7 +282,11 @@ pub async fn command(
             json!({"command": body.command, "params": body.params}),
         )
         .await?;
-    let job_id = state.commands.submit(m.id.clone(), kind, &who.name);
+    let job_id = state
+        .commands
+        .submit(m.id.clone(), kind, &who.name)
+        .await
+        .map_err(ApiError::Unavailable)?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { job_id })))
 }
 
@@ -297,9 +328,15 @@ pub async fn group_command(
             json!({"command": body.command, "params": body.params, "meters": meters.len()}),
         )
         .await?;
-    let job_ids = meters
-        .iter()
-        .map(|m| state.commands.submit(m.id.clone(), kind.clone(), &who.name))
-        .collect();
+    let mut job_ids = Vec::with_capacity(meters.len());
+    for m in &meters {
+        job_ids.push(
+            state
+                .commands
+                .submit(m.id.clone(), kind.clone(), &who.name)
+                .await
+                .map_err(ApiError::Unavailable)?,
+        );
+    }
     Ok((StatusCode::ACCEPTED, Json(AcceptedMany { job_ids })))
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::Json;
-use hes_model::{Job, JobState, MeterId};
+use hes_model::MeterId;
 use serde::{Deserialize, Serialize};
 
 use super::visible_ids;
@@ -109,47 +109,32 @@ fn ratio(n: u64, of: u64) -> f64 {
 }
 
 /// Jobs by state (queued, running, succeeded today, failed today) and reads (succeeded,
-/// failed) today, within the principal's scope: one pass over the engine's jobs.
-fn job_counts(state: &AppState, who: &Principal, today: i64) -> ([usize; 4], (usize, usize)) {
-    use std::cell::Cell;
-    let registry = &state.registry;
-    let c: [Cell<usize>; 6] = Default::default();
-    let bump = |i: usize| {
-        if let Some(x) = c.get(i) {
-            x.set(x.get() + 1);
-        }
-    };
-    let keep = |j: &Job| {
-        let visible = who.unrestricted()
-            || registry
-                .get(&j.meter)
-                .is_some_and(|m| who.sees_groups(&m.groups));
-        if !visible {
-            return false;
-        }
-        let today_done = j.finished_at.is_some_and(|t| t >= today);
-        match j.state {
-            JobState::Queued | JobState::Retrying => bump(0),
-            JobState::Running => bump(1),
-            JobState::Succeeded if today_done => {
-                bump(2);
-                if !j.kind.is_command() {
-                    bump(4);
-                }
-            }
-            JobState::Failed if today_done => {
-                bump(3);
-                if !j.kind.is_command() {
-                    bump(5);
-                }
-            }
-            _ => {}
-        }
-        false
-    };
-    state.commands.list(&keep, 0, 0);
-    let [a, b, d, e, f, g] = c.map(Cell::into_inner);
-    ([a, b, d, e], (f, g))
+/// failed) today, within the principal's scope: one query of the store's jobs (every node's).
+async fn job_counts(
+    state: &AppState,
+    who: &Principal,
+    today: i64,
+) -> Result<([usize; 4], (usize, usize)), ApiError> {
+    let scope: Option<Vec<MeterId>> = (!who.unrestricted()).then(|| {
+        state
+            .registry
+            .all()
+            .iter()
+            .filter(|m| who.sees_groups(&m.groups))
+            .map(|m| m.id.clone())
+            .collect()
+    });
+    let n = state
+        .registry
+        .state()
+        .job_counts(today, scope.as_deref())
+        .await
+        .map_err(ApiError::internal)?;
+    let u = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    Ok((
+        [u(n.queued), u(n.running), u(n.succeeded), u(n.failed)],
+        (u(n.reads_succeeded), u(n.reads_failed)),
+    ))
 }
 
 /// The fleet numbers a principal may see (meters and jobs within its scope).
@@ -170,7 +155,7 @@ pub async fn fleet_for(state: &AppState, who: &Principal) -> Result<Fleet, ApiEr
         .iter()
         .filter(|(_, on)| *on)
         .count();
-    let (counts, reads) = job_counts(state, who, today);
+    let (counts, reads) = job_counts(state, who, today).await?;
     let (_, alarms_open) = state
         .accounts
         .events(&EventFilter {

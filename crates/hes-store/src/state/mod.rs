@@ -31,6 +31,17 @@ pub struct NewJob {
 /// that this request joined).
 pub type Created = (Job, bool);
 
+/// What [`StateStore::claim_job`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Taken: running here now, one attempt more.
+    Claimed(Job),
+    /// Running elsewhere, alive (its heartbeat is recent): look again later.
+    Busy,
+    /// Final (finished or cancelled) or unknown: not to run.
+    Done,
+}
+
 /// Which jobs a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
@@ -40,6 +51,20 @@ pub struct JobFilter {
     pub meters: Option<Vec<MeterId>>,
     /// Commands only (`Some(true)`), reads only (`Some(false)`).
     pub commands: Option<bool>,
+}
+
+/// Jobs by state: open ones now, finished ones since a moment (see
+/// [`StateStore::job_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Queued or retrying.
+    pub queued: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Of those succeeded and failed, the reads (not commands).
+    pub reads_succeeded: u64,
+    pub reads_failed: u64,
 }
 
 /// One line of the audit trail: who did what to which target, when.
@@ -142,9 +167,22 @@ pub trait StateStore: Send + Sync {
 
     fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>, StoreError>>;
 
-    /// Takes a job to run it now: unless it is final (or cancelled), it turns running with one
-    /// attempt more. `None`: not to run.
-    fn claim_job(&self, id: JobId, now: i64) -> BoxFuture<'_, Result<Option<Job>, StoreError>>;
+    /// Takes a job to run it now: a queued or retrying job, or a running one whose last sign of
+    /// life is older than `stale_before` (its collector died), turns running with one attempt
+    /// more. Atomic: of two collectors claiming at once, one wins.
+    fn claim_job(
+        &self,
+        id: JobId,
+        now: i64,
+        stale_before: i64,
+    ) -> BoxFuture<'_, Result<Claim, StoreError>>;
+
+    /// A sign of life of running jobs (their collector is alive).
+    fn touch_jobs<'a>(
+        &'a self,
+        ids: &'a [JobId],
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// A failed attempt to be tried again not before `not_before`.
     fn retry_job<'a>(
@@ -171,8 +209,17 @@ pub trait StateStore: Send + Sync {
         limit: usize,
     ) -> BoxFuture<'a, Result<(Vec<Job>, u64), StoreError>>;
 
-    /// Open jobs (queued or retrying, not started) not changed since `before`: work whose bus
-    /// record may have been lost, to dispatch again.
+    /// Jobs by state: the open ones, and those finished at or after `since`; of the meters in
+    /// `meters` only, when given (a caller's scope).
+    fn job_counts<'a>(
+        &'a self,
+        since: i64,
+        meters: Option<&'a [MeterId]>,
+    ) -> BoxFuture<'a, Result<JobCounts, StoreError>>;
+
+    /// Open jobs not changed since `before` and due before it: queued or retrying ones whose
+    /// bus record may have been lost, and running ones whose collector stopped giving signs of
+    /// life; to dispatch again.
     fn stale_jobs(&self, before: i64, limit: usize) -> BoxFuture<'_, Result<Vec<Job>, StoreError>>;
 
     /// Deletes final jobs finished before `before`; returns how many.
@@ -417,6 +464,26 @@ pub(crate) fn dedupe_new(jobs: &[NewJob]) -> Result<Vec<(NewJob, Vec<String>)>, 
         out.push((j.clone(), requests));
     }
     Ok(out)
+}
+
+pub(crate) fn count_into(n: &mut JobCounts, state: &str, read: bool, count: u64) {
+    match state {
+        "queued" | "retrying" => n.queued += count,
+        "running" => n.running += count,
+        "succeeded" => {
+            n.succeeded += count;
+            if read {
+                n.reads_succeeded += count;
+            }
+        }
+        "failed" => {
+            n.failed += count;
+            if read {
+                n.reads_failed += count;
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The most requests one job keeps a record of.

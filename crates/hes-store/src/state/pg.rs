@@ -9,8 +9,8 @@ use tokio_postgres::Row;
 
 use super::{
     check_batch, dedupe_new, job_from_parts, kind_text, meter_from_parts, meter_row, priority_text,
-    secrets_text, state_text, AuditEntry, Created, JobFilter, NewJob, StateStore, StoredMeter,
-    JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS,
+    secrets_text, state_text, AuditEntry, Claim, Created, JobCounts, JobFilter, NewJob, StateStore,
+    StoredMeter, JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS,
 };
 use crate::{BoxFuture, PgStore, StoreError};
 
@@ -411,22 +411,55 @@ impl StateStore for PgStore {
         })
     }
 
-    fn claim_job(&self, id: JobId, now: i64) -> BoxFuture<'_, Result<Option<Job>, StoreError>> {
+    fn claim_job(
+        &self,
+        id: JobId,
+        now: i64,
+        stale_before: i64,
+    ) -> BoxFuture<'_, Result<Claim, StoreError>> {
         Box::pin(async move {
             let client = self.pool.get().await?;
-            client
+            let id = job_id(id)?;
+            if let Some(r) = client
                 .query_opt(
                     &format!(
                         "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
                          started_at = $2, updated_at = $2 \
-                         WHERE id = $1 AND state IN ('queued', 'running', 'retrying') \
+                         WHERE id = $1 AND (state IN ('queued', 'retrying') \
+                         OR (state = 'running' AND updated_at < $3)) \
                          RETURNING {JOB_COLUMNS}"
                     ),
-                    &[&job_id(id)?, &now],
+                    &[&id, &now, &stale_before],
                 )
                 .await?
-                .map(|r| job_from_row(&r))
-                .transpose()
+            {
+                return Ok(Claim::Claimed(job_from_row(&r)?));
+            }
+            Ok(match job_by_id(&client, id).await? {
+                Some(j) if j.state == hes_model::JobState::Running => Claim::Busy,
+                _ => Claim::Done,
+            })
+        })
+    }
+
+    fn touch_jobs<'a>(
+        &'a self,
+        ids: &'a [JobId],
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let ids = ids
+                .iter()
+                .map(|&i| job_id(i))
+                .collect::<Result<Vec<i64>, _>>()?;
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "UPDATE jobs SET updated_at = $2 WHERE id = ANY($1) AND state = 'running'",
+                    &[&ids, &now],
+                )
+                .await?;
+            Ok(())
         })
     }
 
@@ -553,14 +586,44 @@ impl StateStore for PgStore {
         })
     }
 
+    fn job_counts<'a>(
+        &'a self,
+        since: i64,
+        meters: Option<&'a [MeterId]>,
+    ) -> BoxFuture<'a, Result<JobCounts, StoreError>> {
+        Box::pin(async move {
+            let scope: Option<Vec<String>> =
+                meters.map(|ms| ms.iter().map(|m| m.0.clone()).collect());
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT state, is_read, count(*) FROM jobs \
+                     WHERE (state IN ('queued', 'retrying', 'running') OR finished_at >= $1) \
+                     AND ($2::text[] IS NULL OR meter = ANY($2)) \
+                     GROUP BY state, is_read",
+                    &[&since, &scope],
+                )
+                .await?;
+            let mut n = JobCounts::default();
+            for r in rows {
+                let state: String = r.try_get(0)?;
+                let read: bool = r.try_get(1)?;
+                let count = u64::try_from(r.try_get::<_, i64>(2)?).unwrap_or(0);
+                super::count_into(&mut n, &state, read, count);
+            }
+            Ok(n)
+        })
+    }
+
     fn stale_jobs(&self, before: i64, limit: usize) -> BoxFuture<'_, Result<Vec<Job>, StoreError>> {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let rows = client
                 .query(
                     &format!(
-                        "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'retrying') \
-                         AND updated_at < $1 ORDER BY id LIMIT $2"
+                        "SELECT {JOB_COLUMNS} FROM jobs \
+                         WHERE state IN ('queued', 'retrying', 'running') \
+                         AND updated_at < $1 AND not_before < $1 ORDER BY id LIMIT $2"
                     ),
                     &[&before, &crate::page(limit)],
                 )

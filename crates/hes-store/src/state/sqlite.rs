@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
     check_batch, dedupe_new, job_from_parts, kind_text, meter_from_parts, meter_row, priority_text,
-    secrets_text, state_text, AuditEntry, Created, JobFilter, NewJob, StateStore, StoredMeter,
-    JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS,
+    secrets_text, state_text, AuditEntry, Claim, Created, JobCounts, JobFilter, NewJob, StateStore,
+    StoredMeter, JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS,
 };
 use crate::{BoxFuture, SqliteStore, StoreError};
 
@@ -404,18 +404,46 @@ impl StateStore for SqliteStore {
         Box::pin(self.with(move |c| job_by_id(c, job_id(id)?)))
     }
 
-    fn claim_job(&self, id: JobId, now: i64) -> BoxFuture<'_, Result<Option<Job>, StoreError>> {
+    fn claim_job(
+        &self,
+        id: JobId,
+        now: i64,
+        stale_before: i64,
+    ) -> BoxFuture<'_, Result<Claim, StoreError>> {
         Box::pin(self.with(move |c| {
             let id = job_id(id)?;
             let n = c.execute(
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?2, \
-                 updated_at = ?2 WHERE id = ?1 AND state IN ('queued', 'running', 'retrying')",
-                params![id, now],
+                 updated_at = ?2 WHERE id = ?1 AND (state IN ('queued', 'retrying') \
+                 OR (state = 'running' AND updated_at < ?3))",
+                params![id, now, stale_before],
             )?;
-            if n == 0 {
-                return Ok(None);
+            match job_by_id(c, id)? {
+                Some(j) if n == 1 => Ok(Claim::Claimed(j)),
+                Some(j) if j.state == hes_model::JobState::Running => Ok(Claim::Busy),
+                _ => Ok(Claim::Done),
             }
-            job_by_id(c, id)
+        }))
+    }
+
+    fn touch_jobs<'a>(
+        &'a self,
+        ids: &'a [JobId],
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let ids = ids.to_vec();
+        Box::pin(self.with(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE jobs SET updated_at = ?2 WHERE id = ?1 AND state = 'running'",
+                )?;
+                for id in ids {
+                    st.execute(params![job_id(id)?, now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         }))
     }
 
@@ -535,11 +563,40 @@ impl StateStore for SqliteStore {
         }))
     }
 
+    fn job_counts<'a>(
+        &'a self,
+        since: i64,
+        meters: Option<&'a [MeterId]>,
+    ) -> BoxFuture<'a, Result<JobCounts, StoreError>> {
+        let scope =
+            meters.map(|ms| serde_json::to_string(&ms.iter().map(|m| &m.0).collect::<Vec<_>>()));
+        Box::pin(self.with(move |c| {
+            let scope = scope
+                .transpose()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let mut st = c.prepare_cached(
+                "SELECT state, is_read, count(*) FROM jobs \
+                 WHERE (state IN ('queued', 'retrying', 'running') OR finished_at >= ?1) \
+                 AND (?2 IS NULL OR meter IN (SELECT value FROM json_each(?2))) \
+                 GROUP BY state, is_read",
+            )?;
+            let mut rows = st.query(params![since, scope])?;
+            let mut n = JobCounts::default();
+            while let Some(r) = rows.next()? {
+                let state: String = r.get(0)?;
+                let read: bool = r.get(1)?;
+                let count = u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0);
+                super::count_into(&mut n, &state, read, count);
+            }
+            Ok(n)
+        }))
+    }
+
     fn stale_jobs(&self, before: i64, limit: usize) -> BoxFuture<'_, Result<Vec<Job>, StoreError>> {
         Box::pin(self.with(move |c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'retrying') \
-                 AND updated_at < ?1 ORDER BY id LIMIT ?2"
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'retrying', 'running') \
+                 AND updated_at < ?1 AND not_before < ?1 ORDER BY id LIMIT ?2"
             ))?;
             let mut rows = st.query(params![before, crate::page(limit)])?;
             let mut out = Vec::new();

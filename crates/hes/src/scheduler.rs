@@ -1,0 +1,112 @@
+//! The scheduler role, the same in `hes demo` and `hes serve`: every node with the role tries
+//! to hold the scheduler lease in the store; the holder runs the API's schedules (each slot
+//! fired once, fenced by the lease's token) and sweeps jobs whose bus record or collector was
+//! lost; another node takes over within seconds of the holder's death.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hes_collector::schedule::{Fence, Sink};
+use hes_store::Registry;
+
+pub const SCHEDULER_LEASE: &str = "scheduler";
+const LEASE_TTL_MS: i64 = 10_000;
+const LEASE_RENEW: Duration = Duration::from_secs(2);
+/// Open jobs untouched for this long are dispatched again (their record or collector was
+/// lost); running ones are then taken over by whichever collector claims them.
+const STALE_AFTER_S: i64 = 300;
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Finished jobs are kept this long.
+const KEEP_JOBS_S: i64 = 30 * 86_400;
+
+/// Runs until `stop`; `node` names this node in the lease.
+pub async fn lead(
+    accounts_at: String,
+    sink: Sink,
+    registry: Arc<Registry>,
+    node: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), hes_pipeline::run::StageError> {
+    let state = registry.state().clone();
+    let mut leading: Option<(tokio::sync::watch::Sender<bool>, i64)> = None;
+    let mut renewed = std::time::Instant::now();
+    let mut swept = std::time::Instant::now();
+    loop {
+        match state
+            .acquire_lease(SCHEDULER_LEASE, &node, LEASE_TTL_MS)
+            .await
+        {
+            Ok(Some(token)) => {
+                renewed = std::time::Instant::now();
+                if leading.as_ref().map(|(_, t)| *t) != Some(token) {
+                    if let Some((old, _)) = leading.take() {
+                        let _ = old.send(true);
+                    }
+                    let (tx, rx) = tokio::sync::watch::channel(false);
+                    println!("SCHEDULER leading (token {token})");
+                    let fence = Fence {
+                        lease: SCHEDULER_LEASE.to_string(),
+                        token,
+                    };
+                    tokio::spawn(crate::http::run_api_schedules(
+                        accounts_at.clone(),
+                        sink.clone(),
+                        registry.clone(),
+                        fence,
+                        rx,
+                    ));
+                    leading = Some((tx, token));
+                }
+                if swept.elapsed() >= SWEEP_EVERY {
+                    swept = std::time::Instant::now();
+                    sweep(&registry, &sink).await;
+                }
+            }
+            Ok(None) => {
+                if let Some((tx, _)) = leading.take() {
+                    println!("SCHEDULER another node leads: stopped");
+                    let _ = tx.send(true);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing the scheduler lease");
+                // Not renewed in time: another node may take over; stop before it can.
+                if renewed.elapsed() > Duration::from_millis(LEASE_TTL_MS as u64 / 2) {
+                    if let Some((tx, _)) = leading.take() {
+                        println!("SCHEDULER lease not renewed: stopped");
+                        let _ = tx.send(true);
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_RENEW) => {}
+            _ = stop.changed() => {
+                if let Some((tx, _)) = leading.take() {
+                    let _ = tx.send(true);
+                    let _ = state.release_lease(SCHEDULER_LEASE, &node).await;
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Dispatches stale open jobs again and forgets old finished ones.
+async fn sweep(registry: &Registry, sink: &Sink) {
+    let now = hes_collector::session::unix_now();
+    let state = registry.state();
+    match state.stale_jobs(now - STALE_AFTER_S, 10_000).await {
+        Ok(jobs) if !jobs.is_empty() => {
+            tracing::warn!(jobs = jobs.len(), "dispatching stale jobs again");
+            if let Err(e) = sink.deliver(jobs).await {
+                tracing::warn!(error = %e, "dispatching stale jobs");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "looking for stale jobs"),
+    }
+    if let Err(e) = state.prune_jobs(now - KEEP_JOBS_S).await {
+        tracing::warn!(error = %e, "pruning old jobs");
+    }
+}
