@@ -5,14 +5,14 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | GET | `/meters` | the inventory (as `--inventory` writes it) |
-//! | GET | `/meters/{id}` | the meter's state: clock, registers, relay, firmware, counters, faults |
+//! | GET | `/meters/{id}` | the meter's state: clock, registers, relay, firmware, counters, replays, faults |
 //! | GET | `/meters/{id}/profile/{obis}?from=&to=` | entries of a profile or event log (Unix seconds, inclusive) |
 //! | PUT | `/meters/{id}/faults` | replace the meter's faults (JSON [`Faults`]) |
 //! | POST | `/faults` | `{"faults": {...}, "fraction": 0.1, "seed": 7}`: a reproducible share of the fleet |
 //! | DELETE | `/faults` | clear every fault |
 //! | POST | `/meters/{id}/power` | `{"on": false}`: a power cut (the meter stops answering), or its end |
 //! | POST | `/meters/{id}/tamper` | the terminal cover is opened and closed |
-//! | GET | `/stats` | connections, sessions and pushes so far |
+//! | GET | `/stats` | connections, sessions, pushes and replays refused so far |
 //!
 //! It has no authentication: it is a test instrument, bound to loopback by default.
 
@@ -126,6 +126,7 @@ async fn meter(State(fleet): Fl, Path(id): Path<String>) -> Result<Json<Value>, 
             "last_from_management": m.last_invocation_counter(saps.management),
             "next_own": m.next_invocation_counter(),
         },
+        "replays": m.replays(),
         "faults": m.faults,
         "quirks": cell.spec.quirks,
         "port": cell.addr().port(),
@@ -242,6 +243,7 @@ async fn stats(State(fleet): Fl) -> Json<Value> {
         "connections_turned_away": n(&s.connections_turned_away),
         "pushes_sent": n(&s.pushes_sent),
         "pushes_failed": n(&s.pushes_failed),
+        "replays": fleet.total_replays(),
     }))
 }
 

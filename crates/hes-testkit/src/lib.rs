@@ -7,11 +7,13 @@
 //! - [`pg`]: a fresh PostgreSQL database per test on the server of `HES_DATABASE_URL`.
 //! - [`inventory`]: inventory entries as the simulator writes them, serials no earlier run used.
 //! - [`dir`]: temporary directories, kept when the test fails.
+//! - [`http`]: a node's REST API through `curl`, logged in as a user.
 //!
 //! Failures are returned as errors (tests unwrap them), with enough context to diagnose them:
 //! what was awaited, for how long, and the last lines the process wrote.
 
 pub mod dir;
+pub mod http;
 pub mod inventory;
 pub mod pg;
 pub mod proc;

@@ -86,6 +86,10 @@ impl Server {
         let ui_plain = match &mut sec {
             Some(ctx) if ciphered => match ctx.unprotect(&ui) {
                 Ok(u) => u.apdu,
+                Err(security::SecurityError::Replay { received, last }) => {
+                    objects.counter_replayed(sap, received, last);
+                    return self.reject(app_ctx, AcseServiceUser::AuthenticationFailure);
+                }
                 // The initiate request does not decipher with this client's keys: to the client
                 // that is a failed authentication, whatever the cause.
                 Err(_) => return self.reject(app_ctx, AcseServiceUser::AuthenticationFailure),

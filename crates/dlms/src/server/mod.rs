@@ -103,6 +103,11 @@ pub trait Objects {
 
     fn counters(&mut self) -> &mut CounterState;
 
+    /// A ciphered APDU from `client_sap` was refused because its invocation counter `received`
+    /// was not above `last`, the last one accepted from that client: a replay (or a client
+    /// that lost its counter). Told apart from other refusals so a meter can count them.
+    fn counter_replayed(&mut self, _client_sap: u16, _received: u32, _last: u32) {}
+
     /// Random bytes for the HLS server challenge.
     fn fill_random(&mut self, buf: &mut [u8]);
 }
@@ -313,7 +318,8 @@ impl Server {
                     dedicated = u.dedicated;
                     u.apdu
                 }
-                Err(security::SecurityError::Replay { .. }) => {
+                Err(security::SecurityError::Replay { received, last }) => {
+                    objects.counter_replayed(assoc.ctx.client_sap, received, last);
                     // invocation-counter-error, with the counter the client should exceed.
                     let last = ctx.last_rx_invocation_counter();
                     let e = ExceptionResponse {

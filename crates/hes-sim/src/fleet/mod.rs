@@ -608,6 +608,17 @@ impl Fleet {
         &self.shared.stats
     }
 
+    /// How many times a client presented `id` an invocation counter the meter had already
+    /// seen (ground truth of replays; `None` for an unknown meter).
+    pub fn replays(&self, id: &str) -> Option<u64> {
+        self.meter(id).map(|c| c.lock().replays())
+    }
+
+    /// Replays refused by the whole fleet so far.
+    pub fn total_replays(&self) -> u64 {
+        self.cells.iter().map(|c| c.lock().replays()).sum()
+    }
+
     pub fn inventory(&self) -> Vec<InventoryEntry> {
         self.cells.iter().map(|c| c.inventory_entry()).collect()
     }

@@ -180,6 +180,8 @@ pub struct Meter {
     powered: bool,
     alarms: u32,
     counters: CounterState,
+    /// Ciphered APDUs refused because their invocation counter was not above the client's last.
+    replays: u64,
     security: SecuritySetup,
     pub faults: Faults,
     extras: Option<Box<Extras>>,
@@ -219,6 +221,7 @@ impl Meter {
             powered: true,
             alarms: 0,
             counters: CounterState::default(),
+            replays: 0,
             faults: Faults::default(),
             extras: None,
             outbox: Vec::new(),
@@ -287,6 +290,13 @@ impl Meter {
     /// The last invocation counter the meter accepted from `sap`.
     pub fn last_invocation_counter(&self, sap: u16) -> u32 {
         self.counters.rx_last.get(&sap).copied().unwrap_or(0)
+    }
+
+    /// How many ciphered APDUs (an AARQ's initiate request or a request inside an association)
+    /// the meter refused because the client presented an invocation counter it had already
+    /// seen. Other refusals (wrong keys, wrong password) are not counted.
+    pub fn replays(&self) -> u64 {
+        self.replays
     }
 
     /// The counter the meter will use for its next ciphered APDU.

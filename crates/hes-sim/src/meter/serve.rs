@@ -407,6 +407,17 @@ impl Objects for Meter {
         &mut self.counters
     }
 
+    fn counter_replayed(&mut self, client_sap: u16, received: u32, last: u32) {
+        self.replays += 1;
+        tracing::debug!(
+            serial = self.cfg.serial,
+            client_sap,
+            received,
+            last,
+            "replayed invocation counter refused"
+        );
+    }
+
     fn fill_random(&mut self, buf: &mut [u8]) {
         rand::thread_rng().fill_bytes(buf);
     }
