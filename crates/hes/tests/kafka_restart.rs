@@ -51,6 +51,8 @@ fn read_job(meter: &str) -> JobRequest {
         priority: Priority::Scheduled,
         requested_by: "restart drill".into(),
         not_before_ms: 0,
+        // No row yet: the collector creates it.
+        job: 0,
     }
 }
 

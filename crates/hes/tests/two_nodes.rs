@@ -118,6 +118,8 @@ async fn a_second_node_reads_with_the_keys_the_first_rotated() {
         priority: Priority::OnDemand,
         requested_by: "two-nodes test".into(),
         not_before_ms: 0,
+        // No row yet: the collector creates it.
+        job: 0,
     };
     dispatch(&*bus, topics::JOBS, &[read]).await.unwrap();
 
