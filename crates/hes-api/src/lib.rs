@@ -212,7 +212,7 @@ pub async fn ensure_first_admin(
 /// stored ones that no longer check out are left out.
 pub async fn stored_schedules(
     accounts: &dyn Accounts,
-) -> Result<Vec<hes_collector::schedule::Schedule>, ApiError> {
+) -> Result<Vec<hes_model::schedule::Schedule>, ApiError> {
     Ok(accounts
         .schedules()
         .await?

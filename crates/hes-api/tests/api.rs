@@ -974,10 +974,7 @@ async fn schedules_and_operations_endpoints() {
         hes_model::JobKind::ReadLoadProfile { from: None }
     );
     assert_eq!(run[0].window_s, 600);
-    assert!(matches!(
-        run[0].when,
-        hes_collector::schedule::When::Cron(_)
-    ));
+    assert!(matches!(run[0].when, hes_model::schedule::When::Cron(_)));
     let d = fx
         .call(
             Method::DELETE,

@@ -450,7 +450,7 @@ async fn commands_take_effect_resume_and_are_audited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_read_each_meter_once_per_cycle_within_the_window() {
-    use hes_collector::schedule::{self, Schedule, When};
+    use hes_collector::schedule::{self, Schedule, ScheduleExt, When};
     let rig = rig([127, 74, 0, 1], 8, 1).await;
     let s = Schedule {
         name: "instant".into(),

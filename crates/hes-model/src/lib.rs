@@ -10,6 +10,7 @@ pub mod data_json;
 pub mod inventory;
 pub mod meter;
 pub mod quality;
+pub mod schedule;
 pub mod secrets;
 
 pub use aggregate::{Aggregate, Period};

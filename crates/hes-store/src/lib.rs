@@ -9,12 +9,14 @@ use std::pin::Pin;
 use dlms::ObisCode;
 use hes_model::{Aggregate, Event, MeterId, Period, Reading, Source, ValidatedReading};
 
+pub mod accounts;
 mod migrations;
 pub mod pg;
 pub mod registry;
 pub mod sqlite;
 pub mod state;
 
+pub use accounts::{Accounts, AccountsError, PgAccounts, SqliteAccounts};
 pub use migrations::{migrate, Migration, PG_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use pg::PgStore;
 pub use registry::{Registry, RegistryError};

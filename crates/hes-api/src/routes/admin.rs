@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use hes_model::schedule::{Cron, Schedule, When};
 use hes_model::JobKind;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -68,9 +69,8 @@ pub struct ScheduleSpec {
 }
 
 impl ScheduleSpec {
-    /// The collector's schedule this describes (`None` when it does not check out).
-    pub fn to_schedule(&self) -> Option<hes_collector::schedule::Schedule> {
-        use hes_collector::schedule::{Schedule, When};
+    /// The schedule this describes (`None` when it does not check out).
+    pub fn to_schedule(&self) -> Option<Schedule> {
         self.check().ok()?;
         let read = match self.read.as_str() {
             "load_profile" => JobKind::ReadLoadProfile { from: None },
@@ -120,8 +120,7 @@ impl ScheduleSpec {
         match (&self.every_s, &self.cron) {
             (Some(e), None) if (60..=366 * 86_400).contains(e) => {}
             (None, Some(c)) => {
-                c.parse::<hes_collector::schedule::Cron>()
-                    .map_err(ApiError::bad)?;
+                c.parse::<Cron>().map_err(ApiError::bad)?;
             }
             _ => return bad("exactly one of every_s (60 s to a year) and cron"),
         }

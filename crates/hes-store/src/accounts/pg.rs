@@ -35,7 +35,7 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 impl PgAccounts {
     /// Connects (a pool of 4) and applies the pending migrations.
     pub async fn connect(url: &str) -> Result<Self, AccountsError> {
-        hes_store::migrate(url).await?;
+        crate::migrate(url).await?;
         let mut cfg: tokio_postgres::Config = url.parse()?;
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(std::time::Duration::from_secs(10));

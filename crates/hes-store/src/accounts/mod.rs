@@ -1,22 +1,18 @@
-//! The API's own storage port: users, API tokens, refresh tokens, the audit log, event
-//! acknowledgements and schedules, plus the read queries over the store's `events` and
-//! `readings` tables the Store trait does not offer (filtered event lists, channel lists,
+//! The accounts port, the API's durable state: users, API tokens, refresh tokens, the audit
+//! log, event acknowledgements and schedules, plus the read queries over the store's `events`
+//! and `readings` tables the Store trait does not offer (filtered event lists, channel lists,
 //! per-day counts). Adapters: SQLite (`SqliteAccounts`) and PostgreSQL (`PgAccounts`), opened
 //! on the same database as the store; both pass `tests/accounts_conformance.rs`.
 //! Only hashes of secrets are stored.
-
-use std::future::Future;
-use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
 mod pg;
 mod sqlite;
 
+pub use crate::BoxFuture;
 pub use pg::PgAccounts;
 pub use sqlite::SqliteAccounts;
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -34,7 +30,7 @@ pub enum AccountsError {
     #[error("stored data: {0}")]
     Corrupt(String),
     #[error("store: {0}")]
-    Store(#[from] hes_store::StoreError),
+    Store(#[from] crate::StoreError),
     #[error("background task: {0}")]
     Task(String),
 }
@@ -335,7 +331,7 @@ pub(crate) fn role_from_text(s: &str) -> Result<Role, AccountsError> {
 
 /// Opens the adapter for a store location: a `postgres://` URL or an SQLite file path.
 pub async fn open(url_or_path: &str) -> Result<std::sync::Arc<dyn Accounts>, AccountsError> {
-    if hes_store::is_postgres_url(url_or_path) {
+    if crate::is_postgres_url(url_or_path) {
         Ok(std::sync::Arc::new(PgAccounts::connect(url_or_path).await?))
     } else {
         Ok(std::sync::Arc::new(

@@ -26,7 +26,7 @@ impl SqliteAccounts {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, AccountsError> {
         let path = path.as_ref().to_path_buf();
         let text = path.to_string_lossy().into_owned();
-        hes_store::migrate(&text).await?;
+        crate::migrate(&text).await?;
         let (conn, scan) = tokio::task::spawn_blocking(move || {
             let open = || {
                 let conn = Connection::open(&path)?;

@@ -10,11 +10,11 @@
 mod common;
 
 use dlms::ObisCode;
-use hes_api::accounts::{
+use hes_model::{Event, MeterId, Reading, Source};
+use hes_store::accounts::{
     Accounts, AccountsError, ApiToken, AuditEntry, AuditFilter, EventFilter, EventKey, PgAccounts,
     RefreshUse, Role, Severity, SqliteAccounts, StoredSchedule, User, UserUpdate,
 };
-use hes_model::{Event, MeterId, Reading, Source};
 use hes_store::{PgStore, SqliteStore, Store};
 use serde_json::json;
 
@@ -335,35 +335,6 @@ async fn schedules(a: &dyn Accounts, _s: &dyn Store) {
     a.ping().await.unwrap();
 }
 
-fn database_url() -> String {
-    std::env::var("HES_DATABASE_URL").unwrap_or_else(|_| {
-        panic!(
-            "HES_DATABASE_URL is not set: the PostgreSQL tests need a real server. \
-             Run `eval \"$(scripts/services up)\"` first."
-        )
-    })
-}
-
-fn with_db(url: &str, db: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, format!("?{q}")),
-        None => (rest, String::new()),
-    };
-    let authority = rest.split('/').next().unwrap_or(rest);
-    format!("{scheme}://{authority}/{db}{query}")
-}
-
-async fn admin(url: &str, sql: &str) {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(conn);
-    client.batch_execute(sql).await.unwrap();
-    drop(client);
-    let _ = task.await;
-}
-
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -387,17 +358,14 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let admin_url = super::database_url();
-                    let name = super::common::unique("hes_api_test");
-                    super::admin(&admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
-                    let url = super::with_db(&admin_url, &name);
-                    let store = super::PgStore::connect(&url).await.unwrap();
-                    let acc = super::PgAccounts::connect(&url).await.unwrap();
+                    let db = super::common::pg_database().await;
+                    let store = super::PgStore::connect(&db.url).await.unwrap();
+                    let acc = super::PgAccounts::connect(&db.url).await.unwrap();
                     tokio::time::timeout(std::time::Duration::from_secs(60), super::$case(&acc, &store))
                         .await
                         .unwrap();
                     drop((acc, store));
-                    super::admin(&admin_url, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
+                    db.drop_database().await;
                 }
             )*
         }
