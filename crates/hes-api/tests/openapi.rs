@@ -19,7 +19,7 @@ const ROUTER_SOURCE: &str = include_str!("../src/http.rs");
 /// (method, path) of every `.route(...)` in the router's source.
 fn routed() -> BTreeSet<(String, String)> {
     let (v1, outer) = ROUTER_SOURCE
-        .split_once("let max_body")
+        .split_once("let v1 = v1.layer(")
         .expect("the router source has its marker");
     let mut out = BTreeSet::new();
     for (part, prefix) in [(v1, "/api/v1"), (outer, "")] {
