@@ -180,10 +180,28 @@ async fn method_not_allowed() -> Response {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "get_healthz",
+    tag = "meta",
+    summary = "Liveness",
+    responses((status = 200, description = "alive", content_type = "text/plain", body = String)),
+    security(()),
+)]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "get_readyz",
+    tag = "meta",
+    summary = "Readiness: the store and the accounts database answer",
+    responses((status = 200, description = "ready", content_type = "text/plain", body = String), (status = 503, response = crate::openapi::P503)),
+    security(()),
+)]
 /// Ready when the store and the accounts database answer within two seconds.
 async fn readyz(State(state): State<AppState>) -> Response {
     let probe = async {
@@ -211,6 +229,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "get_metrics",
+    tag = "meta",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "the text exposition", content_type = "text/plain", body = String)),
+    security(()),
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

@@ -10,6 +10,7 @@ use dlms::{Authentication, SecurityLevel, SystemTitle};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// IEC 62056-47 wrapper over TCP.
@@ -31,6 +32,7 @@ pub enum Role {
 
 /// Where a meter is and how its clients are addressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
@@ -121,6 +123,7 @@ impl Endpoint {
 
 /// One row of the inventory: what a head-end needs to reach and secure the meter.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventoryEntry {
     pub id: String,
     pub serial: String,

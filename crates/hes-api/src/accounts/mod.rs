@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 mod pg;
 mod sqlite;
@@ -58,7 +59,7 @@ impl From<serde_json::Error> for AccountsError {
 }
 
 /// What a user or token may do, before group scopes narrow which meters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, users and tokens included.
@@ -156,7 +157,7 @@ pub struct AuditFilter {
 }
 
 /// Event severities, from the log an event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
