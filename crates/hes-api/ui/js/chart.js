@@ -43,6 +43,7 @@ export class Chart {
     this.domain = null; // zoomed [x0, x1] or null
     this.full = [Date.now() - DAY, Date.now()];
     this.u = null;
+    this.touchAt = 0;
     this.tip = document.createElement('div');
     this.tip.className = 'tip';
     this.tip.hidden = true;
@@ -110,7 +111,11 @@ export class Chart {
         drag: { x: true, y: false, setScale: true, dist: 8 },
         points: { size: 9, width: 2, stroke: css('--panel', '#fff') },
         // Double-click goes back to the whole range asked for, not just the data's.
-        bind: { dblclick: () => () => { chart.reset(); return null; } },
+        bind: {
+          dblclick: () => () => { chart.reset(); return null; },
+          // A tap ends with an emulated mouseleave, which would take the tooltip away at once.
+          mouseleave: (u, targ, handler) => (e) => { if (Date.now() - chart.touchAt > 1000) handler(e); return null; },
+        },
       },
       select: { show: true },
       scales: {
@@ -168,7 +173,7 @@ export class Chart {
           u.over.tabIndex = 0;
           u.over.setAttribute('role', 'img');
           u.over.addEventListener('keydown', (ev) => this.key(ev));
-          u.over.addEventListener('mouseleave', () => { this.tip.hidden = true; });
+          u.over.addEventListener('mouseleave', () => { if (Date.now() - this.touchAt > 1000) this.tip.hidden = true; });
           this.bindTouch(u);
         }],
         setScale: [(u, key) => { if (key === 'x' && !this.building) this.scaled(u); }],
@@ -255,7 +260,7 @@ export class Chart {
   bindTouch(u) {
     let start = null, lastTap = 0;
     const at = (ev) => { const r = u.over.getBoundingClientRect(); return { x: ev.clientX - r.left, y: ev.clientY - r.top }; };
-    u.over.addEventListener('pointerdown', (ev) => { if (ev.pointerType === 'touch') start = { ...at(ev), id: ev.pointerId }; });
+    u.over.addEventListener('pointerdown', (ev) => { if (ev.pointerType === 'touch') { start = { ...at(ev), id: ev.pointerId }; this.touchAt = Date.now(); } });
     u.over.addEventListener('pointercancel', () => { start = null; });
     u.over.addEventListener('pointerup', (ev) => {
       if (!start || start.id !== ev.pointerId) return;
