@@ -78,7 +78,18 @@ export class Chart {
     this.full = [x0, x1];
     if (opts.domain !== undefined) this.domain = opts.domain;
     if (this.domain && (this.domain[1] <= x0 || this.domain[0] >= x1)) this.domain = null;
-    this.build();
+    this.gapAfter = this.step * 2.5;
+    // The same kind of chart keeps its uPlot (and the hover on it) when only the data change.
+    const sig = JSON.stringify([this.opts.type, this.opts.unit, this.series.map((x) => [x.name, x.color])]);
+    if (this.u && sig === this.sig) {
+      this.building = true;
+      this.u.setData(this.data);
+      this.building = false;
+      this.u.setScale('x', { min: this.view[0], max: this.view[1] });
+    } else {
+      this.sig = sig;
+      this.build();
+    }
   }
 
   get view() { return this.domain || this.full; }
@@ -99,7 +110,6 @@ export class Chart {
     const fmtAxis = (v) => this.opts.formatY(v, this.opts.unit, true);
     const measure = document.createElement('canvas').getContext('2d');
     measure.font = font;
-    const gapAfter = this.step * 2.5;
     const chart = this;
     const opts = {
       ...this.size(),
@@ -152,10 +162,11 @@ export class Chart {
             o.fill = s.color;
             o.alpha = this.series.length > 1 ? 0.75 : 1;
             o.paths = uPlot.paths.bars({ size: [0.8 / Math.max(1, this.series.length), 64, 1], align: 0 });
-          } else if (gapAfter) {
+          } else {
             // A step much longer than the usual one is a gap, not a line across missing data.
             o.gaps = (u, si, i0, i1, nullGaps) => {
-              const x = u.data[0], y = u.data[si], out = [...(nullGaps || [])];
+              const x = u.data[0], y = u.data[si], out = [...(nullGaps || [])], gapAfter = this.gapAfter;
+              if (!gapAfter) return out;
               let prev = -1;
               for (let i = i0; i <= i1; i++) {
                 if (!defined(y[i])) continue;
