@@ -10,7 +10,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -99,13 +99,12 @@ pub struct Claims {
     pub exp: i64,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-const JWT_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
-
 /// The key that signs access tokens; every API node of a deployment shares it.
 #[derive(Clone)]
-pub struct JwtKey(Vec<u8>);
+pub struct JwtKey {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
 
 impl std::fmt::Debug for JwtKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,57 +114,36 @@ impl std::fmt::Debug for JwtKey {
 
 impl JwtKey {
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self(bytes)
+        Self {
+            encoding: EncodingKey::from_secret(&bytes),
+            decoding: DecodingKey::from_secret(&bytes),
+        }
     }
 
     pub fn random() -> Self {
         let mut b = vec![0u8; 32];
         rand::thread_rng().fill_bytes(&mut b);
-        Self(b)
-    }
-
-    fn mac(&self) -> Result<HmacSha256, ApiError> {
-        HmacSha256::new_from_slice(&self.0).map_err(ApiError::internal)
+        Self::new(b)
     }
 
     /// A signed HS256 JWT.
     pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
-        let body = serde_json::to_vec(claims).map_err(ApiError::internal)?;
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(JWT_HEADER),
-            URL_SAFE_NO_PAD.encode(body)
-        );
-        let mut mac = self.mac()?;
-        mac.update(signing_input.as_bytes());
-        let sig = mac.finalize().into_bytes();
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(ApiError::internal)
     }
 
     /// The claims of a token this key signed that has not expired at `now`. Only HS256 is
     /// accepted (no `none`, no algorithm confusion).
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
-        let bad = || ApiError::Unauthorized("invalid access token".into());
-        let mut parts = token.split('.');
-        let (Some(h), Some(b), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
-        };
-        let header: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| bad())?)
-                .map_err(|_| bad())?;
-        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
-            return Err(bad());
-        }
-        let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-        let mut mac = self.mac()?;
-        mac.update(h.as_bytes());
-        mac.update(b".");
-        mac.update(b.as_bytes());
-        mac.verify_slice(&sig).map_err(|_| bad())?;
-        let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(b).map_err(|_| bad())?)
-            .map_err(|_| bad())?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is checked against the caller's clock below, without leeway, so that tests and
+        // every node agree on the instant a token dies.
+        validation.validate_exp = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|_| ApiError::Unauthorized("invalid access token".into()))?
+            .claims;
         if claims.exp <= now {
             return Err(ApiError::Unauthorized("access token expired".into()));
         }
@@ -379,6 +357,23 @@ mod tests {
         );
         assert!(k.verify(&none, 500).is_err());
         assert!(k.verify("garbage", 500).is_err());
+        // Signed right but with another algorithm: refused.
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &c,
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
+        assert!(JwtKey::new(b"k".to_vec()).verify(&hs512, 500).is_err());
+        // Same key bytes, another node: accepted.
+        let shared = JwtKey::new(b"shared secret".to_vec());
+        let t = shared.sign(&c).unwrap();
+        assert_eq!(
+            JwtKey::new(b"shared secret".to_vec())
+                .verify(&t, 999)
+                .unwrap(),
+            c
+        );
     }
 
     #[test]

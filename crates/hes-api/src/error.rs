@@ -3,6 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A failure with its HTTP status. Server-side causes are logged, never sent to the client.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,7 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: &'static str,

@@ -11,6 +11,7 @@ use crate::accounts::Role;
 use crate::auth::{secret_hash, unix_now, Principal};
 use crate::error::ApiError;
 use crate::AppState;
+use utoipa::{IntoParams, ToSchema};
 
 /// A JSON body; malformed bodies are 400/413/415 problems.
 #[derive(Debug)]
@@ -125,7 +126,8 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// `?limit=&offset=` (limit 50 by default, at most 1000).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     pub limit: Option<u32>,
     pub offset: Option<u32>,
@@ -144,7 +146,7 @@ impl Page {
 }
 
 /// A list answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
     pub items: Vec<T>,
     pub total: u64,

@@ -1,5 +1,6 @@
 //! The router and the layers every response passes: metrics, secure headers, CORS (off unless
-//! origins are configured), body limits, problem+json for unmatched routes and methods.
+//! origins are configured), body limit and timeout (tower-http), problem+json for unmatched
+//! routes and methods.
 
 use std::time::{Duration, Instant};
 
@@ -9,10 +10,18 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::error::problem;
 use crate::routes;
 use crate::AppState;
+
+/// Longest a request may take; an inventory import of a large fleet is the slowest.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The whole application: `/api/v1/...`, `/api/openapi.json`, `/metrics`, `/healthz`,
 /// `/readyz`. Anything else under `/api` is a 404 problem; other paths are left to whatever
@@ -71,7 +80,39 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::live::ws))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
-    let max_body = state.config.max_body_bytes;
+    // Only the API's answers must never be cached; the UI's files keep their own policy.
+    let v1 = v1.layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
+    let headers = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'self'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .option_layer(state.config.hsts.then(|| {
+            SetResponseHeaderLayer::overriding(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            )
+        }))
+        .option_layer(cors(&state.config.cors_origins));
+    let limits = ServiceBuilder::new()
+        // The axum default (2 MiB) would apply under ours otherwise.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes));
     Router::new()
         .nest("/api/v1", v1)
         .route("/api/openapi.json", get(crate::openapi::document))
@@ -81,9 +122,51 @@ pub fn router(state: AppState) -> Router {
         .route("/api", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .merge(crate::ui::routes())
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(middleware::from_fn_with_state(state.clone(), layers))
+        .layer(limits)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::map_response(problem_for_layer_errors))
+        .layer(headers)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// CORS stays off (no header at all, not even `Vary`) unless origins are configured.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE]),
+    )
+}
+
+/// The body limit and the timeout answer with a bare status (the limit when a Content-Length is
+/// over it, before any handler runs); clients get problem+json from every answer of the API.
+async fn problem_for_layer_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let bare = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|c| !c.as_bytes().starts_with(b"application/problem+json"));
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE if bare => {
+            problem(status, "the request body is too large".into())
+        }
+        StatusCode::SERVICE_UNAVAILABLE if bare && resp.headers().is_empty() => {
+            problem(status, "the request took too long".into())
+        }
+        _ => resp,
+    }
 }
 
 async fn not_found() -> Response {
@@ -97,10 +180,28 @@ async fn method_not_allowed() -> Response {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "get_healthz",
+    tag = "meta",
+    summary = "Liveness",
+    responses((status = 200, description = "alive", content_type = "text/plain", body = String)),
+    security(()),
+)]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "get_readyz",
+    tag = "meta",
+    summary = "Readiness: the store and the accounts database answer",
+    responses((status = 200, description = "ready", content_type = "text/plain", body = String), (status = 503, response = crate::openapi::P503)),
+    security(()),
+)]
 /// Ready when the store and the accounts database answer within two seconds.
 async fn readyz(State(state): State<AppState>) -> Response {
     let probe = async {
@@ -128,6 +229,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "get_metrics",
+    tag = "meta",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "the text exposition", content_type = "text/plain", body = String)),
+    security(()),
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(
@@ -139,59 +249,15 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Metrics, secure headers and CORS around every request.
-async fn layers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Counts every answer, by the matched route (never the raw path: bounded cardinality).
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let allowed_origin = origin.filter(|o| {
-        o.to_str()
-            .is_ok_and(|o| state.config.cors_origins.iter().any(|a| a == o))
-    });
-    let mut resp = if method == Method::OPTIONS && allowed_origin.is_some() {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(req).await
-    };
-    let h = resp.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'self'"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if state.config.hsts {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        );
-    }
-    if route.starts_with("/api/v1") && !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    if let Some(o) = allowed_origin {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, PATCH, DELETE"),
-        );
-    }
+    let resp = next.run(req).await;
     state.metrics.observe(
         &route,
         method.as_str(),

@@ -28,7 +28,7 @@ pub mod ui;
 pub use accounts::Accounts;
 pub use error::ApiError;
 pub use http::router;
-pub use openapi::OPENAPI_JSON;
+pub use openapi::{generate as openapi_document, OPENAPI_JSON};
 
 use accounts::AuditEntry;
 use auth::{HashCost, JwtKey, LoginLimiter};

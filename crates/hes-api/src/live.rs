@@ -23,6 +23,7 @@ use crate::auth::{parse_group, Permission, Principal};
 use crate::error::ApiError;
 use crate::extract::{authenticate, ApiQuery};
 use crate::AppState;
+use utoipa::IntoParams;
 
 /// The cache channels the hub listens to.
 pub const CHANNELS: [&str; 3] = ["live.readings", "live.events", "live.jobs"];
@@ -124,7 +125,8 @@ async fn forward(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
     access_token: Option<String>,
 }
@@ -153,6 +155,16 @@ struct Subscription {
     fleet: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/ws",
+    operation_id = "get_ws",
+    tag = "live",
+    summary = "Live readings, events, job changes and fleet figures over a WebSocket (see docs/api.md)",
+    params(WsQuery),
+    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+    security(()),
+)]
 pub async fn ws(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<WsQuery>,

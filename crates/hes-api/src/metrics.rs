@@ -1,35 +1,75 @@
-//! Prometheus metrics of the API: requests per route, method and status class, and a latency
-//! histogram per route. Labels are the matched route templates, so cardinality stays bounded.
+//! Prometheus metrics through the `metrics` facade and its Prometheus exporter: one recorder per
+//! process ([`install`]), which every role records into (`metrics::counter!` and friends) and
+//! `/metrics` renders. The API's own: requests per route, method and status class, and a
+//! latency histogram per route. Route labels are matched route templates and methods are
+//! a known few, so cardinality stays bounded.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+const REQUESTS: &str = "hes_api_requests_total";
+const DURATION: &str = "hes_api_request_duration_seconds";
+const WS_CONNECTIONS: &str = "hes_api_ws_connections";
+const WS_DROPPED: &str = "hes_api_ws_dropped_total";
+const UPTIME: &str = "hes_api_uptime_seconds";
+
+/// How often histograms are folded when nobody scrapes (they hold raw samples until then).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process's Prometheus recorder once and returns the handle that renders it;
+/// later calls (several routers in one test process, several roles in one `hes`) get the same
+/// handle. Should another recorder already be global, this one still renders, but only what
+/// is recorded into it directly.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            let builder = builder
+                .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if let Err(e) = ::metrics::set_global_recorder(recorder) {
+                tracing::warn!(error = %e, "another metrics recorder is installed");
+            }
+            describe();
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "no metrics upkeep thread; histograms fold at scrapes");
+            }
+            handle
+        })
+        .clone()
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    /// (route, method, status class) → requests.
-    requests: BTreeMap<(String, String, &'static str), u64>,
-    latency: BTreeMap<String, Histogram>,
-    ws_connections: i64,
-    ws_dropped: u64,
-}
-
-#[derive(Debug, Default)]
-pub struct Metrics {
-    inner: Mutex<Inner>,
+fn describe() {
+    ::metrics::describe_counter!(REQUESTS, "HTTP requests answered.");
+    ::metrics::describe_histogram!(
+        DURATION,
+        ::metrics::Unit::Seconds,
+        "Time to answer, per route."
+    );
+    ::metrics::describe_gauge!(WS_CONNECTIONS, "Open WebSocket connections.");
+    ::metrics::describe_counter!(
+        WS_DROPPED,
+        "Live messages dropped for slow WebSocket clients."
+    );
+    ::metrics::describe_gauge!(UPTIME, "Seconds since the API started.");
 }
 
 fn class(status: u16) -> &'static str {
@@ -42,107 +82,88 @@ fn class(status: u16) -> &'static str {
     }
 }
 
-/// Escapes a label value.
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The method as a label: a method clients may invent must not grow the series.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The API's metrics, recorded into the process's recorder.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self { handle: install() }
+    }
 }
 
 impl Metrics {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
+    /// One answered request; `route` is the matched route template (or "unmatched").
     pub fn observe(&self, route: &str, method: &str, status: u16, took: Duration) {
-        let secs = took.as_secs_f64();
-        let mut m = self.lock();
-        *m.requests
-            .entry((route.to_string(), method.to_string(), class(status)))
-            .or_default() += 1;
-        let h = m.latency.entry(route.to_string()).or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                if let Some(c) = h.counts.get_mut(i) {
-                    *c += 1;
-                }
-            }
-        }
-        h.count += 1;
-        h.sum += secs;
+        ::metrics::counter!(
+            REQUESTS,
+            "route" => route.to_string(),
+            "method" => method_label(method),
+            "status" => class(status)
+        )
+        .increment(1);
+        ::metrics::histogram!(DURATION, "route" => route.to_string()).record(took.as_secs_f64());
     }
 
     pub fn ws_connected(&self, delta: i64) {
-        self.lock().ws_connections += delta;
+        // Deltas of ±1: exact in an f64.
+        #[allow(clippy::cast_precision_loss)]
+        ::metrics::gauge!(WS_CONNECTIONS).increment(delta as f64);
     }
 
     pub fn ws_dropped(&self, n: u64) {
-        self.lock().ws_dropped += n;
+        ::metrics::counter!(WS_DROPPED).increment(n);
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition of everything the process records.
     pub fn render(&self, uptime: Duration) -> String {
-        let m = self.lock();
-        let mut out = String::new();
-        let _ = writeln!(out, "# HELP hes_api_requests_total HTTP requests answered.");
-        let _ = writeln!(out, "# TYPE hes_api_requests_total counter");
-        for ((route, method, class), n) in &m.requests {
-            let _ = writeln!(
-                out,
-                "hes_api_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}",
-                esc(route),
-                esc(method),
-                class,
-                n
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP hes_api_request_duration_seconds Time to answer, per route."
+        // Whole seconds, as before: exact in an f64 for any uptime.
+        #[allow(clippy::cast_precision_loss)]
+        ::metrics::gauge!(UPTIME).set(uptime.as_secs() as f64);
+        self.handle.render()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn labels_are_bounded_and_install_is_idempotent() {
+        let m = Metrics::default();
+        let again = Metrics::default();
+        m.observe("/unit/{id}", "BREW", 418, Duration::from_millis(3));
+        again.observe("/unit/{id}", "GET", 200, Duration::from_millis(3));
+        let text = install().render();
+        assert!(
+            text.contains(
+                "hes_api_requests_total{route=\"/unit/{id}\",method=\"other\",status=\"4xx\"} 1"
+            ),
+            "{text}"
         );
-        let _ = writeln!(out, "# TYPE hes_api_request_duration_seconds histogram");
-        for (route, h) in &m.latency {
-            let r = esc(route);
-            for (b, c) in BUCKETS.iter().zip(h.counts.iter()) {
-                let _ = writeln!(
-                    out,
-                    "hes_api_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {c}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "hes_api_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "hes_api_request_duration_seconds_sum{{route=\"{r}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "hes_api_request_duration_seconds_count{{route=\"{r}\"}} {}",
-                h.count
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP hes_api_ws_connections Open WebSocket connections."
+        assert!(
+            text.contains(
+                "hes_api_request_duration_seconds_bucket{route=\"/unit/{id}\",le=\"0.005\"} 2"
+            ),
+            "{text}"
         );
-        let _ = writeln!(out, "# TYPE hes_api_ws_connections gauge");
-        let _ = writeln!(out, "hes_api_ws_connections {}", m.ws_connections);
-        let _ = writeln!(
-            out,
-            "# HELP hes_api_ws_dropped_total Live messages dropped for slow WebSocket clients."
-        );
-        let _ = writeln!(out, "# TYPE hes_api_ws_dropped_total counter");
-        let _ = writeln!(out, "hes_api_ws_dropped_total {}", m.ws_dropped);
-        let _ = writeln!(
-            out,
-            "# HELP hes_api_uptime_seconds Seconds since the API started."
-        );
-        let _ = writeln!(out, "# TYPE hes_api_uptime_seconds gauge");
-        let _ = writeln!(out, "hes_api_uptime_seconds {}", uptime.as_secs());
-        out
+        assert!(!text.contains("BREW"));
     }
 }

@@ -1,5 +1,6 @@
 //! The web UI: the static files of `crates/hes-api/ui/` (hand-written HTML, CSS and ES modules,
-//! no build step), embedded in the binary and served at `/`.
+//! no build step; the chart library uPlot vendored as its release files under `ui/vendor/`),
+//! embedded in the binary and served at `/`.
 //!
 //! `routes()` answers `GET`/`HEAD` for `/` and every other path: a known file with its content
 //! type, a strong ETag (FNV-1a of the bytes, computed at compile time) and `Cache-Control`
@@ -67,6 +68,9 @@ static ASSETS: &[Asset] = &[
     asset!("js/pages/alarms.js", JS),
     asset!("js/pages/jobs.js", JS),
     asset!("js/pages/admin.js", JS),
+    asset!("vendor/uPlot.iife.min.js", JS),
+    asset!("vendor/uPlot.min.css", CSS),
+    asset!("vendor/uPlot.LICENSE", "text/plain; charset=utf-8"),
     asset!("icons/icon.svg", "image/svg+xml", A_DAY),
     asset!("icons/icon-192.png", "image/png", A_DAY),
     asset!("icons/icon-512.png", "image/png", A_DAY),

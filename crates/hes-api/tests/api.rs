@@ -494,6 +494,59 @@ async fn errors_are_problems_and_headers_are_secure() {
 }
 
 #[tokio::test]
+async fn cors_answers_configured_origins_only() {
+    let fx = common::fixture_with(hes_api::ApiConfig {
+        hash_cost: common::COST,
+        cors_origins: vec!["https://ui.example".into()],
+        ..hes_api::ApiConfig::default()
+    })
+    .await;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/meters")
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .header("access-control-request-headers", "authorization")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = fx.send(preflight("https://ui.example")).await;
+    assert!(r.status.is_success(), "{}", r.status);
+    assert_eq!(
+        r.headers.get("access-control-allow-origin").unwrap(),
+        "https://ui.example"
+    );
+    let methods = r.headers.get("access-control-allow-methods").unwrap();
+    assert!(methods.to_str().unwrap().contains("PATCH"), "{methods:?}");
+    assert_eq!(r.headers.get("x-content-type-options").unwrap(), "nosniff");
+    let r = fx.send(preflight("https://evil.example")).await;
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+    let t = fx.login("admin").await;
+    let req = Request::builder()
+        .uri("/api/v1/meters")
+        .header("origin", "https://ui.example")
+        .header("authorization", format!("Bearer {t}"))
+        .body(Body::empty())
+        .unwrap();
+    let r = fx.send(req).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.headers.get("access-control-allow-origin").unwrap(),
+        "https://ui.example"
+    );
+    // A body announced over the limit is refused before any handler, still as a problem.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/meters/import")
+        .header("authorization", format!("Bearer {t}"))
+        .header("content-length", (9u64 << 20).to_string())
+        .body(Body::from("x".repeat(9 << 20)))
+        .unwrap();
+    assert_problem(&fx.send(req).await, 413);
+}
+
+#[tokio::test]
 async fn lists_paginate() {
     let fx = fixture().await;
     let t = fx.login("viewer").await;

@@ -19,7 +19,7 @@ const ROUTER_SOURCE: &str = include_str!("../src/http.rs");
 /// (method, path) of every `.route(...)` in the router's source.
 fn routed() -> BTreeSet<(String, String)> {
     let (v1, outer) = ROUTER_SOURCE
-        .split_once("let max_body")
+        .split_once("let v1 = v1.layer(")
         .expect("the router source has its marker");
     let mut out = BTreeSet::new();
     for (part, prefix) in [(v1, "/api/v1"), (outer, "")] {
@@ -55,6 +55,30 @@ fn documented() -> BTreeSet<(String, String)> {
         }
     }
     out
+}
+
+/// The committed `src/openapi.json` is what the handlers generate; `HES_UPDATE_OPENAPI=1`
+/// rewrites it (then commit it with the change that moved it).
+#[test]
+fn the_committed_document_is_what_the_handlers_generate() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/openapi.json");
+    let generated = hes_api::openapi_document();
+    if std::env::var_os("HES_UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+        std::fs::write(path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap();
+    if committed != generated {
+        let line = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map_or(0, |i| i + 1);
+        panic!(
+            "src/openapi.json differs from what the handlers generate (first at line {line}); \
+             run HES_UPDATE_OPENAPI=1 cargo test -p hes-api --test openapi and commit it"
+        );
+    }
 }
 
 #[test]

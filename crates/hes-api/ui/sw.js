@@ -1,11 +1,12 @@
 // Service worker: keeps the application shell for offline start and installation. It never
 // touches /api (data is always live), nor /metrics, /healthz and /readyz.
-const VERSION = 'hes-ui-v1';
+const VERSION = 'hes-ui-v2';
 const SHELL = [
   '/', '/index.html', '/app.css', '/manifest.webmanifest',
   '/js/app.js', '/js/api.js', '/js/ws.js', '/js/ui.js', '/js/chart.js',
   '/js/pages/login.js', '/js/pages/dashboard.js', '/js/pages/meters.js', '/js/pages/meter.js',
   '/js/pages/alarms.js', '/js/pages/jobs.js', '/js/pages/admin.js',
+  '/vendor/uPlot.iife.min.js', '/vendor/uPlot.min.css', '/vendor/uPlot.LICENSE',
   '/icons/icon.svg', '/icons/icon-192.png', '/icons/icon-512.png', '/icons/icon-maskable-512.png',
 ];
 

@@ -10,6 +10,7 @@ use dlms::{Authentication, SecurityLevel, SystemTitle};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// IEC 62056-47 wrapper over TCP.
@@ -31,6 +32,7 @@ pub enum Role {
 
 /// Where a meter is and how its clients are addressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Endpoint {
     pub host: String,
     pub port: u16,
@@ -121,6 +123,7 @@ impl Endpoint {
 
 /// One row of the inventory: what a head-end needs to reach and secure the meter.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventoryEntry {
     pub id: String,
     pub serial: String,
@@ -174,7 +177,7 @@ impl InventoryEntry {
 
 pub const CSV_HEADER: &str = "id,serial,logical_device_name,host,port,transport,\
 client_sap_public,client_sap_reader,client_sap_management,hdlc_server_logical,\
-hdlc_server_physical,password,ek,ak,kek,system_title,security,max_pdu,quirks";
+hdlc_server_physical,password,ek,ak,kek,system_title,security,max_pdu,quirks,groups";
 
 /// A password a CSV line can hold unquoted: printable ASCII without commas or quotes.
 pub fn password_is_plain(p: &str) -> bool {
@@ -183,42 +186,55 @@ pub fn password_is_plain(p: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && b != b',' && b != b'"')
 }
 
-/// The inventory as CSV (a header line, then one line per meter). No field needs quoting.
+/// The inventory as CSV (a header line, then one line per meter), RFC 4180: a field with a
+/// comma, a quote or a line break is quoted.
 pub fn to_csv(rows: &[InventoryEntry]) -> String {
-    let mut out = String::with_capacity(rows.len() * 200 + CSV_HEADER.len() + 1);
-    out.push_str(CSV_HEADER);
-    out.push('\n');
+    // Writing into memory has no I/O to fail, and every field is UTF-8.
+    write_csv(rows)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+fn write_csv(rows: &[InventoryEntry]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::with_capacity(rows.len() * 200 + CSV_HEADER.len() + 1));
+    w.write_record(CSV_HEADER.split(','))?;
     for r in rows {
         let e = &r.endpoint;
         let transport = match e.transport {
             Transport::Wrapper => "wrapper",
             Transport::Hdlc => "hdlc",
         };
-        let fields = [
-            r.id.clone(),
-            r.serial.clone(),
-            r.logical_device_name.clone(),
-            e.host.clone(),
-            e.port.to_string(),
-            transport.to_string(),
-            e.client_sap_public.to_string(),
-            e.client_sap_reader.to_string(),
-            e.client_sap_management.to_string(),
-            e.hdlc_server_logical.to_string(),
-            e.hdlc_server_physical.to_string(),
-            r.password.clone(),
-            r.ek.clone(),
-            r.ak.clone(),
-            r.kek.clone(),
-            r.system_title.clone(),
-            r.security.clone(),
-            r.max_pdu.to_string(),
-            r.quirks.join(";"),
-        ];
-        out.push_str(&fields.join(","));
-        out.push('\n');
+        w.write_record([
+            r.id.as_str(),
+            &r.serial,
+            &r.logical_device_name,
+            &e.host,
+            &e.port.to_string(),
+            transport,
+            &e.client_sap_public.to_string(),
+            &e.client_sap_reader.to_string(),
+            &e.client_sap_management.to_string(),
+            &e.hdlc_server_logical.to_string(),
+            &e.hdlc_server_physical.to_string(),
+            &r.password,
+            &r.ek,
+            &r.ak,
+            &r.kek,
+            &r.system_title,
+            &r.security,
+            &r.max_pdu.to_string(),
+            &r.quirks.join(";"),
+            &r.groups
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(";"),
+        ])?;
     }
-    out
+    w.into_inner().map_err(|e| e.into_error().into())
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -228,20 +244,42 @@ pub struct CsvError {
     pub why: String,
 }
 
-/// Reads an inventory CSV with the header [`CSV_HEADER`] (columns in any order).
+/// Reads an inventory CSV with the header [`CSV_HEADER`] (columns in any order; quoted fields
+/// as RFC 4180 has them; blank lines skipped).
 pub fn from_csv(text: &str) -> Result<Vec<InventoryEntry>, CsvError> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        return Ok(Vec::new());
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        // Counted below, to say which line and how many.
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let line_of = |e: &csv::Error| {
+        e.position()
+            .and_then(|p| usize::try_from(p.line()).ok())
+            .unwrap_or(0)
     };
-    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    let names = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            return Err(CsvError {
+                line: line_of(&e),
+                why: e.to_string(),
+            })
+        }
+    };
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
-    for (n, line) in lines {
-        let err = |why: String| CsvError { line: n + 1, why };
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+    for record in rdr.records() {
+        let cells = record.map_err(|e| CsvError {
+            line: line_of(&e),
+            why: e.to_string(),
+        })?;
+        let line = cells
+            .position()
+            .and_then(|p| usize::try_from(p.line()).ok())
+            .unwrap_or(0);
+        let err = |why: String| CsvError { line, why };
         if cells.len() != names.len() {
             return Err(err(format!(
                 "{} fields, the header has {}",
@@ -252,8 +290,8 @@ pub fn from_csv(text: &str) -> Result<Vec<InventoryEntry>, CsvError> {
         let get = |name: &str| -> Result<&str, CsvError> {
             names
                 .iter()
-                .position(|h| *h == name)
-                .and_then(|i| cells.get(i).copied())
+                .position(|h| h == name)
+                .and_then(|i| cells.get(i))
                 .ok_or_else(|| err(format!("no column {name}")))
         };
         let num = |name: &str| -> Result<u16, CsvError> {
@@ -292,7 +330,19 @@ pub fn from_csv(text: &str) -> Result<Vec<InventoryEntry>, CsvError> {
                 .filter(|q| !q.is_empty())
                 .map(String::from)
                 .collect(),
-            groups: Default::default(),
+            // Optional (older files have no such column): `key=value;key=value`.
+            groups: match names.iter().position(|h| h == "groups") {
+                None => Default::default(),
+                Some(_) => get("groups")?
+                    .split(';')
+                    .filter(|g| !g.is_empty())
+                    .map(|g| {
+                        g.split_once('=')
+                            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                            .ok_or_else(|| err(format!("group {g:?} is not key=value")))
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
         });
     }
     Ok(out)
@@ -326,7 +376,11 @@ mod tests {
             security: "hls-gmac-authenticated-encrypted".into(),
             max_pdu: 128,
             quirks: vec!["hdlc_only".into(), "small_pdu".into()],
-            groups: Default::default(),
+            groups: [
+                ("cell".to_string(), "c7".to_string()),
+                ("feeder".to_string(), "F 2".to_string()),
+            ]
+            .into(),
         }
     }
 
@@ -338,7 +392,7 @@ mod tests {
             .lines()
             .nth(1)
             .unwrap()
-            .ends_with(",128,hdlc_only;small_pdu"));
+            .ends_with(",128,hdlc_only;small_pdu,cell=c7;feeder=F 2"));
         assert_eq!(from_csv(&csv).unwrap(), vec![e.clone()]);
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["host"], "127.1.0.7");
@@ -347,6 +401,25 @@ mod tests {
         let bad = csv.replace(",hdlc,", ",serial-port,");
         assert_eq!(from_csv(&bad).unwrap_err().line, 2);
         assert!(from_csv(&csv.replace(",4059,", ",,x,")).is_err());
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        let mut e = entry();
+        e.password = "pa,ss\"word".into();
+        e.serial = " 7 ".into();
+        let csv = to_csv(std::slice::from_ref(&e));
+        assert!(csv.contains(",\"pa,ss\"\"word\","), "{csv}");
+        let back = from_csv(&csv).unwrap();
+        assert_eq!(back[0].password, "pa,ss\"word");
+        // Fields are trimmed, as the hand-edited files this reads often need.
+        assert_eq!(back[0].serial, "7");
+        // Blank lines are skipped; errors name the line of the file.
+        let gappy = format!("\n{}\n\n{}", CSV_HEADER, csv.lines().nth(1).unwrap());
+        assert_eq!(from_csv(&gappy).unwrap().len(), 1);
+        let broken = format!("{csv}{}\n", "MTR9,9,x");
+        assert_eq!(from_csv(&broken).unwrap_err().line, 3);
+        assert_eq!(from_csv("").unwrap(), vec![]);
     }
 
     #[test]

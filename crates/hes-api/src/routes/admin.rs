@@ -17,14 +17,25 @@ use crate::auth::{
 use crate::error::ApiError;
 use crate::extract::{opt_time, rfc3339, role_param, ApiJson, ApiPath, ApiQuery, List, Page};
 use crate::AppState;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Group)]
 pub struct GroupJson {
     key: String,
     value: String,
     meters: usize,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups",
+    operation_id = "get_groups",
+    tag = "admin",
+    summary = "Meter groups and their sizes",
+    params(Page),
+    responses((status = 200, description = "a page of groups", body = List<GroupJson>), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn groups(
     State(state): State<AppState>,
     who: Principal,
@@ -48,7 +59,8 @@ pub async fn groups(
 }
 
 /// A schedule as the API takes it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Schedule)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
     name: String,
@@ -131,6 +143,15 @@ impl ScheduleSpec {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    operation_id = "get_schedules",
+    tag = "admin",
+    summary = "Read schedules",
+    params(Page),
+    responses((status = 200, description = "a page of schedules", body = List<ScheduleSpec>), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn schedules(
     State(state): State<AppState>,
     who: Principal,
@@ -147,6 +168,15 @@ pub async fn schedules(
     Ok(Json(List::page(all, &page)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules",
+    operation_id = "post_schedules",
+    tag = "admin",
+    summary = "Create or replace a schedule (admin)",
+    request_body = ScheduleSpec,
+    responses((status = 201, description = "stored", body = ScheduleSpec), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn put_schedule(
     State(state): State<AppState>,
     who: Principal,
@@ -173,6 +203,15 @@ pub async fn put_schedule(
     Ok((StatusCode::CREATED, Json(spec)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/schedules/{name}",
+    operation_id = "delete_schedules_name",
+    tag = "admin",
+    summary = "Delete a schedule (admin)",
+    params(("name" = String, Path, description = "schedule name")),
+    responses((status = 204, description = "deleted"), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn delete_schedule(
     State(state): State<AppState>,
     who: Principal,
@@ -186,7 +225,8 @@ pub async fn delete_schedule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserJson {
     username: String,
     role: Role,
@@ -203,6 +243,15 @@ fn user_json(u: User) -> UserJson {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    operation_id = "get_users",
+    tag = "admin",
+    summary = "Users (admin)",
+    params(Page),
+    responses((status = 200, description = "a page of users", body = List<UserJson>), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn users(
     State(state): State<AppState>,
     who: Principal,
@@ -219,7 +268,7 @@ pub async fn users(
     Ok(Json(List::page(all, &page)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     username: String,
@@ -268,6 +317,15 @@ async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
         .map_err(ApiError::internal)?
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    operation_id = "post_users",
+    tag = "admin",
+    summary = "Create a user (admin)",
+    request_body = NewUser,
+    responses((status = 201, description = "created", body = UserJson), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 409, response = crate::openapi::P409), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     who: Principal,
@@ -300,7 +358,7 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(user_json(user))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     password: Option<String>,
@@ -318,6 +376,16 @@ async fn other_admins(state: &AppState, username: &str) -> Result<usize, ApiErro
         .count())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{username}",
+    operation_id = "patch_users_username",
+    tag = "admin",
+    summary = "Change a user's password, role or groups (admin)",
+    params(("username" = String, Path, description = "user name")),
+    request_body = UserPatch,
+    responses((status = 200, description = "the user", body = UserJson), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404), (status = 409, response = crate::openapi::P409), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn update_user(
     State(state): State<AppState>,
     who: Principal,
@@ -371,6 +439,15 @@ pub async fn update_user(
     Ok(Json(user_json(u)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{username}",
+    operation_id = "delete_users_username",
+    tag = "admin",
+    summary = "Delete a user (admin; not the last admin)",
+    params(("username" = String, Path, description = "user name")),
+    responses((status = 204, description = "deleted"), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404), (status = 409, response = crate::openapi::P409)),
+)]
 pub async fn delete_user(
     State(state): State<AppState>,
     who: Principal,
@@ -394,7 +471,8 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApiToken)]
 pub struct TokenJson {
     id: String,
     name: String,
@@ -427,6 +505,15 @@ fn token_json(t: ApiToken, secret: Option<String>) -> TokenJson {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    operation_id = "get_tokens",
+    tag = "admin",
+    summary = "API tokens (admin)",
+    params(Page),
+    responses((status = 200, description = "a page of tokens", body = List<TokenJson>), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn tokens(
     State(state): State<AppState>,
     who: Principal,
@@ -443,7 +530,7 @@ pub async fn tokens(
     Ok(Json(List::page(all, &page)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,
@@ -455,6 +542,15 @@ pub struct NewToken {
     expires_in_days: Option<u32>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    operation_id = "post_tokens",
+    tag = "admin",
+    summary = "Create an API token; its secret is in this answer only (admin)",
+    request_body = NewToken,
+    responses((status = 201, description = "created", body = TokenJson), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn create_token(
     State(state): State<AppState>,
     who: Principal,
@@ -504,6 +600,15 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(token_json(t, Some(secret)))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    operation_id = "delete_tokens_id",
+    tag = "admin",
+    summary = "Revoke an API token (admin)",
+    params(("id" = String, Path, description = "token id")),
+    responses((status = 204, description = "revoked"), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn revoke_token(
     State(state): State<AppState>,
     who: Principal,
@@ -520,11 +625,14 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
+    /// RFC 3339 or Unix seconds
     from: Option<String>,
+    /// RFC 3339 or Unix seconds
     to: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
@@ -539,15 +647,26 @@ impl AuditQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditJson {
     time: String,
     actor: String,
     action: String,
     target: String,
+    #[schema(value_type = Object)]
     detail: serde_json::Value,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "get_audit",
+    tag = "admin",
+    summary = "The audit log, newest first (admin)",
+    params(AuditQuery),
+    responses((status = 200, description = "a page of audit entries", body = List<AuditJson>), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn audit(
     State(state): State<AppState>,
     who: Principal,

@@ -11,21 +11,22 @@ use crate::auth::{random_secret, secret_hash, unix_now, verify_password, Claims,
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::AppState;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     username: String,
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refresh {
     refresh_token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Tokens {
     access_token: String,
     refresh_token: String,
@@ -84,6 +85,16 @@ fn client_ip(conn: Option<Extension<ConnectInfo<crate::serve::ClientAddr>>>) -> 
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token",
+    operation_id = "post_auth_token",
+    tag = "auth",
+    summary = "Log in: an access JWT and a refresh token",
+    request_body = Login,
+    responses((status = 200, description = "tokens", body = Tokens), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 429, response = crate::openapi::P429)),
+    security(()),
+)]
 pub async fn token(
     State(state): State<AppState>,
     conn: Option<Extension<ConnectInfo<crate::serve::ClientAddr>>>,
@@ -124,6 +135,16 @@ pub async fn token(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    operation_id = "post_auth_refresh",
+    tag = "auth",
+    summary = "A new access token for a refresh token (which is spent)",
+    request_body = Refresh,
+    responses((status = 200, description = "tokens", body = Tokens), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401)),
+    security(()),
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(r): ApiJson<Refresh>,
@@ -156,7 +177,7 @@ pub async fn refresh(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     username: String,
     role: &'static str,
@@ -164,6 +185,14 @@ pub struct Me {
     scopes: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    operation_id = "get_me",
+    tag = "auth",
+    summary = "Who the credential belongs to",
+    responses((status = 200, description = "the principal", body = Me), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn me(who: Principal) -> Json<Me> {
     Json(Me {
         groups: who.groups_text(),

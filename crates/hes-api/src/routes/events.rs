@@ -12,8 +12,10 @@ use crate::auth::{parse_group, unix_now, Permission, Principal};
 use crate::error::ApiError;
 use crate::extract::{opt_time, rfc3339, ApiPath, ApiQuery, List, Page};
 use crate::AppState;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Event)]
 pub struct EventJson {
     id: String,
     meter: String,
@@ -102,13 +104,19 @@ fn to_json(e: EventRow) -> EventJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
+    /// a meter id (the meter's own list sets it from the path)
     meter: Option<String>,
     group: Option<String>,
+    /// info, warning or alarm
+    #[param(value_type = Option<String>)]
     severity: Option<Severity>,
     acknowledged: Option<bool>,
+    /// RFC 3339 or Unix seconds
     from: Option<String>,
+    /// RFC 3339 or Unix seconds
     to: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
@@ -168,6 +176,15 @@ async fn query(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    operation_id = "get_events",
+    tag = "events",
+    summary = "Events in the caller's scope, newest first",
+    params(EventQuery),
+    responses((status = 200, description = "a page of events", body = List<EventJson>), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -176,6 +193,15 @@ pub async fn list(
     query(&state, &who, q).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/meters/{id}/events",
+    operation_id = "get_meters_id_events",
+    tag = "events",
+    summary = "A meter's events, newest first",
+    params(("id" = String, Path, description = "meter id"), EventQuery),
+    responses((status = 200, description = "a page of events", body = List<EventJson>), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn by_meter(
     State(state): State<AppState>,
     who: Principal,
@@ -186,6 +212,15 @@ pub async fn by_meter(
     query(&state, &who, q).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/{id}/ack",
+    operation_id = "post_events_id_ack",
+    tag = "events",
+    summary = "Acknowledge an event",
+    params(("id" = String, Path, description = "event id")),
+    responses((status = 200, description = "the event", body = EventJson), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn ack(
     State(state): State<AppState>,
     who: Principal,

@@ -13,14 +13,19 @@ use crate::auth::{Permission, Principal};
 use crate::error::ApiError;
 use crate::extract::{rfc3339, ApiJson, ApiPath, ApiQuery, List, Page};
 use crate::AppState;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Job)]
 pub struct JobJson {
     id: u64,
     meter: String,
     kind: String,
+    #[schema(value_type = Object)]
     params: serde_json::Value,
+    #[schema(schema_with = crate::openapi::job_state)]
     state: JobState,
+    #[schema(schema_with = crate::openapi::priority)]
     priority: hes_model::Priority,
     attempts: u32,
     max_attempts: u32,
@@ -60,9 +65,13 @@ pub fn to_json(j: Job) -> JobJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobQuery {
+    /// a meter id (the meter's own list sets it from the path)
     meter: Option<String>,
+    /// queued, running, succeeded, failed, retrying or cancelled
+    #[param(value_type = Option<String>)]
     state: Option<JobState>,
     limit: Option<u32>,
     offset: Option<u32>,
@@ -115,6 +124,15 @@ async fn list_jobs(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    operation_id = "get_jobs",
+    tag = "jobs",
+    summary = "Jobs in the caller's scope, newest first",
+    params(JobQuery),
+    responses((status = 200, description = "a page of jobs", body = List<JobJson>), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -124,6 +142,15 @@ pub async fn list(
     Ok(Json(list_jobs(&state, &who, &q).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/meters/{id}/jobs",
+    operation_id = "get_meters_id_jobs",
+    tag = "jobs",
+    summary = "A meter's jobs, newest first",
+    params(("id" = String, Path, description = "meter id"), JobQuery),
+    responses((status = 200, description = "a page of jobs", body = List<JobJson>), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn by_meter(
     State(state): State<AppState>,
     who: Principal,
@@ -148,6 +175,15 @@ async fn visible_job(state: &AppState, who: &Principal, id: u64) -> Result<Job, 
     Ok(j)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "get_jobs_id",
+    tag = "jobs",
+    summary = "A job",
+    params(("id" = u64, Path, description = "job id")),
+    responses((status = 200, description = "the job", body = JobJson), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn detail(
     State(state): State<AppState>,
     who: Principal,
@@ -157,6 +193,15 @@ pub async fn detail(
     Ok(Json(to_json(visible_job(&state, &who, id).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/cancel",
+    operation_id = "post_jobs_id_cancel",
+    tag = "jobs",
+    summary = "Cancel a queued job",
+    params(("id" = u64, Path, description = "job id")),
+    responses((status = 200, description = "the job", body = JobJson), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404), (status = 409, response = crate::openapi::P409)),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     who: Principal,
@@ -192,7 +237,7 @@ pub async fn cancel(
     Ok(Json(to_json(visible_job(&state, &who, id).await?)))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandName {
     Read,
@@ -205,11 +250,13 @@ pub enum CommandName {
     KeyRotation,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = Command)]
 #[serde(deny_unknown_fields)]
 pub struct CommandBody {
     command: CommandName,
     #[serde(default)]
+    #[schema(value_type = Object)]
     params: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -257,11 +304,21 @@ impl CommandBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
     job_id: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/meters/{id}/commands",
+    operation_id = "post_meters_id_commands",
+    tag = "jobs",
+    summary = "Send a command to a meter (queued as a job)",
+    params(("id" = String, Path, description = "meter id")),
+    request_body = CommandBody,
+    responses((status = 202, description = "queued", body = Accepted), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404), (status = 409, response = crate::openapi::P409), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn command(
     State(state): State<AppState>,
     who: Principal,
@@ -290,7 +347,7 @@ pub async fn command(
     Ok((StatusCode::ACCEPTED, Json(Accepted { job_id })))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AcceptedMany {
     job_ids: Vec<u64>,
 }
@@ -298,6 +355,16 @@ pub struct AcceptedMany {
 /// At most this many meters per group command.
 const MAX_GROUP_COMMAND: usize = 100_000;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/groups/{key}/{value}/commands",
+    operation_id = "post_groups_key_value_commands",
+    tag = "jobs",
+    summary = "Send a command to every meter of a group",
+    params(("key" = String, Path, description = "group key"), ("value" = String, Path, description = "group value")),
+    request_body = CommandBody,
+    responses((status = 202, description = "queued", body = AcceptedMany), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn group_command(
     State(state): State<AppState>,
     who: Principal,

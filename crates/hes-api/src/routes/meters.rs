@@ -18,8 +18,9 @@ use crate::auth::{parse_group, unix_now, Permission, Principal};
 use crate::error::ApiError;
 use crate::extract::{rfc3339, ApiJson, ApiPath, ApiQuery, ApiText, List, Page};
 use crate::AppState;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Meter {
     id: String,
     serial: String,
@@ -27,6 +28,7 @@ pub struct Meter {
     host: String,
     port: u16,
     system_title: String,
+    #[schema(schema_with = crate::openapi::meter_status)]
     status: MeterStatus,
     groups: BTreeMap<String, String>,
     online: bool,
@@ -35,7 +37,7 @@ pub struct Meter {
     latest: Option<Vec<Latest>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Latest {
     channel: String,
     obis: String,
@@ -60,10 +62,13 @@ fn meter_json(m: &MeterRecord, online: bool, last_seen: Option<i64>) -> Meter {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MeterQuery {
     q: Option<String>,
     group: Option<String>,
+    /// active, inactive or decommissioned
+    #[param(value_type = Option<String>)]
     status: Option<MeterStatus>,
     online: Option<bool>,
     limit: Option<u32>,
@@ -79,6 +84,15 @@ impl MeterQuery {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/meters",
+    operation_id = "get_meters",
+    tag = "meters",
+    summary = "Meters in the caller's scope",
+    params(MeterQuery),
+    responses((status = 200, description = "a page of meters", body = List<Meter>), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -149,6 +163,15 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/meters/{id}",
+    operation_id = "get_meters_id",
+    tag = "meters",
+    summary = "A meter with its latest values",
+    params(("id" = String, Path, description = "meter id")),
+    responses((status = 200, description = "the meter", body = Meter), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn detail(
     State(state): State<AppState>,
     who: Principal,
@@ -181,7 +204,7 @@ async fn full(state: &AppState, m: &MeterRecord) -> Result<Meter, ApiError> {
 }
 
 /// An inventory entry with the meter's groups.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewMeter {
     #[serde(flatten)]
     entry: InventoryEntry,
@@ -202,6 +225,15 @@ fn check_groups(groups: &BTreeMap<String, String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/meters",
+    operation_id = "post_meters",
+    tag = "meters",
+    summary = "Register a meter (admin)",
+    request_body = NewMeter,
+    responses((status = 201, description = "registered", body = Meter), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 409, response = crate::openapi::P409), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -246,13 +278,25 @@ fn registry_error(e: hes_store::RegistryError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = MeterPatch)]
 #[serde(deny_unknown_fields)]
 pub struct MeterUpdate {
+    #[schema(schema_with = crate::openapi::meter_status)]
     status: Option<MeterStatus>,
     groups: Option<BTreeMap<String, String>>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/meters/{id}",
+    operation_id = "patch_meters_id",
+    tag = "meters",
+    summary = "Change a meter's status or groups (admin)",
+    params(("id" = String, Path, description = "meter id")),
+    request_body = MeterUpdate,
+    responses((status = 200, description = "the meter", body = Meter), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -290,6 +334,15 @@ pub async fn update(
     Ok(Json(full(&state, &m).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/meters/{id}",
+    operation_id = "delete_meters_id",
+    tag = "meters",
+    summary = "Decommission a meter (admin)",
+    params(("id" = String, Path, description = "meter id")),
+    responses((status = 200, description = "the meter", body = Meter), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn decommission(
     State(state): State<AppState>,
     who: Principal,
@@ -309,7 +362,8 @@ pub async fn decommission(
     Ok(Json(full(&state, &m).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Groups given to every imported meter: `key=value,key=value`.
     groups: Option<String>,
@@ -317,11 +371,21 @@ pub struct ImportQuery {
     replace: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Imported {
     imported: usize,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/meters/import",
+    operation_id = "post_meters_import",
+    tag = "meters",
+    summary = "Import an inventory CSV (admin)",
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "an inventory CSV (docs/api.md)"),
+    responses((status = 200, description = "meters imported", body = Imported), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 413, response = crate::openapi::P413)),
+)]
 pub async fn import(
     State(state): State<AppState>,
     who: Principal,

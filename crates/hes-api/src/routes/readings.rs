@@ -20,6 +20,7 @@ use crate::auth::{unix_now, Permission, Principal};
 use crate::error::ApiError;
 use crate::extract::{opt_time, rfc3339, ApiPath, ApiQuery, List, Page};
 use crate::AppState;
+use utoipa::{IntoParams, ToSchema};
 
 /// The longest range one request may ask for.
 const MAX_RANGE_S: i64 = 366 * 86_400;
@@ -58,7 +59,7 @@ pub fn si_value(r: &Reading) -> f64 {
     hes_rules::to_si(r)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Resolution {
     Raw,
@@ -67,19 +68,25 @@ pub enum Resolution {
     Month,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Json,
     Csv,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadingsQuery {
+    /// RFC 3339 or Unix seconds
     from: Option<String>,
+    /// RFC 3339 or Unix seconds
     to: Option<String>,
+    /// channel name (energy.active.import) or OBIS code
     channel: Option<String>,
+    #[param(inline)]
     resolution: Option<Resolution>,
+    #[param(inline)]
     format: Option<Format>,
     limit: Option<u32>,
     offset: Option<u32>,
@@ -94,7 +101,8 @@ impl ReadingsQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Reading)]
 pub struct RawItem {
     time: String,
     channel: String,
@@ -106,7 +114,8 @@ pub struct RawItem {
     status: u8,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Aggregate)]
 pub struct AggItem {
     period_start: String,
     period_end: String,
@@ -140,6 +149,15 @@ async fn channels(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/meters/{id}/readings",
+    operation_id = "get_meters_id_readings",
+    tag = "readings",
+    summary = "Readings by channel and time range (at most 366 days)",
+    params(("id" = String, Path, description = "meter id"), ReadingsQuery),
+    responses((status = 200, description = "raw items or period totals; CSV with format=csv", content((crate::openapi::ReadingsPage = "application/json"), (String = "text/csv"))), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
 pub async fn readings(
     State(state): State<AppState>,
     who: Principal,

@@ -13,6 +13,7 @@ use crate::auth::{unix_now, Permission, Principal};
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::AppState;
+use utoipa::{IntoParams, ToSchema};
 
 /// The channel whose 15-minute entries completeness counts.
 const COMPLETENESS_OBIS: &str = "1.0.1.8.0.255";
@@ -20,7 +21,7 @@ const PER_DAY: u64 = 96;
 /// Expensive fleet-wide numbers are reused for this long.
 const SLOW_TTL: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Fleet {
     meters_total: usize,
     meters_online: usize,
@@ -184,23 +185,33 @@ pub async fn fleet_for(state: &AppState, who: &Principal) -> Result<Fleet, ApiEr
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/fleet",
+    operation_id = "get_stats_fleet",
+    tag = "stats",
+    summary = "Fleet figures for the caller's scope",
+    responses((status = 200, description = "the figures", body = Fleet), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 pub async fn fleet(State(state): State<AppState>, who: Principal) -> Result<Json<Fleet>, ApiError> {
     who.require(Permission::Read)?;
     Ok(Json(fleet_for(&state, &who).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DaysQuery {
     days: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DayCompleteness)]
 pub struct DayJson {
     day: String,
     completeness: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Days {
     items: Vec<DayJson>,
     total: u64,
@@ -208,6 +219,15 @@ pub struct Days {
     offset: u32,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/completeness",
+    operation_id = "get_stats_completeness",
+    tag = "stats",
+    summary = "Completeness of 15-minute data per day",
+    params(DaysQuery),
+    responses((status = 200, description = "one item per day, newest first", body = Days), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403)),
+)]
 /// Fleet-wide completeness per UTC day, oldest first, today last.
 pub async fn completeness(
     State(state): State<AppState>,

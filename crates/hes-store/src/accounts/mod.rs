@@ -55,6 +55,7 @@ impl From<serde_json::Error> for AccountsError {
 
 /// What a user or token may do, before group scopes narrow which meters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, users and tokens included.
@@ -153,6 +154,7 @@ pub struct AuditFilter {
 
 /// Event severities, from the log an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
