@@ -1,7 +1,8 @@
 //! The API benchmark's two halves (`scripts/bench-api` drives them):
 //!
-//! `bench_api gen DB METERS DAYS`: an SQLite store holding METERS meters' 15-minute import
-//! register (1.0.1.8.0.255) for the last DAYS days.
+//! `bench_api gen DB METERS DAYS`: a store holding METERS meters' 15-minute import register
+//! (1.0.1.8.0.255) for the last DAYS days. DB is an SQLite file or a `postgres://` URL (of a
+//! database of the benchmark's own: the script creates it).
 //! `bench_api serve DB METERS`: the API over that store, with a registry of METERS meters in
 //! cells of 50 (all seen and with a latest value in the cache), on 127.0.0.1:0; prints
 //! `URL http://…` and `TOKEN <access JWT of admin>`, then serves until killed.
@@ -61,7 +62,53 @@ fn entry(i: u32) -> InventoryEntry {
     }
 }
 
+/// The benchmark's readings of meter `m` from `start` to `end`, calling `f` with (time, value).
+fn series(m: u32, start: i64, end: i64, mut f: impl FnMut(i64, i64)) {
+    let mut value = i64::from(m) * 1000;
+    let mut t = start;
+    while t <= end {
+        value += 50 + (t / 900 + i64::from(m)) % 200;
+        f(t, value);
+        t += 900;
+    }
+}
+
+async fn gen_pg(url: &str, meters: u32, days: i64) {
+    use hes_store::Store;
+    let store = hes_store::PgStore::connect(url).await.unwrap();
+    let end = now() - now().rem_euclid(900);
+    let start = end - days * 86_400;
+    let t0 = std::time::Instant::now();
+    let obis = ObisCode::new(1, 0, 1, 8, 0, 255);
+    for chunk in (1..=meters).collect::<Vec<_>>().chunks(20) {
+        let mut batch = Vec::new();
+        for &m in chunk {
+            let meter = MeterId(id(m));
+            series(m, start, end, |t, value| {
+                batch.push(Reading {
+                    meter: meter.clone(),
+                    obis,
+                    class_id: 3,
+                    attribute: 2,
+                    time: t,
+                    value,
+                    scaler: 0,
+                    unit: 30,
+                    status: 0,
+                    source: Source::Scheduled,
+                    received_at: t + 60,
+                });
+            });
+        }
+        store.insert_readings(&batch).await.unwrap();
+    }
+    eprintln!("generated in {:.0} s", t0.elapsed().as_secs_f64());
+}
+
 async fn gen(db: &str, meters: u32, days: i64) {
+    if hes_store::is_postgres_url(db) {
+        return gen_pg(db, meters, days).await;
+    }
     drop(hes_store::SqliteStore::open(db).await.unwrap());
     let db = db.to_string();
     tokio::task::spawn_blocking(move || {
@@ -82,13 +129,10 @@ async fn gen(db: &str, meters: u32, days: i64) {
                     .unwrap();
                 for &m in chunk {
                     let meter = id(m);
-                    let mut value = i64::from(m) * 1000;
-                    let mut t = start;
-                    while t <= end {
-                        value += 50 + (t / 900 + i64::from(m)) % 200;
-                        st.execute(rusqlite::params![meter, t, value, t + 60]).unwrap();
-                        t += 900;
-                    }
+                    series(m, start, end, |t, value| {
+                        st.execute(rusqlite::params![meter, t, value, t + 60])
+                            .unwrap();
+                    });
                 }
             }
             tx.commit().unwrap();
@@ -100,8 +144,22 @@ async fn gen(db: &str, meters: u32, days: i64) {
 }
 
 async fn serve(db: &str, meters: u32) {
-    let store = Arc::new(hes_store::SqliteStore::open(db).await.unwrap());
-    let accounts = Arc::new(hes_api::accounts::SqliteAccounts::open(db).await.unwrap());
+    if hes_store::is_postgres_url(db) {
+        let store = Arc::new(hes_store::PgStore::connect(db).await.unwrap());
+        let accounts = Arc::new(hes_api::accounts::PgAccounts::connect(db).await.unwrap());
+        serve_on(store, accounts, meters).await
+    } else {
+        let store = Arc::new(hes_store::SqliteStore::open(db).await.unwrap());
+        let accounts = Arc::new(hes_api::accounts::SqliteAccounts::open(db).await.unwrap());
+        serve_on(store, accounts, meters).await
+    }
+}
+
+async fn serve_on<S: hes_store::Store + hes_store::StateStore + 'static>(
+    store: Arc<S>,
+    accounts: Arc<dyn hes_api::Accounts>,
+    meters: u32,
+) {
     let registry = hes_store::Registry::open(store.clone(), Kek::from_bytes(&[9u8; 32]).unwrap())
         .await
         .unwrap();

@@ -191,13 +191,59 @@ pub fn opt_time(name: &str, s: &Option<String>) -> Result<Option<i64>, ApiError>
 
 /// Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z` style), or the number when out of range.
 pub fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
+    Stamp(t).to_string()
+}
+
+/// Unix seconds written as RFC 3339 UTC without allocating: a readings answer holds one per
+/// row, so the general formatter (and a `String` per row) showed in its profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(pub i64);
+
+impl Stamp {
+    /// `YYYY-MM-DDTHH:MM:SSZ` for the years 0000 to 9999.
+    fn ascii(self) -> Option<[u8; 20]> {
+        let (y, m, d) = dlms::axdr::civil_from_days(self.0.div_euclid(86_400));
+        let sod = self.0.rem_euclid(86_400);
+        let y = u16::try_from(y).ok().filter(|y| *y <= 9999)?;
+        let two = |v: i64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+        let [y0, y1] = two(i64::from(y / 100));
+        let [y2, y3] = two(i64::from(y % 100));
+        let [m0, m1] = two(i64::from(m));
+        let [d0, d1] = two(i64::from(d));
+        let [h0, h1] = two(sod / 3600);
+        let [i0, i1] = two(sod / 60 % 60);
+        let [s0, s1] = two(sod % 60);
+        Some([
+            y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', i0, i1, b':', s0, s1,
+            b'Z',
+        ])
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ascii() {
+            Some(b) => f.write_str(std::str::from_utf8(&b).map_err(|_| std::fmt::Error)?),
+            None => f.write_str(
+                &time::OffsetDateTime::from_unix_timestamp(self.0)
+                    .ok()
+                    .and_then(|d| {
+                        d.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_else(|| self.0.to_string()),
+            ),
+        }
+    }
+}
+
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.ascii() {
+            Some(b) => s.serialize_str(std::str::from_utf8(&b).map_err(serde::ser::Error::custom)?),
+            None => s.collect_str(self),
+        }
+    }
 }
 
 pub fn role_param(s: &str) -> Result<Role, ApiError> {
@@ -221,5 +267,37 @@ impl<S: Send + Sync> FromRequest<S> for ApiText {
             Err(e) if e.status().as_u16() == 413 => Err(ApiError::PayloadTooLarge(e.body_text())),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn stamps_match_the_general_formatter() {
+        let general = |t: i64| {
+            time::OffsetDateTime::from_unix_timestamp(t)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let mut t = -62_167_219_200; // 0000-01-01
+        while t < 253_402_300_800 {
+            assert_eq!(rfc3339(t), general(t), "{t}");
+            assert_eq!(
+                serde_json::to_string(&Stamp(t)).unwrap(),
+                format!("\"{}\"", general(t))
+            );
+            t += 86_400 * 97 + 3_607;
+        }
+        for t in [0, 59, 86_399, 951_782_400, 1_700_000_000, 253_402_300_799] {
+            assert_eq!(rfc3339(t), general(t), "{t}");
+        }
+        // Out of the four-digit years: the number, as before.
+        assert_eq!(rfc3339(i64::MAX), i64::MAX.to_string());
+        assert_eq!(rfc3339(253_402_300_800), "253402300800");
     }
 }

@@ -120,8 +120,8 @@ pub async fn document() -> Response {
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
-pub enum ReadingsPage {
-    Raw(List<RawItem>),
+pub enum ReadingsPage<'a> {
+    Raw(List<RawItem<'a>>),
     Periods(List<AggItem>),
 }
 

@@ -385,15 +385,15 @@ impl Store for PgStore {
     ) -> BoxFuture<'a, Result<Vec<Reading>, StoreError>> {
         Box::pin(async move {
             let client = self.pool.get().await?;
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {READING_COLUMNS} FROM readings
+            let st = client
+                .prepare_cached(&format!(
+                    "SELECT {READING_COLUMNS} FROM readings
                          WHERE meter = $1 AND obis = $2 AND time BETWEEN $3 AND $4
                          ORDER BY time, attribute"
-                    ),
-                    &[&meter.0, &obis.to_string(), &from, &to],
-                )
+                ))
+                .await?;
+            let rows = client
+                .query(&st, &[&meter.0, &obis.to_string(), &from, &to])
                 .await?;
             rows.iter().map(reading_from_row).collect()
         })
@@ -406,11 +406,11 @@ impl Store for PgStore {
     ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
         Box::pin(async move {
             let client = self.pool.get().await?;
+            let st = client
+                .prepare_cached("SELECT max(time) FROM readings WHERE meter = $1 AND obis = $2")
+                .await?;
             let row = client
-                .query_one(
-                    "SELECT max(time) FROM readings WHERE meter = $1 AND obis = $2",
-                    &[&meter.0, &obis.to_string()],
-                )
+                .query_one(&st, &[&meter.0, &obis.to_string()])
                 .await?;
             Ok(row.try_get(0)?)
         })
@@ -489,16 +489,16 @@ impl Store for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let obis = obis.map(|o| o.to_string());
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {VALIDATED_COLUMNS} FROM readings
+            let st = client
+                .prepare_cached(&format!(
+                    "SELECT {VALIDATED_COLUMNS} FROM readings
                          WHERE meter = $1 AND ($2::text IS NULL OR obis = $2)
                            AND time BETWEEN $3 AND $4
                          ORDER BY time, obis, attribute LIMIT $5"
-                    ),
-                    &[&meter.0, &obis, &from, &to, &page(limit)],
-                )
+                ))
+                .await?;
+            let rows = client
+                .query(&st, &[&meter.0, &obis, &from, &to, &page(limit)])
                 .await?;
             rows.iter().map(validated_from_row).collect()
         })
@@ -513,16 +513,14 @@ impl Store for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let meters: Vec<&str> = meters.iter().map(|m| m.0.as_str()).collect();
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {VALIDATED_COLUMNS} FROM readings
+            let st = client
+                .prepare_cached(&format!(
+                    "SELECT {VALIDATED_COLUMNS} FROM readings
                          WHERE meter = ANY($1) AND time BETWEEN $2 AND $3
                          ORDER BY meter, obis, attribute, time"
-                    ),
-                    &[&meters, &from, &to],
-                )
+                ))
                 .await?;
+            let rows = client.query(&st, &[&meters, &from, &to]).await?;
             rows.iter().map(validated_from_row).collect()
         })
     }
@@ -545,16 +543,16 @@ impl Store for PgStore {
                     i16::MIN,
                 ),
             };
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {VALIDATED_COLUMNS} FROM readings
+            let st = client
+                .prepare_cached(&format!(
+                    "SELECT {VALIDATED_COLUMNS} FROM readings
                          WHERE time BETWEEN $1 AND $2
                            AND (time, meter, obis, attribute) > ($3, $4, $5, $6)
                          ORDER BY time, meter, obis, attribute LIMIT $7"
-                    ),
-                    &[&from, &to, &t, &m, &o, &a, &page(limit)],
-                )
+                ))
+                .await?;
+            let rows = client
+                .query(&st, &[&from, &to, &t, &m, &o, &a, &page(limit)])
                 .await?;
             rows.iter().map(validated_from_row).collect()
         })
@@ -647,10 +645,9 @@ impl Store for PgStore {
                 .join(", ");
             let client = self.pool.get().await?;
             // One round trip: each key's two index lookups side by side.
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT k.i, {cols},
+            let st = client
+                .prepare_cached(&format!(
+                    "SELECT k.i, {cols},
                            EXISTS (SELECT 1 FROM readings r WHERE r.meter = k.m AND r.obis = k.o
                                    AND r.attribute = k.a AND r.time >= k.t) AS later
                          FROM unnest($1::text[], $2::text[], $3::int2[], $4::int8[])
@@ -660,10 +657,9 @@ impl Store for PgStore {
                              AND r.attribute = k.a AND r.time < k.t
                            ORDER BY r.time DESC LIMIT 1) p ON true
                          ORDER BY k.i"
-                    ),
-                    &[&meters, &obis, &attrs, &times],
-                )
+                ))
                 .await?;
+            let rows = client.query(&st, &[&meters, &obis, &attrs, &times]).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
                 // Columns shifted by one (the ordinal first).
@@ -811,16 +807,16 @@ impl Store for PgStore {
     ) -> BoxFuture<'a, Result<Vec<Aggregate>, StoreError>> {
         Box::pin(async move {
             let client = self.pool.get().await?;
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {AGGREGATE_COLUMNS} FROM aggregates
+            let st = client
+                .prepare_cached(&format!(
+                    "SELECT {AGGREGATE_COLUMNS} FROM aggregates
                          WHERE subject = ANY($1) AND ($2::text IS NULL OR channel = $2)
                            AND period = $3 AND period_start BETWEEN $4 AND $5
                          ORDER BY subject, channel, period_start"
-                    ),
-                    &[&subjects, &channel, &period.as_str(), &from, &to],
-                )
+                ))
+                .await?;
+            let rows = client
+                .query(&st, &[&subjects, &channel, &period.as_str(), &from, &to])
                 .await?;
             rows.iter().map(aggregate_from_row).collect()
         })
@@ -837,15 +833,15 @@ impl Store for PgStore {
         Box::pin(async move {
             let client = self.pool.get().await?;
             let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {AGGREGATE_COLUMNS} FROM aggregates
+            let st = client
+                .prepare_cached(&format!(
+                    "SELECT {AGGREGATE_COLUMNS} FROM aggregates
                          WHERE period = $1 AND period_start BETWEEN $2 AND $3
                          ORDER BY period_start, subject, channel LIMIT $4 OFFSET $5"
-                    ),
-                    &[&period.as_str(), &from, &to, &page(limit), &offset],
-                )
+                ))
+                .await?;
+            let rows = client
+                .query(&st, &[&period.as_str(), &from, &to, &page(limit), &offset])
                 .await?;
             rows.iter().map(aggregate_from_row).collect()
         })

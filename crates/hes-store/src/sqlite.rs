@@ -1,12 +1,13 @@
-//! The embedded store: one SQLite connection (a file in WAL mode, or in memory), used from
+//! The embedded store: one SQLite writer connection (a file in WAL mode, or in memory) and,
+//! for a file, a few read-only connections for the pure read queries, all used from
 //! `spawn_blocking` so that the async runtime never waits on disk.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use dlms::ObisCode;
 use hes_model::{Aggregate, Event, MeterId, Period, Reading, ValidatedReading};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::migrations::migrate_sqlite;
 use crate::{
@@ -17,7 +18,140 @@ use crate::{
 /// The SQLite adapter of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Every write and transaction goes through this one connection, so SQLite never has two
+    /// writers to arbitrate (and the state port's transactions stay serialised).
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections for the pure reads (`None` in memory: a private in-memory
+    /// database is not shared across connections, so reads use the writer).
+    readers: Option<ReadPool>,
+}
+
+/// A fixed set of read-only connections to one database file, each lent to one query at a
+/// time: WAL lets them read while another connection writes, and a reader sees every
+/// transaction committed before its query began. A query waits only when all are lent.
+///
+/// Hand-made rather than r2d2/deadpool: the connections are fixed (opened once, never
+/// recycled or health-checked: a file connection does not go stale), and a mutex and a condvar
+/// are all that lending them takes.
+#[derive(Debug, Clone)]
+pub struct ReadPool(Arc<Readers>);
+
+#[derive(Debug)]
+struct Readers {
+    free: Mutex<Vec<Connection>>,
+    returned: Condvar,
+}
+
+/// Returns the borrowed connection to the free list, even when the query panicked.
+struct Lent<'a> {
+    readers: &'a Readers,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut free = self
+                .readers
+                .free
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            free.push(c);
+            self.readers.returned.notify_one();
+        }
+    }
+}
+
+/// How much of the file the read connections map (address space, not memory: the pages are
+/// the kernel's page cache, shared by all of them).
+const READ_MMAP_BYTES: i64 = 2 << 30;
+
+impl ReadPool {
+    /// Read connections of a file store unless told otherwise: enough to keep the cores busy
+    /// and the disk queue fed, few enough that their page caches stay small.
+    pub fn default_size() -> usize {
+        std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .saturating_mul(2)
+            .clamp(2, 8)
+    }
+
+    /// Opens `size` (at least one) read-only connections to the database file at `path`, which
+    /// must exist (in WAL mode for the readers not to wait on writers). Blocking.
+    pub fn open(path: impl AsRef<Path>, size: usize) -> Result<Self, rusqlite::Error> {
+        let conns = (0..size.max(1))
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    path.as_ref(),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                // Pages read through a shared mapping of the file instead of a `pread` copy
+                // into each connection's own cache (the reads' largest system cost).
+                c.pragma_update(None, "mmap_size", READ_MMAP_BYTES)?;
+                // Plans that do not depend on bound values: with STAT4 (which the bundled
+                // SQLite has) a statement comparing a parameter with an indexed column is
+                // otherwise prepared again whenever the value changes, i.e. every request.
+                c.set_db_config(
+                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                    true,
+                )?;
+                Ok(c)
+            })
+            .collect::<Result<Vec<_>, rusqlite::Error>>()?;
+        Ok(Self(Arc::new(Readers {
+            free: Mutex::new(conns),
+            returned: Condvar::new(),
+        })))
+    }
+
+    /// Runs `f` on a free connection in a blocking thread. `f` gets no `&mut`, so it cannot
+    /// open a transaction (and the connection is read-only anyway).
+    pub async fn run<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<tokio::task::JoinError> + From<rusqlite::Error> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            let lent = readers.lend();
+            match &lent.conn {
+                Some(c) => f(c),
+                // `conn` is only taken back in `drop`.
+                None => Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+                    Some("read connection already returned".into()),
+                )
+                .into()),
+            }
+        })
+        .await?
+    }
+}
+
+impl Readers {
+    /// Blocks until a connection is free, then lends it.
+    fn lend(&self) -> Lent<'_> {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if let Some(c) = free.pop() {
+                return Lent {
+                    readers: self,
+                    conn: Some(c),
+                };
+            }
+            free = self
+                .returned
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
 }
 
 impl SqliteStore {
@@ -25,14 +159,22 @@ impl SqliteStore {
     /// pending migrations.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        Self::init(move || {
+        let reader_path = path.clone();
+        let mut store = Self::init(move || {
             let conn = Connection::open(path)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             Ok(conn)
         })
-        .await
+        .await?;
+        // After the migrations, so that the readers start on the current schema.
+        let readers = tokio::task::spawn_blocking(move || {
+            ReadPool::open(reader_path, ReadPool::default_size())
+        })
+        .await??;
+        store.readers = Some(readers);
+        Ok(store)
     }
 
     /// A private database in memory (gone when the store is dropped).
@@ -51,10 +193,11 @@ impl SqliteStore {
         .await??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: None,
         })
     }
 
-    /// Runs `f` on the connection in a blocking thread.
+    /// Runs `f` on the writer connection in a blocking thread.
     pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -67,6 +210,18 @@ impl SqliteStore {
             f(&mut guard)
         })
         .await?
+    }
+
+    /// Runs the read-only `f` on a free read connection in a blocking thread (on the writer
+    /// when the store is in memory).
+    pub(crate) async fn with_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &self.readers {
+            Some(r) => r.run(f).await,
+            None => self.with(move |c| f(c)).await,
+        }
     }
 }
 
@@ -109,6 +264,34 @@ fn collect<T>(
         out.push(f(row)?);
     }
     Ok(out)
+}
+
+/// A row of [`VALIDATED_COLUMNS`] whose meter and OBIS code are known already.
+fn channel_row(
+    r: &rusqlite::Row<'_>,
+    meter: &MeterId,
+    obis: ObisCode,
+) -> Result<ValidatedReading, StoreError> {
+    let source = r
+        .get_ref(9)?
+        .as_str()
+        .map_err(|e| StoreError::Corrupt(format!("source: {e}")))?;
+    Ok(ValidatedReading {
+        reading: Reading {
+            meter: meter.clone(),
+            obis,
+            attribute: narrow(r.get(2)?, "attribute")?,
+            time: r.get(3)?,
+            class_id: narrow(r.get(4)?, "class_id")?,
+            value: r.get(5)?,
+            scaler: narrow(r.get(6)?, "scaler")?,
+            unit: narrow(r.get(7)?, "unit")?,
+            status: narrow(r.get(8)?, "status")?,
+            source: parse_source(source)?,
+            received_at: r.get(10)?,
+        },
+        quality: quality_of(r.get(11)?)?,
+    })
 }
 
 fn reading_from_row(r: &rusqlite::Row<'_>) -> Result<Reading, StoreError> {
@@ -179,7 +362,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Vec<Reading>, StoreError>> {
         Box::pin(async move {
             let meter = meter.0.clone();
-            self.with(move |conn| {
+            self.with_read(move |conn| {
                 let mut st = conn.prepare_cached(&format!(
                     "SELECT {READING_COLUMNS} FROM readings
                      WHERE meter = ?1 AND obis = ?2 AND time BETWEEN ?3 AND ?4
@@ -203,7 +386,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
         Box::pin(async move {
             let meter = meter.0.clone();
-            self.with(move |conn| {
+            self.with_read(move |conn| {
                 let t = conn
                     .prepare_cached(
                         "SELECT time FROM readings WHERE meter = ?1 AND obis = ?2
@@ -218,11 +401,11 @@ impl Store for SqliteStore {
     }
 
     fn count_readings(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
-        Box::pin(self.with(|conn| count(conn, "readings")))
+        Box::pin(self.with_read(|conn| count(conn, "readings")))
     }
 
     fn count_events(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
-        Box::pin(self.with(|conn| count(conn, "events")))
+        Box::pin(self.with_read(|conn| count(conn, "events")))
     }
 
     fn insert_validated<'a>(
@@ -248,16 +431,51 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>> {
         Box::pin(async move {
-            let meter = meter.0.clone();
+            let meter = meter.clone();
             let obis = obis.map(|o| o.to_string());
-            self.with(move |conn| {
+            self.with_read(move |conn| {
+                // One query over the meter would read every row of all its channels and sort
+                // them. Instead: its channels (obis, attribute), one index seek each (a loose
+                // index scan), then per channel a range of the primary key that holds only
+                // the rows asked for, already in time order.
+                let mut next = conn.prepare_cached(
+                    "SELECT obis, attribute FROM readings
+                     WHERE meter = ?1 AND (obis, attribute) > (?2, ?3)
+                     ORDER BY obis, attribute LIMIT 1",
+                )?;
+                let mut channels: Vec<(String, i64)> = Vec::new();
+                let mut after = (obis.clone().unwrap_or_default(), i64::MIN);
+                while let Some((o, a)) = next
+                    .query_row(params![meter.0, after.0, after.1], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .optional()?
+                {
+                    if obis.as_ref().is_some_and(|wanted| *wanted != o) {
+                        break;
+                    }
+                    channels.push((o.clone(), a));
+                    after = (o, a);
+                }
                 let mut st = conn.prepare_cached(&format!(
                     "SELECT {VALIDATED_COLUMNS} FROM readings
-                     WHERE meter = ?1 AND (?2 IS NULL OR obis = ?2) AND time BETWEEN ?3 AND ?4
-                     ORDER BY time, obis, attribute LIMIT ?5"
+                     WHERE meter = ?1 AND obis = ?2 AND attribute = ?3 AND time BETWEEN ?4 AND ?5
+                     ORDER BY time LIMIT ?6"
                 ))?;
-                let rows = st.query(params![meter, obis, from, to, page(limit)])?;
-                collect(rows, validated_from_row)
+                let limit = page(limit);
+                let mut out = Vec::new();
+                for (o, a) in &channels {
+                    let code = parse_obis(o)?;
+                    let mut rows = st.query(params![meter.0, o, a, from, to, limit])?;
+                    while let Some(r) = rows.next()? {
+                        out.push(channel_row(r, &meter, code)?);
+                    }
+                }
+                // Channels came in (obis, attribute) order and each in time order, so a stable
+                // sort by time gives (time, obis, attribute), as the one query did.
+                out.sort_by_key(|v| v.reading.time);
+                out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                Ok(out)
             })
             .await
         })
@@ -273,7 +491,7 @@ impl Store for SqliteStore {
             let mut meters: Vec<String> = meters.iter().map(|m| m.0.clone()).collect();
             meters.sort_unstable();
             meters.dedup();
-            self.with(move |conn| {
+            self.with_read(move |conn| {
                 let mut st = conn.prepare_cached(&format!(
                     "SELECT {VALIDATED_COLUMNS} FROM readings
                      WHERE meter = ?1 AND time BETWEEN ?2 AND ?3
@@ -298,7 +516,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<ValidatedReading>, StoreError>> {
         Box::pin(async move {
-            self.with(move |conn| {
+            self.with_read(move |conn| {
                 // Row values compare lexicographically: (time, meter, obis, attribute) > after.
                 let (t, m, o, a) = match after {
                     Some((m, o, a, t)) => (t, m.0, o.to_string(), i64::from(a)),
@@ -363,7 +581,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Vec<Neighbours>, StoreError>> {
         Box::pin(async move {
             let keys = keys.to_vec();
-            self.with(move |conn| {
+            self.with_read(move |conn| {
                 let mut before = conn.prepare_cached(&format!(
                     "SELECT {VALIDATED_COLUMNS} FROM readings
                      WHERE meter = ?1 AND obis = ?2 AND attribute = ?3 AND time < ?4
@@ -444,7 +662,7 @@ impl Store for SqliteStore {
             subjects.sort_unstable();
             subjects.dedup();
             let channel = channel.map(str::to_string);
-            self.with(move |conn| {
+            self.with_read(move |conn| {
                 let mut st = conn.prepare_cached(&format!(
                     "SELECT {AGGREGATE_COLUMNS} FROM aggregates
                      WHERE subject = ?1 AND (?2 IS NULL OR channel = ?2) AND period = ?3
@@ -471,7 +689,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Aggregate>, StoreError>> {
         Box::pin(async move {
-            self.with(move |conn| {
+            self.with_read(move |conn| {
                 let mut st = conn.prepare_cached(&format!(
                     "SELECT {AGGREGATE_COLUMNS} FROM aggregates
                      WHERE period = ?1 AND period_start BETWEEN ?2 AND ?3
@@ -523,7 +741,90 @@ impl SqliteStore {
     }
 }
 
-fn count(conn: &mut Connection, table: &str) -> Result<u64, StoreError> {
+fn count(conn: &Connection, table: &str) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
     narrow(n, "count")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    fn reading(t: i64) -> Reading {
+        Reading {
+            meter: MeterId("M1".into()),
+            obis: ObisCode::new(1, 0, 1, 8, 0, 255),
+            class_id: 3,
+            attribute: 2,
+            time: t,
+            value: t,
+            scaler: 0,
+            unit: 30,
+            status: 0,
+            source: hes_model::Source::Scheduled,
+            received_at: t,
+        }
+    }
+
+    /// Reads go to the read connections: they see what the writer committed, and they answer
+    /// while the writer is held by a transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_see_commits_and_do_not_wait_for_the_writer() {
+        let dir = std::env::temp_dir().join(format!("hes_store_readers_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(dir.join("hes.db")).await.unwrap();
+        assert!(store.readers.is_some());
+        let rows: Vec<Reading> = (0..10).map(|i| reading(i * 900)).collect();
+        assert_eq!(store.insert_readings(&rows).await.unwrap(), 10);
+        assert_eq!(store.count_readings().await.unwrap(), 10);
+        let m = MeterId("M1".into());
+        assert_eq!(
+            store
+                .meter_readings(&m, None, 0, 9 * 900, 100)
+                .await
+                .unwrap()
+                .len(),
+            10
+        );
+
+        // Hold the writer inside an open write transaction until told to let go.
+        let (entered_tx, entered) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let writer = store.clone();
+        let held = tokio::spawn(async move {
+            writer
+                .with(move |c| {
+                    let tx = c.transaction()?;
+                    tx.execute("DELETE FROM readings WHERE time = 0", [])?;
+                    let _ = entered_tx.send(());
+                    let _ = released.recv();
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
+        });
+        entered.await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(60), store.count_readings())
+            .await
+            .expect("a read waited for the writer")
+            .unwrap();
+        assert_eq!(n, 10, "a reader sees only committed rows");
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert_eq!(store.count_readings().await.unwrap(), 9);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn in_memory_reads_use_the_writer() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        assert!(store.readers.is_none());
+        assert_eq!(store.insert_readings(&[reading(0)]).await.unwrap(), 1);
+        assert_eq!(store.count_readings().await.unwrap(), 1);
+    }
 }

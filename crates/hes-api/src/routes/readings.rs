@@ -10,7 +10,6 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use dlms::ObisCode;
 use hes_model::{Period, Reading, ValidatedReading};
 use serde::{Deserialize, Serialize};
@@ -18,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::visible_meter;
 use crate::auth::{unix_now, Permission, Principal};
 use crate::error::ApiError;
-use crate::extract::{opt_time, rfc3339, ApiPath, ApiQuery, List, Page};
+use crate::extract::{opt_time, rfc3339, ApiPath, ApiQuery, List, Page, Stamp};
 use crate::AppState;
 use utoipa::{IntoParams, ToSchema};
 
@@ -103,10 +102,11 @@ impl ReadingsQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Reading)]
-pub struct RawItem {
-    time: String,
-    channel: String,
-    obis: String,
+pub struct RawItem<'a> {
+    #[schema(value_type = String)]
+    time: Stamp,
+    channel: &'a str,
+    obis: &'a str,
     value: f64,
     unit: &'static str,
     quality: u32,
@@ -210,14 +210,26 @@ pub async fn readings(
                 rows.sort_by_key(|v| (v.reading.time, v.reading.obis, v.reading.attribute));
             }
         }
+        // The channel name and dotted code of each OBIS code, once per code, not per row.
+        let mut names: Vec<(ObisCode, String, String)> = Vec::new();
+        for v in &rows {
+            let o = v.reading.obis;
+            if !names.iter().any(|(n, _, _)| *n == o) {
+                names.push((o, channel_name(&o), o.to_string()));
+            }
+        }
         let items: Vec<RawItem> = rows
             .iter()
             .map(|v| {
                 let r = &v.reading;
+                let (channel, obis) = names
+                    .iter()
+                    .find(|(n, _, _)| *n == r.obis)
+                    .map_or(("", ""), |(_, c, o)| (c.as_str(), o.as_str()));
                 RawItem {
-                    time: rfc3339(r.time),
-                    channel: channel_name(&r.obis),
-                    obis: r.obis.to_string(),
+                    time: Stamp(r.time),
+                    channel,
+                    obis,
                     value: si_value(r),
                     unit: unit_text(r.unit),
                     quality: v.quality.0,
@@ -227,7 +239,7 @@ pub async fn readings(
             })
             .collect();
         return Ok(match format {
-            Format::Json => Json(List::page(items, &page)).into_response(),
+            Format::Json => json(&List::page(items, &page)),
             Format::Csv => csv_raw(&items, &m.id.0),
         });
     };
@@ -293,9 +305,26 @@ pub async fn readings(
         })
         .collect();
     Ok(match format {
-        Format::Json => Json(List::page(items, &page)).into_response(),
+        Format::Json => json(&List::page(items, &page)),
         Format::Csv => csv_agg(&items, &m.id.0),
     })
+}
+
+/// A JSON answer serialised into one buffer sized for it (axum's `Json` starts at 128 bytes
+/// and grows by copying: a week of 15-minute readings is ~100 KB).
+fn json<T: Serialize>(value: &List<T>) -> Response {
+    let mut body = Vec::with_capacity(256 + value.items.len() * 160);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
 }
 
 fn csv_response(body: String, meter: &str) -> Response {

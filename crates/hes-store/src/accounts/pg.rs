@@ -280,12 +280,13 @@ impl Accounts for PgAccounts {
     ) -> BoxFuture<'a, Result<Option<ApiToken>, AccountsError>> {
         Box::pin(async move {
             let c = self.pool.get().await?;
-            let row = c
-                .query_opt(
-                    &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = $1"),
-                    &[&secret_hash],
-                )
+            // Every request with an API token asks: one round trip, not a parse first.
+            let st = c
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = $1"
+                ))
                 .await?;
+            let row = c.query_opt(&st, &[&secret_hash]).await?;
             row.as_ref().map(token_from_row).transpose()
         })
     }
@@ -461,13 +462,15 @@ impl Accounts for PgAccounts {
         Box::pin(async move {
             let c = self.pool.get().await?;
             let (w, mut ps) = event_where(f);
-            let total: i64 = c
-                .query_one(
-                    &format!("SELECT count(*) FROM {EVENTS_FROM} WHERE {w}"),
-                    &refs(&ps),
-                )
-                .await?
-                .try_get(0)?;
+            // Cached by text: the filters make only a few shapes of WHERE clause.
+            let st = c
+                .prepare_cached(&format!("SELECT count(*) FROM {EVENTS_FROM} WHERE {w}"))
+                .await?;
+            let total: i64 = c.query_one(&st, &refs(&ps)).await?.try_get(0)?;
+            if f.limit == 0 {
+                // Only the count was asked for (the fleet statistics, on every request).
+                return Ok((Vec::new(), u64::try_from(total).unwrap_or(0)));
+            }
             ps.push(Box::new(i64::from(f.limit)));
             ps.push(Box::new(i64::from(f.offset)));
             let sql = format!(
@@ -476,7 +479,8 @@ impl Accounts for PgAccounts {
                 ps.len() - 1,
                 ps.len()
             );
-            let rows = c.query(&sql, &refs(&ps)).await?;
+            let st = c.prepare_cached(&sql).await?;
+            let rows = c.query(&st, &refs(&ps)).await?;
             let out = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
             Ok((out, u64::try_from(total).unwrap_or(0)))
         })

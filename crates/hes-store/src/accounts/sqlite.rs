@@ -1,9 +1,12 @@
-//! The SQLite adapter of [`Accounts`]: its own connection to the store's database file (WAL
-//! mode lets it read while the store writes), used from `spawn_blocking`.
+//! The SQLite adapter of [`Accounts`]: its own connections to the store's database file (WAL
+//! mode lets them read while the store writes), used from `spawn_blocking`: one for writes,
+//! a few read-only ones for the lookups every request makes (API tokens, events), and one for
+//! the long scans behind statistics.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::sqlite::ReadPool;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
@@ -16,6 +19,8 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct SqliteAccounts {
     conn: Arc<Mutex<Connection>>,
+    /// For the pure reads, so that they neither wait on one another nor on a write.
+    read: ReadPool,
     /// For the long scans behind statistics, so that they hold up no other query.
     scan: Arc<Mutex<Connection>>,
 }
@@ -27,18 +32,21 @@ impl SqliteAccounts {
         let path = path.as_ref().to_path_buf();
         let text = path.to_string_lossy().into_owned();
         crate::migrate(&text).await?;
-        let (conn, scan) = tokio::task::spawn_blocking(move || {
+        let (conn, scan, read) = tokio::task::spawn_blocking(move || {
             let open = || {
                 let conn = Connection::open(&path)?;
                 conn.pragma_update(None, "journal_mode", "WAL")?;
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
                 Ok::<_, AccountsError>(conn)
             };
-            Ok::<_, AccountsError>((open()?, open()?))
+            let (conn, scan) = (open()?, open()?);
+            let read = ReadPool::open(&path, ReadPool::default_size())?;
+            Ok::<_, AccountsError>((conn, scan, read))
         })
         .await??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            read,
             scan: Arc::new(Mutex::new(scan)),
         })
     }
@@ -48,6 +56,14 @@ impl SqliteAccounts {
         f: impl FnOnce(&mut Connection) -> Result<T, AccountsError> + Send + 'static,
     ) -> BoxFuture<'a, Result<T, AccountsError>> {
         Self::on(Arc::clone(&self.conn), f)
+    }
+
+    fn with_read<'a, T: Send + 'static>(
+        &'a self,
+        f: impl FnOnce(&Connection) -> Result<T, AccountsError> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T, AccountsError>> {
+        let read = self.read.clone();
+        Box::pin(async move { read.run(f).await })
     }
 
     fn with_scan<'a, T: Send + 'static>(
@@ -161,7 +177,7 @@ fn event_where(f: &EventFilter) -> (String, Vec<Value>) {
 impl Accounts for SqliteAccounts {
     fn user<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<User>, AccountsError>> {
         let username = username.to_string();
-        self.with(move |c| {
+        self.with_read(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM api_users WHERE username = ?1"
             ))?;
@@ -174,7 +190,7 @@ impl Accounts for SqliteAccounts {
     }
 
     fn users(&self) -> BoxFuture<'_, Result<Vec<User>, AccountsError>> {
-        self.with(|c| {
+        self.with_read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM api_users ORDER BY username"
             ))?;
@@ -305,7 +321,7 @@ impl Accounts for SqliteAccounts {
     }
 
     fn tokens(&self) -> BoxFuture<'_, Result<Vec<ApiToken>, AccountsError>> {
-        self.with(|c| {
+        self.with_read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
             ))?;
@@ -323,7 +339,7 @@ impl Accounts for SqliteAccounts {
         secret_hash: &'a str,
     ) -> BoxFuture<'a, Result<Option<ApiToken>, AccountsError>> {
         let h = secret_hash.to_string();
-        self.with(move |c| {
+        self.with_read(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = ?1"
             ))?;
@@ -432,7 +448,7 @@ impl Accounts for SqliteAccounts {
         filter: &'a AuditFilter,
     ) -> BoxFuture<'a, Result<(Vec<AuditEntry>, u64), AccountsError>> {
         let f = filter.clone();
-        self.with(move |c| {
+        self.with_read(move |c| {
             let mut clauses = vec!["1 = 1".to_string()];
             let mut ps: Vec<Value> = Vec::new();
             if let Some(a) = f.actor {
@@ -487,15 +503,17 @@ impl Accounts for SqliteAccounts {
         filter: &'a EventFilter,
     ) -> BoxFuture<'a, Result<(Vec<EventRow>, u64), AccountsError>> {
         let f = filter.clone();
-        self.with(move |c| {
+        self.with_read(move |c| {
             let (w, mut ps) = event_where(&f);
             let from = "events e LEFT JOIN api_event_acks a
                         ON a.meter = e.meter AND a.log = e.log AND a.time = e.time AND a.code = e.code";
-            let total: i64 = c.query_row(
-                &format!("SELECT count(*) FROM {from} WHERE {w}"),
-                params_from_iter(ps.iter()),
-                |r| r.get(0),
-            )?;
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*) FROM {from} WHERE {w}"))?
+                .query_row(params_from_iter(ps.iter()), |r| r.get(0))?;
+            if f.limit == 0 {
+                // Only the count was asked for (the fleet statistics, on every request).
+                return Ok((Vec::new(), u64::try_from(total).unwrap_or(0)));
+            }
             ps.push(Value::Integer(i64::from(f.limit)));
             ps.push(Value::Integer(i64::from(f.offset)));
             let sql = format!(
@@ -519,7 +537,7 @@ impl Accounts for SqliteAccounts {
         key: &'a EventKey,
     ) -> BoxFuture<'a, Result<Option<EventRow>, AccountsError>> {
         let k = key.clone();
-        self.with(move |c| {
+        self.with_read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT e.meter, e.log, e.time, e.code, a.acked_by, a.acked_at
                  FROM events e LEFT JOIN api_event_acks a
@@ -570,7 +588,7 @@ impl Accounts for SqliteAccounts {
         meter: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, AccountsError>> {
         let m = meter.to_string();
-        self.with(move |c| {
+        self.with_read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT DISTINCT obis FROM readings WHERE meter = ?1 ORDER BY obis",
             )?;
@@ -611,7 +629,7 @@ impl Accounts for SqliteAccounts {
     }
 
     fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>, AccountsError>> {
-        self.with(|c| {
+        self.with_read(|c| {
             let mut st = c.prepare_cached("SELECT name, spec FROM api_schedules ORDER BY name")?;
             let rows = st.query_map([], |r| {
                 Ok(StoredSchedule {
@@ -649,7 +667,7 @@ impl Accounts for SqliteAccounts {
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), AccountsError>> {
-        self.with(|c| {
+        self.with_read(|c| {
             c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
             Ok(())
         })
