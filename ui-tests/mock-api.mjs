@@ -18,6 +18,7 @@ const access = new Map(); // token -> username
 const refreshTokens = new Map();
 const tokens = [];
 const audit = [];
+const schedules = [{ name: 'daily-profile', read: 'load_profile', every_s: 86400, window_s: 3600, jitter_s: 30 }];
 const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const NOW = () => Date.now();
 
@@ -160,6 +161,13 @@ const server = http.createServer(async (req, res) => {
     const e = events.find((x) => x.id === mm[1]); if (!e) return problem(res, 404, 'Not Found', 'no such event');
     Object.assign(e, { acknowledged: true, acknowledged_by: user.username, acknowledged_at: iso(NOW()) }); return json(res, 200, e);
   }
+  if (p === '/api/v1/schedules' && m === 'GET') return list(res, schedules, q);
+  { const run = p.match(/^\/api\/v1\/schedules\/([^/]+)\/run$/); if (run && m === 'POST') {
+    if (!op) return problem(res, 403, 'Forbidden', 'operators only');
+    const s = schedules.find((x) => x.name === decodeURIComponent(run[1]));
+    if (!s) return problem(res, 404, 'Not Found', 'no such schedule');
+    return json(res, 202, { schedule: s.name, jobs: meters.length, meters: meters.length });
+  } }
   if (p === '/api/v1/jobs') {
     let items = [...jobs].reverse();
     for (const k of ['meter', 'state']) if (q.get(k)) items = items.filter((j) => j[k] === q.get(k));

@@ -169,6 +169,12 @@ test('operator: dashboard fills, meter chart draws, zoom, a disconnect and a fir
     // the pages that remain: alarms, jobs, admin is hidden for operators
     await page.goto(`${BASE}/#/jobs`);
     await page.waitForSelector('main table, main .empty', { timeout: 15000 });
+    // a schedule run now: its jobs are queued (the list of schedules comes from the API)
+    const runNow = page.locator('section[aria-labelledby="h-schedules"] button:has-text("Run now")').first();
+    await runNow.waitFor({ timeout: 15000 });
+    await runNow.click();
+    await page.waitForSelector('.toast:has-text("queued for")', { timeout: 15000 });
+    console.log(`# ${await page.locator('.toast:has-text("queued for")').first().innerText()}`);
     await page.goto(`${BASE}/#/alarms`);
     await page.waitForSelector('main table, main .empty', { timeout: 15000 });
     const ack = page.locator('main table button:has-text("Acknowledge")').first();

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::admin::schedules).post(routes::admin::put_schedule),
         )
         .route("/schedules/{name}", delete(routes::admin::delete_schedule))
+        .route("/schedules/{name}/run", post(routes::admin::run_schedule))
         .route(
             "/users",
             get(routes::admin::users).post(routes::admin::create_user),

@@ -52,6 +52,7 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
         crate::routes::admin::schedules,
         crate::routes::admin::put_schedule,
         crate::routes::admin::delete_schedule,
+        crate::routes::admin::run_schedule,
         crate::routes::admin::users,
         crate::routes::admin::create_user,
         crate::routes::admin::update_user,

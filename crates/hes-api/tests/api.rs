@@ -1028,6 +1028,36 @@ async fn schedules_and_operations_endpoints() {
     );
     assert_eq!(run[0].window_s, 600);
     assert!(matches!(run[0].when, hes_model::schedule::When::Cron(_)));
+    // Run now: an operator queues the schedule's read for each of its meters (cell-1 holds
+    // meters 1 to 3); a viewer may not; an unknown schedule is 404.
+    let op = fx.login("op").await;
+    let viewer = fx.login("viewer").await;
+    let path = "/api/v1/schedules/lp-cell-1/run";
+    assert_problem(&fx.call(Method::POST, path, Some(&viewer), None).await, 403);
+    assert_problem(
+        &fx.call(Method::POST, "/api/v1/schedules/nope/run", Some(&op), None)
+            .await,
+        404,
+    );
+    let r = fx.call(Method::POST, path, Some(&op), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let r = r.json();
+    assert_eq!(
+        (r["meters"].clone(), r["jobs"].clone()),
+        (json!(3), json!(3))
+    );
+    // The jobs are in the store: listed, by whom and for what.
+    let jobs = fx
+        .call(Method::GET, "/api/v1/jobs?limit=100", Some(&op), None)
+        .await
+        .json();
+    let mine: Vec<&serde_json::Value> = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["requested_by"] == "op" && j["kind"] == "read_load_profile")
+        .collect();
+    assert_eq!(mine.len(), 3, "{jobs}");
     let d = fx
         .call(
             Method::DELETE,

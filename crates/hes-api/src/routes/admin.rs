@@ -225,6 +225,76 @@ pub async fn delete_schedule(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What running a schedule now queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleRun {
+    schedule: String,
+    /// Jobs queued (a read already open for a meter is joined, not repeated).
+    jobs: usize,
+    /// Meters of the schedule within the caller's groups.
+    meters: usize,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{name}/run",
+    operation_id = "post_schedules_name_run",
+    tag = "admin",
+    summary = "Run a schedule now (operator): its read for each of its meters, on demand",
+    params(("name" = String, Path, description = "schedule name")),
+    responses((status = 202, description = "queued", body = ScheduleRun), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404), (status = 503, response = crate::openapi::P503)),
+)]
+pub async fn run_schedule(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> Result<(StatusCode, Json<ScheduleRun>), ApiError> {
+    who.require(Permission::Command)?;
+    let spec = state
+        .accounts
+        .schedules()
+        .await?
+        .into_iter()
+        .filter(|s| s.name == name)
+        .find_map(|s| serde_json::from_str::<ScheduleSpec>(&s.spec).ok())
+        .ok_or_else(|| ApiError::NotFound(format!("schedule {name}")))?;
+    let schedule = spec
+        .to_schedule()
+        .ok_or_else(|| ApiError::BadRequest(format!("schedule {name} does not check out")))?;
+    let (k, v) = schedule.group.clone().unwrap_or_default();
+    let meters: Vec<_> = state
+        .registry
+        .in_group(&k, &v)
+        .into_iter()
+        .filter(|m| who.sees_groups(&m.groups))
+        .collect();
+    state
+        .audit(
+            &who.name,
+            "schedule.run",
+            &name,
+            json!({"meters": meters.len()}),
+        )
+        .await?;
+    let mut jobs = std::collections::HashSet::new();
+    for m in &meters {
+        let id = state
+            .commands
+            .submit(m.id.clone(), schedule.read.clone(), &who.name)
+            .await
+            .map_err(ApiError::Unavailable)?;
+        jobs.insert(id);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ScheduleRun {
+            schedule: name,
+            jobs: jobs.len(),
+            meters: meters.len(),
+        }),
+    ))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = User)]
 pub struct UserJson {

@@ -1,4 +1,5 @@
-// Jobs: filter by state and meter, live updates, cancel (operator and admin).
+// Jobs: filter by state and meter, live updates, cancel (operator and admin); the schedules,
+// each with "Run now" (operator and admin).
 import { get, post, seg, canOperate, describeError } from '../api.js';
 import { onLive } from '../ws.js';
 import { h, field, select, table, pager, timeEl, pill, errorBox, toast, debounce, hashQuery, setHashQuery, fmtInt, jobKind, jobId } from '../ui.js';
@@ -13,11 +14,40 @@ export function render(root) {
   const count = h('span', { class: 'muted num' });
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const mayCancel = canOperate();
+  const schedulesBox = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
 
   root.append(
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Jobs'), count)),
     h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() }, field('State', state), field('Meter', meter, 'grow')),
-    h('section', { class: 'panel' }, body));
+    h('section', { class: 'panel' }, body),
+    h('section', { class: 'panel', 'aria-labelledby': 'h-schedules' }, h('h2', { id: 'h-schedules' }, 'Schedules'), schedulesBox));
+
+  const when = (s) => (s.cron ? `cron ${s.cron}` : s.every_s ? `every ${fmtInt(s.every_s)} s` : '–');
+  async function loadSchedules() {
+    try {
+      const r = await get('/api/v1/schedules', { limit: 1000 });
+      schedulesBox.replaceChildren(table([
+        { label: 'Schedule', cell: (s) => h('b', {}, s.name) },
+        { label: 'Read', cell: (s) => String(s.read || '').replace(/_/g, ' ') },
+        { label: 'Meters', cell: (s) => (s.group ? s.group : h('span', { class: 'muted' }, 'all')) },
+        { label: 'When', cell: (s) => when(s) },
+        { label: 'Window', num: true, cell: (s) => `${fmtInt(s.window_s || 0)} s` },
+        { label: '', cell: (s) => h('div', { class: 'row-actions' }, h('button', {
+          class: 'btn btn-sm', type: 'button', disabled: !mayCancel, 'aria-label': `Run schedule ${s.name} now`,
+          onclick: (ev) => runNow(s, ev.currentTarget),
+        }, 'Run now')) },
+      ], r.items || [], { empty: 'No schedules: an admin creates them through the API (POST /api/v1/schedules).', caption: 'Schedules' }));
+    } catch (e) { schedulesBox.replaceChildren(errorBox(e)); }
+  }
+  async function runNow(s, btn) {
+    btn.disabled = true;
+    try {
+      const r = await post(`/api/v1/schedules/${seg(s.name)}/run`);
+      toast(`${s.name}: ${fmtInt(r.jobs)} job${r.jobs === 1 ? '' : 's'} queued for ${fmtInt(r.meters)} meter${r.meters === 1 ? '' : 's'}`);
+      load();
+    } catch (err) { toast(describeError(err), 'error'); }
+    btn.disabled = false;
+  }
 
   let seq = 0;
   async function load() {
@@ -51,6 +81,7 @@ export function render(root) {
   state.addEventListener('change', () => { st.state = state.value; st.offset = 0; load(); });
   meter.addEventListener('input', debounce(() => { st.meter = meter.value.trim(); st.offset = 0; load(); }, 300));
   load();
+  loadSchedules();
   let due = false;
   const off = onLive('job', () => { due = true; });
   const timer = setInterval(() => { if (due && st.offset === 0) { due = false; load(); } }, 2000);
