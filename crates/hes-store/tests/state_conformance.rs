@@ -20,7 +20,7 @@ use hes_store::{Claim, JobFilter, NewJob, PgStore, StateStore, StoreError};
 
 fn claimed(c: Claim) -> hes_model::Job {
     match c {
-        Claim::Claimed(j) => j,
+        Claim::Claimed(j) => *j,
         other => panic!("not claimed: {other:?}"),
     }
 }

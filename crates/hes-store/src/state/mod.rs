@@ -35,7 +35,7 @@ pub type Created = (Job, bool);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// Taken: running here now, one attempt more.
-    Claimed(Job),
+    Claimed(Box<Job>),
     /// Running elsewhere, alive (its heartbeat is recent): look again later.
     Busy,
     /// Final (finished or cancelled) or unknown: not to run.

@@ -433,7 +433,7 @@ impl StateStore for PgStore {
                 )
                 .await?
             {
-                return Ok(Claim::Claimed(job_from_row(&r)?));
+                return Ok(Claim::Claimed(Box::new(job_from_row(&r)?)));
             }
             Ok(match job_by_id(&client, id).await? {
                 Some(j) if j.state == hes_model::JobState::Running => Claim::Busy,

@@ -419,7 +419,7 @@ impl StateStore for SqliteStore {
                 params![id, now, stale_before],
             )?;
             match job_by_id(c, id)? {
-                Some(j) if n == 1 => Ok(Claim::Claimed(j)),
+                Some(j) if n == 1 => Ok(Claim::Claimed(Box::new(j))),
                 Some(j) if j.state == hes_model::JobState::Running => Ok(Claim::Busy),
                 _ => Ok(Claim::Done),
             }
