@@ -5,6 +5,7 @@ mod collector;
 mod demo;
 mod export;
 mod http;
+mod jobs;
 mod meters;
 mod migrate;
 mod pipeline;
@@ -48,6 +49,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// The meter registry in the store: import an inventory once, export, list.
     Meters(meters::MetersArgs),
+    /// The jobs in the store (every node's): list, show one, cancel.
+    Jobs(jobs::JobsArgs),
     /// The distributed roles (pipeline stages, collectors) from a TOML configuration.
     Serve(serve::ServeArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
@@ -89,6 +92,7 @@ fn main() -> std::process::ExitCode {
             Command::Export(a) => export::run(a).await,
             Command::Migrate(a) => migrate::run(a).await,
             Command::Meters(a) => meters::run(a).await,
+            Command::Jobs(a) => jobs::run(a).await,
             Command::Serve(a) => serve::run(a).await,
             Command::PushListen(a) => push::run(a).await,
             Command::Collector(a) => collector::run(a).await,
