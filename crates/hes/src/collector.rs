@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 use dlms::SystemTitle;
 use hes_bus::kafka::KafkaBus;
@@ -62,6 +63,12 @@ pub struct CollectorArgs {
     pub counters: Option<PathBuf>,
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// Replication factor of the topics this collector creates.
+    #[arg(long, default_value_t = 1)]
+    pub replication: i32,
+    /// Every collector setting from a node configuration (`hes serve`): overrides the flags.
+    #[arg(skip)]
+    pub tuning: Option<hes_node::config::Collector>,
 }
 
 pub async fn run(args: CollectorArgs) -> u8 {
@@ -99,16 +106,38 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
             anyhow::bail!("no meters: give --database-url (or HES_DATABASE_URL) or --inventory")
         }
     };
-    let counters = Arc::new(Counters::new(registry.state().clone()));
-    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    // The node's collector settings (hes serve), else the flags over the defaults.
+    let t = args.tuning.clone().unwrap_or_else(|| {
+        let d = hes_node::Config::default().collector;
+        hes_node::config::Collector {
+            concurrency: args.concurrency,
+            max_in_flight: args.concurrency.saturating_mul(4),
+            global_limit: args.global_limit,
+            per_cell_limit: args.per_cell_limit,
+            connect_timeout_s: args.timeout,
+            response_timeout_s: args.timeout,
+            job_timeout_s: args.timeout * 30.0,
+            ..d
+        }
+    });
+    let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.1, 86_400.0));
+    let counters = Arc::new(Counters::with_block(
+        registry.state().clone(),
+        t.counter_block,
+    ));
     let env = Arc::new(Env {
         registry,
         counters,
         client_title: SystemTitle(*b"HES\0\0\0\0\x02"),
-        connect_timeout: timeout,
-        response_timeout: timeout,
+        connect_timeout: secs(t.connect_timeout_s),
+        response_timeout: secs(t.response_timeout_s),
     });
-    let bus = Arc::new(KafkaBus::connect(&args.brokers)?.with_namespace(&args.namespace));
+    let bus = Arc::new(
+        KafkaBus::connect(&args.brokers)?
+            .with_namespace(&args.namespace)
+            .with_partitions(args.partitions.max(1))
+            .with_replication(args.replication.max(1)),
+    );
     bus.ensure_topics(
         &[
             args.jobs_topic.as_str(),
@@ -123,21 +152,40 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
         env,
         bus.clone(),
         EngineConfig {
-            concurrency: args.concurrency.max(1),
-            job_timeout: timeout * 30,
+            concurrency: t.concurrency.max(1),
+            group_key: t.group_key.clone(),
+            per_group: t.per_cell_limit.max(1),
+            max_attempts: t.max_attempts.max(1),
+            backoff_base: Duration::from_millis(t.backoff_base_ms),
+            backoff_max: Duration::from_secs(t.backoff_max_s),
+            job_timeout: secs(t.job_timeout_s),
             ..EngineConfig::default()
         },
         Audit::in_memory(),
     );
+    if let Some(url) = args.redis_url.as_deref().filter(|u| !u.is_empty()) {
+        // Limits every collector shares (global and per cell); a place a dead collector held
+        // runs out after a job's time.
+        let limits = hes_collector::limits::SharedLimits::connect(
+            url,
+            &format!("hes:{}", args.namespace),
+            t.global_limit.max(1),
+            t.per_cell_limit.max(1),
+            secs(t.job_timeout_s) + Duration::from_secs(60),
+        )
+        .await
+        .context("the shared limits in Redis")?;
+        engine.set_shared_limits(limits);
+    }
     let consumer = bus
         .subscribe(&[args.jobs_topic.as_str()], &args.group)
         .await?;
     let runner = tokio::spawn(engine.clone().run(rx.clone()));
     println!(
         "COLLECTING group={} concurrency={}",
-        args.group, args.concurrency
+        args.group, t.concurrency
     );
-    let mut collecting = tokio::spawn(run_collector(consumer, engine, args.concurrency * 4, rx));
+    let mut collecting = tokio::spawn(run_collector(consumer, engine, t.max_in_flight, rx));
     // The collector never ends unseen: an error it could not survive stops the process
     // (non-zero) so that a supervisor restarts it.
     let ended = tokio::select! {

@@ -58,6 +58,10 @@ pub struct DemoArgs {
     /// `hes sim --control` serves), for tests and benchmarks.
     #[arg(long)]
     pub sim_control: Option<SocketAddr>,
+    /// A node configuration whose collector settings (concurrency, limits, timeouts, retries)
+    /// the demo uses; the roles and stores of the file are not used (the demo's are embedded).
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// The demo's KEK: `HES_KEK`/`HES_KEK_FILE` when set, else one generated at the first start
@@ -145,18 +149,29 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     registry.import(&fleet.inventory(), true).await?;
     // Bounded: a record is dropped once every stage has committed it.
     let bus = Arc::new(MemoryBus::bounded());
+    let t = hes_node::Config::load(args.config.as_deref())?.collector;
+    let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.1, 86_400.0));
     let env = Arc::new(Env {
         registry: registry.clone(),
-        counters: Arc::new(Counters::new(registry.state().clone())),
+        counters: Arc::new(Counters::with_block(
+            registry.state().clone(),
+            t.counter_block,
+        )),
         client_title: SystemTitle(*b"HESDEMO\x01"),
-        connect_timeout: Duration::from_secs(5),
-        response_timeout: Duration::from_secs(5),
+        connect_timeout: secs(t.connect_timeout_s),
+        response_timeout: secs(t.response_timeout_s),
     });
     let engine = Engine::new(
         env,
         bus.clone(),
         EngineConfig {
-            concurrency: 32,
+            concurrency: t.concurrency.max(1),
+            group_key: t.group_key.clone(),
+            per_group: t.per_cell_limit.max(1),
+            max_attempts: t.max_attempts.max(1),
+            backoff_base: Duration::from_millis(t.backoff_base_ms),
+            backoff_max: Duration::from_secs(t.backoff_max_s),
+            job_timeout: secs(t.job_timeout_s),
             ..EngineConfig::default()
         },
         Audit::in_memory(),

@@ -2,6 +2,7 @@
 
 mod collect;
 mod collector;
+mod config;
 mod demo;
 mod export;
 mod http;
@@ -51,6 +52,8 @@ enum Command {
     Meters(meters::MetersArgs),
     /// The jobs in the store (every node's): list, show one, cancel.
     Jobs(jobs::JobsArgs),
+    /// The node configuration: the annotated defaults, or what a node would run with.
+    Config(config::ConfigArgs),
     /// The distributed roles (pipeline stages, collectors) from a TOML configuration.
     Serve(serve::ServeArgs),
     /// Run simulated meters (DLMS servers): one, or a fleet with inventory, faults and pushes.
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(a) => migrate::run(a).await,
             Command::Meters(a) => meters::run(a).await,
             Command::Jobs(a) => jobs::run(a).await,
+            Command::Config(a) => config::run(a),
             Command::Serve(a) => serve::run(a).await,
             Command::PushListen(a) => push::run(a).await,
             Command::Collector(a) => collector::run(a).await,

@@ -2,19 +2,8 @@
 //! running more processes with the same config (the stages are Kafka consumer groups, the
 //! collectors share the jobs topic's partitions). Example: `deploy/hes.toml`.
 //!
-//! ```toml
-//! roles = ["validate", "process"]        # also "collector", "api", "scheduler"
-//! database_url = "postgres://…"          # else HES_DATABASE_URL
-//! redis_url = "redis://…"                # else HES_REDIS_URL (optional: no cache without)
-//! inventory = "meters.csv"               # groups for aggregates; meters for collectors
-//! [kafka]
-//! brokers = "127.0.0.1:19092"            # else HES_KAFKA_BROKERS
-//! namespace = ""                         # prefix of every topic
-//! partitions = 12
-//! [stages]
-//! max_batch = 20000
-//! linger_ms = 200
-//! ```
+//! The configuration is `hes_node::Config` (layered: defaults, the file, the environment);
+//! `hes config default` prints every key, annotated.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,10 +12,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use hes_bus::kafka::KafkaBus;
+use hes_node::{Config, Role};
 use hes_pipeline::run::{
     run_process, run_validate, NoGroups, ProcessDeps, StageConfig, StageStats,
 };
-use serde::Deserialize;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -35,92 +24,12 @@ pub struct ServeArgs {
     pub config: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Validate,
-    Process,
-    Collector,
-    Api,
-    /// Runs the schedules kept through the API, putting each cycle's jobs on `hes.jobs`.
-    /// Every node may have it: one leads at a time (a lease in the store), another takes
-    /// over within seconds of its death.
-    Scheduler,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiRoleConfig {
-    /// Where the UI and API listen.
-    pub listen: std::net::SocketAddr,
-    /// This node's name (in the scheduler lease, logs); the host name unless set.
-    pub node: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    pub brokers: Option<String>,
-    #[serde(default)]
-    pub namespace: String,
-    pub partitions: Option<i32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StagesConfig {
-    pub max_batch: Option<usize>,
-    pub linger_ms: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    pub readings_days: Option<u32>,
-    pub events_days: Option<u32>,
-    pub hourly_days: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    pub roles: Vec<Role>,
-    pub database_url: Option<String>,
-    pub redis_url: Option<String>,
-    pub inventory: Option<PathBuf>,
-    #[serde(default)]
-    pub kafka: KafkaConfig,
-    #[serde(default)]
-    pub stages: StagesConfig,
-    /// Applied hourly by the process role.
-    #[serde(default)]
-    pub retention: RetentionConfig,
-    /// The API role (needs `inventory`, `database_url`; `redis_url` for live updates across
-    /// nodes).
-    pub api: Option<ApiRoleConfig>,
-}
-
-impl Config {
-    pub fn load(path: &std::path::Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let cfg: Config =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        if cfg.roles.is_empty() {
-            anyhow::bail!("{}: `roles` is empty: nothing to run", path.display());
-        }
-        Ok(cfg)
+/// A setting that must be there (from the file or the environment).
+fn required(v: &str, what: &str, env: &str) -> anyhow::Result<String> {
+    if v.trim().is_empty() {
+        anyhow::bail!("no {what}: set it in the config or {env}");
     }
-}
-
-fn setting(v: &Option<String>, env: &str, what: &str) -> anyhow::Result<String> {
-    match v {
-        Some(s) if !s.trim().is_empty() => Ok(s.clone()),
-        _ => std::env::var(env)
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .with_context(|| format!("no {what}: set it in the config or {env}")),
-    }
+    Ok(v.to_string())
 }
 
 /// Applies the retention now and every hour until `stop`.
@@ -157,19 +66,20 @@ pub async fn run(args: ServeArgs) -> u8 {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let cfg = Config::load(&args.config)?;
-    let brokers = setting(&cfg.kafka.brokers, "HES_KAFKA_BROKERS", "Kafka brokers")?;
-    let partitions = cfg.kafka.partitions.unwrap_or(12).max(1);
-    let bus: Arc<dyn hes_bus::Bus> =
-        Arc::new(KafkaBus::connect(&brokers)?.with_namespace(&cfg.kafka.namespace));
+    let cfg =
+        Config::load(Some(&args.config)).with_context(|| format!("{}", args.config.display()))?;
+    let brokers = required(&cfg.kafka.brokers, "Kafka brokers", "HES_KAFKA_BROKERS")?;
+    let partitions = cfg.kafka.partitions;
+    let bus: Arc<dyn hes_bus::Bus> = Arc::new(
+        KafkaBus::connect(&brokers)?
+            .with_namespace(&cfg.kafka.namespace)
+            .with_partitions(cfg.kafka.partitions)
+            .with_replication(cfg.kafka.replication),
+    );
     let stage = |name: &str| {
         let mut s = StageConfig::new(name);
-        if let Some(n) = cfg.stages.max_batch {
-            s.max_batch = n.max(1);
-        }
-        if let Some(ms) = cfg.stages.linger_ms {
-            s.linger = Duration::from_millis(ms.max(1));
-        }
+        s.max_batch = cfg.stages.max_batch.max(1);
+        s.linger = Duration::from_millis(cfg.stages.linger_ms.max(1));
         s.partitions = partitions;
         s
     };
@@ -190,11 +100,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // once for the roles that use them.
     let wants_store = cfg.roles.iter().any(|r| *r != Role::Validate);
     let (store, registry) = if wants_store {
-        let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
+        let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
         let kek = crate::meters::kek_from_env()?;
         let (store, state) = crate::meters::open_stores(&url).await?;
         let registry = hes_store::Registry::open(state, kek).await?;
-        if let Some(p) = &cfg.inventory {
+        if let Some(p) = Some(&cfg.inventory).filter(|p| !p.as_os_str().is_empty()) {
             let n =
                 crate::meters::import_new(&registry, &crate::meters::read_inventory(p)?).await?;
             println!(
@@ -210,7 +120,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let cache: Option<Arc<dyn hes_cache::Cache>> = match (
         wants_store,
-        setting(&cfg.redis_url, "HES_REDIS_URL", "Redis URL"),
+        required(&cfg.redis_url, "Redis URL", "HES_REDIS_URL"),
     ) {
         (true, Ok(u)) => Some(Arc::new(
             hes_cache::RedisCache::connect(&u, &format!("hes:{}", cfg.kafka.namespace)).await?,
@@ -223,9 +133,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => Arc::new(NoGroups),
         };
         let retention = hes_store::Retention {
-            readings_days: cfg.retention.readings_days,
-            events_days: cfg.retention.events_days,
-            hourly_days: cfg.retention.hourly_days,
+            readings_days: cfg.retention_days()[0],
+            events_days: cfg.retention_days()[1],
+            hourly_days: cfg.retention_days()[2],
         };
         if retention != hes_store::Retention::default() {
             tokio::spawn(apply_retention(store.clone(), retention, rx.clone()));
@@ -245,7 +155,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )));
     }
     let collector = if cfg.roles.contains(&Role::Collector) {
-        let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
+        let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
         Some(tokio::spawn(crate::collector::run(
             crate::collector::CollectorArgs {
                 database_url: Some(url),
@@ -257,26 +167,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 group: format!("{}hes-collectors", cfg.kafka.namespace),
                 namespace: cfg.kafka.namespace.clone(),
                 partitions,
-                concurrency: 64,
-                redis_url: cfg
-                    .redis_url
-                    .clone()
-                    .or_else(|| std::env::var("HES_REDIS_URL").ok()),
-                global_limit: 512,
-                per_cell_limit: 8,
+                concurrency: cfg.collector.concurrency,
+                redis_url: Some(cfg.redis_url.clone()).filter(|u| !u.is_empty()),
+                global_limit: cfg.collector.global_limit,
+                per_cell_limit: cfg.collector.per_cell_limit,
                 counters: None,
-                timeout: 10.0,
+                timeout: cfg.collector.response_timeout_s,
+                replication: cfg.kafka.replication,
+                tuning: Some(cfg.collector.clone()),
             },
         )))
     } else {
         None
     };
     if cfg.roles.contains(&Role::Api) {
-        let api = cfg
-            .api
-            .as_ref()
-            .context("the api role needs an [api] section")?;
-        let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
+        let api = &cfg.api;
+        let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
         let store = store.clone().context("the api role opens the store")?;
         let registry = registry
             .clone()
@@ -294,7 +200,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bus: bus.clone(),
             topic: hes_model::topics::JOBS.to_string(),
             state: registry.state().clone(),
-            max_attempts: 4,
+            max_attempts: cfg.collector.max_attempts,
         });
         crate::http::start(
             api.listen,
@@ -308,7 +214,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     }
     if cfg.roles.contains(&Role::Scheduler) {
-        let url = setting(&cfg.database_url, "HES_DATABASE_URL", "database URL")?;
+        let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
         let registry = registry
             .clone()
             .context("the scheduler role opens the registry")?;
@@ -317,9 +223,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Unique per process: two nodes never share a lease holder name.
         let node = format!(
             "{}-{}",
-            cfg.api
-                .as_ref()
-                .and_then(|a| a.node.clone())
+            Some(cfg.api.node.clone())
+                .filter(|n| !n.is_empty())
                 .or_else(|| std::env::var("HOSTNAME").ok())
                 .unwrap_or_else(|| "node".into()),
             std::process::id()

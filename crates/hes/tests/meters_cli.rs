@@ -46,7 +46,10 @@ fn import_once_all_or_nothing_and_export_without_secrets() {
     let raw = std::fs::read(&db).unwrap();
     let raw = String::from_utf8_lossy(&raw).to_ascii_uppercase();
     for secret in [&list[0].ek, &list[0].ak, &list[0].kek, &list[0].password] {
-        assert!(!raw.contains(&secret.to_ascii_uppercase()), "{secret} at rest");
+        assert!(
+            !raw.contains(&secret.to_ascii_uppercase()),
+            "{secret} at rest"
+        );
     }
 
     // Again: every id exists, so nothing happens and the error says which.
@@ -75,7 +78,11 @@ fn import_once_all_or_nothing_and_export_without_secrets() {
     thief.system_title = list[1].system_title.clone();
     let t_file = dir.join("thief.json");
     write_json(&t_file, &[thief]).unwrap();
-    let o = hes(&db, Some(KEK), &["meters", "import", t_file.to_str().unwrap()]);
+    let o = hes(
+        &db,
+        Some(KEK),
+        &["meters", "import", t_file.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains(&list[1].id), "{}", text(&o));
 
