@@ -159,7 +159,7 @@ impl Default for Config {
     }
 }
 
-/// Environment names kept from before the layered configuration, and where they go.
+/// Well-known environment names, and the keys they fill when the file leaves them empty.
 const LEGACY_ENV: [(&str, &str); 3] = [
     ("HES_DATABASE_URL", "database_url"),
     ("HES_REDIS_URL", "redis_url"),
@@ -179,9 +179,17 @@ impl Config {
             f = f.merge(Toml::file_exact(p));
         }
         let env: Vec<(String, String)> = env.collect();
+        // The well-known variables fill what the file leaves empty (as `eval "$(scripts/services
+        // up)"` sets them in a shell); an explicit value in the file wins.
+        let file_values: Figment = f.clone();
         for (name, key) in LEGACY_ENV {
+            let unset = file_values
+                .extract_inner::<String>(key)
+                .map_or(true, |v| v.trim().is_empty());
             if let Some((_, v)) = env.iter().find(|(n, v)| n == name && !v.trim().is_empty()) {
-                f = f.merge(Serialized::default(key, v.clone()));
+                if unset {
+                    f = f.merge(Serialized::default(key, v.clone()));
+                }
             }
         }
         // `HES__SECTION__KEY=value`: any key; the value read as a TOML value (a number, a
@@ -281,6 +289,26 @@ mod tests {
         assert_eq!(c.database_url, "postgres://db/hes");
         assert_eq!(c.kafka.brokers, "k1:9092");
         assert_eq!(c.collector.max_attempts, 4);
+    }
+
+    #[test]
+    fn a_value_in_the_file_wins_over_the_well_known_variables() {
+        let c = load(
+            "roles = [\"process\"]\ndatabase_url = \"postgres://file/db\"\n",
+            &[
+                ("HES_DATABASE_URL", "postgres://env/db"),
+                ("HES_REDIS_URL", "redis://env"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://file/db");
+        assert_eq!(c.redis_url, "redis://env");
+        let c = load(
+            "roles = [\"process\"]\ndatabase_url = \"postgres://file/db\"\n",
+            &[("HES__DATABASE_URL", "postgres://override/db")],
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://override/db");
     }
 
     #[test]
