@@ -151,6 +151,7 @@ pub async fn run_collector(
 ) -> Result<(), BusError> {
     let mut parts: HashMap<(String, i32), Partition> = HashMap::new();
     let mut in_flight = 0usize;
+    let mut held: Option<Delivery> = None;
     let mut failing_since: Option<tokio::time::Instant> = None;
     let mut failures = 0u32;
     loop {
@@ -160,6 +161,7 @@ pub async fn run_collector(
             max_in_flight,
             &mut parts,
             &mut in_flight,
+            &mut held,
             &mut shutdown,
         )
         .await
@@ -194,13 +196,15 @@ pub async fn run_collector(
 }
 
 /// One turn of the collector: take a job if there is room, commit what finished. `Ok(true)`
-/// on shutdown.
+/// on shutdown. `held` is a delivery the job store refused: it is taken again before any
+/// other (the consumer has moved past it, and a later commit of its partition would skip it).
 async fn step(
     consumer: &mut dyn Consumer,
     engine: &Arc<Engine>,
     max_in_flight: usize,
     parts: &mut HashMap<(String, i32), Partition>,
     in_flight: &mut usize,
+    held: &mut Option<Delivery>,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<bool, BusError> {
     {
@@ -209,9 +213,12 @@ async fn step(
         }
         // Take a job when there is room.
         if *in_flight < max_in_flight.max(1) {
-            let next = tokio::select! {
-                d = consumer.next(Duration::from_millis(50)) => d?,
-                _ = shutdown.changed() => return Ok(true),
+            let next = match held.take() {
+                Some(d) => Some(d),
+                None => tokio::select! {
+                    d = consumer.next(Duration::from_millis(50)) => d?,
+                    _ = shutdown.changed() => return Ok(true),
+                },
             };
             if let Some(d) = next {
                 let p = parts.entry((d.topic.clone(), d.partition)).or_default();
@@ -222,8 +229,11 @@ async fn step(
                             p.done.insert(d.offset, d);
                             *in_flight += 1;
                         }
-                        // The store is away: the record is not committed, so it comes again.
-                        Err(e) => return Err(BusError::Refused(format!("the job store: {e}"))),
+                        // The store is away: kept, and submitted again after a backoff.
+                        Err(e) => {
+                            *held = Some(d);
+                            return Err(BusError::Refused(format!("the job store: {e}")));
+                        }
                     },
                     Err(e) => {
                         // Not a job: nothing to run; skip it (and say so) rather than stall.

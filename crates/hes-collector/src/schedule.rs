@@ -160,8 +160,25 @@ pub async fn fire(
     Ok(Some(n))
 }
 
+/// How late a scheduler that starts (a new leader, schedules read again) still fires a slot
+/// due before it started: a failover leaves no node leading for up to the lease's time to live
+/// (10 s) and a renewal, and the schedules are read every 15 s. The slots table keeps a slot
+/// fired already from firing again.
+const CATCH_UP_S: i64 = 30;
+
+/// The first slot a scheduler starting at `start` fires: the latest one due at most
+/// [`CATCH_UP_S`] before it, else the next one.
+fn first_due(when: &When, start: i64) -> Option<i64> {
+    let mut due = when.next_after(start - CATCH_UP_S - 1)?;
+    while let Some(later) = when.next_after(due).filter(|t| *t <= start) {
+        due = later;
+    }
+    Some(due)
+}
+
 /// Runs schedules into `sink` until `shutdown`: at each cycle start, the cycle's jobs (spread
-/// over the window) are created in the store under `fence` and handed to `sink`.
+/// over the window) are created in the store under `fence` and handed to `sink`. A slot due
+/// shortly before the start (see [`CATCH_UP_S`]) is fired at once unless it was already.
 pub async fn run_into(
     schedules: Vec<Schedule>,
     sink: Sink,
@@ -169,9 +186,10 @@ pub async fn run_into(
     fence: Fence,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let start = unix_now();
     let mut next: Vec<Option<i64>> = schedules
         .iter()
-        .map(|s| s.when.next_after(unix_now()))
+        .map(|s| first_due(&s.when, start))
         .collect();
     loop {
         let Some(due) = next.iter().flatten().min().copied() else {
@@ -231,3 +249,29 @@ pub async fn run(
 
 /// The lease of schedules run by [`run`] (built-in schedules of one process).
 const LOCAL_LEASE: &str = "local-schedules";
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn at(y: i64, mo: u8, d: u8, h: i64, mi: i64) -> i64 {
+        dlms::axdr::days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60
+    }
+
+    #[test]
+    fn a_starting_scheduler_fires_a_slot_due_just_before_it() {
+        let t = at(2026, 11, 26, 10, 0);
+        let every = When::Every(60);
+        // Due 10 s ago (a failover, schedules read late): fired at once.
+        assert_eq!(first_due(&every, t + 10), Some(t));
+        assert_eq!(first_due(&every, t + CATCH_UP_S), Some(t));
+        // Due longer ago: the next one.
+        assert_eq!(first_due(&every, t + CATCH_UP_S + 1), Some(t + 60));
+        // Short periods: only the latest slot is caught up, not every one of the last 30 s.
+        assert_eq!(first_due(&When::Every(1), t), Some(t));
+        let c: Cron = "*/15 * * * *".parse().unwrap();
+        assert_eq!(first_due(&When::Cron(c.clone()), t + 20), Some(t));
+        assert_eq!(first_due(&When::Cron(c), t + 60), Some(t + 900));
+    }
+}

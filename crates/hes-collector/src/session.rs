@@ -19,6 +19,7 @@ use rand::RngCore;
 
 use crate::counters::{CounterError, Counters};
 use crate::registry::{MeterRecord, Registry, RegistryError};
+use hes_store::StoreError;
 
 /// What every session needs.
 #[derive(Debug)]
@@ -61,10 +62,27 @@ impl SessionError {
         }
     }
 
-    /// Whether trying again later may succeed.
+    /// Whether trying again later may succeed: not for a meter the registry lacks or whose
+    /// secrets or counters are unusable, but yes when only the store was away (PostgreSQL
+    /// restarting or failing over).
     pub fn retryable(&self) -> bool {
-        !matches!(self, Self::Registry(_) | Self::Counter(_))
+        match self {
+            Self::Registry(RegistryError::Store(e)) | Self::Counter(CounterError::Store(e)) => {
+                store_unavailable(e)
+            }
+            Self::Registry(_) | Self::Counter(_) => false,
+            _ => true,
+        }
     }
+}
+
+/// A store error that may pass by itself: the store could not be reached or answered with an
+/// error of its own, as opposed to a refusal of what was asked (a conflict, bad data).
+fn store_unavailable(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Postgres(_) | StoreError::Pool(_) | StoreError::Sqlite(_) | StoreError::Task(_)
+    )
 }
 
 pub fn unix_now() -> i64 {
@@ -484,5 +502,23 @@ pub async fn read_counter(env: &Env, meter: &MeterRecord) -> Result<u32, Session
             attribute: 2,
             result,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_store_that_was_away_makes_registry_and_counter_errors_retryable() {
+        let away = || StoreError::Pool("connection refused".into());
+        assert!(SessionError::Registry(RegistryError::Store(away())).retryable());
+        assert!(SessionError::Counter(CounterError::Store(away())).retryable());
+        let meter = MeterId("M1".into());
+        assert!(!SessionError::Registry(RegistryError::NoMeter(meter.clone())).retryable());
+        assert!(!SessionError::Counter(CounterError::Exhausted(meter)).retryable());
+        let refused = StoreError::Conflict("key version moved on".into());
+        assert!(!SessionError::Registry(RegistryError::Store(refused)).retryable());
+        assert!(SessionError::Unexpected("x".into()).retryable());
     }
 }

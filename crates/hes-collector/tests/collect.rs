@@ -489,8 +489,9 @@ async fn schedules_read_each_meter_once_per_cycle_within_the_window() {
         cycles.keys()
     );
     for (m, starts) in &cycles {
-        // Two or three cycles in 5.5 s, each read in its own 2 s cycle.
-        assert!((2..=3).contains(&starts.len()), "{m}: {starts:?}");
+        // The slot due just before the start (caught up at once), then two or three cycles
+        // in 5.5 s, each read in its own 2 s cycle.
+        assert!((3..=4).contains(&starts.len()), "{m}: {starts:?}");
         let mut s = starts.clone();
         s.sort_unstable();
         assert!(s.windows(2).all(|w| w[1] - w[0] >= 1), "{m}: {s:?}");

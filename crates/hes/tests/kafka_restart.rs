@@ -1,13 +1,13 @@
-//! Restart drill: Kafka is restarted while `hes serve` (collector, validate, process) is
-//! collecting. Collection resumes by itself: jobs in flight during the outage and jobs put on
-//! the topic after it all end with every meter's load profile stored exactly once (per meter,
-//! as many entries as the meter holds, each equal to the meter's), and no meter saw a replayed
-//! invocation counter.
+//! Restart drills: Kafka, then PostgreSQL, is restarted while `hes serve` is collecting.
+//! Collection resumes by itself: jobs in flight during the outage and jobs put on the topic
+//! during and after it all end with every meter's load profile stored exactly once (per meter,
+//! as many entries as the meter holds, each equal to the meter's), no meter saw a replayed
+//! invocation counter, and no role of the node stopped.
 //!
-//! Restarting Kafka would break every other test using it at the same moment, so this test is
-//! ignored by `cargo test` and run by `scripts/drill-restart`, which starts services of its own
-//! (own ports and data), sets `HES_DRILL_RESTART=1`, and restarts only those (see
-//! docs/collection.md).
+//! Restarting a service would break every other test using it at the same moment, so these
+//! tests are ignored by `cargo test` and run one after the other by `scripts/drill-restart`,
+//! which starts services of its own (own ports and data), sets `HES_DRILL_RESTART=1`, and
+//! restarts only those (see docs/collection.md).
 
 #![allow(
     clippy::unwrap_used,
@@ -32,7 +32,7 @@ use hes_collector::distributed::{dispatch, JobRequest};
 use hes_model::{topics, JobKind, MeterId, Priority};
 use hes_sim::fleet::{Clock, Faults, Fleet, FleetConfig};
 use hes_sim::Profile;
-use hes_testkit::{unique, wait_until_async, TempDir, TestDb};
+use hes_testkit::{unique, wait_until_async, Proc, TempDir, TestDb, WaitError};
 
 const METERS: u32 = 12;
 /// Meters whose jobs are put on the topic before the restart; the others after it.
@@ -72,14 +72,24 @@ async fn stored(db: &tokio_postgres::Client) -> HashMap<String, HashMap<i64, i64
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "restarts Kafka: run by scripts/drill-restart on services of its own"]
-async fn collection_resumes_after_a_kafka_restart_and_stores_everything_once() {
+/// What both drills start: the fleet (slow meters, a load profile that does not change during
+/// the drill), its database with the meters imported, the node, and a bus on its namespace.
+struct Drill {
+    started: Instant,
+    fleet: Arc<Fleet>,
+    ids: Vec<String>,
+    db: TestDb,
+    node: Proc,
+    bus: Arc<dyn Bus>,
+    _dir: TempDir,
+}
+
+async fn start(first_host: [u8; 4], roles: Vec<&'static str>, api: Option<&str>) -> Drill {
     assert_eq!(
         std::env::var("HES_DRILL_RESTART").as_deref(),
         Ok("1"),
-        "this test restarts Kafka: run it with scripts/drill-restart, which gives it services \
-         of its own"
+        "this test restarts a service: run it with scripts/drill-restart, which gives it \
+         services of its own"
     );
     let started = Instant::now();
     let brokers = env(BROKERS_ENV);
@@ -91,13 +101,13 @@ async fn collection_resumes_after_a_kafka_restart_and_stores_everything_once() {
         .unwrap()
         .as_secs() as i64;
     let mut cfg = FleetConfig::new(METERS);
-    cfg.first_host = IpAddr::from([127, 93, 0, 1]);
+    cfg.first_host = IpAddr::from(first_host);
     cfg.first_serial = hes_testkit::inventory::fresh_serials(METERS);
     cfg.profile_entries = 96;
     cfg.clock = Clock::new(Some(now - now.rem_euclid(900) + 30), 1.0);
     let fleet = Fleet::start(cfg).await.unwrap();
     // Meters of different speeds: their jobs finish over several seconds, some of them while
-    // the broker is away.
+    // the service is away.
     for (i, m) in fleet.meters().iter().enumerate() {
         let slow = Faults {
             slow_ms: 50 + 60 * i as u32,
@@ -113,80 +123,91 @@ async fn collection_resumes_after_a_kafka_restart_and_stores_everything_once() {
     let db = TestDb::create().await.unwrap();
     common::import(&inventory, db.url());
     let config = NodeConfig {
-        roles: vec!["collector", "validate", "process"],
+        roles,
         database_url: db.url().to_string(),
         brokers: brokers.clone(),
         namespace: namespace.clone(),
         partitions: 4,
-        api_node: None,
+        api_node: api.map(str::to_string),
     }
     .write(&dir.join("node.toml"));
-    let mut node = common::start("hes serve", &config).await;
+    let node = common::start("hes serve", &config).await;
     let bus: Arc<dyn Bus> = Arc::new(
         KafkaBus::connect(&brokers)
             .unwrap()
             .with_namespace(&namespace),
     );
-    let before: Vec<JobRequest> = ids[..BEFORE].iter().map(|m| read_job(m)).collect();
-    dispatch(&*bus, topics::JOBS, &before).await.unwrap();
+    Drill {
+        started,
+        fleet,
+        ids,
+        db,
+        node,
+        bus,
+        _dir: dir,
+    }
+}
 
-    let (pg, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
+async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (pg, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    // Restart the broker as soon as the first meter's readings are stored: the others are
-    // being read, or waiting to be published, or to be stored.
-    wait_until_async(Duration::from_secs(60), "the first readings stored", || {
-        common::assert_running(&mut node);
-        let pg = &pg;
-        async move { (!stored(pg).await.is_empty()).then_some(()) }
-    })
-    .await
-    .unwrap();
-    let done_before = stored(&pg).await.len();
-    assert!(
-        done_before < BEFORE,
-        "every meter was stored before the restart: nothing to prove"
-    );
-    let restart = tokio::task::spawn_blocking(|| {
+    Ok(pg)
+}
+
+/// `scripts/services restart SERVICE` (the drill's services: the script's environment).
+async fn restart(service: &'static str) {
+    let out = tokio::task::spawn_blocking(move || {
         Command::new(services_script())
-            .args(["restart", "kafka"])
+            .args(["restart", service])
             .output()
             .unwrap()
     })
     .await
     .unwrap();
     assert!(
-        restart.status.success(),
-        "scripts/services restart kafka: {}",
-        String::from_utf8_lossy(&restart.stderr)
+        out.status.success(),
+        "scripts/services restart {service}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!(
-        "kafka restarted at {:?}; {done_before} of {BEFORE} meters stored before",
-        started.elapsed()
-    );
-    // New jobs after the restart: the collector consumes again without being restarted.
-    let after: Vec<JobRequest> = ids[BEFORE..].iter().map(|m| read_job(m)).collect();
-    wait_until_async(Duration::from_secs(30), "jobs published again", || {
-        let (bus, after) = (&bus, &after);
-        async move { dispatch(&**bus, topics::JOBS, after).await.ok() }
+}
+
+/// Waits until the first meter's readings are stored (the others are being read, or waiting
+/// to be published, or to be stored); returns how many meters are stored.
+async fn first_stored(d: &mut Drill, pg: &tokio_postgres::Client) -> usize {
+    let node = &mut d.node;
+    wait_until_async(Duration::from_secs(60), "the first readings stored", || {
+        common::assert_running(node);
+        async move { (!stored(pg).await.is_empty()).then_some(()) }
     })
     .await
     .unwrap();
+    let done_before = stored(pg).await.len();
+    assert!(
+        done_before < BEFORE,
+        "every meter was stored before the restart: nothing to prove"
+    );
+    done_before
+}
 
-    let waited = wait_until_async(Duration::from_secs(90), "every meter stored", || {
-        common::assert_running(&mut node);
-        let (pg, n) = (&pg, ids.len());
-        async move {
-            let s = stored(pg).await;
-            (s.len() == n && s.values().all(|v| v.len() >= 96)).then_some(s)
-        }
-    })
-    .await;
+/// Every meter ends stored: each meter's entries, no more and no fewer (the natural key
+/// (meter, object, attribute, time) keeps a redelivered batch from being stored twice), each
+/// the meter's value; and no meter saw a replayed counter.
+async fn check(d: &mut Drill, pg: &tokio_postgres::Client) {
+    let node = &mut d.node;
+    let n = d.ids.len();
+    let waited: Result<_, WaitError> =
+        wait_until_async(Duration::from_secs(90), "every meter stored", || {
+            common::assert_running(node);
+            async move {
+                let s = stored(pg).await;
+                (s.len() == n && s.values().all(|v| v.len() >= 96)).then_some(s)
+            }
+        })
+        .await;
     let all = match waited {
         Ok(all) => all,
         Err(e) => {
-            let counts: HashMap<String, usize> = stored(&pg)
+            let counts: HashMap<String, usize> = stored(pg)
                 .await
                 .into_iter()
                 .map(|(m, v)| (m, v.len()))
@@ -194,9 +215,7 @@ async fn collection_resumes_after_a_kafka_restart_and_stores_everything_once() {
             panic!("{e}: entries stored per meter {counts:?}")
         }
     };
-    // Each meter's entries, no more and no fewer (the natural key (meter, object, attribute,
-    // time) keeps a redelivered batch from being stored twice), each the meter's value.
-    for cell in fleet.meters() {
+    for cell in d.fleet.meters() {
         let id = cell.spec.id();
         let truth = cell.lock().profile_rows(Profile::Load, i64::MIN, i64::MAX);
         let got = &all[&id];
@@ -209,8 +228,108 @@ async fn collection_resumes_after_a_kafka_restart_and_stores_everything_once() {
             assert_eq!(got.get(t), Some(&want), "{id} at {t}");
         }
     }
-    assert_eq!(fleet.total_replays(), 0, "a meter saw a replayed counter");
-    eprintln!("drill done in {:?}", started.elapsed());
-    common::stop(&mut node).await;
-    fleet.shutdown();
+    assert_eq!(d.fleet.total_replays(), 0, "a meter saw a replayed counter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts Kafka: run by scripts/drill-restart on services of its own"]
+async fn collection_resumes_after_a_kafka_restart_and_stores_everything_once() {
+    let mut d = start(
+        [127, 93, 0, 1],
+        vec!["collector", "validate", "process"],
+        None,
+    )
+    .await;
+    let before: Vec<JobRequest> = d.ids[..BEFORE].iter().map(|m| read_job(m)).collect();
+    dispatch(&*d.bus, topics::JOBS, &before).await.unwrap();
+    let pg = connect(d.db.url()).await.unwrap();
+    let done_before = first_stored(&mut d, &pg).await;
+    restart("kafka").await;
+    eprintln!(
+        "kafka restarted at {:?}; {done_before} of {BEFORE} meters stored before",
+        d.started.elapsed()
+    );
+    // New jobs after the restart: the collector consumes again without being restarted.
+    let after: Vec<JobRequest> = d.ids[BEFORE..].iter().map(|m| read_job(m)).collect();
+    let bus = d.bus.clone();
+    wait_until_async(Duration::from_secs(30), "jobs published again", || {
+        let (bus, after) = (&bus, &after);
+        async move { dispatch(&**bus, topics::JOBS, after).await.ok() }
+    })
+    .await
+    .unwrap();
+    check(&mut d, &pg).await;
+    eprintln!("drill done in {:?}", d.started.elapsed());
+    common::stop(&mut d.node).await;
+    d.fleet.shutdown();
+}
+
+/// PostgreSQL restarted under a node with every role: the collector's job-store calls, the
+/// process stage's writes, the API's and the scheduler's connections all fail for a moment
+/// and recover by themselves (pooled connections are replaced), and no role stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts PostgreSQL: run by scripts/drill-restart on services of its own"]
+async fn collection_resumes_after_a_postgresql_restart_and_stores_everything_once() {
+    let mut d = start(
+        [127, 97, 0, 1],
+        vec!["api", "collector", "validate", "process", "scheduler"],
+        Some("drill"),
+    )
+    .await;
+    d.node
+        .wait_for_async(Duration::from_secs(30), "SCHEDULER leading", |l| {
+            l.starts_with("SCHEDULER leading")
+        })
+        .await
+        .unwrap();
+    let before: Vec<JobRequest> = d.ids[..BEFORE].iter().map(|m| read_job(m)).collect();
+    dispatch(&*d.bus, topics::JOBS, &before).await.unwrap();
+    let pg = connect(d.db.url()).await.unwrap();
+    let done_before = first_stored(&mut d, &pg).await;
+    drop(pg);
+    // Jobs put on the topic one by one while the server restarts: some reach the collector
+    // while the job store is away (a request without a row needs one created first).
+    let restarting = tokio::spawn(restart("pg"));
+    let mut during = d.ids[BEFORE..].iter();
+    while !restarting.is_finished() {
+        let Some(m) = during.next() else { break };
+        dispatch(&*d.bus, topics::JOBS, &[read_job(m)])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    restarting.await.unwrap();
+    let sent_during = d.ids.len() - BEFORE - during.len();
+    eprintln!(
+        "postgres restarted at {:?}; {done_before} of {BEFORE} meters stored before, \
+         {sent_during} jobs sent during the restart",
+        d.started.elapsed()
+    );
+    let after: Vec<JobRequest> = during.map(|m| read_job(m)).collect();
+    dispatch(&*d.bus, topics::JOBS, &after).await.unwrap();
+    let url = d.db.url().to_string();
+    let pg = wait_until_async(Duration::from_secs(30), "postgres answers again", || {
+        let url = &url;
+        async move { connect(url).await.ok() }
+    })
+    .await
+    .unwrap();
+    check(&mut d, &pg).await;
+    // The API's pooled connections recovered too.
+    // The API's pooled connections recovered too, and every job ended succeeded (its row is
+    // finished just after its readings are on the bus: waited for).
+    let api = common::api(&d.node).await;
+    let mut last = serde_json::Value::Null;
+    let n = d.ids.len();
+    wait_until_async(Duration::from_secs(30), "every job succeeded", || {
+        let (code, jobs) = api.get("/api/v1/jobs?state=succeeded").unwrap();
+        let done = code == 200 && jobs["total"] == n;
+        last = jobs;
+        async move { done.then_some(()) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {last}"));
+    eprintln!("drill done in {:?}", d.started.elapsed());
+    common::stop(&mut d.node).await;
+    d.fleet.shutdown();
 }
