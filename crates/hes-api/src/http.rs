@@ -214,8 +214,33 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .map_err(|e| e.to_string())?;
         state.accounts.ping().await.map_err(|e| e.to_string())
     };
+    let roles = state
+        .config
+        .health
+        .as_ref()
+        .map(|h| h.snapshot())
+        .unwrap_or_default();
+    if let Some((role, why)) = roles.iter().find_map(|(r, s)| match s {
+        hes_model::health::RoleState::Ok(_) => None,
+        hes_model::health::RoleState::Degraded(w) | hes_model::health::RoleState::Stopped(w) => {
+            Some((r, w))
+        }
+    }) {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("role {role}: {why}"),
+        );
+    }
     match tokio::time::timeout(Duration::from_secs(2), probe).await {
-        Ok(Ok(())) => "ready\n".into_response(),
+        Ok(Ok(())) => {
+            let mut text = String::from("ready\n");
+            for (role, s) in &roles {
+                if let hes_model::health::RoleState::Ok(note) = s {
+                    text.push_str(&format!("{role}: {note}\n"));
+                }
+            }
+            text.into_response()
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
             problem(

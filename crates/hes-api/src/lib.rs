@@ -58,6 +58,8 @@ pub struct ApiConfig {
     pub ws_stats_every: Duration,
     /// Messages a WebSocket client may fall behind before it loses some (and is told).
     pub ws_queue: usize,
+    /// The node's roles, for `/readyz` (none: the API alone).
+    pub health: Option<std::sync::Arc<hes_model::health::Health>>,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +75,7 @@ impl Default for ApiConfig {
             hsts: false,
             ws_stats_every: Duration::from_secs(5),
             ws_queue: 1024,
+            health: None,
         }
     }
 }

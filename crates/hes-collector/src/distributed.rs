@@ -144,11 +144,30 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
 /// is delivered again. Returns `Ok` when `shutdown` turns true, `Err` on an error that is not
 /// transient or that lasts longer than five minutes.
 pub async fn run_collector(
+    consumer: Box<dyn Consumer>,
+    engine: Arc<Engine>,
+    max_in_flight: usize,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), BusError> {
+    run_collector_reporting(consumer, engine, max_in_flight, shutdown, None).await
+}
+
+/// [`run_collector`], reporting the collector's state to `health` (role `collector`): degraded
+/// with the reason while the bus fails, ok again when it answers.
+pub async fn run_collector_reporting(
     mut consumer: Box<dyn Consumer>,
     engine: Arc<Engine>,
     max_in_flight: usize,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    health: Option<Arc<hes_model::health::Health>>,
 ) -> Result<(), BusError> {
+    use hes_model::health::RoleState;
+    let report = |s: RoleState| {
+        if let Some(h) = &health {
+            h.set("collector", s);
+        }
+    };
+    report(RoleState::Ok("taking jobs".into()));
     let mut parts: HashMap<(String, i32), Partition> = HashMap::new();
     let mut in_flight = 0usize;
     let mut held: Option<Delivery> = None;
@@ -170,14 +189,17 @@ pub async fn run_collector(
             Ok(false) => {
                 if failing_since.take().is_some() {
                     tracing::info!("the jobs topic answers again");
+                    report(RoleState::Ok("taking jobs".into()));
                 }
                 failures = 0;
             }
             Err(e) if transient(&e) => {
                 let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
                 if since.elapsed() > GIVE_UP_AFTER {
+                    report(RoleState::Stopped(format!("bus: {e}")));
                     return Err(e);
                 }
+                report(RoleState::Degraded(format!("retrying: {e}")));
                 failures = failures.saturating_add(1);
                 let wait = hes_model::backoff::Backoff::new(
                     Duration::from_millis(200),

@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod backoff;
 pub mod data_json;
+pub mod health;
 pub mod inventory;
 pub mod meter;
 pub mod quality;

@@ -13,7 +13,7 @@ use dlms::SystemTitle;
 use hes_bus::kafka::KafkaBus;
 use hes_bus::Bus;
 use hes_collector::counters::Counters;
-use hes_collector::distributed::run_collector;
+
 use hes_collector::jobs::{Audit, Engine, EngineConfig};
 use hes_collector::session::Env;
 use hes_model::topics;
@@ -69,6 +69,9 @@ pub struct CollectorArgs {
     /// Every collector setting from a node configuration (`hes serve`): overrides the flags.
     #[arg(skip)]
     pub tuning: Option<hes_node::config::Collector>,
+    /// Where the role reports its state (`hes serve`'s `/readyz`).
+    #[arg(skip)]
+    pub health: Option<Arc<hes_model::health::Health>>,
 }
 
 pub async fn run(args: CollectorArgs) -> u8 {
@@ -185,7 +188,13 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
         "COLLECTING group={} concurrency={}",
         args.group, t.concurrency
     );
-    let mut collecting = tokio::spawn(run_collector(consumer, engine, t.max_in_flight, rx));
+    let mut collecting = tokio::spawn(hes_collector::distributed::run_collector_reporting(
+        consumer,
+        engine,
+        t.max_in_flight,
+        rx,
+        args.health.clone(),
+    ));
     // The collector never ends unseen: an error it could not survive stops the process
     // (non-zero) so that a supervisor restarts it.
     let ended = tokio::select! {

@@ -192,10 +192,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         crate::http::start(
             addr,
             &db.to_string_lossy(),
-            store.clone(),
-            cache.clone(),
-            registry.clone(),
-            engine.clone(),
+            crate::http::Backends {
+                store: store.clone(),
+                cache: cache.clone(),
+                registry: registry.clone(),
+                commands: engine.clone(),
+                health: None,
+            },
             rx.clone(),
         )
         .await?;
@@ -204,6 +207,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             hes_collector::schedule::Sink::Engine(engine.clone()),
             registry.clone(),
             format!("demo-{}", std::process::id()),
+            None,
             rx.clone(),
         ));
     }

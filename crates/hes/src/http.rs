@@ -16,15 +16,29 @@ use hes_store::Registry;
 /// Starts the API on `addr` over the demo's store, registry and engine. Prints the URL and,
 /// at the first start without `HES_ADMIN_PASSWORD`, the generated admin password (once).
 /// Returns the address it listens on.
+/// What the API serves from.
+pub struct Backends {
+    pub store: Arc<dyn hes_store::Store>,
+    pub cache: Arc<dyn Cache>,
+    pub registry: Arc<Registry>,
+    pub commands: Arc<dyn CommandSink>,
+    /// The node's roles, for `/readyz`.
+    pub health: Option<Arc<hes_model::health::Health>>,
+}
+
 pub async fn start(
     addr: SocketAddr,
     accounts_at: &str,
-    store: Arc<dyn hes_store::Store>,
-    cache: Arc<dyn Cache>,
-    registry: Arc<Registry>,
-    commands: Arc<dyn CommandSink>,
+    backends: Backends,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<SocketAddr> {
+    let Backends {
+        store,
+        cache,
+        registry,
+        commands,
+        health,
+    } = backends;
     let accounts = hes_api::accounts::open(accounts_at)
         .await
         .context("opening the accounts database")?;
@@ -41,6 +55,7 @@ pub async fn start(
     };
     let config = ApiConfig {
         hsts: tls.is_some(),
+        health,
         ..ApiConfig::default()
     };
     let env_password = std::env::var("HES_ADMIN_PASSWORD").ok();

@@ -25,8 +25,15 @@ pub async fn lead(
     sink: Sink,
     registry: Arc<Registry>,
     node: String,
+    health: Option<Arc<hes_model::health::Health>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), hes_pipeline::run::StageError> {
+    use hes_model::health::RoleState;
+    let report = |s: RoleState| {
+        if let Some(h) = &health {
+            h.set("scheduler", s);
+        }
+    };
     let state = registry.state().clone();
     let mut leading: Option<(tokio::sync::watch::Sender<bool>, i64)> = None;
     let mut renewed = std::time::Instant::now();
@@ -38,6 +45,7 @@ pub async fn lead(
         {
             Ok(Some(token)) => {
                 renewed = std::time::Instant::now();
+                report(RoleState::Ok(format!("leading (token {token})")));
                 if leading.as_ref().map(|(_, t)| *t) != Some(token) {
                     if let Some((old, _)) = leading.take() {
                         let _ = old.send(true);
@@ -63,6 +71,7 @@ pub async fn lead(
                 }
             }
             Ok(None) => {
+                report(RoleState::Ok("standing by (another node leads)".into()));
                 if let Some((tx, _)) = leading.take() {
                     println!("SCHEDULER another node leads: stopped");
                     let _ = tx.send(true);
@@ -70,6 +79,7 @@ pub async fn lead(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "renewing the scheduler lease");
+                report(RoleState::Degraded(format!("the lease: {e}")));
                 // Not renewed in time: another node may take over; stop before it can.
                 if renewed.elapsed() > Duration::from_millis(LEASE_TTL_MS as u64 / 2) {
                     if let Some((tx, _)) = leading.take() {

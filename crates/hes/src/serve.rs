@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use hes_bus::kafka::KafkaBus;
+use hes_model::health::RoleState;
 use hes_node::{Config, Role};
 use hes_pipeline::run::{
     run_process, run_validate, NoGroups, ProcessDeps, StageConfig, StageStats,
@@ -84,10 +85,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         s
     };
     let (stop, rx) = tokio::sync::watch::channel(false);
+    // What each role is doing, for /readyz.
+    let health = Arc::new(hes_model::health::Health::default());
     let mut tasks = Vec::new();
     let validate = Arc::new(StageStats::default());
     let process = Arc::new(StageStats::default());
     if cfg.roles.contains(&Role::Validate) {
+        health.set("validate", RoleState::Ok("consuming".into()));
         tasks.push(tokio::spawn(run_validate(
             bus.clone(),
             hes_pipeline::Rules::default(),
@@ -147,6 +151,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             groups,
             rules: Arc::new(hes_pipeline::Rules::default()),
         };
+        health.set("process", RoleState::Ok("consuming".into()));
         tasks.push(tokio::spawn(run_process(
             deps,
             stage("process"),
@@ -175,6 +180,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 timeout: cfg.collector.response_timeout_s,
                 replication: cfg.kafka.replication,
                 tuning: Some(cfg.collector.clone()),
+                health: Some(health.clone()),
             },
         )))
     } else {
@@ -205,13 +211,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         crate::http::start(
             api.listen,
             &url,
-            store,
-            cache,
-            registry,
-            commands.clone(),
+            crate::http::Backends {
+                store,
+                cache,
+                registry,
+                commands: commands.clone(),
+                health: Some(health.clone()),
+            },
             rx.clone(),
         )
         .await?;
+        health.set("api", RoleState::Ok(format!("listening on {}", api.listen)));
     }
     if cfg.roles.contains(&Role::Scheduler) {
         let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
@@ -237,6 +247,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             registry,
             node,
+            Some(health.clone()),
             rx.clone(),
         )));
     }
@@ -251,6 +262,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if tasks.iter().any(|t| t.is_finished())
             || collector.as_ref().is_some_and(|c| c.is_finished())
         {
+            eprintln!("hes serve: a role stopped; stopping the node");
             break;
         }
         println!(

@@ -285,6 +285,20 @@ async fn serve_with_the_api_role_runs_commands_through_the_collectors() {
     .await
     .unwrap_or_else(|e| panic!("{e}: {job}"));
     assert_eq!(job["state"], "succeeded", "{job}");
+    // /readyz names each role and how it is doing.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-m", "10", &format!("{base}/readyz")])
+        .output()
+        .unwrap();
+    let ready = String::from_utf8_lossy(&out.stdout).to_string();
+    for role in [
+        "api: listening",
+        "collector: taking jobs",
+        "validate: consuming",
+        "process: consuming",
+    ] {
+        assert!(ready.contains(role), "{role} in {ready}");
+    }
     // What it read went through the pipeline into the store.
     let store = hes_store::PgStore::connect(db.url()).await.unwrap();
     wait_until_async(Duration::from_secs(60), "readings stored", || async {
