@@ -19,6 +19,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
+mod partitions;
+mod rows;
+
+use partitions::*;
+use rows::*;
+
 use crate::migrations::migrate_pg;
 use crate::{
     narrow, page, parse_obis, parse_period, parse_source, quality_of, source_text, unflagged,
@@ -127,48 +133,6 @@ impl PgStore {
         self.partitioned
     }
 
-    /// Creates the monthly partitions that `times` fall in and that are not known to exist.
-    async fn ensure_partitions(
-        &self,
-        client: &tokio_postgres::Client,
-        times: impl Iterator<Item = i64>,
-    ) -> Result<(), StoreError> {
-        if !self.partitioned {
-            return Ok(());
-        }
-        let mut months = HashSet::new();
-        for t in times {
-            months.insert(month_start(t)?);
-        }
-        let missing: Vec<i64> = {
-            let known = self
-                .partitions
-                .lock()
-                .map_err(|_| StoreError::Task("partition cache poisoned".into()))?;
-            months.into_iter().filter(|m| !known.contains(m)).collect()
-        };
-        for start in missing {
-            let (name, end) = partition_of(start)?;
-            let sql = format!(
-                "CREATE TABLE IF NOT EXISTS \"{name}\" PARTITION OF readings
-                 FOR VALUES FROM ({start}) TO ({end})"
-            );
-            match client.batch_execute(&sql).await {
-                Ok(()) => {}
-                // Another writer created it at the same moment.
-                Err(e)
-                    if e.code() == Some(&SqlState::DUPLICATE_TABLE)
-                        || e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
-                Err(e) => return Err(e.into()),
-            }
-            self.partitions
-                .lock()
-                .map_err(|_| StoreError::Task("partition cache poisoned".into()))?
-                .insert(start);
-        }
-        Ok(())
-    }
-
     /// Raw bulk load: one binary COPY straight into `readings`, without the conflict path.
     /// Fails (and stores nothing) if any key is stored already; for loading into empty time
     /// ranges and for measuring the ceiling. Returns the rows copied.
@@ -190,154 +154,6 @@ impl PgStore {
             .await?;
         Ok(())
     }
-}
-
-/// The first second (UTC) of the calendar month `t` falls in.
-fn month_start(t: i64) -> Result<i64, StoreError> {
-    let at = OffsetDateTime::from_unix_timestamp(t)
-        .map_err(|_| StoreError::Invalid(format!("time {t} is out of range")))?;
-    first_of(at.year(), at.month())
-}
-
-fn first_of(year: i32, month: Month) -> Result<i64, StoreError> {
-    let d = Date::from_calendar_date(year, month, 1)
-        .map_err(|e| StoreError::Invalid(format!("{year}-{month}: {e}")))?;
-    Ok(d.midnight().assume_utc().unix_timestamp())
-}
-
-/// The month start of a partition named `readings_pYYYYMM`.
-fn partition_start(name: &str) -> Option<i64> {
-    let digits = name.strip_prefix("readings_p")?;
-    if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let year: i32 = digits.get(..4)?.parse().ok()?;
-    let month: u8 = digits.get(4..)?.parse().ok()?;
-    first_of(year, Month::try_from(month).ok()?).ok()
-}
-
-/// The partition's name and its (exclusive) end, for the month starting at `start`.
-fn partition_of(start: i64) -> Result<(String, i64), StoreError> {
-    let at = OffsetDateTime::from_unix_timestamp(start)
-        .map_err(|_| StoreError::Invalid(format!("time {start} is out of range")))?;
-    let (year, month) = (at.year(), at.month());
-    let (ny, nm) = match month {
-        Month::December => (year + 1, Month::January),
-        m => (year, m.next()),
-    };
-    let name = format!("readings_p{year:04}{:02}", u8::from(month));
-    Ok((name, first_of(ny, nm)?))
-}
-
-/// COPYs `(reading, quality)` rows into `table`.
-async fn copy_readings<'r>(
-    client: &tokio_postgres::Transaction<'_>,
-    table: &str,
-    readings: impl Iterator<Item = (&'r Reading, i32)>,
-) -> Result<u64, StoreError> {
-    let sink = client
-        .copy_in(&format!(
-            "COPY {table} ({VALIDATED_COLUMNS}) FROM STDIN (FORMAT binary)"
-        ))
-        .await?;
-    let mut writer = pin!(BinaryCopyInWriter::new(sink, READING_TYPES));
-    for (r, quality) in readings {
-        let obis = r.obis.to_string();
-        let row: [&(dyn ToSql + Sync); 12] = [
-            &r.meter.0,
-            &obis,
-            &i16::from(r.attribute),
-            &r.time,
-            &i32::from(r.class_id),
-            &r.value,
-            &i16::from(r.scaler),
-            &i16::from(r.unit),
-            &i16::from(r.status),
-            &source_text(r.source),
-            &r.received_at,
-            &quality,
-        ];
-        writer.as_mut().write(&row).await?;
-    }
-    Ok(writer.finish().await?)
-}
-
-fn quality_i32(q: Quality) -> Result<i32, StoreError> {
-    i32::try_from(q.0).map_err(|_| StoreError::Invalid(format!("quality {:#x} out of range", q.0)))
-}
-
-fn validated_from_row(r: &Row) -> Result<ValidatedReading, StoreError> {
-    validated_from_row_at(r, 0)
-}
-
-/// A validated reading from the row's columns starting at `at`.
-fn validated_from_row_at(r: &Row, at: usize) -> Result<ValidatedReading, StoreError> {
-    Ok(ValidatedReading {
-        reading: reading_from_row_at(r, at)?,
-        quality: quality_of(i64::from(r.try_get::<_, i32>(at + 11)?))?,
-    })
-}
-
-fn aggregate_from_row(r: &Row) -> Result<Aggregate, StoreError> {
-    let period: String = r.try_get(2)?;
-    Ok(Aggregate {
-        subject: r.try_get(0)?,
-        channel: r.try_get(1)?,
-        period: parse_period(&period)?,
-        period_start: r.try_get(3)?,
-        period_end: r.try_get(4)?,
-        total: r.try_get(5)?,
-        count: narrow(i64::from(r.try_get::<_, i32>(6)?), "count")?,
-        complete: r.try_get(7)?,
-        quality_worst: quality_of(i64::from(r.try_get::<_, i32>(8)?))?,
-    })
-}
-
-async fn copy_events(
-    client: &tokio_postgres::Transaction<'_>,
-    events: &[Event],
-) -> Result<u64, StoreError> {
-    let sink = client
-        .copy_in(&format!(
-            "COPY events_stage ({EVENT_COLUMNS}) FROM STDIN (FORMAT binary)"
-        ))
-        .await?;
-    let mut writer = pin!(BinaryCopyInWriter::new(sink, EVENT_TYPES));
-    for e in events {
-        let log = e.log.to_string();
-        let row: [&(dyn ToSql + Sync); 6] = [
-            &e.meter.0,
-            &log,
-            &e.time,
-            &i32::from(e.code),
-            &source_text(e.source),
-            &e.received_at,
-        ];
-        writer.as_mut().write(&row).await?;
-    }
-    Ok(writer.finish().await?)
-}
-
-fn reading_from_row(r: &Row) -> Result<Reading, StoreError> {
-    reading_from_row_at(r, 0)
-}
-
-fn reading_from_row_at(r: &Row, at: usize) -> Result<Reading, StoreError> {
-    let obis: String = r.try_get(at + 1)?;
-    let source: String = r.try_get(at + 9)?;
-    Ok(Reading {
-        meter: MeterId(r.try_get(at)?),
-        obis: parse_obis(&obis)?,
-        attribute: narrow(i64::from(r.try_get::<_, i16>(at + 2)?), "attribute")?,
-        time: r.try_get(at + 3)?,
-        class_id: narrow(i64::from(r.try_get::<_, i32>(at + 4)?), "class_id")?,
-        value: r.try_get(at + 5)?,
-        scaler: narrow(i64::from(r.try_get::<_, i16>(at + 6)?), "scaler")?,
-        unit: narrow(i64::from(r.try_get::<_, i16>(at + 7)?), "unit")?,
-        status: narrow(i64::from(r.try_get::<_, i16>(at + 8)?), "status")?,
-        source: parse_source(&source)?,
-        received_at: r.try_get(at + 10)?,
-    })
 }
 
 impl Store for PgStore {
@@ -856,26 +672,5 @@ impl PgStore {
             .await?
             .try_get(0)?;
         narrow(n, "count")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn months_and_partition_names() {
-        // 2026-11-27T00:30:00Z
-        let t = 1_795_739_400;
-        let start = month_start(t).unwrap();
-        assert_eq!(start, 1_793_491_200); // 2026-11-01
-        let (name, end) = partition_of(start).unwrap();
-        assert_eq!(name, "readings_p202611");
-        assert_eq!(end, 1_796_083_200); // 2026-12-01
-        let (name, end) = partition_of(end).unwrap();
-        assert_eq!(name, "readings_p202612");
-        assert_eq!(end, 1_798_761_600); // 2027-01-01
-        assert_eq!(month_start(start - 1).unwrap(), 1_790_812_800); // 2026-10-01
     }
 }
