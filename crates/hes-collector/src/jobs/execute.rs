@@ -155,6 +155,7 @@ impl Engine {
         if let Err(e) = bus::publish_result(&*self.bus, &result).await {
             tracing::warn!(job = job.id, error = %e, "job result not published");
         }
+        self.finalize(&result);
     }
 
     /// Records how an attempt ended: a retry is queued again, a final state gives the result
@@ -196,9 +197,8 @@ impl Engine {
             }
             Err(e) => (JobState::Failed, None, Some(e.to_string())),
         };
-        j.state = state;
-        j.finished_at = Some(now);
-        j.last_error.clone_from(&error);
+        // The job stays running here until its end is in the store and on the bus
+        // (`finalize`): whoever waits for it, or commits its record, sees it done only then.
         let result = JobResult {
             job: j.id,
             meter: j.meter.clone(),
@@ -214,13 +214,23 @@ impl Engine {
             requests: j.requests.clone(),
         };
         let requested_by = j.requested_by.clone();
-        st.finished.push_back(job.id);
+        Settled::Final(result, requested_by)
+    }
+
+    /// Marks a job final here, once its end is recorded and published.
+    fn finalize(&self, result: &JobResult) {
+        let mut st = self.state();
+        if let Some(j) = st.jobs.get_mut(&result.job) {
+            j.state = result.state;
+            j.finished_at = Some(result.finished_at);
+            j.last_error.clone_from(&result.error);
+        }
+        st.finished.push_back(result.job);
         while st.finished.len() > self.cfg.keep_finished {
             if let Some(old) = st.finished.pop_front() {
                 st.jobs.remove(&old);
             }
         }
-        Settled::Final(result, requested_by)
     }
 
     /// Writes a final state to the store, trying again for a while when the store is away
