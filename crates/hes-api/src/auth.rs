@@ -2,6 +2,7 @@
 //! token secrets (stored as SHA-256 hashes), the authenticated principal with its permissions
 //! and group scope, and the login rate limiter.
 
+pub use hes_model::clock::unix_now;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,12 +18,6 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::Role;
 use crate::error::ApiError;
-
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
 
 /// Argon2id cost. The default follows the OWASP minimum (19 MiB, 2 passes); tests use less.
 #[derive(Debug, Clone, Copy)]

@@ -4,6 +4,7 @@
 //! on. Kept in Redis as leases with an expiry (a sorted set per limit, scored by expiry time), so
 //! that a collector that dies without releasing gives its places back when its leases expire.
 
+use hes_model::clock::unix_ms as now_ms;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -57,12 +58,6 @@ impl std::fmt::Debug for SharedLimits {
 pub struct Lease {
     id: String,
     keys: Vec<String>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl SharedLimits {

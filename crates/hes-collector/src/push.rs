@@ -18,11 +18,12 @@
 //! bus. When the bus refuses, the push's invocation counter is released again so that a
 //! re-sent copy is still accepted.
 
+use hes_model::clock::unix_now;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use dlms::security::{CipherKeys, SecurityContext, SecurityError};
 use dlms::wrapper::{Deframer, WrapperFrame};
@@ -446,12 +447,6 @@ async fn decode_and_publish(
         .await
         .map_err(|e| Reject::Bus(e.to_string()))?;
     Ok((readings.len(), events.len()))
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// A date-time octet-string as Unix seconds.

@@ -3,9 +3,10 @@
 //! registers, profiles and event logs into [`Reading`]s and [`Event`]s exactly as the meter holds
 //! them, and release.
 
+pub use hes_model::clock::unix_now;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use dlms::axdr::Data;
 use dlms::cosem::profile_generic::{self, RANGE_DESCRIPTOR};
@@ -83,12 +84,6 @@ fn store_unavailable(e: &StoreError) -> bool {
         e,
         StoreError::Postgres(_) | StoreError::Pool(_) | StoreError::Sqlite(_) | StoreError::Task(_)
     )
-}
-
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn challenge() -> Vec<u8> {

@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod backoff;
+pub mod clock;
 pub mod data_json;
 pub mod health;
 pub mod inventory;

@@ -1,6 +1,7 @@
 //! Consuming as a stage does: gathering a batch, committing it, creating topics, dead
 //! letters, and retrying with backoff while a store or broker restarts.
 
+pub(crate) use hes_model::clock::unix_now as now_s;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -110,12 +111,6 @@ pub(crate) async fn dead_letter(bus: &dyn Bus, d: &Delivery, why: &str, stats: &
 
 fn hex_prefix(b: &[u8]) -> String {
     b.iter().take(4096).map(|x| format!("{x:02x}")).collect()
-}
-
-pub(crate) fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Retries `f` until it succeeds or the stage is told to stop (then `None`): a store or a

@@ -7,6 +7,7 @@
 //! failures are retried with exponential backoff and jitter. Output goes to the bus before a
 //! job counts as done (at-least-once); commands are audited in the store's audit trail.
 
+use hes_model::clock::unix_ms;
 use hes_store::{AuditEntry, Claim, NewJob, StateStore, StoreError};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -83,12 +84,6 @@ struct Queued {
     /// Unix milliseconds.
     not_before: i64,
     id: JobId,
-}
-
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Ord for Queued {

@@ -2,6 +2,7 @@
 //! number of nodes share it. Leases and slots use the server's clock, never a node's.
 
 use deadpool_postgres::GenericClient;
+use hes_model::clock::unix_now as now_s;
 use hes_model::meter::{MeterRecord, MeterStatus, SealedKeys};
 use hes_model::{Job, JobId, JobResult, MeterId};
 use tokio_postgres::error::SqlState;
@@ -16,12 +17,6 @@ use crate::{BoxFuture, PgStore, StoreError};
 
 /// The server's clock in Unix milliseconds.
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 fn job_from_row(r: &Row) -> Result<Job, StoreError> {
     job_from_parts(

@@ -1,6 +1,7 @@
 //! The state port on SQLite (the embedded mode): one process, one connection, each method a
 //! transaction.
 
+use hes_model::clock::{unix_ms as now_ms, unix_now as now_s};
 use hes_model::meter::{MeterRecord, MeterStatus, SealedKeys};
 use hes_model::{Job, JobId, JobResult, MeterId};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -11,18 +12,6 @@ use super::{
     StoredMeter, JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS,
 };
 use crate::{BoxFuture, SqliteStore, StoreError};
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 fn job_from_row(r: &rusqlite::Row<'_>) -> Result<Job, StoreError> {
     let kind: String = r.get(2)?;
