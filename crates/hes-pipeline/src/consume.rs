@@ -126,12 +126,12 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let mut wait = Duration::from_millis(100);
+    let mut attempt = 0;
     loop {
         match f().await {
             Ok(v) => return Some(v),
             Err(e) => {
-                if !backoff(what, &e, stats, stop, &mut wait).await {
+                if !backoff(what, &e, stats, stop, &mut attempt).await {
                     return None;
                 }
             }
@@ -139,20 +139,26 @@ where
     }
 }
 
-/// Waits before retrying after `e`; false when the stage is told to stop instead.
+/// The stages' retry: from 100 ms, doubling with jitter, up to 5 s (the head-end's one policy).
+const RETRY: hes_model::backoff::Backoff =
+    hes_model::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+
+/// Waits before retry number `attempt + 1` after `e`; false when the stage is told to stop
+/// instead.
 pub(crate) async fn backoff(
     what: &str,
     e: &(dyn std::fmt::Display + Sync),
     stats: &StageStats,
     stop: &watch::Receiver<bool>,
-    wait: &mut Duration,
+    attempt: &mut u32,
 ) -> bool {
     stats.store_retries.fetch_add(1, Ordering::Relaxed);
+    *attempt = attempt.saturating_add(1);
+    let wait = RETRY.delay(*attempt);
     tracing::warn!(error = %e, "{what} failed; retrying in {wait:?}");
     if *stop.borrow() {
         return false;
     }
-    tokio::time::sleep(*wait).await;
-    *wait = (*wait * 2).min(Duration::from_secs(5));
+    tokio::time::sleep(wait).await;
     true
 }

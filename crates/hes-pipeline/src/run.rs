@@ -273,12 +273,12 @@ async fn store_batch(
     let store = &deps.store;
     let groups = &*deps.groups;
     let t = std::time::Instant::now();
-    let mut wait = Duration::from_millis(100);
+    let mut attempt = 0;
     let plan = loop {
         match agg.plan(&**store, &b.readings).await {
             Ok(p) => break p,
             Err(e) => {
-                if !backoff("planning aggregation", &e, stats, stop, &mut wait).await {
+                if !backoff("planning aggregation", &e, stats, stop, &mut attempt).await {
                     return false;
                 }
             }
@@ -306,7 +306,7 @@ async fn store_batch(
         .store_us
         .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
     let t = std::time::Instant::now();
-    let mut wait = Duration::from_millis(100);
+    let mut attempt = 0;
     let mut planned = Some(plan);
     let aggs = loop {
         let done = match planned.take() {
@@ -321,7 +321,7 @@ async fn store_batch(
         match done {
             Ok(n) => break n,
             Err(e) => {
-                if !backoff("aggregating", &e, stats, stop, &mut wait).await {
+                if !backoff("aggregating", &e, stats, stop, &mut attempt).await {
                     return false;
                 }
             }
