@@ -332,9 +332,20 @@ async fn store_batch(
         .aggregate_us
         .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
     if let Some(cache) = &deps.cache {
-        if let Err(e) = to_cache(&**cache, &b.readings, &b.events, &b.results).await {
-            stats.cache_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "cache update failed (the store has the data)");
+        // The cache is derived: a failed update is tried again a few times, briefly (the first
+        // command after a Redis restart fails while the client reconnects), then left for the
+        // next values; the store has the data either way.
+        for attempt in 1..=CACHE_ATTEMPTS {
+            match to_cache(&**cache, &b.readings, &b.events, &b.results).await {
+                Ok(()) => break,
+                Err(e) => {
+                    stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, attempt, "cache update failed (the store has the data)");
+                    if attempt < CACHE_ATTEMPTS {
+                        tokio::time::sleep(CACHE_RETRY.delay(attempt)).await;
+                    }
+                }
+            }
         }
     }
     // Counted last: a reader waiting for this count finds everything stored.
@@ -354,6 +365,11 @@ async fn commit_or_warn(consumer: &mut dyn Consumer, deliveries: Vec<Delivery>) 
         tracing::warn!(error = %e, "offset commit failed; the records will be delivered again");
     }
 }
+
+/// Attempts at a cache update, and the wait between them (at most a few seconds in all).
+const CACHE_ATTEMPTS: u32 = 4;
+const CACHE_RETRY: hes_model::backoff::Backoff =
+    hes_model::backoff::Backoff::new(Duration::from_millis(200), Duration::from_secs(1));
 
 /// Latest values, presence and the live channels.
 async fn to_cache(
