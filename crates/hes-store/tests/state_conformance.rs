@@ -265,6 +265,9 @@ async fn jobs_state_machine(s: &dyn StateStore) {
     let cmd = created[1].0.id;
     assert!(s.cancel_job(cmd, 1001).await.unwrap());
     assert_eq!(s.claim_job(cmd, 1002, 0).await.unwrap(), Claim::Done);
+    // An id no row can have is no job, not an error.
+    assert_eq!(s.job(u64::MAX).await.unwrap(), None);
+    assert!(!s.cancel_job(u64::MAX, 1002).await.unwrap());
     assert_eq!(
         s.job(cmd).await.unwrap().unwrap().state,
         JobState::Cancelled

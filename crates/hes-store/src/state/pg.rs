@@ -401,8 +401,12 @@ impl StateStore for PgStore {
 
     fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>, StoreError>> {
         Box::pin(async move {
+            // An id beyond the table's range is no job (not an error).
+            let Ok(id) = i64::try_from(id) else {
+                return Ok(None);
+            };
             let client = self.pool.get().await?;
-            job_by_id(&client, job_id(id)?).await
+            job_by_id(&client, id).await
         })
     }
 
@@ -519,12 +523,15 @@ impl StateStore for PgStore {
 
     fn cancel_job(&self, id: JobId, now: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
+            let Ok(id) = i64::try_from(id) else {
+                return Ok(false);
+            };
             let client = self.pool.get().await?;
             Ok(client
                 .execute(
                     "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2 \
                      WHERE id = $1 AND state IN ('queued', 'retrying')",
-                    &[&job_id(id)?, &now],
+                    &[&id, &now],
                 )
                 .await?
                 == 1)

@@ -390,7 +390,11 @@ impl StateStore for SqliteStore {
     }
 
     fn job(&self, id: JobId) -> BoxFuture<'_, Result<Option<Job>, StoreError>> {
-        Box::pin(self.with(move |c| job_by_id(c, job_id(id)?)))
+        // An id beyond the table's range is no job (not an error).
+        Box::pin(self.with(move |c| match i64::try_from(id) {
+            Ok(id) => job_by_id(c, id),
+            Err(_) => Ok(None),
+        }))
     }
 
     fn claim_job(
@@ -492,10 +496,13 @@ impl StateStore for SqliteStore {
 
     fn cancel_job(&self, id: JobId, now: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(self.with(move |c| {
+            let Ok(id) = i64::try_from(id) else {
+                return Ok(false);
+            };
             Ok(c.execute(
                 "UPDATE jobs SET state = 'cancelled', finished_at = ?2, updated_at = ?2 \
                  WHERE id = ?1 AND state IN ('queued', 'retrying')",
-                params![job_id(id)?, now],
+                params![id, now],
             )? == 1)
         }))
     }
