@@ -35,7 +35,12 @@ pub async fn lead(
         }
     };
     let state = registry.state().clone();
-    let mut leading: Option<(tokio::sync::watch::Sender<bool>, i64)> = None;
+    // The running schedules: their stop switch, the lease token they run under, their task.
+    let mut leading: Option<(
+        tokio::sync::watch::Sender<bool>,
+        i64,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )> = None;
     let mut renewed = std::time::Instant::now();
     let mut swept = std::time::Instant::now();
     loop {
@@ -46,8 +51,24 @@ pub async fn lead(
             Ok(Some(token)) => {
                 renewed = std::time::Instant::now();
                 report(RoleState::Ok(format!("leading (token {token})")));
-                if leading.as_ref().map(|(_, t)| *t) != Some(token) {
-                    if let Some((old, _)) = leading.take() {
+                // Schedules that ended while this node leads (their store unreadable): said
+                // loudly and started again below, never left stopped.
+                if leading
+                    .as_ref()
+                    .is_some_and(|(_, _, task)| task.is_finished())
+                {
+                    if let Some((_, _, task)) = leading.take() {
+                        let why = match task.await {
+                            Ok(Ok(())) => "ended".to_string(),
+                            Ok(Err(e)) => format!("{e:#}"),
+                            Err(e) => e.to_string(),
+                        };
+                        tracing::error!(error = %why, "the schedules stopped while leading; starting them again");
+                        report(RoleState::Degraded(format!("schedules restarted: {why}")));
+                    }
+                }
+                if leading.as_ref().map(|(_, t, _)| *t) != Some(token) {
+                    if let Some((old, _, _)) = leading.take() {
                         let _ = old.send(true);
                     }
                     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -56,14 +77,14 @@ pub async fn lead(
                         lease: SCHEDULER_LEASE.to_string(),
                         token,
                     };
-                    tokio::spawn(crate::http::run_api_schedules(
+                    let task = tokio::spawn(crate::http::run_api_schedules(
                         accounts_at.clone(),
                         sink.clone(),
                         registry.clone(),
                         fence,
                         rx,
                     ));
-                    leading = Some((tx, token));
+                    leading = Some((tx, token, task));
                 }
                 if swept.elapsed() >= SWEEP_EVERY {
                     swept = std::time::Instant::now();
@@ -72,7 +93,7 @@ pub async fn lead(
             }
             Ok(None) => {
                 report(RoleState::Ok("standing by (another node leads)".into()));
-                if let Some((tx, _)) = leading.take() {
+                if let Some((tx, _, _)) = leading.take() {
                     println!("SCHEDULER another node leads: stopped");
                     let _ = tx.send(true);
                 }
@@ -82,7 +103,7 @@ pub async fn lead(
                 report(RoleState::Degraded(format!("the lease: {e}")));
                 // Not renewed in time: another node may take over; stop before it can.
                 if renewed.elapsed() > Duration::from_millis(LEASE_TTL_MS as u64 / 2) {
-                    if let Some((tx, _)) = leading.take() {
+                    if let Some((tx, _, _)) = leading.take() {
                         println!("SCHEDULER lease not renewed: stopped");
                         let _ = tx.send(true);
                     }
@@ -92,7 +113,7 @@ pub async fn lead(
         tokio::select! {
             _ = tokio::time::sleep(LEASE_RENEW) => {}
             _ = stop.changed() => {
-                if let Some((tx, _)) = leading.take() {
+                if let Some((tx, _, _)) = leading.take() {
                     let _ = tx.send(true);
                     let _ = state.release_lease(SCHEDULER_LEASE, &node).await;
                 }
