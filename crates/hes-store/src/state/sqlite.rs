@@ -4,13 +4,14 @@
 use hes_model::clock::{unix_ms as now_ms, unix_now as now_s};
 use hes_model::meter::{MeterRecord, MeterStatus, SealedKeys};
 use hes_model::{Job, JobId, JobResult, MeterId};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     check_batch, dedupe_new, job_from_parts, kind_text, meter_from_parts, meter_row, priority_text,
     secrets_text, state_text, AuditEntry, Claim, Created, JobCounts, JobFilter, NewJob, StateStore,
     StoredMeter, JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS,
 };
+use crate::sqlite::Cached;
 use crate::{BoxFuture, SqliteStore, StoreError};
 
 fn job_from_row(r: &rusqlite::Row<'_>) -> Result<Job, StoreError> {
@@ -57,8 +58,8 @@ fn meter_from_row(r: &rusqlite::Row<'_>) -> Result<MeterRecord, StoreError> {
     )
 }
 
-fn bump_revision(tx: &Transaction<'_>) -> Result<i64, StoreError> {
-    Ok(tx.query_row(
+fn bump_revision(tx: &Connection) -> Result<i64, StoreError> {
+    Ok(tx.row_cached(
         "UPDATE registry_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
         [],
         |r| r.get(0),
@@ -79,14 +80,14 @@ fn job_id(id: JobId) -> Result<i64, StoreError> {
 }
 
 /// Creates (or joins) each job in `tx`.
-fn create_in(tx: &Transaction<'_>, jobs: &[NewJob]) -> Result<Vec<Created>, StoreError> {
+fn create_in(tx: &Connection, jobs: &[NewJob]) -> Result<Vec<Created>, StoreError> {
     let now = now_s();
     let mut out = Vec::with_capacity(jobs.len());
     for (j, requests) in dedupe_new(jobs)? {
         let kind = kind_text(&j.kind)?;
         if !j.kind.is_command() {
             let open: Option<(i64, String)> = tx
-                .query_row(
+                .row_cached(
                     "SELECT id, requests FROM jobs WHERE meter = ?1 AND kind = ?2 AND is_read = 1 \
                      AND state IN ('queued', 'running', 'retrying')",
                     params![j.meter.0, kind],
@@ -100,7 +101,7 @@ fn create_in(tx: &Transaction<'_>, jobs: &[NewJob]) -> Result<Vec<Created>, Stor
                 all.truncate(MAX_REQUESTS);
                 let text =
                     serde_json::to_string(&all).map_err(|e| StoreError::Invalid(e.to_string()))?;
-                tx.execute(
+                tx.exec_cached(
                     "UPDATE jobs SET requests = ?2 WHERE id = ?1",
                     params![id, text],
                 )?;
@@ -114,7 +115,7 @@ fn create_in(tx: &Transaction<'_>, jobs: &[NewJob]) -> Result<Vec<Created>, Stor
         requests.truncate(MAX_REQUESTS);
         let text =
             serde_json::to_string(&requests).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let id: i64 = tx.query_row(
+        let id: i64 = tx.row_cached(
             "INSERT INTO jobs (meter, kind, is_read, priority, state, max_attempts, created_at, \
              not_before, requested_by, requests, updated_at) \
              VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?6) RETURNING id",
@@ -146,13 +147,13 @@ impl StateStore for SqliteStore {
         let meters = meters.to_vec();
         Box::pin(self.with(move |c| {
             check_batch(&meters)?;
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = c.savepoint()?;
             let rev = bump_revision(&tx)?;
             let now = now_s();
             for m in &meters {
                 let title = m.system_title.to_ascii_uppercase();
                 let owner: Option<String> = tx
-                    .query_row(
+                    .row_cached(
                         "SELECT id FROM meters WHERE system_title = ?1",
                         [&title],
                         |r| r.get(0),
@@ -164,7 +165,7 @@ impl StateStore for SqliteStore {
                         m.id
                     )));
                 }
-                let exists: bool = tx.query_row(
+                let exists: bool = tx.row_cached(
                     "SELECT EXISTS (SELECT 1 FROM meters WHERE id = ?1)",
                     [&m.id.0],
                     |r| r.get(0),
@@ -176,7 +177,7 @@ impl StateStore for SqliteStore {
                     )));
                 }
                 let row = meter_row(m)?;
-                tx.execute(
+                tx.exec_cached(
                     &format!(
                         "INSERT INTO meters ({METER_COLUMNS}, revision, updated_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
@@ -232,9 +233,9 @@ impl StateStore for SqliteStore {
         limit: usize,
     ) -> BoxFuture<'_, Result<(Vec<StoredMeter>, i64), StoreError>> {
         Box::pin(self.with(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             let current: i64 =
-                tx.query_row("SELECT revision FROM registry_revision", [], |r| r.get(0))?;
+                tx.row_cached("SELECT revision FROM registry_revision", [], |r| r.get(0))?;
             let mut out = Vec::new();
             {
                 let mut st = tx.prepare_cached(&format!(
@@ -255,11 +256,9 @@ impl StateStore for SqliteStore {
     }
 
     fn registry_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(
-            self.with(|c| {
-                Ok(c.query_row("SELECT revision FROM registry_revision", [], |r| r.get(0))?)
-            }),
-        )
+        Box::pin(self.with(|c| {
+            Ok(c.row_cached("SELECT revision FROM registry_revision", [], |r| r.get(0))?)
+        }))
     }
 
     fn rotate_keys<'a>(
@@ -278,15 +277,15 @@ impl StateStore for SqliteStore {
                 )));
             }
             let secrets = secrets_text(&keys)?;
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = c.savepoint()?;
             let rev = bump_revision(&tx)?;
-            let n = tx.execute(
+            let n = tx.exec_cached(
                 "UPDATE meters SET secrets = ?3, key_version = ?4, revision = ?5, updated_at = ?6 \
                  WHERE id = ?1 AND key_version = ?2",
                 params![id, from_version, secrets, keys.version, rev, now_s()],
             )?;
             if n == 0 {
-                let exists: bool = tx.query_row(
+                let exists: bool = tx.row_cached(
                     "SELECT EXISTS (SELECT 1 FROM meters WHERE id = ?1)",
                     [&id],
                     |r| r.get(0),
@@ -334,7 +333,7 @@ impl StateStore for SqliteStore {
         let meter = meter.0.clone();
         Box::pin(self.with(move |c| {
             let block = i64::from(block.max(1));
-            let end: i64 = c.query_row(
+            let end: i64 = c.row_cached(
                 "INSERT INTO invocation_counters (meter, next) VALUES (?1, 1 + ?2) \
                  ON CONFLICT (meter) DO UPDATE SET next = max(next, 1) + ?2 RETURNING next",
                 params![meter, block],
@@ -356,7 +355,7 @@ impl StateStore for SqliteStore {
         let meter = meter.0.clone();
         Box::pin(self.with(move |c| {
             let next = i64::try_from(next).unwrap_or(i64::MAX);
-            c.execute(
+            c.exec_cached(
                 "INSERT INTO invocation_counters (meter, next) VALUES (?1, ?2) \
                  ON CONFLICT (meter) DO UPDATE SET next = max(next, excluded.next)",
                 params![meter, next],
@@ -368,7 +367,7 @@ impl StateStore for SqliteStore {
     fn counter_known<'a>(&'a self, meter: &'a MeterId) -> BoxFuture<'a, Result<bool, StoreError>> {
         let meter = meter.0.clone();
         Box::pin(self.with(move |c| {
-            Ok(c.query_row(
+            Ok(c.row_cached(
                 "SELECT EXISTS (SELECT 1 FROM invocation_counters WHERE meter = ?1)",
                 [meter],
                 |r| r.get(0),
@@ -382,7 +381,7 @@ impl StateStore for SqliteStore {
     ) -> BoxFuture<'a, Result<Vec<Created>, StoreError>> {
         let jobs = jobs.to_vec();
         Box::pin(self.with(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = c.savepoint()?;
             let out = create_in(&tx, &jobs)?;
             tx.commit()?;
             Ok(out)
@@ -405,7 +404,7 @@ impl StateStore for SqliteStore {
     ) -> BoxFuture<'_, Result<Claim, StoreError>> {
         Box::pin(self.with(move |c| {
             let id = job_id(id)?;
-            let n = c.execute(
+            let n = c.exec_cached(
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?2, \
                  updated_at = ?2 WHERE id = ?1 AND (state IN ('queued', 'retrying') \
                  OR (state = 'running' AND updated_at < ?3))",
@@ -426,7 +425,7 @@ impl StateStore for SqliteStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let ids = ids.to_vec();
         Box::pin(self.with(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.savepoint()?;
             {
                 let mut st = tx.prepare_cached(
                     "UPDATE jobs SET updated_at = ?2 WHERE id = ?1 AND state = 'running'",
@@ -448,7 +447,7 @@ impl StateStore for SqliteStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let error = error.to_string();
         Box::pin(self.with(move |c| {
-            c.execute(
+            c.exec_cached(
                 "UPDATE jobs SET state = 'retrying', last_error = ?2, not_before = ?3, \
                  updated_at = ?4 WHERE id = ?1 AND state = 'running'",
                 params![job_id(id)?, error, not_before, now_s()],
@@ -459,7 +458,7 @@ impl StateStore for SqliteStore {
 
     fn requeue_job(&self, id: JobId, not_before: i64) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.with(move |c| {
-            c.execute(
+            c.exec_cached(
                 "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), \
                  not_before = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'running'",
                 params![job_id(id)?, not_before, now_s()],
@@ -473,7 +472,7 @@ impl StateStore for SqliteStore {
         Box::pin(self.with(move |c| {
             let detail =
                 serde_json::to_string(&r.detail).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            c.execute(
+            c.exec_cached(
                 "UPDATE jobs SET state = ?2, attempts = max(attempts, ?3), finished_at = ?4, \
                  last_error = ?5, readings = ?6, events = ?7, detail = ?8, updated_at = ?4, \
                  started_at = coalesce(started_at, ?9) \
@@ -499,7 +498,7 @@ impl StateStore for SqliteStore {
             let Ok(id) = i64::try_from(id) else {
                 return Ok(false);
             };
-            Ok(c.execute(
+            Ok(c.exec_cached(
                 "UPDATE jobs SET state = 'cancelled', finished_at = ?2, updated_at = ?2 \
                  WHERE id = ?1 AND state IN ('queued', 'retrying')",
                 params![id, now],
@@ -540,7 +539,7 @@ impl StateStore for SqliteStore {
             }
             let wh = wh.join(" AND ");
             let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(|a| a.as_ref()).collect();
-            let total: i64 = c.query_row(
+            let total: i64 = c.row_cached(
                 &format!("SELECT count(*) FROM jobs WHERE {wh}"),
                 refs.as_slice(),
                 |r| r.get(0),
@@ -605,7 +604,7 @@ impl StateStore for SqliteStore {
 
     fn prune_jobs(&self, before: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(self.with(move |c| {
-            Ok(c.execute(
+            Ok(c.exec_cached(
                 "DELETE FROM jobs WHERE finished_at < ?1 \
                  AND state IN ('succeeded', 'failed', 'cancelled')",
                 [before],
@@ -623,7 +622,7 @@ impl StateStore for SqliteStore {
         Box::pin(self.with(move |c| {
             let now = now_ms();
             let token: Option<i64> = c
-                .query_row(
+                .row_cached(
                     "INSERT INTO leases (name, holder, token, expires_ms) VALUES (?1, ?2, 1, ?3 + ?4) \
                      ON CONFLICT (name) DO UPDATE SET \
                      token = CASE WHEN holder = excluded.holder AND expires_ms > ?3 \
@@ -646,7 +645,7 @@ impl StateStore for SqliteStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let (name, holder) = (name.to_string(), holder.to_string());
         Box::pin(self.with(move |c| {
-            c.execute(
+            c.exec_cached(
                 "UPDATE leases SET expires_ms = 0 WHERE name = ?1 AND holder = ?2",
                 params![name, holder],
             )?;
@@ -664,8 +663,8 @@ impl StateStore for SqliteStore {
     ) -> BoxFuture<'a, Result<Option<Vec<Created>>, StoreError>> {
         let (lease, schedule, jobs) = (lease.to_string(), schedule.to_string(), jobs.to_vec());
         Box::pin(self.with(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let n = tx.execute(
+            let tx = c.savepoint()?;
+            let n = tx.exec_cached(
                 "INSERT INTO schedule_slots (schedule, slot, token, fired_at, jobs) \
                  SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM leases \
                  WHERE name = ?6 AND token = ?3 AND expires_ms > ?7) \
@@ -692,7 +691,7 @@ impl StateStore for SqliteStore {
     fn append_audit<'a>(&'a self, e: &'a AuditEntry) -> BoxFuture<'a, Result<(), StoreError>> {
         let e = e.clone();
         Box::pin(self.with(move |c| {
-            c.execute(
+            c.exec_cached(
                 "INSERT INTO api_audit (time, actor, action, target, detail) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![e.time, e.actor, e.action, e.target, e.detail.to_string()],
@@ -704,9 +703,9 @@ impl StateStore for SqliteStore {
 
 /// Sets one text column of a meter and bumps the registry's revision.
 fn update_meter(c: &mut Connection, id: &str, column: &str, value: &str) -> Result<(), StoreError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = c.savepoint()?;
     let rev = bump_revision(&tx)?;
-    let n = tx.execute(
+    let n = tx.exec_cached(
         &format!("UPDATE meters SET {column} = ?2, revision = ?3, updated_at = ?4 WHERE id = ?1"),
         params![id, value, rev, now_s()],
     )?;
