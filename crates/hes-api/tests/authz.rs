@@ -43,6 +43,10 @@ async fn audit_actions(fx: &Fx) -> Vec<(String, String, Value)> {
         .collect()
 }
 
+fn names(audit: &[(String, String, Value)]) -> Vec<&str> {
+    audit.iter().map(|a| a.1.as_str()).collect()
+}
+
 /// An admin scoped to cell-1, created by the unscoped admin.
 async fn scoped_admin(fx: &Fx) -> String {
     let admin = fx.login("admin").await;
@@ -531,7 +535,7 @@ async fn logins_and_refreshes_are_audited_and_details_are_bounded() {
         audit
             .iter()
             .find(|a| a.1 == action)
-            .unwrap_or_else(|| panic!("no {action} in {audit:?}"))
+            .unwrap_or_else(|| panic!("no {action} among {:?}", names(&audit)))
     };
     assert_eq!(find("auth.login").0, "op");
     assert_eq!(find("auth.login_failed").0, "op");
@@ -542,7 +546,7 @@ async fn logins_and_refreshes_are_audited_and_details_are_bounded() {
     let cmd = audit
         .iter()
         .find(|a| a.1.starts_with("command."))
-        .unwrap_or_else(|| panic!("no command in {audit:?}"));
+        .unwrap_or_else(|| panic!("no command among {:?}", names(&audit)));
     assert_eq!(cmd.2["truncated"], true, "{}", cmd.2.to_string().len());
     assert!(cmd.2.to_string().len() < 8192);
 }
@@ -648,4 +652,79 @@ async fn scoped_viewers_see_their_groups_statistics_and_schedules_only() {
     let got = d.json()["items"][0]["completeness"].as_f64().unwrap();
     let want = (2.0 / expected as f64).min(1.0);
     assert!((got - want).abs() < 1e-9, "{got} != {want}");
+}
+
+#[tokio::test]
+async fn signing_keys_are_shared_through_the_store_and_rotate() {
+    use hes_api::accounts::SqliteAccounts;
+    use hes_api::auth::{Claims, JwtKey};
+    use std::sync::Arc;
+    let fx = fixture().await;
+    let db = fx.dir.join("hes.db");
+    let a1: Arc<dyn Accounts> = Arc::new(SqliteAccounts::open(&db).await.unwrap());
+    let a2: Arc<dyn Accounts> = Arc::new(SqliteAccounts::open(&db).await.unwrap());
+    // Two nodes starting together agree on the first key.
+    let (k1, k2) = tokio::join!(JwtKey::from_store(a1.clone()), JwtKey::from_store(a2));
+    let (k1, k2) = (k1.unwrap(), k2.unwrap());
+    let first = k1.current_kid();
+    assert_eq!(first, k2.current_kid());
+    let now = hes_api::auth::unix_now();
+    let claims = Claims {
+        sub: "admin".into(),
+        role: Role::Admin,
+        groups: vec![],
+        iat: now,
+        exp: now + 100,
+        gen: 0,
+    };
+    let old = k1.sign(&claims).unwrap();
+    assert_eq!(k2.verify(&old, now).unwrap(), claims);
+    // A rotation on node 1: its new key signs; node 2 takes it when it meets such a token.
+    let second = k1.rotate(900).await.unwrap();
+    assert_ne!(second, first);
+    let new = k1.sign(&claims).unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&new).unwrap().kid.as_deref(),
+        Some(second.as_str())
+    );
+    assert!(k2.verify(&new, now).is_err());
+    assert_eq!(k2.verify_fresh(&new, now).await.unwrap(), claims);
+    assert_eq!(k2.current_kid(), second);
+    // Tokens of the previous key live on until they expire.
+    assert!(k1.verify(&old, now).is_ok() && k2.verify(&old, now).is_ok());
+    // Once every replaced key's tokens are dead (no token lives longer than `keep_s`; here
+    // nothing is kept), the old keys go.
+    k1.rotate(-10).await.unwrap();
+    assert!(k1.verify(&old, now).is_err());
+    assert!(k1.verify(&new, now).is_err());
+    // A key that is not in the store: refused, even after reading the keys again.
+    let stranger = JwtKey::random().sign(&claims).unwrap();
+    assert!(k2.verify_fresh(&stranger, now).await.is_err());
+    // A configured key cannot be rotated through the API.
+    let admin = fx.login("admin").await;
+    let r = fx
+        .call(Method::POST, "/api/v1/auth/keys/rotate", Some(&admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_short_jwt_secret_is_refused() {
+    let fx = fixture().await;
+    let acc: std::sync::Arc<dyn Accounts> = fx.accounts.clone();
+    let e = hes_api::jwt_key(acc.clone(), Some("00".repeat(31)))
+        .await
+        .unwrap_err();
+    assert!(e.contains("at least 32 bytes"), "{e}");
+    assert!(!e.contains(&"00".repeat(31)));
+    assert!(hes_api::jwt_key(acc.clone(), Some("not hex".into()))
+        .await
+        .is_err());
+    assert!(hes_api::jwt_key(acc.clone(), Some("00".repeat(32)))
+        .await
+        .is_ok());
+    // Unset: the store's key, the same for the next node.
+    let a = hes_api::jwt_key(acc.clone(), None).await.unwrap();
+    let b = hes_api::jwt_key(acc, None).await.unwrap();
+    assert_eq!(a.current_kid(), b.current_kid());
 }
