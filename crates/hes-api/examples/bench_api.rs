@@ -220,6 +220,7 @@ async fn serve_on<S: hes_store::Store + hes_store::StateStore + 'static>(
         groups: vec![],
         iat: t,
         exp: t + 3600,
+        gen: 0,
     };
     let token = jwt.sign(&claims).unwrap();
     let state = AppState::new(store, cache, registry, engine, accounts, jwt, config);

@@ -4,7 +4,7 @@
 
 pub use hes_model::clock::unix_now;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -16,7 +16,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::accounts::Role;
+use crate::accounts::{Accounts, Role, SigningKey};
 use crate::error::ApiError;
 
 /// Argon2id cost. The default follows the OWASP minimum (19 MiB, 2 passes); tests use less.
@@ -66,6 +66,16 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
+/// The rules every password follows (the first admin's from `HES_ADMIN_PASSWORD` too).
+pub fn check_password(p: &str) -> Result<(), ApiError> {
+    if p.chars().count() < 8 || p.len() > 1024 {
+        return Err(ApiError::BadRequest(
+            "password: 8 to 1024 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Hex SHA-256 of a token secret: what the database keeps.
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -92,13 +102,59 @@ pub struct Claims {
     pub groups: Vec<String>,
     pub iat: i64,
     pub exp: i64,
+    /// The user's token generation when the token was issued: a change of the user's
+    /// password, role or groups bumps it in the store, and older tokens stop being accepted.
+    #[serde(default)]
+    pub gen: i64,
 }
 
-/// The key that signs access tokens; every API node of a deployment shares it.
+/// Shortest `HES_JWT_SECRET`, in bytes (HS256 wants a key as long as its hash).
+pub const MIN_SECRET_BYTES: usize = 32;
+
 #[derive(Clone)]
-pub struct JwtKey {
+struct SignKey {
+    kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
+}
+
+impl SignKey {
+    fn new(kid: String, bytes: &[u8]) -> Self {
+        Self {
+            kid,
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+        }
+    }
+}
+
+/// The current key signs; the others (older keys kept in the store) still verify.
+#[derive(Clone)]
+struct KeySet {
+    current: SignKey,
+    others: Vec<SignKey>,
+}
+
+impl KeySet {
+    fn find(&self, kid: Option<&str>) -> Option<&SignKey> {
+        match kid {
+            None => Some(&self.current),
+            Some(k) => std::iter::once(&self.current)
+                .chain(&self.others)
+                .find(|x| x.kid == k),
+        }
+    }
+}
+
+/// The keys that sign access tokens (HS256, with a `kid` header); every API node of a
+/// deployment shares them: either one key given to every node (`HES_JWT_SECRET`), or keys
+/// kept in the accounts database ([`JwtKey::from_store`]), created once by whichever node
+/// starts first and rotated with [`JwtKey::rotate`]. Never printed (`Debug` shows no key).
+#[derive(Clone)]
+pub struct JwtKey {
+    set: Arc<RwLock<KeySet>>,
+    store: Option<Arc<dyn Accounts>>,
+    reloaded: Arc<Mutex<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for JwtKey {
@@ -107,43 +163,209 @@ impl std::fmt::Debug for JwtKey {
     }
 }
 
+/// A key id that names a key without revealing it: the start of its SHA-256.
+fn kid_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes).get(..8).unwrap_or_default())
+}
+
 impl JwtKey {
-    pub fn new(bytes: Vec<u8>) -> Self {
+    fn of(set: KeySet, store: Option<Arc<dyn Accounts>>) -> Self {
         Self {
-            encoding: EncodingKey::from_secret(&bytes),
-            decoding: DecodingKey::from_secret(&bytes),
+            set: Arc::new(RwLock::new(set)),
+            store,
+            reloaded: Arc::new(Mutex::new(None)),
         }
     }
 
+    /// One fixed key (any length: see [`JwtKey::from_secret_text`] for the checked one).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self::of(
+            KeySet {
+                current: SignKey::new(kid_of(&bytes), &bytes),
+                others: Vec::new(),
+            },
+            None,
+        )
+    }
+
     pub fn random() -> Self {
-        let mut b = vec![0u8; 32];
+        let mut b = vec![0u8; MIN_SECRET_BYTES];
         rand::thread_rng().fill_bytes(&mut b);
         Self::new(b)
     }
 
-    /// A signed HS256 JWT.
-    pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .map_err(ApiError::internal)
+    /// The key of `HES_JWT_SECRET`: hex, at least 32 bytes. The error says why without
+    /// repeating the value.
+    pub fn from_secret_text(text: &str) -> Result<Self, String> {
+        let bytes = hex::decode(text.trim())
+            .map_err(|_| "HES_JWT_SECRET must be hex (64 or more hex digits)".to_string())?;
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "HES_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes ({} hex digits); it has {}",
+                2 * MIN_SECRET_BYTES,
+                bytes.len()
+            ));
+        }
+        Ok(Self::new(bytes))
     }
 
-    /// The claims of a token this key signed that has not expired at `now`. Only HS256 is
-    /// accepted (no `none`, no algorithm confusion).
-    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is checked against the caller's clock below, without leeway, so that tests and
-        // every node agree on the instant a token dies.
-        validation.validate_exp = false;
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map_err(|_| ApiError::Unauthorized("invalid access token".into()))?
-            .claims;
-        if claims.exp <= now {
-            return Err(ApiError::Unauthorized("access token expired".into()));
-        }
-        Ok(claims)
+    /// The keys kept in the accounts database; the first is created when there is none (in
+    /// one statement, so that nodes starting together agree on it).
+    pub async fn from_store(accounts: Arc<dyn Accounts>) -> Result<Self, ApiError> {
+        let set = load_or_create(&*accounts).await?;
+        Ok(Self::of(set, Some(accounts)))
     }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, KeySet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The id of the key that signs now.
+    pub fn current_kid(&self) -> String {
+        self.read().current.kid.clone()
+    }
+
+    /// Reads the keys from the store again (a key rotated by another node, or by this one).
+    pub async fn reload(&self) -> Result<(), ApiError> {
+        if let Some(store) = &self.store {
+            let set = load_or_create(&**store).await?;
+            *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
+        }
+        Ok(())
+    }
+
+    /// A new key becomes current (for every node: the others take it when they meet a token
+    /// it signed, or at their next reload); keys replaced more than `keep_s` ago (the
+    /// longest an access token lives) are dropped. Returns the new key's id.
+    pub async fn rotate(&self, keep_s: i64) -> Result<String, ApiError> {
+        let Some(store) = &self.store else {
+            return Err(ApiError::Conflict(
+                "the signing key is set by HES_JWT_SECRET; change it on every node instead".into(),
+            ));
+        };
+        let now = unix_now();
+        let keys = store.signing_keys().await?;
+        let seq = keys.iter().map(|k| k.seq).max().unwrap_or(0) + 1;
+        let mut secret = vec![0u8; MIN_SECRET_BYTES];
+        rand::thread_rng().fill_bytes(&mut secret);
+        let key = SigningKey {
+            seq,
+            kid: format!("{seq}-{}", random_secret(6)),
+            secret,
+            created_at: now,
+        };
+        // Two rotations at once: one adds `seq`, the other's key is dropped, both end with
+        // the same current key.
+        store.add_signing_key(&key).await?;
+        // A key may go once its successor has signed for `keep_s`: no token it signed lives on.
+        let keys = store.signing_keys().await?;
+        if let Some(oldest_needed) = keys.windows(2).find_map(|w| match w {
+            [old, next] if next.created_at > now - keep_s => Some(old.seq),
+            _ => None,
+        }) {
+            store.drop_signing_keys_before(oldest_needed).await?;
+        } else if let Some(last) = keys.last() {
+            store.drop_signing_keys_before(last.seq).await?;
+        }
+        self.reload().await?;
+        Ok(self.current_kid())
+    }
+
+    /// A signed HS256 JWT with the current key's id.
+    pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
+        let key = self.read().current.clone();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid);
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(ApiError::internal)
+    }
+
+    /// The claims of a token one of the keys signed that has not expired at `now`. Only HS256
+    /// is accepted (no `none`, no algorithm confusion).
+    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
+        let invalid = || ApiError::Unauthorized("invalid access token".into());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let key = self
+            .read()
+            .find(header.kid.as_deref())
+            .cloned()
+            .ok_or_else(invalid)?;
+        verify_with(&key, token, now)
+    }
+
+    /// [`JwtKey::verify`], reading the keys from the store again (at most once a second) when
+    /// the token names a key this node does not know yet (rotated by another node).
+    pub async fn verify_fresh(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
+        match self.verify(token, now) {
+            Err(ApiError::Unauthorized(_)) if self.store.is_some() && self.unknown_kid(token) => {
+                let due = {
+                    let mut at = self.reloaded.lock().unwrap_or_else(|p| p.into_inner());
+                    let due = at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+                    if due {
+                        *at = Some(Instant::now());
+                    }
+                    due
+                };
+                if due {
+                    self.reload().await?;
+                }
+                self.verify(token, now)
+            }
+            other => other,
+        }
+    }
+
+    fn unknown_kid(&self, token: &str) -> bool {
+        jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|h| h.kid)
+            .is_some_and(|k| self.read().find(Some(&k)).is_none())
+    }
+}
+
+fn verify_with(key: &SignKey, token: &str, now: i64) -> Result<Claims, ApiError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    // Expiry is checked against the caller's clock below, without leeway, so that tests and
+    // every node agree on the instant a token dies.
+    validation.validate_exp = false;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp"]);
+    let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        .map_err(|_| ApiError::Unauthorized("invalid access token".into()))?
+        .claims;
+    if claims.exp <= now {
+        return Err(ApiError::Unauthorized("access token expired".into()));
+    }
+    Ok(claims)
+}
+
+async fn load_or_create(accounts: &dyn Accounts) -> Result<KeySet, ApiError> {
+    let mut keys = accounts.signing_keys().await?;
+    if keys.is_empty() {
+        let mut secret = vec![0u8; MIN_SECRET_BYTES];
+        rand::thread_rng().fill_bytes(&mut secret);
+        let first = SigningKey {
+            seq: 1,
+            kid: format!("1-{}", random_secret(6)),
+            secret,
+            created_at: unix_now(),
+        };
+        // Another node may have added its first key since: then that one is kept.
+        accounts.add_signing_key(&first).await?;
+        keys = accounts.signing_keys().await?;
+    }
+    let mut keys: Vec<SignKey> = keys
+        .iter()
+        .rev()
+        .map(|k| SignKey::new(k.kid.clone(), &k.secret))
+        .collect();
+    if keys.is_empty() {
+        return Err(ApiError::Internal("no signing key in the store".into()));
+    }
+    let current = keys.remove(0);
+    Ok(KeySet {
+        current,
+        others: keys,
+    })
 }
 
 /// What a request may do.
@@ -244,6 +466,29 @@ impl Principal {
                 .any(|(k, v)| groups.get(k).is_some_and(|x| x == v))
     }
 
+    /// Whether a user or token with this role, these scopes and groups would have no right
+    /// and no meter beyond this principal's: what it may create, change or hand out. A
+    /// group-scoped principal covers only principals scoped to some of its own groups.
+    pub fn covers(&self, role: Role, scopes: Option<&[String]>, groups: &[String]) -> bool {
+        let other = Principal::new(String::new(), role, groups, scopes.map(<[String]>::to_vec));
+        let rights = [
+            Permission::Read,
+            Permission::Command,
+            Permission::Ack,
+            Permission::Admin,
+        ];
+        rights.iter().all(|p| !other.allows(*p) || self.allows(*p))
+            && self.covers_groups(&other.groups)
+            // Entries that are not key=value would be dropped above and widen the scope.
+            && other.groups.len() == groups.len()
+    }
+
+    /// Whether these groups lie within the principal's (no groups: every meter).
+    pub fn covers_groups(&self, groups: &[(String, String)]) -> bool {
+        self.groups.is_empty()
+            || (!groups.is_empty() && groups.iter().all(|g| self.groups.contains(g)))
+    }
+
     pub fn groups_text(&self) -> Vec<String> {
         self.groups
             .iter()
@@ -298,23 +543,84 @@ impl LoginLimiter {
         Ok(())
     }
 
-    pub fn failed(&self, keys: &[&str]) {
+    /// Counts an attempt against every key before it is tried (so that concurrent attempts
+    /// cannot all pass the check before any is counted): `Err(seconds to wait)`, counting
+    /// nothing, when any key is at its limit. A successful attempt is taken back with
+    /// [`LoginLimiter::succeeded_attempt`].
+    pub fn attempt(&self, keys: &[&str]) -> Result<(), u64> {
         let now = Instant::now();
         let mut map = self.lock();
-        if map.len() >= self.max_keys {
-            let window = self.window;
+        for k in keys {
+            if let Some(q) = map.get_mut(*k) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > self.window)
+                {
+                    q.pop_front();
+                }
+                if q.len() >= self.max_failures {
+                    let oldest = q.front().copied().unwrap_or(now);
+                    let wait = self.window.saturating_sub(now.duration_since(oldest));
+                    return Err(wait.as_secs().max(1));
+                }
+            }
+        }
+        Self::record(
+            &mut map,
+            keys,
+            now,
+            self.window,
+            self.max_keys,
+            self.max_failures,
+        );
+        Ok(())
+    }
+
+    /// A login that succeeded: its user's failures are forgotten, and the attempt it counted
+    /// against the other keys (the client address) is taken back.
+    pub fn succeeded_attempt(&self, user_key: &str, other_keys: &[&str]) {
+        let mut map = self.lock();
+        map.remove(user_key);
+        for k in other_keys {
+            if let Some(q) = map.get_mut(*k) {
+                q.pop_back();
+            }
+        }
+    }
+
+    fn record(
+        map: &mut HashMap<String, VecDeque<Instant>>,
+        keys: &[&str],
+        now: Instant,
+        window: Duration,
+        max_keys: usize,
+        max_failures: usize,
+    ) {
+        if map.len() >= max_keys {
             map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) <= window));
-            if map.len() >= self.max_keys {
+            if map.len() >= max_keys {
                 map.clear();
             }
         }
         for k in keys {
             let q = map.entry((*k).to_string()).or_default();
             q.push_back(now);
-            while q.len() > self.max_failures {
+            while q.len() > max_failures {
                 q.pop_front();
             }
         }
+    }
+
+    pub fn failed(&self, keys: &[&str]) {
+        let mut map = self.lock();
+        Self::record(
+            &mut map,
+            keys,
+            Instant::now(),
+            self.window,
+            self.max_keys,
+            self.max_failures,
+        );
     }
 
     pub fn succeeded(&self, key: &str) {
@@ -336,6 +642,7 @@ mod tests {
             groups: vec!["cell=cell-3".into()],
             iat: 100,
             exp: 1000,
+            gen: 3,
         };
         let t = k.sign(&c).unwrap();
         assert_eq!(k.verify(&t, 500).unwrap(), c);
@@ -369,6 +676,41 @@ mod tests {
                 .unwrap(),
             c
         );
+    }
+
+    #[test]
+    fn secrets_are_long_enough_and_tokens_name_their_key() {
+        assert!(JwtKey::from_secret_text("00ff")
+            .unwrap_err()
+            .contains("at least 32 bytes"));
+        assert!(JwtKey::from_secret_text("zz").is_err());
+        let k = JwtKey::from_secret_text(&"ab".repeat(32)).unwrap();
+        let c = Claims {
+            sub: "ann".into(),
+            role: Role::Viewer,
+            groups: vec![],
+            iat: 1,
+            exp: 100,
+            gen: 0,
+        };
+        let t = k.sign(&c).unwrap();
+        let h = jsonwebtoken::decode_header(&t).unwrap();
+        assert_eq!(h.kid.as_deref(), Some(k.current_kid().as_str()));
+        assert!(!format!("{k:?}").contains("ab"));
+    }
+
+    #[test]
+    fn attempts_count_before_they_are_tried() {
+        let l = LoginLimiter::new(2, Duration::from_secs(60));
+        assert!(l.attempt(&["u:ann", "ip:1"]).is_ok());
+        assert!(l.attempt(&["u:ann", "ip:1"]).is_ok());
+        assert!(l.attempt(&["u:ann", "ip:1"]).is_err());
+        let l = LoginLimiter::new(2, Duration::from_secs(60));
+        assert!(l.attempt(&["u:ann", "ip:1"]).is_ok());
+        l.succeeded_attempt("u:ann", &["ip:1"]);
+        assert!(l.attempt(&["u:bob", "ip:1"]).is_ok());
+        assert!(l.attempt(&["u:cid", "ip:1"]).is_ok());
+        assert!(l.attempt(&["u:dan", "ip:1"]).is_err());
     }
 
     #[test]

@@ -98,7 +98,12 @@ pub async fn authenticate(state: &AppState, credential: &str) -> Result<Principa
             Some(t.scopes),
         ));
     }
-    let c = state.jwt.verify(credential, now)?;
+    let c = state.jwt.verify_fresh(credential, now).await?;
+    // The user's password, role or groups changed (or it was deleted) since the token was
+    // issued: the role and groups it carries are no longer the user's.
+    if state.accounts.token_generation(&c.sub).await? != Some(c.gen) {
+        return Err(ApiError::Unauthorized("access token revoked".into()));
+    }
     Ok(Principal::new(c.sub, c.role, &c.groups, None))
 }
 

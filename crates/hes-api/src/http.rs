@@ -30,6 +30,8 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/auth/token", post(routes::auth::token))
         .route("/auth/refresh", post(routes::auth::refresh))
+        .route("/auth/logout", post(routes::auth::logout))
+        .route("/auth/keys/rotate", post(routes::auth::rotate_key))
         .route("/me", get(routes::auth::me))
         .route(
             "/meters",

@@ -60,6 +60,12 @@ pub struct ApiConfig {
     pub ws_queue: usize,
     /// The node's roles, for `/readyz` (none: the API alone).
     pub health: Option<std::sync::Arc<hes_model::health::Health>>,
+    /// How often an open WebSocket checks its credential again (expiry, revocation).
+    pub ws_recheck_every: Duration,
+    /// Password hashes computed at once (argon2 is CPU- and memory-heavy); more wait.
+    pub hash_concurrency: usize,
+    /// Longest a request waits for a hashing slot before 503.
+    pub hash_wait: Duration,
 }
 
 impl Default for ApiConfig {
@@ -76,6 +82,9 @@ impl Default for ApiConfig {
             ws_stats_every: Duration::from_secs(5),
             ws_queue: 1024,
             health: None,
+            ws_recheck_every: Duration::from_secs(15),
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_wait: Duration::from_secs(10),
         }
     }
 }
@@ -99,7 +108,31 @@ pub struct Inner {
     stats_cache: std::sync::Mutex<Option<(Instant, routes::stats::Slow)>>,
     stats_refreshing: std::sync::atomic::AtomicBool,
     stats_init: tokio::sync::Mutex<()>,
+    scoped_stats:
+        std::sync::Mutex<std::collections::HashMap<String, (Instant, routes::stats::Slow)>>,
     dummy_hash: tokio::sync::OnceCell<String>,
+    hashing: tokio::sync::Semaphore,
+}
+
+/// Largest audit detail kept whole (JSON text, bytes); longer ones are cut and marked.
+pub const MAX_AUDIT_DETAIL: usize = 4096;
+
+/// `detail`, or when its JSON text is over [`MAX_AUDIT_DETAIL`], its start with a marker:
+/// `{"truncated": true, "bytes": <whole length>, "start": "<the first bytes of the text>"}`.
+pub fn bounded_detail(detail: serde_json::Value) -> serde_json::Value {
+    let text = detail.to_string();
+    if text.len() <= MAX_AUDIT_DETAIL {
+        return detail;
+    }
+    let mut end = MAX_AUDIT_DETAIL;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({
+        "truncated": true,
+        "bytes": text.len(),
+        "start": text.get(..end).unwrap_or_default(),
+    })
 }
 
 impl std::fmt::Debug for AppState {
@@ -151,7 +184,9 @@ impl AppState {
             stats_cache: std::sync::Mutex::new(None),
             stats_refreshing: std::sync::atomic::AtomicBool::new(false),
             stats_init: tokio::sync::Mutex::new(()),
+            scoped_stats: std::sync::Mutex::new(std::collections::HashMap::new()),
             dummy_hash: tokio::sync::OnceCell::new(),
+            hashing: tokio::sync::Semaphore::new(config.hash_concurrency.max(1)),
             config,
         }))
     }
@@ -169,10 +204,43 @@ impl AppState {
             actor: actor.to_string(),
             action: action.to_string(),
             target: target.to_string(),
-            detail,
+            detail: bounded_detail(detail),
         };
         self.accounts.audit(&e).await?;
         Ok(())
+    }
+
+    /// Runs argon2 work (`f`) on the blocking pool once one of the bounded hashing slots is
+    /// free: at most `hash_concurrency` at once, so that a flood of logins cannot take every
+    /// core and all memory; a request that waits longer than `hash_wait` gets 503.
+    pub async fn hashing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = tokio::time::timeout(self.config.hash_wait, self.hashing.acquire())
+            .await
+            .map_err(|_| ApiError::Unavailable("too many logins at once; try again".into()))?
+            .map_err(ApiError::internal)?;
+        let out = tokio::task::spawn_blocking(f)
+            .await
+            .map_err(ApiError::internal);
+        drop(permit);
+        out
+    }
+}
+
+/// The key that signs access tokens: `HES_JWT_SECRET` when set (hex, at least 32 bytes; every
+/// node of a deployment sets the same), else the keys kept in the accounts database (created
+/// by the first node, shared by all). The error says what is wrong, never the key.
+pub async fn jwt_key(
+    accounts: Arc<dyn Accounts>,
+    env_secret: Option<String>,
+) -> Result<JwtKey, String> {
+    match env_secret {
+        Some(text) => JwtKey::from_secret_text(&text),
+        None => JwtKey::from_store(accounts)
+            .await
+            .map_err(|e| format!("the signing key in the accounts database: {e:?}")),
     }
 }
 
@@ -184,10 +252,16 @@ pub async fn ensure_first_admin(
     env_password: Option<String>,
     cost: HashCost,
 ) -> Result<Option<String>, ApiError> {
+    let env_password = env_password.filter(|p| !p.is_empty());
+    if let Some(p) = &env_password {
+        auth::check_password(p).map_err(|e| {
+            ApiError::BadRequest(format!("HES_ADMIN_PASSWORD does not follow the rules: {e}"))
+        })?;
+    }
     if !accounts.users().await?.is_empty() {
         return Ok(None);
     }
-    let (password, generated) = match env_password.filter(|p| !p.is_empty()) {
+    let (password, generated) = match env_password {
         Some(p) => (p, false),
         None => (auth::generate_password(), true),
     };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -176,6 +176,16 @@ pub async fn ws(
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::to_string);
+    // A URL ends up in proxy and server logs and in browser history: only short-lived access
+    // tokens may travel there, never a long-lived API token.
+    if q.access_token
+        .as_deref()
+        .is_some_and(|t| t.starts_with("hes_"))
+    {
+        return Err(ApiError::Unauthorized(
+            "API tokens are taken in the Authorization header only, never in the URL".into(),
+        ));
+    }
     let cred = q
         .access_token
         .or(header)
@@ -187,7 +197,7 @@ pub async fn ws(
     let rx = state.live.tx.subscribe();
     Ok(upgrade
         .max_message_size(64 << 10)
-        .on_upgrade(move |socket| session(state, who, rx, socket)))
+        .on_upgrade(move |socket| session(state, who, cred, rx, socket)))
 }
 
 async fn send(socket: &mut WebSocket, text: String) -> bool {
@@ -238,9 +248,13 @@ fn subscribe(text: &str) -> Result<Subscription, String> {
     })
 }
 
+/// Close code for a session whose credential expired or was revoked (policy violation).
+const CLOSE_CREDENTIAL: u16 = 1008;
+
 async fn session(
     state: AppState,
     who: Principal,
+    credential: String,
     mut rx: broadcast::Receiver<Arc<LiveMsg>>,
     mut socket: WebSocket,
 ) {
@@ -248,8 +262,37 @@ async fn session(
     let mut sub = Subscription::default();
     let mut tick = tokio::time::interval(state.config.ws_stats_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut recheck = tokio::time::interval_at(
+        tokio::time::Instant::now() + state.config.ws_recheck_every,
+        state.config.ws_recheck_every,
+    );
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = recheck.tick() => {
+                // The credential expired, was revoked, or its user changed: the session ends
+                // as a new request with it would be refused.
+                let why = match authenticate(&state, &credential).await {
+                    Ok(_) => None,
+                    Err(ApiError::Unauthorized(why)) => Some(why),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "checking a live client's credential again");
+                        None
+                    }
+                };
+                if let Some(why) = why {
+                    let frame = CloseFrame {
+                        code: CLOSE_CREDENTIAL,
+                        reason: why.chars().take(100).collect::<String>().into(),
+                    };
+                    let _ = tokio::time::timeout(
+                        SEND_TIMEOUT,
+                        socket.send(Message::Close(Some(frame))),
+                    )
+                    .await;
+                    break;
+                }
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(t))) => {
                     let reply = match subscribe(t.as_str()) {

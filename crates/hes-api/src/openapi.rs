@@ -31,6 +31,8 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
     paths(
         crate::routes::auth::token,
         crate::routes::auth::refresh,
+        crate::routes::auth::logout,
+        crate::routes::auth::rotate_key,
         crate::routes::auth::me,
         crate::routes::meters::list,
         crate::routes::meters::create,

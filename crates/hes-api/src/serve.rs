@@ -1,8 +1,9 @@
 //! Serving the router: plain TCP or TLS (rustls, with the ring provider), with the client
 //! address available to handlers (the login rate limit) and a graceful shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,8 +83,61 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> std::io::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Bounds on TLS handshakes, so that clients that connect and never finish (or finish slowly)
+/// cannot hold the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsLimits {
+    /// A handshake not done within this time is dropped.
+    pub handshake_timeout: Duration,
+    /// Handshakes in progress at once, over all clients (more wait to be accepted).
+    pub handshakes: usize,
+    /// Handshakes in progress at once from one client address (more are closed at once).
+    pub per_client: usize,
+}
+
+impl Default for TlsLimits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            handshakes: 256,
+            per_client: 16,
+        }
+    }
+}
+
+/// Handshakes in progress per client address; an entry goes when its last one ends.
+#[derive(Debug, Default)]
+struct PerClient(std::sync::Mutex<HashMap<IpAddr, usize>>);
+
+impl PerClient {
+    fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot(self.clone(), ip))
+    }
+}
+
+struct ClientSlot(Arc<PerClient>, IpAddr);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut map = self.0 .0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// Accepts TCP connections and completes their TLS handshakes in the background (each within
-/// 10 s, at most 256 at once), handing finished connections to the server.
+/// 10 s, at most 256 at once and 16 from one client address: [`TlsLimits`]), handing finished
+/// connections to the server.
 #[derive(Debug)]
 pub struct TlsListener {
     ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -99,9 +153,18 @@ impl Drop for TlsListener {
 
 impl TlsListener {
     pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<Self> {
+        Self::with_limits(tcp, acceptor, TlsLimits::default())
+    }
+
+    pub fn with_limits(
+        tcp: TcpListener,
+        acceptor: TlsAcceptor,
+        limits: TlsLimits,
+    ) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, ready) = tokio::sync::mpsc::channel(64);
-        let handshakes = Arc::new(tokio::sync::Semaphore::new(256));
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(limits.handshakes.max(1)));
+        let clients = Arc::new(PerClient::default());
         let task = tokio::spawn(async move {
             loop {
                 let Ok(permit) = handshakes.clone().acquire_owned().await else {
@@ -115,14 +178,22 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Some(slot) = clients.enter(peer.ip(), limits.per_client.max(1)) else {
+                    tracing::debug!(%peer, "too many TLS handshakes from this address");
+                    drop(stream);
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-                    if let Ok(Ok(tls)) = hs.await {
+                    let hs =
+                        tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream));
+                    let done = hs.await;
+                    drop(slot);
+                    drop(permit);
+                    if let Ok(Ok(tls)) = done {
                         let _ = tx.send((tls, peer)).await;
                     }
-                    drop(permit);
                 });
             }
         });

@@ -91,6 +91,7 @@ async fn an_expired_access_token_is_refused() {
             groups: vec![],
             iat: now - 1000,
             exp: now - 1,
+            gen: 0,
         })
         .unwrap();
     let r = fx.call(Method::GET, "/api/v1/meters", Some(&t), None).await;

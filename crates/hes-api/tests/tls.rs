@@ -17,15 +17,9 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 
-#[tokio::test]
-async fn serves_over_tls_with_hsts() {
-    let fx = common::fixture_with(hes_api::ApiConfig {
-        hash_cost: common::COST,
-        hsts: true,
-        ..hes_api::ApiConfig::default()
-    })
-    .await;
-    let (cert, key) = (fx.dir.join("cert.pem"), fx.dir.join("key.pem"));
+/// A self-signed certificate for localhost and its key, in `dir`.
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = std::process::Command::new("openssl")
         .args([
             "req",
@@ -54,6 +48,18 @@ async fn serves_over_tls_with_hsts() {
         Ok(o) if o.status.success() => {}
         other => panic!("the openssl command is needed to make a test certificate: {other:?}"),
     }
+    (cert, key)
+}
+
+#[tokio::test]
+async fn serves_over_tls_with_hsts() {
+    let fx = common::fixture_with(hes_api::ApiConfig {
+        hash_cost: common::COST,
+        hsts: true,
+        ..hes_api::ApiConfig::default()
+    })
+    .await;
+    let (cert, key) = certificate(&fx.dir);
     let acceptor = hes_api::serve::tls_acceptor(&cert, &key).unwrap();
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let listener = hes_api::serve::TlsListener::new(tcp, acceptor).unwrap();
@@ -106,5 +112,76 @@ async fn serves_over_tls_with_hsts() {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), plain.read_to_end(&mut buf)).await;
     assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    server.abort();
+}
+
+/// Whether the server closed `c` (end of stream or reset) within `within`.
+async fn closed_within(c: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(within, c.read(&mut buf)).await {
+        Ok(Ok(0) | Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn handshakes_are_bounded_in_time_and_per_client() {
+    let fx = common::fixture().await;
+    let (cert, key) = certificate(&fx.dir);
+    let acceptor = hes_api::serve::tls_acceptor(&cert, &key).unwrap();
+
+    // A client that connects and never speaks is dropped after the handshake timeout.
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let limits = hes_api::serve::TlsLimits {
+        handshake_timeout: Duration::from_secs(1),
+        ..hes_api::serve::TlsLimits::default()
+    };
+    let listener = hes_api::serve::TlsListener::with_limits(tcp, acceptor.clone(), limits).unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    let server = tokio::spawn(hes_api::serve::serve_tls(
+        listener,
+        fx.app.clone(),
+        std::future::pending(),
+    ));
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(20)).await);
+    server.abort();
+
+    // One address holds at most `per_client` handshakes: the next connection is closed at
+    // once, while those pending stay open.
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let limits = hes_api::serve::TlsLimits {
+        handshake_timeout: Duration::from_secs(600),
+        handshakes: 256,
+        per_client: 3,
+    };
+    let listener = hes_api::serve::TlsListener::with_limits(tcp, acceptor, limits).unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    let server = tokio::spawn(hes_api::serve::serve_tls(
+        listener,
+        fx.app.clone(),
+        std::future::pending(),
+    ));
+    let mut pending = Vec::new();
+    for _ in 0..3 {
+        pending.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(30)).await,
+        "a fourth handshake from one address was not refused"
+    );
+    assert!(!closed_within(&mut pending[0], Duration::from_millis(300)).await);
+    // Their slots come back when they go.
+    drop(pending);
+    let mut ok = false;
+    for _ in 0..100 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if !closed_within(&mut c, Duration::from_millis(200)).await {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "the address stayed refused after its handshakes ended");
     server.abort();
 }

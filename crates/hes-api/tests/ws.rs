@@ -251,3 +251,117 @@ async fn live_messages_fan_out_across_api_nodes_through_redis() {
             .unwrap();
     }
 }
+
+/// The close frame that ends `ws` (messages before it are skipped), within 20 s.
+async fn closed_with(ws: &mut Ws) -> (u16, String) {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("the session was not closed within 20 s")
+            .expect("the stream ended without a close frame")
+            .unwrap();
+        if let Message::Close(frame) = m {
+            let f = frame.expect("a close frame without a code");
+            return (u16::from(f.code), f.reason.to_string());
+        }
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_with_their_credential_and_api_tokens_stay_out_of_urls() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let fx = common::fixture_with(hes_api::ApiConfig {
+        hash_cost: common::COST,
+        ws_recheck_every: Duration::from_millis(200),
+        ..hes_api::ApiConfig::default()
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(hes_api::serve::serve(
+        listener,
+        fx.app.clone(),
+        std::future::pending(),
+    ));
+    let admin = fx.login("admin").await;
+    let created = fx
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/tokens",
+            Some(&admin),
+            Some(json!({"name": "live", "role": "viewer"})),
+        )
+        .await
+        .json();
+    let secret = created["token"].as_str().unwrap().to_string();
+    // A long-lived API token in the URL: refused before the upgrade.
+    let r =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws?access_token={secret}"))
+            .await;
+    assert!(r.is_err(), "an API token was taken from the URL");
+    // In the Authorization header: accepted, and the session ends when it is revoked.
+    let mut req = format!("ws://{addr}/api/v1/ws")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {secret}").parse().unwrap());
+    let (mut by_token, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    subscribe(&mut by_token, json!({"fleet": true})).await;
+    // A user's session ends when its password changes.
+    let op = fx.login("op").await;
+    let mut by_user = connect(addr, &op).await;
+    subscribe(&mut by_user, json!({"fleet": true})).await;
+
+    let id = created["id"].as_str().unwrap();
+    let r = fx
+        .call(
+            axum::http::Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 204);
+    let (code, why) = closed_with(&mut by_token).await;
+    assert_eq!(code, 1008);
+    assert!(why.contains("revoked"), "{why}");
+
+    let r = fx
+        .call(
+            axum::http::Method::PATCH,
+            "/api/v1/users/op",
+            Some(&admin),
+            Some(json!({"password": "another-password"})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text());
+    let (code, why) = closed_with(&mut by_user).await;
+    assert_eq!(code, 1008);
+    assert!(why.contains("revoked"), "{why}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_session_ends_when_its_access_token_expires() {
+    let fx = common::fixture_with(hes_api::ApiConfig {
+        hash_cost: common::COST,
+        access_ttl_s: 2,
+        ws_recheck_every: Duration::from_millis(200),
+        ..hes_api::ApiConfig::default()
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(hes_api::serve::serve(
+        listener,
+        fx.app.clone(),
+        std::future::pending(),
+    ));
+    let token = fx.login("viewer").await;
+    let mut ws = connect(addr, &token).await;
+    subscribe(&mut ws, json!({"fleet": true})).await;
+    let (code, why) = closed_with(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(why.contains("expired"), "{why}");
+    server.abort();
+}

@@ -39,6 +39,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         name: "api_accounts",
         sql: include_str!("../migrations/pg/0100_api_accounts.sql"),
     },
+    Migration {
+        version: 101,
+        name: "api_sessions_keys",
+        sql: include_str!("../migrations/pg/0101_api_sessions_keys.sql"),
+    },
 ];
 
 /// SQLite migrations, in order.
@@ -63,6 +68,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 100,
         name: "api_accounts",
         sql: include_str!("../migrations/sqlite/0100_api_accounts.sql"),
+    },
+    Migration {
+        version: 101,
+        name: "api_sessions_keys",
+        sql: include_str!("../migrations/sqlite/0101_api_sessions_keys.sql"),
     },
 ];
 

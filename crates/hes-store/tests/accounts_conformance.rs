@@ -13,7 +13,7 @@ use dlms::ObisCode;
 use hes_model::{Event, MeterId, Reading, Source};
 use hes_store::accounts::{
     Accounts, AccountsError, ApiToken, AuditEntry, AuditFilter, EventFilter, EventKey, PgAccounts,
-    RefreshUse, Role, Severity, SqliteAccounts, StoredSchedule, User, UserUpdate,
+    RefreshUse, Role, Severity, SigningKey, SqliteAccounts, StoredSchedule, User, UserUpdate,
 };
 use hes_store::{PgStore, SqliteStore, Store};
 use serde_json::json;
@@ -313,6 +313,113 @@ async fn channels_and_days(a: &dyn Accounts, s: &dyn Store) {
         [(day, 2), (day + 86_400, 1)]
     );
     assert_eq!(a.readings_total().await.unwrap(), 4);
+    let m1 = ["M1".to_string()];
+    let m2 = ["M2".to_string()];
+    assert_eq!(
+        a.readings_per_day_of("1.0.1.8.0.255", day, day + 2 * 86_400, &m1)
+            .await
+            .unwrap(),
+        [(day, 2), (day + 86_400, 1)]
+    );
+    assert!(a
+        .readings_per_day_of("1.0.1.8.0.255", day, day + 2 * 86_400, &m2)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(a.readings_total_of(&m1).await.unwrap(), 4);
+    assert_eq!(a.readings_total_of(&m2).await.unwrap(), 0);
+    assert_eq!(a.readings_total_of(&[]).await.unwrap(), 0);
+}
+
+/// A change of a user ends its sessions: token generation, refresh tokens, owned API tokens.
+async fn sessions(a: &dyn Accounts, _s: &dyn Store) {
+    a.create_user(&user("ann", Role::Operator)).await.unwrap();
+    a.create_user(&user("bob", Role::Operator)).await.unwrap();
+    assert_eq!(a.token_generation("ann").await.unwrap(), Some(0));
+    assert_eq!(a.token_generation("nobody").await.unwrap(), None);
+    let token = |id: &str, owner: &str| ApiToken {
+        id: id.into(),
+        name: id.into(),
+        owner: owner.into(),
+        role: Role::Viewer,
+        scopes: vec![],
+        groups: vec![],
+        created_at: 10,
+        expires_at: None,
+        revoked_at: None,
+    };
+    a.create_token(&token("ta", "ann"), "hta").await.unwrap();
+    a.create_token(&token("tb", "bob"), "htb").await.unwrap();
+    a.put_refresh("ra", "ann", i64::MAX / 2).await.unwrap();
+    a.put_refresh("rb", "bob", i64::MAX / 2).await.unwrap();
+    // Nothing changed: nothing ends.
+    a.update_user("ann", &UserUpdate::default()).await.unwrap();
+    assert_eq!(a.token_generation("ann").await.unwrap(), Some(0));
+    a.update_user(
+        "ann",
+        &UserUpdate {
+            password_hash: Some("$argon2id$new".into()),
+            ..UserUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.token_generation("ann").await.unwrap(), Some(1));
+    assert_eq!(a.use_refresh("ra", 1).await.unwrap(), RefreshUse::Invalid);
+    assert!(a
+        .token_by_hash("hta")
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+    // Bob's untouched.
+    assert!(a
+        .token_by_hash("htb")
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_none());
+    a.put_refresh("rb2", "bob", i64::MAX / 2).await.unwrap();
+    assert_eq!(a.refresh_owner("rb2").await.unwrap(), Some("bob".into()));
+    assert_eq!(a.refresh_owner("nope").await.unwrap(), None);
+    // Logout: an unspent token names its user once; a spent or unknown one nobody.
+    assert_eq!(a.revoke_refresh("rb2").await.unwrap(), Some("bob".into()));
+    assert_eq!(a.revoke_refresh("rb2").await.unwrap(), None);
+    assert_eq!(a.use_refresh("rb2", 1).await.unwrap(), RefreshUse::Invalid);
+    a.delete_user("bob").await.unwrap();
+    assert!(a
+        .token_by_hash("htb")
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+    assert_eq!(a.use_refresh("rb", 1).await.unwrap(), RefreshUse::Invalid);
+    assert_eq!(a.token_generation("bob").await.unwrap(), None);
+}
+
+async fn signing_keys(a: &dyn Accounts, _s: &dyn Store) {
+    assert!(a.signing_keys().await.unwrap().is_empty());
+    let key = |seq: i64, b: u8| SigningKey {
+        seq,
+        kid: format!("k{seq}-{b}"),
+        secret: vec![b; 32],
+        created_at: 100 + seq,
+    };
+    // Two nodes creating the first key at once: one wins, both then read it.
+    let (k1, k2) = (key(1, 1), key(1, 2));
+    let (x, y) = tokio::join!(a.add_signing_key(&k1), a.add_signing_key(&k2));
+    assert!(x.unwrap() ^ y.unwrap());
+    let keys = a.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0] == key(1, 1) || keys[0] == key(1, 2));
+    assert!(a.add_signing_key(&key(2, 3)).await.unwrap());
+    assert!(a.add_signing_key(&key(3, 4)).await.unwrap());
+    a.drop_signing_keys_before(3).await.unwrap();
+    assert_eq!(a.signing_keys().await.unwrap(), [key(3, 4)]);
+    assert!(!format!("{:?}", key(3, 4)).contains("secret"));
 }
 
 async fn schedules(a: &dyn Accounts, _s: &dyn Store) {
@@ -379,5 +486,7 @@ conformance!(
     audit,
     events_and_acks,
     channels_and_days,
-    schedules
+    schedules,
+    sessions,
+    signing_keys
 );

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use hes_api::auth::JwtKey;
 use hes_api::{ApiConfig, AppState, CommandSink};
 use hes_cache::Cache;
 use hes_store::Registry;
@@ -63,10 +62,15 @@ pub async fn start(
     let generated = hes_api::ensure_first_admin(&*accounts, env_password, config.hash_cost)
         .await
         .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?;
-    let jwt = match std::env::var("HES_JWT_SECRET") {
-        Ok(hexkey) => JwtKey::new(hex::decode(hexkey.trim()).context("HES_JWT_SECRET is not hex")?),
-        Err(_) => JwtKey::random(),
-    };
+    // Without HES_JWT_SECRET the keys live in the accounts database, shared by every node.
+    let jwt = hes_api::jwt_key(
+        accounts.clone(),
+        std::env::var("HES_JWT_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the access token signing key: {e}"))?;
     let state = AppState::new(store, cache, registry, commands, accounts, jwt, config);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

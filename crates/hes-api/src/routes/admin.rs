@@ -58,6 +58,15 @@ pub async fn groups(
     Ok(Json(List::page(all, &page)))
 }
 
+/// Whether a group-scoped principal sees (and may change or run) a schedule: only one of its
+/// own groups'; a schedule of every meter (no group) belongs to unscoped principals.
+fn covers_schedule(who: &Principal, group: Option<&str>) -> bool {
+    who.unrestricted()
+        || group
+            .and_then(parse_group)
+            .is_some_and(|g| who.groups.contains(&g))
+}
+
 /// A schedule as the API takes it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = Schedule)]
@@ -163,7 +172,9 @@ pub async fn schedules(
         .schedules()
         .await?
         .into_iter()
-        .filter_map(|s| serde_json::from_str(&s.spec).ok())
+        .filter_map(|s| serde_json::from_str::<ScheduleSpec>(&s.spec).ok())
+        .filter(|s| covers_schedule(&who, s.group.as_deref()))
+        .filter_map(|s| serde_json::to_value(s).ok())
         .collect();
     Ok(Json(List::page(all, &page)))
 }
@@ -184,6 +195,24 @@ pub async fn put_schedule(
 ) -> Result<(StatusCode, Json<ScheduleSpec>), ApiError> {
     who.require(Permission::Admin)?;
     spec.check()?;
+    if !covers_schedule(&who, spec.group.as_deref()) {
+        return Err(ApiError::Forbidden(
+            "a schedule outside your groups (give one of them as its group)".into(),
+        ));
+    }
+    let existing = state.accounts.schedules().await?;
+    if let Some(old) = existing
+        .iter()
+        .filter(|s| s.name == spec.name)
+        .find_map(|s| serde_json::from_str::<ScheduleSpec>(&s.spec).ok())
+    {
+        if !covers_schedule(&who, old.group.as_deref()) {
+            return Err(ApiError::Forbidden(format!(
+                "schedule {} exists outside your groups",
+                spec.name
+            )));
+        }
+    }
     let text = serde_json::to_string(&spec).map_err(ApiError::internal)?;
     state
         .audit(
@@ -218,6 +247,19 @@ pub async fn delete_schedule(
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     who.require(Permission::Admin)?;
+    if !who.unrestricted() {
+        let visible = state
+            .accounts
+            .schedules()
+            .await?
+            .iter()
+            .filter(|s| s.name == name)
+            .filter_map(|s| serde_json::from_str::<ScheduleSpec>(&s.spec).ok())
+            .any(|s| covers_schedule(&who, s.group.as_deref()));
+        if !visible {
+            return Err(ApiError::NotFound(format!("schedule {name}")));
+        }
+    }
     state
         .audit(&who.name, "schedule.delete", &name, json!({}))
         .await?;
@@ -257,6 +299,7 @@ pub async fn run_schedule(
         .into_iter()
         .filter(|s| s.name == name)
         .find_map(|s| serde_json::from_str::<ScheduleSpec>(&s.spec).ok())
+        .filter(|s| covers_schedule(&who, s.group.as_deref()))
         .ok_or_else(|| ApiError::NotFound(format!("schedule {name}")))?;
     let schedule = spec
         .to_schedule()
@@ -333,6 +376,7 @@ pub async fn users(
         .users()
         .await?
         .into_iter()
+        .filter(|u| who.covers(u.role, None, &u.groups))
         .map(user_json)
         .collect();
     Ok(Json(List::page(all, &page)))
@@ -362,14 +406,7 @@ fn check_username(u: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_password(p: &str) -> Result<(), ApiError> {
-    if p.chars().count() < 8 || p.len() > 1024 {
-        return Err(ApiError::BadRequest(
-            "password: at least 8 characters".into(),
-        ));
-    }
-    Ok(())
-}
+use crate::auth::check_password;
 
 fn check_groups(g: &[String]) -> Result<(), ApiError> {
     if g.len() > 64 || g.iter().any(|g| parse_group(g).is_none()) {
@@ -382,9 +419,21 @@ fn check_groups(g: &[String]) -> Result<(), ApiError> {
 
 async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
     let cost = state.config.hash_cost;
-    tokio::task::spawn_blocking(move || hash_password(&password, cost))
-        .await
-        .map_err(ApiError::internal)?
+    state
+        .hashing(move || hash_password(&password, cost))
+        .await?
+}
+
+/// A scoped admin may hand out nothing beyond its own rights and groups.
+fn beyond(who: &Principal) -> ApiError {
+    ApiError::Forbidden(format!(
+        "rights or groups beyond your own ({})",
+        if who.unrestricted() {
+            "role and scopes".to_string()
+        } else {
+            format!("groups {}", who.groups_text().join(","))
+        }
+    ))
 }
 
 #[utoipa::path(
@@ -406,6 +455,9 @@ pub async fn create_user(
     check_password(&n.password)?;
     check_groups(&n.groups)?;
     let role = role_param(&n.role)?;
+    if !who.covers(role, None, &n.groups) {
+        return Err(beyond(&who));
+    }
     if state.accounts.user(&n.username).await?.is_some() {
         return Err(ApiError::Conflict(format!("user {}", n.username)));
     }
@@ -467,10 +519,20 @@ pub async fn update_user(
         .accounts
         .user(&username)
         .await?
+        .filter(|u| who.covers(u.role, None, &u.groups))
         .ok_or_else(|| ApiError::NotFound(format!("user {username}")))?;
     let role = p.role.as_deref().map(role_param).transpose()?;
     if let Some(g) = &p.groups {
         check_groups(g)?;
+    }
+    // What the user would be after the change: still within the caller's rights and groups
+    // (a scoped admin cannot clear its own groups, nor widen anyone's).
+    if !who.covers(
+        role.unwrap_or(existing.role),
+        None,
+        p.groups.as_deref().unwrap_or(&existing.groups),
+    ) {
+        return Err(beyond(&who));
     }
     if existing.role == Role::Admin
         && role.is_some_and(|r| r != Role::Admin)
@@ -528,6 +590,7 @@ pub async fn delete_user(
         .accounts
         .user(&username)
         .await?
+        .filter(|u| who.covers(u.role, None, &u.groups))
         .ok_or_else(|| ApiError::NotFound(format!("user {username}")))?;
     if existing.role == Role::Admin && other_admins(&state, &username).await? == 0 {
         return Err(ApiError::Conflict(
@@ -595,6 +658,7 @@ pub async fn tokens(
         .tokens()
         .await?
         .into_iter()
+        .filter(|t| who.covers(t.role, Some(&t.scopes), &t.groups))
         .map(|t| token_json(t, None))
         .collect();
     Ok(Json(List::page(all, &page)))
@@ -637,6 +701,9 @@ pub async fn create_token(
         )));
     }
     check_groups(&n.groups)?;
+    if !who.covers(role, Some(&n.scopes), &n.groups) {
+        return Err(beyond(&who));
+    }
     let days = n.expires_in_days.unwrap_or(90);
     if !(1..=3650).contains(&days) {
         return Err(ApiError::BadRequest("expires_in_days: 1 to 3650".into()));
@@ -685,7 +752,13 @@ pub async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     who.require(Permission::Admin)?;
-    if !state.accounts.tokens().await?.iter().any(|t| t.id == id) {
+    if !state
+        .accounts
+        .tokens()
+        .await?
+        .iter()
+        .any(|t| t.id == id && who.covers(t.role, Some(&t.scopes), &t.groups))
+    {
         return Err(ApiError::NotFound(format!("token {id}")));
     }
     state
@@ -743,6 +816,12 @@ pub async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<List<AuditJson>>, ApiError> {
     who.require(Permission::Admin)?;
+    // The log records acts on every group's meters and users.
+    if !who.unrestricted() {
+        return Err(ApiError::Forbidden(
+            "the audit log is for admins without group scope".into(),
+        ));
+    }
     let page = q.page();
     let f = AuditFilter {
         actor: q.actor.filter(|s| !s.is_empty()),

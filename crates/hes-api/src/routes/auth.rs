@@ -1,13 +1,16 @@
 //! Login, refresh and who-am-I.
 
 use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
 use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::accounts::{RefreshUse, User};
-use crate::auth::{random_secret, secret_hash, unix_now, verify_password, Claims, Principal};
+use crate::auth::{
+    random_secret, secret_hash, unix_now, verify_password, Claims, Permission, Principal,
+};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::AppState;
@@ -41,17 +44,24 @@ async fn dummy_hash(state: &AppState) -> Result<String, ApiError> {
     state
         .dummy_hash
         .get_or_try_init(|| async move {
-            tokio::task::spawn_blocking(move || {
-                crate::auth::hash_password(&random_secret(16), cost)
-            })
-            .await
-            .map_err(ApiError::internal)?
+            state
+                .hashing(move || crate::auth::hash_password(&random_secret(16), cost))
+                .await?
         })
         .await
         .cloned()
 }
 
-async fn issue(state: &AppState, user: &User) -> Result<Tokens, ApiError> {
+/// The user's token generation, read *before* what a login or refresh checks: a change of the
+/// user after it makes the tokens issued with it worthless.
+async fn generation(state: &AppState, username: &str) -> Result<Option<i64>, ApiError> {
+    Ok(state.accounts.token_generation(username).await?)
+}
+
+/// Tokens for `user` at generation `gen` (read before the user and its credential were
+/// checked). Should the user have changed meanwhile, nothing is issued: the change ended its
+/// sessions, and this one must not outlive it.
+async fn issue(state: &AppState, user: &User, gen: i64) -> Result<Tokens, ApiError> {
     let now = unix_now();
     let claims = Claims {
         sub: user.username.clone(),
@@ -59,6 +69,7 @@ async fn issue(state: &AppState, user: &User) -> Result<Tokens, ApiError> {
         groups: user.groups.clone(),
         iat: now,
         exp: now + state.config.access_ttl_s,
+        gen,
     };
     let access_token = state.jwt.sign(&claims)?;
     let refresh_token = random_secret(32);
@@ -70,6 +81,16 @@ async fn issue(state: &AppState, user: &User) -> Result<Tokens, ApiError> {
             now + state.config.refresh_ttl_s,
         )
         .await?;
+    // A change that committed before the refresh token was stored did not delete it.
+    if generation(state, &user.username).await? != Some(gen) {
+        state
+            .accounts
+            .revoke_refresh(&secret_hash(&refresh_token))
+            .await?;
+        return Err(ApiError::Unauthorized(
+            "the account changed; log in again".into(),
+        ));
+    }
     Ok(Tokens {
         access_token,
         refresh_token,
@@ -105,29 +126,48 @@ pub async fn token(
             "invalid username or password".into(),
         ));
     }
+    let ip = client_ip(conn);
     let ukey = format!("u:{}", login.username);
-    let ikey = format!("ip:{}", client_ip(conn));
+    let ikey = format!("ip:{ip}");
+    // Counted before the hash is computed: concurrent guesses cannot all pass the check.
     state
         .limiter
-        .check(&[&ukey, &ikey])
+        .attempt(&[&ukey, &ikey])
         .map_err(|retry_after_s| ApiError::TooManyRequests { retry_after_s })?;
+    let gen = generation(&state, &login.username).await?;
     let user = state.accounts.user(&login.username).await?;
     let hash = match &user {
         Some(u) => u.password_hash.clone(),
         None => dummy_hash(&state).await?,
     };
     let password = login.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
-    match user {
-        Some(u) if ok => {
-            state.limiter.succeeded(&ukey);
-            Ok(Json(issue(&state, &u).await?))
+    let ok = state
+        .hashing(move || verify_password(&password, &hash))
+        .await?;
+    match (user, gen) {
+        (Some(u), Some(gen)) if ok => {
+            state.limiter.succeeded_attempt(&ukey, &[&ikey]);
+            let tokens = issue(&state, &u, gen).await?;
+            state
+                .audit(
+                    &u.username,
+                    "auth.login",
+                    &u.username,
+                    json!({"client": ip}),
+                )
+                .await?;
+            Ok(Json(tokens))
         }
-        _ => {
-            state.limiter.failed(&[&ukey, &ikey]);
+        (user, _) => {
             tracing::info!(username = %login.username, "failed login");
+            state
+                .audit(
+                    &login.username,
+                    "auth.login_failed",
+                    &login.username,
+                    json!({"client": ip, "known_user": user.is_some()}),
+                )
+                .await?;
             Err(ApiError::Unauthorized(
                 "invalid username or password".into(),
             ))
@@ -153,14 +193,21 @@ pub async fn refresh(
     if r.refresh_token.len() > 256 {
         return Err(invalid());
     }
-    match state
-        .accounts
-        .use_refresh(&secret_hash(&r.refresh_token), unix_now())
-        .await?
-    {
+    let hash = secret_hash(&r.refresh_token);
+    // Whose token this is, to read its generation before it is spent (see `issue`).
+    let Some(owner) = state.accounts.refresh_owner(&hash).await? else {
+        return Err(invalid());
+    };
+    let gen = generation(&state, &owner).await?;
+    match state.accounts.use_refresh(&hash, unix_now()).await? {
         RefreshUse::Valid { username } => {
             let user = state.accounts.user(&username).await?.ok_or_else(invalid)?;
-            Ok(Json(issue(&state, &user).await?))
+            let gen = gen.filter(|_| username == owner).ok_or_else(invalid)?;
+            let tokens = issue(&state, &user, gen).await?;
+            state
+                .audit(&username, "auth.refresh", &username, json!({}))
+                .await?;
+            Ok(Json(tokens))
         }
         RefreshUse::Reused { username } => {
             state
@@ -175,6 +222,66 @@ pub async fn refresh(
         }
         RefreshUse::Invalid => Err(invalid()),
     }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    operation_id = "post_auth_logout",
+    tag = "auth",
+    summary = "Log out: the refresh token stops working (the access token dies at its expiry)",
+    request_body = Refresh,
+    responses((status = 204, description = "logged out (also for a token that was not valid: nothing to learn from the answer)"), (status = 400, response = crate::openapi::P400)),
+    security(()),
+)]
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiJson(r): ApiJson<Refresh>,
+) -> Result<StatusCode, ApiError> {
+    if r.refresh_token.len() <= 256 {
+        if let Some(username) = state
+            .accounts
+            .revoke_refresh(&secret_hash(&r.refresh_token))
+            .await?
+        {
+            state
+                .audit(&username, "auth.logout", &username, json!({}))
+                .await?;
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signing key now current.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rotated {
+    /// Its id (the `kid` header of the tokens it signs).
+    kid: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/keys/rotate",
+    operation_id = "post_auth_keys_rotate",
+    tag = "auth",
+    summary = "A new key signs access tokens from now on (admin without group scope); tokens signed by the previous key stay valid until they expire",
+    responses((status = 200, description = "rotated", body = Rotated), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 409, response = crate::openapi::P409)),
+)]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<Rotated>, ApiError> {
+    who.require(Permission::Admin)?;
+    if !who.unrestricted() {
+        return Err(ApiError::Forbidden(
+            "the signing key is for admins without group scope".into(),
+        ));
+    }
+    let kid = state.jwt.rotate(state.config.access_ttl_s).await?;
+    state
+        .audit(&who.name, "auth.key_rotate", &kid, json!({}))
+        .await?;
+    Ok(Json(Rotated { kid }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -212,6 +212,23 @@ pub struct NewMeter {
     groups: BTreeMap<String, String>,
 }
 
+/// A scoped admin places meters only in its own groups: a meter it creates, imports, replaces
+/// or regroups must stay visible to it.
+fn within_scope(
+    who: &Principal,
+    id: &str,
+    groups: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    if who.sees_groups(groups) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "meter {id}: its groups must include one of yours ({})",
+            who.groups_text().join(",")
+        )))
+    }
+}
+
 fn check_groups(groups: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if groups.len() > 32
         || groups.iter().any(|(k, v)| {
@@ -241,6 +258,9 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Meter>), ApiError> {
     who.require(Permission::Admin)?;
     check_groups(&new.groups)?;
+    let mut all_groups = new.entry.groups.clone();
+    all_groups.extend(new.groups.clone());
+    within_scope(&who, &new.entry.id, &all_groups)?;
     let id = MeterId(new.entry.id.clone());
     if state.registry.get(&id).is_some() {
         return Err(ApiError::Conflict(format!("meter {id}")));
@@ -307,6 +327,7 @@ pub async fn update(
     let m = visible_meter(&state, &who, &id)?;
     if let Some(g) = &u.groups {
         check_groups(g)?;
+        within_scope(&who, &id, g)?;
     }
     state
         .audit(
@@ -409,6 +430,16 @@ pub async fn import(
     let mut entries = inventory::from_csv(&body).map_err(ApiError::bad)?;
     for e in &mut entries {
         e.groups.extend(groups.clone());
+        within_scope(&who, &e.id, &e.groups)?;
+        // Replacing a meter of another group would move it (and its keys) into this one.
+        if let Some(old) = state.registry.get(&MeterId(e.id.clone())) {
+            if !who.sees_groups(&old.groups) {
+                return Err(ApiError::Forbidden(format!(
+                    "meter {}: it exists outside your groups",
+                    e.id
+                )));
+            }
+        }
     }
     state
         .audit(

@@ -48,6 +48,68 @@ fn day_start(t: i64) -> i64 {
     t - t.rem_euclid(86_400)
 }
 
+/// Scoped callers' slow numbers kept at once (per set of groups).
+const SCOPED_CACHE: usize = 256;
+
+/// The active meters a principal sees (`None`: every meter).
+fn scoped_active(state: &AppState, who: &Principal) -> Option<Vec<String>> {
+    (!who.unrestricted()).then(|| {
+        state
+            .registry
+            .in_group("", "")
+            .iter()
+            .filter(|m| who.sees_groups(&m.groups))
+            .map(|m| m.id.0.clone())
+            .collect()
+    })
+}
+
+/// The slow numbers within a group-scoped principal's meters (its readings only: fleet-wide
+/// figures would tell it about other groups), reused for [`SLOW_TTL`] per set of groups.
+async fn slow_scoped(state: &AppState, who: &Principal) -> Result<Slow, ApiError> {
+    let mut key = who.groups_text();
+    key.sort();
+    let key = key.join(",");
+    let cached = state
+        .scoped_stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .copied();
+    if let Some((at, s)) = cached {
+        if at.elapsed() < SLOW_TTL {
+            return Ok(s);
+        }
+    }
+    let meters = scoped_active(state, who).unwrap_or_default();
+    let now = unix_now();
+    let today = day_start(now);
+    let per_day = state
+        .accounts
+        .readings_per_day_of(COMPLETENESS_OBIS, today, today + 86_400, &meters)
+        .await?;
+    let stored: u64 = per_day.iter().map(|(_, n)| n).sum();
+    let elapsed_intervals = ((now - today) / 900).max(1) as u64;
+    let expected = meters.len() as u64 * elapsed_intervals.min(PER_DAY);
+    let all: Vec<String> = state
+        .registry
+        .all()
+        .iter()
+        .filter(|m| who.sees_groups(&m.groups))
+        .map(|m| m.id.0.clone())
+        .collect();
+    let s = Slow {
+        readings_stored: state.accounts.readings_total_of(&all).await?,
+        completeness_today: ratio(stored, expected),
+    };
+    let mut cache = state.scoped_stats.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= SCOPED_CACHE {
+        cache.clear();
+    }
+    cache.insert(key, (Instant::now(), s));
+    Ok(s)
+}
+
 /// The slow numbers: fresh from the cache; stale ones are answered at once while one
 /// background task refreshes them (no request waits on a fleet-wide scan but the very first).
 async fn slow(state: &AppState) -> Result<Slow, ApiError> {
@@ -167,7 +229,11 @@ pub async fn fleet_for(state: &AppState, who: &Principal) -> Result<Fleet, ApiEr
             ..EventFilter::default()
         })
         .await?;
-    let s = slow(state).await?;
+    let s = if who.unrestricted() {
+        slow(state).await?
+    } else {
+        slow_scoped(state, who).await?
+    };
     let [queued, running, ok, failed] = counts;
     let (read_ok, read_failed) = reads;
     Ok(Fleet {
@@ -239,11 +305,22 @@ pub async fn completeness(
     let now = unix_now();
     let today = day_start(now);
     let first = today - i64::from(days - 1) * 86_400;
-    let per_day = state
-        .accounts
-        .readings_per_day(COMPLETENESS_OBIS, first, today + 86_400)
-        .await?;
-    let active = state.registry.in_group("", "").len() as u64;
+    let (per_day, active) = match scoped_active(&state, &who) {
+        None => (
+            state
+                .accounts
+                .readings_per_day(COMPLETENESS_OBIS, first, today + 86_400)
+                .await?,
+            state.registry.in_group("", "").len() as u64,
+        ),
+        Some(meters) => (
+            state
+                .accounts
+                .readings_per_day_of(COMPLETENESS_OBIS, first, today + 86_400, &meters)
+                .await?,
+            meters.len() as u64,
+        ),
+    };
     let mut items = Vec::with_capacity(days as usize);
     for i in 0..i64::from(days) {
         let d = first + i * 86_400;

@@ -93,6 +93,13 @@ export async function login(username, password) {
 
 export function logout(reason = 'logout') {
   clearTimeout(refreshTimer);
+  // Signing out ends the session on the server too: the refresh token stops working.
+  if (reason === 'logout' && session && session.refresh_token) {
+    fetch('/api/v1/auth/logout', {
+      method: 'POST', cache: 'no-store', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: session.refresh_token }),
+    }).catch(() => { /* the token expires anyway */ });
+  }
   const had = !!session;
   session = null;
   save();

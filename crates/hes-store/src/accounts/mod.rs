@@ -122,6 +122,27 @@ pub struct ApiToken {
     pub revoked_at: Option<i64>,
 }
 
+/// A key that signs the API's access tokens (kept in the store when no key is configured, so
+/// that every API node signs and verifies with the same ones). The highest `seq` is current.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub seq: i64,
+    /// The `kid` header of the tokens it signs.
+    pub kid: String,
+    pub secret: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("seq", &self.seq)
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What presenting a refresh token found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshUse {
@@ -223,13 +244,21 @@ pub trait Accounts: Send + Sync {
     fn users(&self) -> BoxFuture<'_, Result<Vec<User>, AccountsError>>;
     /// Fails with `Conflict` when the name is taken.
     fn create_user<'a>(&'a self, user: &'a User) -> BoxFuture<'a, Result<(), AccountsError>>;
+    /// A change of anything (password, role, groups) also ends every session of the user, in
+    /// the same transaction: its token generation is bumped (its access tokens die), its
+    /// refresh tokens are deleted and the API tokens it owns are revoked at `at`.
     fn update_user<'a>(
         &'a self,
         username: &'a str,
         update: &'a UserUpdate,
     ) -> BoxFuture<'a, Result<(), AccountsError>>;
-    /// Also revokes the user's refresh tokens.
+    /// Also deletes the user's refresh tokens and revokes the API tokens it owns.
     fn delete_user<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<(), AccountsError>>;
+    /// The user's token generation (carried by its access tokens; `None`: no such user).
+    fn token_generation<'a>(
+        &'a self,
+        username: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, AccountsError>>;
 
     fn create_token<'a>(
         &'a self,
@@ -257,6 +286,28 @@ pub trait Accounts: Send + Sync {
         secret_hash: &'a str,
         now: i64,
     ) -> BoxFuture<'a, Result<RefreshUse, AccountsError>>;
+
+    /// The user a refresh token was issued to (spent or not; `None`: unknown).
+    fn refresh_owner<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, AccountsError>>;
+    /// Forgets a refresh token (logout); the user it belonged to while it was unspent.
+    fn revoke_refresh<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, AccountsError>>;
+
+    /// The signing keys, by `seq`.
+    fn signing_keys(&self) -> BoxFuture<'_, Result<Vec<SigningKey>, AccountsError>>;
+    /// Adds a key unless one with its `seq` exists (one statement: two nodes adding `seq` 1
+    /// at once agree on the first); whether this one was added.
+    fn add_signing_key<'a>(
+        &'a self,
+        key: &'a SigningKey,
+    ) -> BoxFuture<'a, Result<bool, AccountsError>>;
+    /// Drops the keys with a `seq` below this one.
+    fn drop_signing_keys_before(&self, seq: i64) -> BoxFuture<'_, Result<(), AccountsError>>;
 
     fn audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), AccountsError>>;
     /// Newest first; with the total matching the filter.
@@ -300,6 +351,19 @@ pub trait Accounts: Send + Sync {
     /// How many readings are stored (a full count: for statistics refreshed in the background;
     /// SQLite runs it on a connection of its own so that it holds up nothing else).
     fn readings_total(&self) -> BoxFuture<'_, Result<u64, AccountsError>>;
+    /// [`Accounts::readings_per_day`] over these meters only (a group-scoped caller's).
+    fn readings_per_day_of<'a>(
+        &'a self,
+        obis: &'a str,
+        from: i64,
+        to: i64,
+        meters: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, AccountsError>>;
+    /// How many readings of these meters are stored.
+    fn readings_total_of<'a>(
+        &'a self,
+        meters: &'a [String],
+    ) -> BoxFuture<'a, Result<u64, AccountsError>>;
 
     fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>, AccountsError>>;
     /// Creates or replaces.

@@ -9,7 +9,7 @@ use tokio_postgres::{NoTls, Row};
 use super::{
     groups_from_text, groups_to_text, role_from_text, Accounts, AccountsError, ApiToken,
     AuditEntry, AuditFilter, BoxFuture, EventFilter, EventKey, EventRow, RefreshUse, Severity,
-    StoredSchedule, User, UserUpdate, POWER_QUALITY_LOG, STANDARD_LOG,
+    SigningKey, StoredSchedule, User, UserUpdate, POWER_QUALITY_LOG, STANDARD_LOG,
 };
 
 pub struct PgAccounts {
@@ -26,6 +26,24 @@ type Param = Box<dyn ToSql + Sync + Send>;
 
 fn refs(ps: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     ps.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
+}
+
+/// Deletes a user's refresh tokens and revokes the API tokens it owns.
+async fn end_sessions(
+    tx: &deadpool_postgres::Transaction<'_>,
+    username: &str,
+) -> Result<(), AccountsError> {
+    tx.execute(
+        "DELETE FROM api_refresh_tokens WHERE username = $1",
+        &[&username],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE owner = $1 AND revoked_at IS NULL",
+        &[&username, &hes_model::clock::unix_now()],
+    )
+    .await?;
+    Ok(())
 }
 
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
@@ -188,20 +206,27 @@ impl Accounts for PgAccounts {
         u: &'a UserUpdate,
     ) -> BoxFuture<'a, Result<(), AccountsError>> {
         Box::pin(async move {
-            let c = self.pool.get().await?;
+            let mut c = self.pool.get().await?;
+            let tx = c.transaction().await?;
             let role = u.role.map(|r| r.as_str().to_string());
             let groups = u.groups.as_ref().map(|g| groups_to_text(g));
-            let n = c
+            let changed = u.password_hash.is_some() || role.is_some() || groups.is_some();
+            let n = tx
                 .execute(
                     "UPDATE api_users SET password_hash = coalesce($2, password_hash),
-                        role = coalesce($3, role), groups = coalesce($4, groups)
+                        role = coalesce($3, role), groups = coalesce($4, groups),
+                        token_gen = token_gen + CASE WHEN $5 THEN 1 ELSE 0 END
                      WHERE username = $1",
-                    &[&username, &u.password_hash, &role, &groups],
+                    &[&username, &u.password_hash, &role, &groups, &changed],
                 )
                 .await?;
             if n == 0 {
                 return Err(AccountsError::NotFound(format!("user {username}")));
             }
+            if changed {
+                end_sessions(&tx, username).await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -216,11 +241,7 @@ impl Accounts for PgAccounts {
             if n == 0 {
                 return Err(AccountsError::NotFound(format!("user {username}")));
             }
-            tx.execute(
-                "DELETE FROM api_refresh_tokens WHERE username = $1",
-                &[&username],
-            )
-            .await?;
+            end_sessions(&tx, username).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -377,6 +398,106 @@ impl Accounts for PgAccounts {
             };
             tx.commit().await?;
             Ok(out)
+        })
+    }
+
+    fn token_generation<'a>(
+        &'a self,
+        username: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let st = c
+                .prepare_cached("SELECT token_gen FROM api_users WHERE username = $1")
+                .await?;
+            let row = c.query_opt(&st, &[&username]).await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
+        })
+    }
+
+    fn refresh_owner<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let row = c
+                .query_opt(
+                    "SELECT username FROM api_refresh_tokens WHERE secret_hash = $1",
+                    &[&secret_hash],
+                )
+                .await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
+        })
+    }
+
+    fn revoke_refresh<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let row = c
+                .query_opt(
+                    "DELETE FROM api_refresh_tokens WHERE secret_hash = $1
+                     RETURNING username, used_at",
+                    &[&secret_hash],
+                )
+                .await?;
+            let Some(r) = row else { return Ok(None) };
+            let used: Option<i64> = r.try_get(1)?;
+            Ok(used.is_none().then(|| r.try_get(0)).transpose()?)
+        })
+    }
+
+    fn signing_keys(&self) -> BoxFuture<'_, Result<Vec<SigningKey>, AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let rows = c
+                .query(
+                    "SELECT seq, kid, secret, created_at FROM api_jwt_keys ORDER BY seq",
+                    &[],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let seq: i64 = r.try_get(0)?;
+                let secret: String = r.try_get(2)?;
+                out.push(SigningKey {
+                    seq,
+                    kid: r.try_get(1)?,
+                    secret: hex::decode(secret)
+                        .map_err(|_| AccountsError::Corrupt(format!("signing key {seq}")))?,
+                    created_at: r.try_get(3)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn add_signing_key<'a>(
+        &'a self,
+        k: &'a SigningKey,
+    ) -> BoxFuture<'a, Result<bool, AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let n = c
+                .execute(
+                    "INSERT INTO api_jwt_keys (seq, kid, secret, created_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[&k.seq, &k.kid, &hex::encode(&k.secret), &k.created_at],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn drop_signing_keys_before(&self, seq: i64) -> BoxFuture<'_, Result<(), AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            c.execute("DELETE FROM api_jwt_keys WHERE seq < $1", &[&seq])
+                .await?;
+            Ok(())
         })
     }
 
@@ -584,6 +705,50 @@ impl Accounts for PgAccounts {
             let c = self.pool.get().await?;
             let n: i64 = c
                 .query_one("SELECT count(*) FROM readings", &[])
+                .await?
+                .try_get(0)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn readings_per_day_of<'a>(
+        &'a self,
+        obis: &'a str,
+        from: i64,
+        to: i64,
+        meters: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let rows = c
+                .query(
+                    "SELECT time - (time % 86400) AS day, count(*) FROM readings
+                     WHERE meter = ANY($4) AND obis = $1 AND time >= $2 AND time < $3
+                     GROUP BY day ORDER BY day",
+                    &[&obis, &from, &to, &meters],
+                )
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let d: i64 = r.try_get(0)?;
+                let n: i64 = r.try_get(1)?;
+                out.push((d, u64::try_from(n).unwrap_or(0)));
+            }
+            Ok(out)
+        })
+    }
+
+    fn readings_total_of<'a>(
+        &'a self,
+        meters: &'a [String],
+    ) -> BoxFuture<'a, Result<u64, AccountsError>> {
+        Box::pin(async move {
+            let c = self.pool.get().await?;
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM readings WHERE meter = ANY($1)",
+                    &[&meters],
+                )
                 .await?
                 .try_get(0)?;
             Ok(u64::try_from(n).unwrap_or(0))

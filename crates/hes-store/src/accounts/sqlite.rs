@@ -13,7 +13,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::{
     groups_from_text, groups_to_text, role_from_text, Accounts, AccountsError, ApiToken,
     AuditEntry, AuditFilter, BoxFuture, EventFilter, EventKey, EventRow, RefreshUse, Severity,
-    StoredSchedule, User, UserUpdate, POWER_QUALITY_LOG, STANDARD_LOG,
+    SigningKey, StoredSchedule, User, UserUpdate, POWER_QUALITY_LOG, STANDARD_LOG,
 };
 
 #[derive(Debug, Clone)]
@@ -87,6 +87,24 @@ impl SqliteAccounts {
             .await?
         })
     }
+}
+
+/// Deletes a user's refresh tokens and revokes the API tokens it owns.
+fn end_sessions(tx: &rusqlite::Transaction<'_>, username: &str) -> Result<(), AccountsError> {
+    tx.execute(
+        "DELETE FROM api_refresh_tokens WHERE username = ?1",
+        [username],
+    )?;
+    tx.execute(
+        "UPDATE api_tokens SET revoked_at = ?2 WHERE owner = ?1 AND revoked_at IS NULL",
+        params![username, hes_model::clock::unix_now()],
+    )?;
+    Ok(())
+}
+
+/// The meters of a scoped statistic, as the JSON array `json_each` reads.
+fn meters_json(meters: &[String]) -> String {
+    serde_json::to_string(meters).unwrap_or_else(|_| "[]".into())
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -263,6 +281,13 @@ impl Accounts for SqliteAccounts {
                     params![username, groups_to_text(g)],
                 )?;
             }
+            if u.password_hash.is_some() || u.role.is_some() || u.groups.is_some() {
+                end_sessions(&tx, &username)?;
+                tx.execute(
+                    "UPDATE api_users SET token_gen = token_gen + 1 WHERE username = ?1",
+                    [&username],
+                )?;
+            }
             tx.commit()?;
             Ok(())
         })
@@ -276,10 +301,7 @@ impl Accounts for SqliteAccounts {
             if n == 0 {
                 return Err(AccountsError::NotFound(format!("user {username}")));
             }
-            tx.execute(
-                "DELETE FROM api_refresh_tokens WHERE username = ?1",
-                [&username],
-            )?;
+            end_sessions(&tx, &username)?;
             tx.commit()?;
             Ok(())
         })
@@ -428,6 +450,100 @@ impl Accounts for SqliteAccounts {
             };
             tx.commit()?;
             Ok(out)
+        })
+    }
+
+    fn token_generation<'a>(
+        &'a self,
+        username: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, AccountsError>> {
+        let username = username.to_string();
+        self.with_read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT token_gen FROM api_users WHERE username = ?1")?
+                    .query_row([&username], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn refresh_owner<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, AccountsError>> {
+        let h = secret_hash.to_string();
+        self.with_read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT username FROM api_refresh_tokens WHERE secret_hash = ?1")?
+                    .query_row([&h], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn revoke_refresh<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, AccountsError>> {
+        let h = secret_hash.to_string();
+        self.with(move |c| {
+            Ok(c.query_row(
+                "DELETE FROM api_refresh_tokens WHERE secret_hash = ?1 RETURNING username, used_at",
+                [&h],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )
+            .optional()?
+            .and_then(|(u, used)| used.is_none().then_some(u)))
+        })
+    }
+
+    fn signing_keys(&self) -> BoxFuture<'_, Result<Vec<SigningKey>, AccountsError>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, kid, secret, created_at FROM api_jwt_keys ORDER BY seq",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, kid, secret, created_at) = row?;
+                out.push(SigningKey {
+                    seq,
+                    kid,
+                    secret: hex::decode(secret)
+                        .map_err(|_| AccountsError::Corrupt(format!("signing key {seq}")))?,
+                    created_at,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn add_signing_key<'a>(
+        &'a self,
+        key: &'a SigningKey,
+    ) -> BoxFuture<'a, Result<bool, AccountsError>> {
+        let k = key.clone();
+        self.with(move |c| {
+            let n = c.execute(
+                "INSERT INTO api_jwt_keys (seq, kid, secret, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![k.seq, k.kid, hex::encode(&k.secret), k.created_at],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn drop_signing_keys_before(&self, seq: i64) -> BoxFuture<'_, Result<(), AccountsError>> {
+        self.with(move |c| {
+            c.execute("DELETE FROM api_jwt_keys WHERE seq < ?1", [seq])?;
+            Ok(())
         })
     }
 
@@ -624,6 +740,47 @@ impl Accounts for SqliteAccounts {
     fn readings_total(&self) -> BoxFuture<'_, Result<u64, AccountsError>> {
         self.with_scan(|c| {
             let n: i64 = c.query_row("SELECT count(*) FROM readings", [], |r| r.get(0))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn readings_per_day_of<'a>(
+        &'a self,
+        obis: &'a str,
+        from: i64,
+        to: i64,
+        meters: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(i64, u64)>, AccountsError>> {
+        let (o, m) = (obis.to_string(), meters_json(meters));
+        self.with_scan(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT time - (time % 86400) AS day, count(*) FROM readings
+                 WHERE meter IN (SELECT value FROM json_each(?4))
+                   AND obis = ?1 AND time >= ?2 AND time < ?3 GROUP BY day ORDER BY day",
+            )?;
+            let rows = st.query_map(params![o, from, to, m], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (d, n) = r?;
+                out.push((d, u64::try_from(n).unwrap_or(0)));
+            }
+            Ok(out)
+        })
+    }
+
+    fn readings_total_of<'a>(
+        &'a self,
+        meters: &'a [String],
+    ) -> BoxFuture<'a, Result<u64, AccountsError>> {
+        let m = meters_json(meters);
+        self.with_scan(move |c| {
+            let n: i64 = c.query_row(
+                "SELECT count(*) FROM readings WHERE meter IN (SELECT value FROM json_each(?1))",
+                [m],
+                |r| r.get(0),
+            )?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
