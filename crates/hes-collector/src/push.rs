@@ -7,22 +7,23 @@
 //! sliding window (as in IPsec): counters above the highest accepted pass, and so do the
 //! not-yet-seen ones among the 64 below it, because a meter's pushes travel over separate
 //! connections and overtake each other (a tamper raises two alarms at once); anything older
-//! or seen is a replay. The state is in memory: a restart forgets it. Everything else is
-//! rejected, counted in [`PushStats`] and logged (never with key material).
+//! or seen is a replay. The window lives in the state store
+//! (`StateStore::accept_push_counter`), so it holds across restarts and across listeners
+//! behind a load balancer: of two listeners given the same push, one accepts it. Everything
+//! else is rejected, counted in [`PushStats`] and logged (never with key material).
 //!
 //! Bounded throughout: connections by a semaphore (beyond it a connection is closed at once),
 //! idle connections by a timeout, frames by `max_frame`, the read buffer by a fixed size, and
-//! the replay state by the registry (one small entry per meter that has authenticated).
+//! the replay state by the registry (one small row per meter that has authenticated).
 //!
 //! At-least-once: a push is counted as received only once its readings and events are on the
 //! bus. When the bus refuses, the push's invocation counter is released again so that a
 //! re-sent copy is still accepted.
 
 use hes_model::clock::unix_now;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dlms::security::{CipherKeys, SecurityContext, SecurityError};
@@ -55,9 +56,6 @@ pub const INTERVAL_REGISTERS: [(ObisCode, u8); 4] = [
 const GENERAL_GLO_CIPHERING: u8 = 0xDB;
 /// Our own system title (only used to build the deciphering context; pushes are not answered).
 const OWN_TITLE: SystemTitle = SystemTitle(*b"HES-PUSH");
-/// How many invocation counters below the highest one accepted may still arrive (pushes of
-/// one meter travel over separate connections and can overtake each other).
-const REPLAY_WINDOW: u32 = 64;
 /// Bytes read from a socket at once.
 const READ_CHUNK: usize = 8 * 1024;
 
@@ -111,6 +109,9 @@ pub struct PushStats {
     pub rejected_malformed: AtomicU64,
     /// Pushes deciphered and decoded that the bus refused (not counted as notifications).
     pub bus_failures: AtomicU64,
+    /// Pushes whose invocation counter could not be checked because the state store did not
+    /// answer (not accepted: the meter sends them again).
+    pub store_failures: AtomicU64,
 }
 
 impl PushStats {
@@ -124,91 +125,11 @@ impl PushStats {
     }
 }
 
-/// The invocation counters accepted from one meter: the highest, and which of the
-/// `REPLAY_WINDOW` counters up to it have been accepted (bit `i` for `highest - i`).
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    highest: u32,
-    seen: u64,
-}
-
-impl Window {
-    fn first(ic: u32) -> Self {
-        Self {
-            highest: ic,
-            seen: 1,
-        }
-    }
-
-    /// Takes `ic` if it has not been accepted before and is not older than the window.
-    fn take(&mut self, ic: u32) -> bool {
-        if ic > self.highest {
-            let shift = ic - self.highest;
-            self.seen = if shift >= REPLAY_WINDOW {
-                0
-            } else {
-                self.seen << shift
-            };
-            self.seen |= 1;
-            self.highest = ic;
-            return true;
-        }
-        let age = self.highest - ic;
-        if age >= REPLAY_WINDOW {
-            return false;
-        }
-        let bit = 1u64 << age;
-        if self.seen & bit != 0 {
-            return false;
-        }
-        self.seen |= bit;
-        true
-    }
-
-    /// Gives `ic` back (its push could not be delivered), so that a re-sent copy is accepted.
-    fn release(&mut self, ic: u32) {
-        if let Some(age) = self.highest.checked_sub(ic).filter(|&a| a < REPLAY_WINDOW) {
-            self.seen &= !(1u64 << age);
-        }
-    }
-}
-
-/// Per-meter replay state, in memory: one entry per system title that has authenticated
-/// (so at most one per registered meter).
-#[derive(Debug, Default)]
-struct ReplayGuard {
-    meters: Mutex<HashMap<[u8; 8], Window>>,
-}
-
-impl ReplayGuard {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 8], Window>> {
-        self.meters.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn take(&self, title: [u8; 8], ic: u32) -> bool {
-        let mut m = self.lock();
-        match m.get_mut(&title) {
-            Some(w) => w.take(ic),
-            None => {
-                m.insert(title, Window::first(ic));
-                true
-            }
-        }
-    }
-
-    fn release(&self, title: [u8; 8], ic: u32) {
-        if let Some(w) = self.lock().get_mut(&title) {
-            w.release(ic);
-        }
-    }
-}
-
 /// What every connection task shares.
 struct Shared {
     registry: Arc<Registry>,
     bus: Arc<dyn Bus>,
     stats: Arc<PushStats>,
-    replay: ReplayGuard,
     idle_timeout: Duration,
     max_frame: usize,
 }
@@ -232,7 +153,6 @@ pub async fn serve_pushes(
         registry,
         bus,
         stats: cfg.stats.clone(),
-        replay: ReplayGuard::default(),
         idle_timeout: cfg.idle_timeout,
         max_frame: cfg.max_frame.min(dlms::wrapper::MAX_APDU_LEN),
     });
@@ -327,6 +247,7 @@ enum Reject {
     Replay(u32),
     Malformed(&'static str),
     Bus(String),
+    Store(String),
 }
 
 async fn handle_frame(shared: &Shared, peer: SocketAddr, frame: WrapperFrame) {
@@ -353,6 +274,7 @@ async fn handle_frame(shared: &Shared, peer: SocketAddr, frame: WrapperFrame) {
                 ),
                 Reject::Malformed(d) => (&stats.rejected_malformed, "malformed", d.to_string()),
                 Reject::Bus(d) => (&stats.bus_failures, "not published", d),
+                Reject::Store(d) => (&stats.store_failures, "not checked", d),
             };
             PushStats::add(counter, 1);
             tracing::warn!(%peer, %detail, "push rejected: {what}");
@@ -419,12 +341,19 @@ async fn accept_push(
         )));
     }
     let ic = plain.invocation_counter;
-    if !shared.replay.take(title, ic) {
-        return Err(Reject::Replay(ic));
+    let state = shared.registry.state();
+    match state.accept_push_counter(&record.id, ic).await {
+        Ok(true) => {}
+        Ok(false) => return Err(Reject::Replay(ic)),
+        // Unchecked is not accepted: the meter sends it again (its push retries).
+        Err(e) => return Err(Reject::Store(e.to_string())),
     }
     let result = decode_and_publish(shared, &record, &plain.apdu).await;
     if matches!(result, Err(Reject::Bus(_))) {
-        shared.replay.release(title, ic);
+        if let Err(e) = state.release_push_counter(&record.id, ic).await {
+            tracing::warn!(meter = %record.id, ic, error = %e,
+                "a push that was not published keeps its counter: a resent copy will be refused");
+        }
     }
     result.map(|(r, e)| (record.id.clone(), r, e))
 }
@@ -544,27 +473,5 @@ fn map_notification(
             ))
         }
         _ => Err(Reject::Malformed("unknown push layout")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn replay_window_accepts_each_counter_once_and_out_of_order() {
-        let mut w = Window::first(10);
-        assert!(!w.take(10));
-        assert!(w.take(12));
-        assert!(w.take(11), "overtaken push still accepted");
-        assert!(!w.take(11) && !w.take(12));
-        assert!(w.take(200));
-        assert!(!w.take(200 - REPLAY_WINDOW), "older than the window");
-        assert!(w.take(200 - REPLAY_WINDOW + 1));
-        w.release(200);
-        assert!(w.take(200), "released after a bus failure");
-        assert!(!w.take(200));
-        assert!(w.take(u32::MAX) && !w.take(u32::MAX));
     }
 }

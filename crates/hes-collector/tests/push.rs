@@ -556,3 +556,76 @@ async fn a_push_the_bus_refused_is_counted_and_accepted_when_sent_again() {
     task.await.unwrap().unwrap();
     f.shutdown();
 }
+
+/// Replay protection lives in the store: a push replayed after the listener restarted, or
+/// sent to another listener behind the same load balancer, is refused; the same push given
+/// to two listeners at once lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_are_refused_across_restarts_and_listeners() {
+    let first = TcpListener::bind("127.61.255.6:0").await.unwrap();
+    let f = fleet([127, 66, 0, 1], 1, |c| {
+        let mut p = PushConfig::new(first.local_addr().unwrap());
+        p.interval_s = None;
+        c.push = Some(p);
+    })
+    .await;
+    let inv = f.inventory();
+    // One store behind every listener (as PostgreSQL is behind every node).
+    let reg = registry(&inv).await;
+    let bus = Arc::new(MemoryBus::new());
+    let cell = f.meter(&inv[0].id).unwrap().clone();
+    let t = cell.lock().now().div_euclid(900) * 900;
+    let frame = cell.lock().push_frame(PushKind::Interval(t), 102).unwrap();
+
+    let a = serve(
+        first,
+        reg.clone(),
+        bus.clone(),
+        PushListenerConfig::default(),
+    );
+    send(a.addr, &frame).await;
+    assert_eq!(count(&a.stats.notifications), 1);
+    a.stop.send(true).unwrap();
+    a.task.await.unwrap().unwrap();
+
+    // "Restarted": a new listener process over the same store.
+    let b = serve(
+        TcpListener::bind("127.61.255.7:0").await.unwrap(),
+        reg.clone(),
+        bus.clone(),
+        PushListenerConfig::default(),
+    );
+    send(b.addr, &frame).await;
+    assert_eq!(count(&b.stats.rejected_replay), 1);
+    assert_eq!(count(&b.stats.notifications), 0);
+
+    // A fresh push sent to two listeners at once: one of them takes it.
+    let c = serve(
+        TcpListener::bind("127.61.255.8:0").await.unwrap(),
+        reg.clone(),
+        bus.clone(),
+        PushListenerConfig::default(),
+    );
+    let fresh = cell
+        .lock()
+        .push_frame(PushKind::Interval(t + 900), 102)
+        .unwrap();
+    tokio::join!(send(b.addr, &fresh), send(c.addr, &fresh));
+    let landed = count(&b.stats.notifications) + count(&c.stats.notifications);
+    let refused = count(&b.stats.rejected_replay) + count(&c.stats.rejected_replay);
+    assert_eq!(
+        (landed, refused),
+        (1, 2),
+        "one copy lands, the other is a replay"
+    );
+    assert_eq!(
+        bus.decode_all::<Reading>(topics::READINGS_RAW).len(),
+        8,
+        "two pushes of 4 readings each"
+    );
+    for l in [b, c] {
+        l.stop.send(true).unwrap();
+        l.task.await.unwrap().unwrap();
+    }
+    f.shutdown();
+}

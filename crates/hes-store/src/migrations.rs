@@ -33,6 +33,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         name: "state",
         sql: include_str!("../migrations/pg/0004_state.sql"),
     },
+    Migration {
+        version: 5,
+        name: "push_counters",
+        sql: include_str!("../migrations/pg/0005_push_counters.sql"),
+    },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {
         version: 100,
@@ -62,6 +67,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "state",
         sql: include_str!("../migrations/sqlite/0003_state.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "push_counters",
+        sql: include_str!("../migrations/sqlite/0004_push_counters.sql"),
     },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {

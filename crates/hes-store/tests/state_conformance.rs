@@ -205,6 +205,77 @@ async fn counters_only_grow(s: &dyn StateStore) {
     assert_eq!(s.lease_counters(&fresh, 10).await.unwrap(), None);
 }
 
+async fn push_counters_accept_each_once(s: &dyn StateStore) {
+    let m = MeterId::from("MTR1");
+    let take = |ic: u32| s.accept_push_counter(&m, ic);
+    assert!(take(100).await.unwrap());
+    assert!(!take(100).await.unwrap(), "a copy passed");
+    // Pushes overtake each other: older ones within the window pass, once.
+    assert!(take(98).await.unwrap());
+    assert!(!take(98).await.unwrap());
+    assert!(take(163).await.unwrap());
+    // 100 is 63 below 163: the window's last place, and taken already.
+    assert!(take(100).await.is_ok_and(|ok| !ok));
+    assert!(take(101).await.unwrap());
+    assert!(!take(101).await.unwrap());
+    // Older than the window: refused, even if never seen.
+    assert!(
+        !take(99).await.unwrap(),
+        "99 is 64 below 163: outside the window"
+    );
+    // A jump beyond the window forgets the old bits and keeps the new counter.
+    assert!(take(1_000).await.unwrap());
+    assert!(!take(1_000).await.unwrap());
+    assert!(take(999).await.unwrap());
+    // The top bit of the window (63 below the highest) works like the others.
+    assert!(take(937).await.unwrap());
+    assert!(!take(937).await.unwrap());
+    // A push that was not delivered gives its counter back, once.
+    s.release_push_counter(&m, 999).await.unwrap();
+    assert!(take(999).await.unwrap());
+    assert!(!take(999).await.unwrap());
+    s.release_push_counter(&m, 5).await.unwrap();
+    assert!(
+        !take(5).await.unwrap(),
+        "a release outside the window opens nothing"
+    );
+    // The extremes of the counter space.
+    let top = MeterId::from("MTR2");
+    assert!(s.accept_push_counter(&top, u32::MAX).await.unwrap());
+    assert!(!s.accept_push_counter(&top, u32::MAX).await.unwrap());
+    assert!(s.accept_push_counter(&top, u32::MAX - 63).await.unwrap());
+    // Meters do not share windows.
+    assert!(s.accept_push_counter(&top, 100).await.is_ok_and(|ok| !ok));
+    assert!(s
+        .accept_push_counter(&MeterId::from("MTR3"), 100)
+        .await
+        .unwrap());
+}
+
+async fn push_counters_are_taken_once_under_concurrency(s: Arc<dyn StateStore>) {
+    let m = MeterId::from("MTR1");
+    // Two listeners get the same 40 pushes at once: each counter is accepted exactly once.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (s, m) = (s.clone(), m.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for ic in 1..=40u32 {
+                if s.accept_push_counter(&m, ic).await.unwrap() {
+                    got.push(ic);
+                }
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=40).collect::<Vec<_>>());
+}
+
 async fn counter_leases_are_disjoint_under_concurrency(s: Arc<dyn StateStore>) {
     let m = MeterId::from("MTR1");
     let mut tasks = Vec::new();
@@ -467,6 +538,12 @@ macro_rules! state_conformance {
                 super::counter_leases_are_disjoint_under_concurrency(std::sync::Arc::new(f.store.clone())).await;
                 f.finish().await;
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn push_counters_are_taken_once_under_concurrency() {
+                let f = super::sqlite_fixture().await;
+                super::push_counters_are_taken_once_under_concurrency(std::sync::Arc::new(f.store.clone())).await;
+                f.finish().await;
+            }
         }
         mod pg {
             $(
@@ -486,6 +563,13 @@ macro_rules! state_conformance {
                 super::counter_leases_are_disjoint_under_concurrency(std::sync::Arc::new(store)).await;
                 db.drop_database().await;
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn push_counters_are_taken_once_under_concurrency() {
+                let db = super::pg_database().await;
+                let store = super::PgStore::connect(&db.url).await.unwrap();
+                super::push_counters_are_taken_once_under_concurrency(std::sync::Arc::new(store)).await;
+                db.drop_database().await;
+            }
         }
     };
 }
@@ -494,6 +578,7 @@ state_conformance!(
     registry_import_is_all_or_nothing,
     key_rotation_commits_once,
     counters_only_grow,
+    push_counters_accept_each_once,
     jobs_state_machine,
     leases_fence_and_expire,
 );

@@ -108,7 +108,8 @@ async fn listen(args: PushArgs) -> anyhow::Result<()> {
             n(&stats.rejected_unknown_meter)
                 + n(&stats.rejected_crypto)
                 + n(&stats.rejected_replay)
-                + n(&stats.rejected_malformed),
+                + n(&stats.rejected_malformed)
+                + n(&stats.store_failures),
         );
     }
     let _ = stop.send(true);

@@ -156,6 +156,26 @@ pub trait StateStore: Send + Sync {
     /// Whether a counter of `meter` was ever leased or learnt.
     fn counter_known<'a>(&'a self, meter: &'a MeterId) -> BoxFuture<'a, Result<bool, StoreError>>;
 
+    // ---- pushed invocation counters (replay protection) ----
+
+    /// Accepts the invocation counter `ic` of a push from `meter` unless it was accepted
+    /// before or is older than the [`PUSH_WINDOW`] counters below the highest accepted
+    /// (pushes travel over separate connections and overtake each other). Atomic: of two
+    /// listeners given the same push, one gets `true`.
+    fn accept_push_counter<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        ic: u32,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Gives back a counter accepted for a push that could not be delivered, so that the
+    /// meter's next attempt with the same frame passes.
+    fn release_push_counter<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        ic: u32,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     // ---- jobs ----
 
     /// Creates jobs (in one transaction), each queued; a read for a meter and kind that has
@@ -261,6 +281,9 @@ pub trait StateStore: Send + Sync {
     /// Appends to the audit trail (the one the API shows).
     fn append_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), StoreError>>;
 }
+
+/// How many counters below the highest accepted may still arrive in a push.
+pub const PUSH_WINDOW: u32 = 64;
 
 pub(crate) fn kind_text(k: &JobKind) -> Result<String, StoreError> {
     serde_json::to_string(k).map_err(|e| StoreError::Invalid(e.to_string()))

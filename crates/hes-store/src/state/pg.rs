@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use super::{
     check_batch, dedupe_new, job_from_parts, kind_text, meter_from_parts, meter_row, priority_text,
     secrets_text, state_text, AuditEntry, Claim, Created, JobCounts, JobFilter, NewJob, StateStore,
-    StoredMeter, JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS,
+    StoredMeter, JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS, PUSH_WINDOW,
 };
 use crate::{BoxFuture, PgStore, StoreError};
 
@@ -383,6 +383,55 @@ impl StateStore for PgStore {
                 )
                 .await?
                 .is_some())
+        })
+    }
+
+    fn accept_push_counter<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        ic: u32,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            // Every SET expression sees the row before the update.
+            let row = client
+                .query_opt(
+                    "INSERT INTO push_counters (meter, highest, seen) VALUES ($1, $2, 1) \
+                     ON CONFLICT (meter) DO UPDATE SET \
+                     seen = CASE WHEN excluded.highest > push_counters.highest THEN \
+                       (CASE WHEN excluded.highest - push_counters.highest >= $3 THEN 0 \
+                        ELSE push_counters.seen \
+                          << (excluded.highest - push_counters.highest)::int END) | 1 \
+                       ELSE push_counters.seen \
+                         | (1::bigint << (push_counters.highest - excluded.highest)::int) END, \
+                     highest = GREATEST(push_counters.highest, excluded.highest) \
+                     WHERE excluded.highest > push_counters.highest \
+                       OR (push_counters.highest - excluded.highest < $3 \
+                       AND (push_counters.seen \
+                         & (1::bigint << (push_counters.highest - excluded.highest)::int)) = 0) \
+                     RETURNING 1",
+                    &[&meter.0, &i64::from(ic), &i64::from(PUSH_WINDOW)],
+                )
+                .await?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn release_push_counter<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        ic: u32,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "UPDATE push_counters SET seen = seen & ~(1::bigint << (highest - $2)::int) \
+                     WHERE meter = $1 AND highest >= $2 AND highest - $2 < $3",
+                    &[&meter.0, &i64::from(ic), &i64::from(PUSH_WINDOW)],
+                )
+                .await?;
+            Ok(())
         })
     }
 

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{
     check_batch, dedupe_new, job_from_parts, kind_text, meter_from_parts, meter_row, priority_text,
     secrets_text, state_text, AuditEntry, Claim, Created, JobCounts, JobFilter, NewJob, StateStore,
-    StoredMeter, JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS,
+    StoredMeter, JOB_COLUMNS, MAX_REQUESTS, METER_COLUMNS, PUSH_WINDOW,
 };
 use crate::sqlite::Cached;
 use crate::{BoxFuture, SqliteStore, StoreError};
@@ -372,6 +372,49 @@ impl StateStore for SqliteStore {
                 [meter],
                 |r| r.get(0),
             )?)
+        }))
+    }
+
+    fn accept_push_counter<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        ic: u32,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let meter = meter.0.clone();
+        Box::pin(self.with(move |c| {
+            // Every SET expression sees the row before the update.
+            Ok(c.row_cached(
+                "INSERT INTO push_counters (meter, highest, seen) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (meter) DO UPDATE SET \
+                 seen = CASE WHEN excluded.highest > highest THEN \
+                   (CASE WHEN excluded.highest - highest >= ?3 THEN 0 \
+                    ELSE seen << (excluded.highest - highest) END) | 1 \
+                   ELSE seen | (1 << (highest - excluded.highest)) END, \
+                 highest = max(highest, excluded.highest) \
+                 WHERE excluded.highest > highest OR (highest - excluded.highest < ?3 \
+                   AND (seen & (1 << (highest - excluded.highest))) = 0) \
+                 RETURNING 1",
+                params![meter, i64::from(ic), i64::from(PUSH_WINDOW)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        }))
+    }
+
+    fn release_push_counter<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        ic: u32,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let meter = meter.0.clone();
+        Box::pin(self.with(move |c| {
+            c.exec_cached(
+                "UPDATE push_counters SET seen = seen & ~(1 << (highest - ?2)) \
+                 WHERE meter = ?1 AND highest >= ?2 AND highest - ?2 < ?3",
+                params![meter, i64::from(ic), i64::from(PUSH_WINDOW)],
+            )?;
+            Ok(())
         }))
     }
 
