@@ -154,6 +154,9 @@ impl KeySet {
 pub struct JwtKey {
     set: Arc<RwLock<KeySet>>,
     store: Option<Arc<dyn Accounts>>,
+    /// Seals the keys kept in the store under the KEK (the registry's), so that a copy of the
+    /// accounts database cannot forge tokens.
+    sealer: Option<Arc<hes_store::Registry>>,
     reloaded: Arc<Mutex<Option<Instant>>>,
 }
 
@@ -169,10 +172,15 @@ fn kid_of(bytes: &[u8]) -> String {
 }
 
 impl JwtKey {
-    fn of(set: KeySet, store: Option<Arc<dyn Accounts>>) -> Self {
+    fn of(
+        set: KeySet,
+        store: Option<Arc<dyn Accounts>>,
+        sealer: Option<Arc<hes_store::Registry>>,
+    ) -> Self {
         Self {
             set: Arc::new(RwLock::new(set)),
             store,
+            sealer,
             reloaded: Arc::new(Mutex::new(None)),
         }
     }
@@ -184,6 +192,7 @@ impl JwtKey {
                 current: SignKey::new(kid_of(&bytes), &bytes),
                 others: Vec::new(),
             },
+            None,
             None,
         )
     }
@@ -212,8 +221,18 @@ impl JwtKey {
     /// The keys kept in the accounts database; the first is created when there is none (in
     /// one statement, so that nodes starting together agree on it).
     pub async fn from_store(accounts: Arc<dyn Accounts>) -> Result<Self, ApiError> {
-        let set = load_or_create(&*accounts).await?;
-        Ok(Self::of(set, Some(accounts)))
+        let set = load_or_create(&*accounts, None).await?;
+        Ok(Self::of(set, Some(accounts), None))
+    }
+
+    /// [`JwtKey::from_store`] with the keys sealed under the KEK of `registry` at rest (the
+    /// production set-up): a key that does not open under it stops the node with an error.
+    pub async fn from_store_sealed(
+        accounts: Arc<dyn Accounts>,
+        registry: Arc<hes_store::Registry>,
+    ) -> Result<Self, ApiError> {
+        let set = load_or_create(&*accounts, Some(&registry)).await?;
+        Ok(Self::of(set, Some(accounts), Some(registry)))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, KeySet> {
@@ -228,7 +247,7 @@ impl JwtKey {
     /// Reads the keys from the store again (a key rotated by another node, or by this one).
     pub async fn reload(&self) -> Result<(), ApiError> {
         if let Some(store) = &self.store {
-            let set = load_or_create(&**store).await?;
+            let set = load_or_create(&**store, self.sealer.as_deref()).await?;
             *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
         }
         Ok(())
@@ -248,10 +267,11 @@ impl JwtKey {
         let seq = keys.iter().map(|k| k.seq).max().unwrap_or(0) + 1;
         let mut secret = vec![0u8; MIN_SECRET_BYTES];
         rand::thread_rng().fill_bytes(&mut secret);
+        let kid = format!("{seq}-{}", random_secret(6));
         let key = SigningKey {
             seq,
-            kid: format!("{seq}-{}", random_secret(6)),
-            secret,
+            secret: seal(self.sealer.as_deref(), &kid, secret),
+            kid,
             created_at: now,
         };
         // Two rotations at once: one adds `seq`, the other's key is dropped, both end with
@@ -338,15 +358,61 @@ fn verify_with(key: &SignKey, token: &str, now: i64) -> Result<Claims, ApiError>
     Ok(claims)
 }
 
-async fn load_or_create(accounts: &dyn Accounts) -> Result<KeySet, ApiError> {
+/// What a stored key's bytes start with when they are sealed under the KEK.
+const SEALED: &[u8] = b"kek:";
+
+fn seal_context(kid: &str) -> String {
+    format!("api-jwt-key:{kid}")
+}
+
+/// The bytes to store for `secret`: sealed under the KEK when there is one.
+fn seal(sealer: Option<&hes_store::Registry>, kid: &str, secret: Vec<u8>) -> Vec<u8> {
+    match sealer {
+        Some(r) => {
+            let sealed = r.kek().seal(&secret, &seal_context(kid));
+            [SEALED, sealed.as_str().as_bytes()].concat()
+        }
+        None => secret,
+    }
+}
+
+/// The key of a stored row; a sealed one needs the KEK it was sealed under (bound to its id,
+/// so that a sealed key moved to another row does not open either).
+fn unseal(sealer: Option<&hes_store::Registry>, k: &SigningKey) -> Result<Vec<u8>, ApiError> {
+    let Some(sealed) = k.secret.strip_prefix(SEALED) else {
+        return Ok(k.secret.clone());
+    };
+    let sealer = sealer.ok_or_else(|| {
+        ApiError::Internal(format!(
+            "signing key {} is sealed and no KEK is given",
+            k.kid
+        ))
+    })?;
+    let text = String::from_utf8(sealed.to_vec())
+        .map_err(|_| ApiError::Internal(format!("signing key {}: malformed", k.kid)))?;
+    let open = sealer
+        .kek()
+        .open(
+            &hes_model::secrets::Sealed::from_stored(text),
+            &seal_context(&k.kid),
+        )
+        .map_err(|e| ApiError::Internal(format!("signing key {}: {e}", k.kid)))?;
+    Ok(open.expose().to_vec())
+}
+
+async fn load_or_create(
+    accounts: &dyn Accounts,
+    sealer: Option<&hes_store::Registry>,
+) -> Result<KeySet, ApiError> {
     let mut keys = accounts.signing_keys().await?;
     if keys.is_empty() {
         let mut secret = vec![0u8; MIN_SECRET_BYTES];
         rand::thread_rng().fill_bytes(&mut secret);
+        let kid = format!("1-{}", random_secret(6));
         let first = SigningKey {
             seq: 1,
-            kid: format!("1-{}", random_secret(6)),
-            secret,
+            secret: seal(sealer, &kid, secret),
+            kid,
             created_at: unix_now(),
         };
         // Another node may have added its first key since: then that one is kept.
@@ -356,8 +422,8 @@ async fn load_or_create(accounts: &dyn Accounts) -> Result<KeySet, ApiError> {
     let mut keys: Vec<SignKey> = keys
         .iter()
         .rev()
-        .map(|k| SignKey::new(k.kid.clone(), &k.secret))
-        .collect();
+        .map(|k| Ok(SignKey::new(k.kid.clone(), &unseal(sealer, k)?)))
+        .collect::<Result<_, ApiError>>()?;
     if keys.is_empty() {
         return Err(ApiError::Internal("no signing key in the store".into()));
     }

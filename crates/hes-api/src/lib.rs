@@ -235,10 +235,12 @@ impl AppState {
 pub async fn jwt_key(
     accounts: Arc<dyn Accounts>,
     env_secret: Option<String>,
+    registry: Arc<hes_store::Registry>,
 ) -> Result<JwtKey, String> {
     match env_secret {
         Some(text) => JwtKey::from_secret_text(&text),
-        None => JwtKey::from_store(accounts)
+        // Sealed under the KEK at rest: a copy of the database signs nothing.
+        None => JwtKey::from_store_sealed(accounts, registry)
             .await
             .map_err(|e| format!("the signing key in the accounts database: {e:?}")),
     }

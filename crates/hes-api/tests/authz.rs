@@ -712,19 +712,81 @@ async fn signing_keys_are_shared_through_the_store_and_rotate() {
 async fn a_short_jwt_secret_is_refused() {
     let fx = fixture().await;
     let acc: std::sync::Arc<dyn Accounts> = fx.accounts.clone();
-    let e = hes_api::jwt_key(acc.clone(), Some("00".repeat(31)))
+    let reg = fx.state.registry.clone();
+    let e = hes_api::jwt_key(acc.clone(), Some("00".repeat(31)), reg.clone())
         .await
         .unwrap_err();
     assert!(e.contains("at least 32 bytes"), "{e}");
     assert!(!e.contains(&"00".repeat(31)));
-    assert!(hes_api::jwt_key(acc.clone(), Some("not hex".into()))
-        .await
-        .is_err());
-    assert!(hes_api::jwt_key(acc.clone(), Some("00".repeat(32)))
-        .await
-        .is_ok());
+    assert!(
+        hes_api::jwt_key(acc.clone(), Some("not hex".into()), reg.clone())
+            .await
+            .is_err()
+    );
+    assert!(
+        hes_api::jwt_key(acc.clone(), Some("00".repeat(32)), reg.clone())
+            .await
+            .is_ok()
+    );
     // Unset: the store's key, the same for the next node.
-    let a = hes_api::jwt_key(acc.clone(), None).await.unwrap();
-    let b = hes_api::jwt_key(acc, None).await.unwrap();
+    let a = hes_api::jwt_key(acc.clone(), None, reg.clone())
+        .await
+        .unwrap();
+    let b = hes_api::jwt_key(acc, None, reg).await.unwrap();
     assert_eq!(a.current_kid(), b.current_kid());
+}
+
+/// Signing keys kept in the store are sealed under the KEK: the row holds no usable key, a
+/// node without the KEK (or with another) cannot load them, one with it signs the same.
+#[tokio::test]
+async fn stored_signing_keys_are_sealed_under_the_kek() {
+    use hes_api::accounts::SqliteAccounts;
+    use hes_api::auth::{Claims, JwtKey};
+    use std::sync::Arc;
+    let fx = fixture().await;
+    let db = fx.dir.join("hes.db");
+    let a: Arc<dyn Accounts> = Arc::new(SqliteAccounts::open(&db).await.unwrap());
+    let registry = fx.state.registry.clone();
+    let k1 = JwtKey::from_store_sealed(a.clone(), registry.clone())
+        .await
+        .unwrap();
+    let raw: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT secret FROM api_jwt_keys", [], |r| r.get(0))
+        .unwrap();
+    let raw = hex::decode(raw).unwrap();
+    assert!(raw.starts_with(b"kek:"), "the stored key is not sealed");
+    assert!(
+        JwtKey::from_store(a.clone()).await.is_err(),
+        "opened without a KEK"
+    );
+    let other = hes_store::Registry::open(
+        fx.store.clone(),
+        hes_model::secrets::Kek::from_bytes(&[9u8; 32]).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        JwtKey::from_store_sealed(a.clone(), other).await.is_err(),
+        "opened under another KEK"
+    );
+    let k2 = JwtKey::from_store_sealed(a, registry).await.unwrap();
+    let now = hes_api::auth::unix_now();
+    let claims = Claims {
+        sub: "admin".into(),
+        role: Role::Admin,
+        groups: vec![],
+        iat: now,
+        exp: now + 100,
+        gen: 0,
+    };
+    assert_eq!(k2.verify(&k1.sign(&claims).unwrap(), now).unwrap(), claims);
+    // A rotation seals the new key too.
+    k1.rotate(900).await.unwrap();
+    assert_eq!(
+        k2.verify_fresh(&k1.sign(&claims).unwrap(), now)
+            .await
+            .unwrap(),
+        claims
+    );
 }

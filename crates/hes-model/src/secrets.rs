@@ -102,6 +102,18 @@ impl std::fmt::Debug for Sealed {
     }
 }
 
+impl Sealed {
+    /// The stored form (hex of nonce and ciphertext): safe to keep anywhere.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A stored form read back (checked only when opened).
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+}
+
 /// An opened secret, held only as long as it is used. Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);

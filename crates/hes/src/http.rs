@@ -68,6 +68,7 @@ pub async fn start(
         std::env::var("HES_JWT_SECRET")
             .ok()
             .filter(|s| !s.is_empty()),
+        registry.clone(),
     )
     .await
     .map_err(|e| anyhow::anyhow!("the access token signing key: {e}"))?;
