@@ -12,8 +12,8 @@ impl Quality {
     pub const OK: Quality = Quality(0);
     /// A gap of one or more intervals precedes this entry.
     pub const MISSING_BEFORE: u32 = 1 << 0;
-    /// The consumption per interval is above `spike_factor` × the channel's recent median and
-    /// above `spike_floor_wh`.
+    /// The consumption per interval is above `spike_factor` × the largest of the channel's own
+    /// history (once it holds a day) and above `spike_floor_wh`.
     pub const SPIKE: u32 = 1 << 1;
     /// A cumulative register went down (and not across its wrap).
     pub const NEGATIVE_CONSUMPTION: u32 = 1 << 2;

@@ -20,12 +20,13 @@ pub struct Rules {
     /// A reading received more than this after its timestamp is `CLOCK_SUSPECT`, seconds
     /// (longer than any profile buffer can hold).
     pub max_receive_lag: i64,
-    /// A step above `spike_factor` × the channel's recent median (and above `spike_floor_wh`
-    /// per interval) is a spike.
+    /// A step above `spike_factor` × the largest step of the channel's own history (fading:
+    /// half of it gone after `peak_half_life` steps), and above `spike_floor_wh` per interval,
+    /// is a spike; judged only once the channel has `spike_min_history` steps (a daily cycle).
     pub spike_factor: i64,
     pub spike_floor_wh: f64,
-    /// How many recent steps the median is taken over.
-    pub spike_window: usize,
+    pub spike_min_history: u32,
+    pub peak_half_life: u32,
     /// The register's wrap (double-long-unsigned: 2^32), raw units.
     pub register_modulus: i64,
     /// The physical maximum power of a meter, W (or var for reactive channels).
@@ -44,7 +45,8 @@ impl Default for Rules {
             max_receive_lag: 62 * 86_400,
             spike_factor: 10,
             spike_floor_wh: 1_000.0,
-            spike_window: 16,
+            spike_min_history: 96,
+            peak_half_life: 7 * 96,
             register_modulus: 1 << 32,
             max_power_w: 100_000.0,
             meter_max_power_w: HashMap::new(),

@@ -98,31 +98,86 @@ fn a_gap_flags_the_entry_after_it() {
 
 #[test]
 fn a_spike_is_flagged_only_above_the_factor_and_the_floor() {
-    let mut s = series("M", 10, 50);
-    // 10 × 50 = 500 Wh would pass the factor but not the 1000 Wh floor.
-    s.push(r("M", T0 + 10 * 900, 1000 + 9 * 50 + 900));
-    s.push(r("M", T0 + 11 * 900, 1000 + 9 * 50 + 900 + 5000));
-    s.push(r("M", T0 + 12 * 900, 1000 + 9 * 50 + 900 + 5000 + 50));
-    let v = validator().validate(s, NOW);
+    // A day of history at 50 Wh per interval, with a 400 Wh peak once.
+    let history = |m: &str| {
+        let mut s = series(m, 100, 50);
+        s[50..].iter_mut().for_each(|x| x.value += 350);
+        let top = s.last().unwrap().value;
+        (s, top)
+    };
+    let at = |k: i64| T0 + (99 + k) * 900;
+    // 10 × the 400 Wh peak = 4,000: 5,000 is a spike, and the next is back to normal.
+    let (mut s, top) = history("M");
+    s.push(r("M", at(1), top + 5_000));
+    s.push(r("M", at(2), top + 5_000 + 50));
+    let v = validator().validate(s, NOW + 86_400);
+    assert!(q_at(&v, at(1)).has(Quality::SPIKE));
+    assert!(q_at(&v, at(2)).is_ok(), "{:?}", q_at(&v, at(2)));
+    // 3,000 is no spike.
+    let (mut s, top) = history("M2");
+    s.push(r("M2", at(1), top + 3_000));
+    let v = validator().validate(s, NOW + 86_400);
+    assert!(q_at(&v, at(1)).is_ok(), "below 10 × the peak");
+    // The floor: on a quiet channel (10 Wh per interval), 900 Wh is no spike.
+    let mut quiet = series("Q", 100, 10);
+    let top = quiet.last().unwrap().value;
+    quiet.push(r("Q", T0 + 100 * 900, top + 900));
+    let v = validator().validate(quiet, NOW + 86_400);
     assert!(
-        !q_at(&v, T0 + 10 * 900).has(Quality::SPIKE),
+        !q_at(&v, T0 + 100 * 900).has(Quality::SPIKE),
         "below the floor"
     );
-    assert!(q_at(&v, T0 + 11 * 900).has(Quality::SPIKE));
-    assert!(
-        !q_at(&v, T0 + 12 * 900).has(Quality::SPIKE),
-        "back to normal"
-    );
-    // The factor: on a channel using 2000 Wh per interval, 5000 is no spike.
+    // Without a day of history nothing is judged against it (a meter's first ramp).
     let v = validator().validate(
-        vec![
-            r("N", T0, 0),
-            r("N", T0 + 900, 2000),
-            r("N", T0 + 1800, 7000),
-        ],
+        vec![r("N", T0, 0), r("N", T0 + 900, 0), r("N", T0 + 1800, 7000)],
         NOW,
     );
-    assert!(!q_at(&v, T0 + 1800).has(Quality::SPIKE));
+    assert!(q_at(&v, T0 + 1800).is_ok());
+}
+
+/// Rooftop solar exports nothing all night and ramps up every morning; a shop opens after a
+/// quiet night: a week of either raises nothing, and a real spike on such a channel still
+/// does.
+#[test]
+fn daily_cycles_are_no_spikes() {
+    let day = 96i64;
+    // Export: zero at night, a ramp to 1.2 kWh per interval at noon.
+    let solar = |slot: i64| -> i64 {
+        let s = slot % day;
+        if (28..68).contains(&s) {
+            let x = (s - 28) as f64 / 40.0 * std::f64::consts::PI;
+            (x.sin() * 1200.0) as i64
+        } else {
+            0
+        }
+    };
+    // A shop: 30 Wh at night, 2.5 kWh per interval from 08:00 to 20:00.
+    let shop = |slot: i64| -> i64 {
+        if (32..80).contains(&(slot % day)) {
+            2500
+        } else {
+            30
+        }
+    };
+    for (name, f) in [("SOLAR", &solar as &dyn Fn(i64) -> i64), ("SHOP", &shop)] {
+        let mut value = 0;
+        let mut s = Vec::new();
+        for k in 0..7 * day {
+            value += f(k);
+            s.push(r(name, T0 + k * 900, value));
+        }
+        // At midnight of the eighth day, 40 kWh in one interval: a spike.
+        let at = T0 + 7 * day * 900;
+        s.push(r(name, at, value + 40_000));
+        let v = Validator::new(Rules::default(), 100_000).validate(s, T0 + 9 * 86_400);
+        let flagged: Vec<_> = v
+            .iter()
+            .filter(|x| x.reading.time != at && !x.quality.is_ok())
+            .map(|x| (x.reading.time, x.quality))
+            .collect();
+        assert!(flagged.is_empty(), "{name}: {flagged:?}");
+        assert!(q_at(&v, at).has(Quality::SPIKE), "{name}");
+    }
 }
 
 #[test]
@@ -262,8 +317,9 @@ fn out_of_range_above_max_power_times_interval() {
             r("M", T0, 0),
             r("M", T0 + 900, 10_000),
             r("M", T0 + 1800, 20_001),
-            // Two intervals: up to 20 kWh.
-            r("M", T0 + 3600, 40_001),
+            // Measured from the last usable entry (T0 + 900, the one after is out of range):
+            // three intervals, up to 30 kWh.
+            r("M", T0 + 3600, 35_000),
             r("BIG", T0, 0),
             r("BIG", T0 + 900, 20_001),
         ],

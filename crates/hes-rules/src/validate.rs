@@ -8,17 +8,25 @@ use hes_model::{MeterId, Quality, Reading, Source, ValidatedReading};
 pub use crate::rules::Rules;
 use crate::transform::{is_cumulative, scaled};
 
-/// What a channel remembers between batches: the newest accepted entry and recent steps.
+/// What a channel remembers between batches: the newest accepted entry, and its own history
+/// of steps: the largest per interval, fading (half of it gone after `peak_half_life` steps),
+/// and how many steps it has seen.
 #[derive(Debug, Clone, Default)]
 struct Channel {
+    /// The newest entry usable as a reference (time, raw value).
     last: Option<(i64, i64)>,
-    recent: VecDeque<i64>,
+    /// The newest entry's time, usable or not.
+    newest: i64,
+    /// The newest entry, when it was below the reference.
+    down: Option<(i64, i64)>,
+    peak: f64,
+    steps: u32,
 }
 
 type Key = (MeterId, ObisCode, i8, i64);
 
-/// Validation with bounded state: per (meter, channel) the newest accepted entry and the last
-/// `spike_window` steps; the keys seen, up to `max_keys` (the oldest forgotten first).
+/// Validation with bounded state: per (meter, channel) the newest accepted entry and a few
+/// numbers of its history; the keys seen, up to `max_keys` (the oldest forgotten first).
 #[derive(Debug)]
 pub struct Validator {
     rules: Rules,
@@ -123,15 +131,30 @@ impl Validator {
         let rules = &self.rules;
         let ch = self.channels.entry((r.meter.clone(), r.obis)).or_default();
         let mut q = 0;
+        // Two entries in a row below the reference that agree with each other: the reference
+        // was the odd one (a glitch no history could judge, such as a channel's first entry),
+        // so the lower level is the register's.
+        if let (Some((_, v0)), Some((td, vd))) = (ch.last, ch.down) {
+            if r.value < v0
+                && r.time > td
+                && r.value >= vd
+                && scaled(r.value - vd, r.scaler) <= rules.max_energy_wh(&r.meter, r.time - td)
+            {
+                ch.last = Some((td, vd));
+            }
+        }
+        ch.down = None;
         if let Some((t0, v0)) = ch.last {
-            if r.time <= t0 {
+            if r.time <= ch.newest.max(t0) {
                 // Older than what the channel has seen (late data): no step to judge here;
                 // `intervals` recomputes over the full set.
                 return 0;
             }
             let seconds = r.time - t0;
             let n = (seconds / rules.interval.max(1)).max(1);
-            if seconds > rules.interval {
+            // Missing: no entry at all in between (one that was there but not usable as the
+            // reference, a register glitch, is no gap).
+            if r.time - ch.newest.max(t0) > rules.interval {
                 q |= Quality::MISSING_BEFORE;
             }
             let mut delta = r.value - v0;
@@ -141,6 +164,7 @@ impl Validator {
                     delta += rules.register_modulus;
                 } else {
                     q |= Quality::NEGATIVE_CONSUMPTION;
+                    ch.down = Some((r.time, r.value));
                 }
             }
             if delta >= 0 {
@@ -148,25 +172,28 @@ impl Validator {
                 if scaled(delta, r.scaler) > rules.max_energy_wh(&r.meter, n * rules.interval) {
                     q |= Quality::OUT_OF_RANGE;
                 }
-                if !ch.recent.is_empty() {
-                    let mut sorted: Vec<i64> = ch.recent.iter().copied().collect();
-                    sorted.sort_unstable();
-                    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
-                    if scaled(per_interval, r.scaler) > rules.spike_floor_wh
-                        && per_interval > median.max(1).saturating_mul(rules.spike_factor)
-                    {
-                        q |= Quality::SPIKE;
-                    }
+                // Judged against the channel's own history only once it holds a whole daily
+                // cycle: a solar ramp from a night of zeros, or a shop opening after a quiet
+                // night, is what the channel does every day, not a spike.
+                if ch.steps >= rules.spike_min_history
+                    && scaled(per_interval, r.scaler) > rules.spike_floor_wh
+                    && per_interval as f64 > ch.peak.max(1.0) * rules.spike_factor as f64
+                {
+                    q |= Quality::SPIKE;
                 }
                 if q & (Quality::SPIKE | Quality::OUT_OF_RANGE) == 0 {
-                    ch.recent.push_back(per_interval);
-                    while ch.recent.len() > rules.spike_window.max(1) {
-                        ch.recent.pop_front();
-                    }
+                    let fade = 0.5f64.powf(n as f64 / rules.peak_half_life.max(1) as f64);
+                    ch.peak = (ch.peak * fade).max(per_interval as f64);
+                    ch.steps = ch
+                        .steps
+                        .saturating_add(n.clamp(1, i64::from(u32::MAX)) as u32);
                 }
             }
         }
-        if q & Quality::NEGATIVE_CONSUMPTION == 0 {
+        ch.newest = ch.newest.max(r.time);
+        // A register that went down, or one beyond what the meter can physically register,
+        // is not what the next entry is measured from.
+        if q & (Quality::NEGATIVE_CONSUMPTION | Quality::OUT_OF_RANGE) == 0 {
             ch.last = Some((r.time, r.value));
         }
         q

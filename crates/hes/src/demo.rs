@@ -30,9 +30,13 @@ pub struct DemoArgs {
     /// Simulated meters.
     #[arg(long, default_value_t = 1000)]
     pub meters: u32,
-    /// Meter time runs this many times faster (1440: a day per minute).
+    /// Meter time starts `--history-days` back and runs this many times faster until it
+    /// reaches real time, then follows it (readings are never from the future).
     #[arg(long, default_value_t = 96.0)]
     pub speed: f64,
+    /// How far back meter time starts (days).
+    #[arg(long, default_value_t = 1.0)]
+    pub history_days: f64,
     /// The first meter's address (the others count up from it).
     #[arg(long, default_value = "127.1.0.1")]
     pub host: IpAddr,
@@ -119,7 +123,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let push_addr = listener.local_addr()?;
     let mut cfg = FleetConfig::new(args.meters.max(1));
     cfg.first_host = args.host;
-    cfg.clock = Clock::new(None, args.speed);
+    cfg.clock = Clock::catching_up((args.history_days.max(0.0) * 86_400.0) as i64, args.speed);
     // A day of 15-minute entries per meter: the first cycle reads it all (the in-process bus
     // keeps what it is given until storage takes over).
     cfg.profile_entries = 96;
@@ -283,9 +287,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     ));
     let first = fleet.meters().first().map(|m| m.addr());
     println!(
-        "hes demo: {} simulated meters from {} (a day of meter time every {:.0} s), pushes to {}",
+        "hes demo: {} simulated meters from {} (meter time {:.1} days back, a day every {:.0} s until it reaches now, then real time), pushes to {}",
         fleet.len(),
         first.map_or_else(String::new, |a| a.to_string()),
+        args.history_days.max(0.0),
         86_400.0 / args.speed.max(1e-3),
         push_addr,
     );

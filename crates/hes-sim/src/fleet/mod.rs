@@ -40,7 +40,7 @@ use crate::objects::keys::KeySet;
 use crate::{Meter, MeterConfig, TimeSource};
 
 /// The meters' clock: real time, or accelerated from a start instant (a day per minute is
-/// `speed = 1440`).
+/// `speed = 1440`), optionally only until it has caught up with real time.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     /// Real Unix time (seconds, fractional) when the fleet started.
@@ -48,6 +48,10 @@ pub struct Clock {
     /// Meter Unix time at that instant.
     meter_start: i64,
     speed: f64,
+    /// Never ahead of real time: accelerated from a past start until it reaches now, then
+    /// real time (a demo that fills its history fast, then stays live: its readings are
+    /// never from the future).
+    catch_up: bool,
 }
 
 fn real_now() -> f64 {
@@ -67,18 +71,40 @@ impl Clock {
             } else {
                 1.0
             },
+            catch_up: false,
+        }
+    }
+
+    /// Accelerated by `speed` from `seconds_ago` in the past until meter time reaches real
+    /// time, then real time.
+    pub fn catching_up(seconds_ago: i64, speed: f64) -> Self {
+        let real = real_now();
+        Self {
+            catch_up: true,
+            ..Self::new(Some(real as i64 - seconds_ago.max(0)), speed)
         }
     }
 
     /// Meter time now, Unix seconds.
     pub fn now(&self) -> i64 {
-        self.meter_start + ((real_now() - self.real_start) * self.speed) as i64
+        let real = real_now();
+        let t = self.meter_start + ((real - self.real_start) * self.speed) as i64;
+        if self.catch_up {
+            t.min(real as i64)
+        } else {
+            t
+        }
     }
 
     /// Real seconds until meter time reaches `t` (0 when it already has).
     pub fn real_delay_until(&self, t: i64) -> Duration {
-        let meter_secs = (t - self.now()).max(0) as f64;
-        Duration::from_secs_f64(meter_secs / self.speed)
+        let real = real_now();
+        // When the accelerated time reaches `t`; caught up, time runs at real speed.
+        let mut at = self.real_start + (t - self.meter_start) as f64 / self.speed;
+        if self.catch_up {
+            at = at.max(t as f64);
+        }
+        Duration::from_secs_f64((at - real).max(0.0))
     }
 
     pub fn speed(&self) -> f64 {
