@@ -1,8 +1,8 @@
 //! DLMS security: suite 0 ciphering (AES-GCM-128), HLS authentication, key wrap, invocation counters.
 //!
-//! Green Book (DLMS UA 1000-2) chapter 9.2 / IEC 62056-5-3 clause 9.2.7. Only security suite 0
-//! (AES-GCM-128 with a 12-byte tag, AES-128 key wrap) is implemented; suites 1 and 2 need ECC and
-//! are refused with [`SecurityError::UnsupportedSuite`].
+//! Green Book (DLMS UA 1000-2) chapter 9.2 / IEC 62056-5-3 clause 9.2.7. Suite 0 is AES-GCM-128
+//! with a 12-byte tag and AES-128 key wrap; suite 1 adds ECDH/ECDSA on P-256 with SHA-256,
+//! suite 2 ECDH/ECDSA on P-384 with SHA-384 and AES-GCM-256 ([`ecc`]).
 //!
 //! Layers, from the bottom:
 //! - [`encrypt`] / [`decrypt`]: the security header and GCM of one protected payload.
@@ -14,12 +14,15 @@
 //! - [`GeneralCiphering`]: the `general-ciphering` APDU.
 
 mod context;
+pub mod ecc;
 mod gcm;
 mod general;
 mod hls;
 mod keywrap;
 pub(crate) mod tags;
 
+#[cfg(test)]
+mod ecc_tests;
 #[cfg(test)]
 mod primitive_tests;
 #[cfg(test)]
@@ -34,10 +37,13 @@ use thiserror::Error;
 use crate::codec::DecodeError;
 use crate::types::SecurityLevel;
 
-pub use context::{ReplayGuard, SecurityContext, Unprotected};
-pub use gcm::{decrypt, encrypt, TAG_LEN};
+pub use context::{ReplayGuard, SecurityContext, Unprotected, WideKeys};
+pub use ecc::{EcPrivateKey, EcPublicKey, EccSuite};
+pub use gcm::{decrypt, decrypt_with_key, encrypt, encrypt_with_key, TAG_LEN};
 pub use general::{GeneralCiphering, KeyId, KeyInfo};
-pub use hls::{hls_gmac, hls_md5, hls_sha1, hls_sha256, verify_hls_gmac};
+pub use hls::{
+    hls_ecdsa, hls_gmac, hls_md5, hls_sha1, hls_sha256, verify_hls_ecdsa, verify_hls_gmac,
+};
 pub use keywrap::{unwrap_key, wrap_key};
 pub use tags::*;
 
@@ -186,4 +192,17 @@ pub enum SecurityError {
     /// A `general-ciphering` key-info choice we cannot honour (wrapped or agreed key).
     #[error("general-ciphering key-info not supported")]
     UnsupportedKeyInfo,
+    /// A key of the wrong length, off its curve, or not in a format we read.
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+    /// An ECDSA signature (HLS-ECDSA proof, general-signing, signed ephemeral key) that does
+    /// not verify under the peer's public key.
+    #[error("signature does not verify")]
+    SignatureInvalid,
+    /// The two keys of an ECDH or the key and the suite are on different curves.
+    #[error("keys of different curves")]
+    CurveMismatch,
+    /// A certificate that cannot be parsed or does not verify.
+    #[error("certificate: {0}")]
+    Certificate(String),
 }
