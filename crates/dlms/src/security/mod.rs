@@ -133,6 +133,58 @@ impl fmt::Debug for CipherKeys {
     }
 }
 
+/// The public-key side of a suite 1 or 2 association, for a client or a server: the suite
+/// follows from the curve of `signing_key` (P-256: suite 1, P-384: suite 2).
+#[derive(Debug, Clone)]
+pub struct EccConfig {
+    /// Our private digital signature key (HLS-ECDSA, general-signing).
+    pub signing_key: EcPrivateKey,
+    /// Our digital signature certificate (DER), sent in the AARQ's calling-AE-qualifier.
+    pub certificate: Option<Vec<u8>>,
+    /// The peer's public signature key, taken from its certificate once that verified
+    /// (a client: the meter's; a meter: the head-end's).
+    pub peer_signing_key: Option<EcPublicKey>,
+    /// Suite 2's 256-bit EK and AK for the association's ciphering (suite 1 uses the
+    /// 128-bit [`CipherKeys`] of the configuration).
+    pub wide_keys: Option<WideKeys>,
+}
+
+impl EccConfig {
+    pub fn new(signing_key: EcPrivateKey) -> Self {
+        Self {
+            signing_key,
+            certificate: None,
+            peer_signing_key: None,
+            wide_keys: None,
+        }
+    }
+
+    pub fn suite(&self) -> EccSuite {
+        self.signing_key.suite()
+    }
+
+    /// A ciphering context for `level` at this suite: suite 1 with `keys`, suite 2 with
+    /// [`Self::wide_keys`] (an error without them).
+    pub fn context(
+        &self,
+        level: SecurityLevel,
+        own: crate::types::SystemTitle,
+        keys: CipherKeys,
+        first_tx_ic: u32,
+    ) -> Result<SecurityContext, SecurityError> {
+        match self.suite() {
+            EccSuite::Suite1 => SecurityContext::new(level, own, keys, first_tx_ic).with_suite(1),
+            EccSuite::Suite2 => {
+                let wide = self
+                    .wide_keys
+                    .clone()
+                    .ok_or(SecurityError::InvalidKey("suite 2 needs 256-bit keys"))?;
+                Ok(SecurityContext::new_suite2(level, own, wide, first_tx_ic))
+            }
+        }
+    }
+}
+
 /// Stands in for secret bytes in `Debug` output.
 pub(crate) struct Redacted;
 

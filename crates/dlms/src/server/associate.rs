@@ -61,19 +61,37 @@ impl Server {
             .calling_ap_title
             .as_deref()
             .and_then(SystemTitle::from_slice);
+        if mechanism == Mechanism::HighEcdsa && self.ecc.is_none() {
+            return self.reject(
+                app_ctx,
+                AcseServiceUser::AuthenticationMechanismNameNotRecognised,
+            );
+        }
         let mut sec = None;
-        if ciphered || mechanism == Mechanism::HighGmac {
+        if ciphered || matches!(mechanism, Mechanism::HighGmac | Mechanism::HighEcdsa) {
             let Some(title) = client_title else {
                 return self.reject(app_ctx, AcseServiceUser::CallingApTitleNotRecognized);
             };
             let counters = objects.counters();
-            let mut ctx = SecurityContext::new(
-                policy.security,
-                self.cfg.system_title,
-                self.cfg.keys.clone(),
-                // Start at 1: some clients (dlms-cosem) take 0 as already seen.
-                counters.tx.max(1),
-            );
+            // Start at 1: some clients (dlms-cosem) take 0 as already seen.
+            let first_tx = counters.tx.max(1);
+            let mut ctx = match &self.ecc {
+                None => SecurityContext::new(
+                    policy.security,
+                    self.cfg.system_title,
+                    self.cfg.keys.clone(),
+                    first_tx,
+                ),
+                Some(ecc) => match ecc.context(
+                    policy.security,
+                    self.cfg.system_title,
+                    self.cfg.keys.clone(),
+                    first_tx,
+                ) {
+                    Ok(ctx) => ctx,
+                    Err(_) => return self.reject(app_ctx, AcseServiceUser::NoReasonGiven),
+                },
+            };
             ctx.peer_system_title = Some(title);
             if let Some(last) = counters.rx_last.get(&sap) {
                 ctx.set_rx_floor(*last);
@@ -123,7 +141,15 @@ impl Server {
         let hls = mechanism.is_hls();
         let mut stoc = Vec::new();
         if hls {
-            stoc = vec![0u8; 16];
+            // HLS-ECDSA challenges are 32 to 64 bytes (Green Book).
+            stoc = vec![
+                0u8;
+                if mechanism == Mechanism::HighEcdsa {
+                    32
+                } else {
+                    16
+                }
+            ];
             objects.fill_random(&mut stoc);
         }
         let aare = Aare {
@@ -203,7 +229,7 @@ impl Server {
         let Some(assoc) = self.assoc.as_mut() else {
             return Ok(exception_bytes(1, 1));
         };
-        let answer = proof.and_then(|p| hls_check(assoc, &p).ok().flatten());
+        let answer = proof.and_then(|p| hls_check(assoc, self.ecc.as_ref(), &p).ok().flatten());
         match answer {
             Some(reply) => {
                 self.state = State::Associated;
@@ -223,7 +249,11 @@ impl Server {
 }
 
 /// Verifies the client's f(StoC); gives our f(CtoS).
-pub(super) fn hls_check(a: &mut Assoc, proof: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+pub(super) fn hls_check(
+    a: &mut Assoc,
+    ecc: Option<&EccConfig>,
+    proof: &[u8],
+) -> Result<Option<Vec<u8>>, Error> {
     Ok(match &a.policy.authentication {
         Authentication::High {
             mechanism: Mechanism::HighMd5,
@@ -267,6 +297,21 @@ pub(super) fn hls_check(a: &mut Assoc, proof: &[u8]) -> Result<Option<Vec<u8>>, 
                 &s.global,
                 &a.ctos,
             ))
+        }
+        Authentication::HighEcdsa => {
+            let (Some(ecc), Some(s)) = (ecc, a.security.as_ref()) else {
+                return Ok(None);
+            };
+            let Some(client) = s.peer_system_title else {
+                return Ok(None);
+            };
+            let Some(client_key) = ecc.peer_signing_key.as_ref() else {
+                return Ok(None);
+            };
+            let own = s.own_system_title;
+            security::verify_hls_ecdsa(client_key, &client, &own, &a.stoc, &a.ctos, proof)
+                .is_ok()
+                .then(|| security::hls_ecdsa(&ecc.signing_key, &own, &client, &a.ctos, &a.stoc))
         }
         _ => None,
     })

@@ -15,7 +15,7 @@ use crate::codec::Codec;
 use crate::error::Error;
 use crate::link::{Framing, LinkUp, TransportConfig};
 use crate::obis::ObisCode;
-use crate::security::{self, CipherKeys, SecurityContext};
+use crate::security::{self, CipherKeys, EccConfig, SecurityContext};
 use crate::types::{
     ApplicationContext, AttributeDescriptor, Authentication, Mechanism, MethodDescriptor,
     SecurityLevel, SystemTitle,
@@ -153,6 +153,8 @@ pub struct Server {
     inbound: Option<Inbound>,
     events: VecDeque<ServerEvent>,
     deadline: Option<Instant>,
+    /// Suites 1 and 2 (see [`Server::set_ecc`]); `None` is suite 0.
+    ecc: Option<EccConfig>,
 }
 
 impl Server {
@@ -172,7 +174,14 @@ impl Server {
             inbound: None,
             events: VecDeque::new(),
             deadline,
+            ecc: None,
         }
+    }
+
+    /// Serves suite 1 or 2 (the curve of the signing key says which): ciphering at that
+    /// suite and HLS-ECDSA for the clients whose policy asks for it.
+    pub fn set_ecc(&mut self, ecc: EccConfig) {
+        self.ecc = Some(ecc);
     }
 
     pub fn is_closed(&self) -> bool {
