@@ -232,3 +232,161 @@ fn association_ciphering_at_suites_1_and_2() {
         Err(SecurityError::AuthenticationFailed)
     );
 }
+
+#[test]
+fn general_signing_round_trip_and_refusals() {
+    use super::signing::{GeneralSigning, GENERAL_SIGNING};
+    use crate::codec::Codec;
+    for suite in [EccSuite::Suite1, EccSuite::Suite2] {
+        let key = EcPrivateKey::generate(suite);
+        let content = [0xC0, 0x01, 0x41, 0x00, 0x01];
+        let gs = GeneralSigning::sign(
+            &key,
+            &[0, 0, 0, 0, 0, 0, 0, 9],
+            &ST_U,
+            Some(&ST_V),
+            &content,
+        );
+        let bytes = gs.to_bytes();
+        assert_eq!(bytes[0], GENERAL_SIGNING);
+        let back = GeneralSigning::decode_exact(&bytes).unwrap();
+        assert_eq!(back, gs);
+        assert_eq!(back.verify(&key.public_key()).unwrap(), content);
+        assert_eq!(back.originator().unwrap(), ST_U);
+        // The signature covers the header fields and the content.
+        let mut other = back.clone();
+        other.content[4] = 2;
+        assert_eq!(
+            other.verify(&key.public_key()),
+            Err(SecurityError::SignatureInvalid)
+        );
+        let mut other = back.clone();
+        other.transaction_id[7] = 8;
+        assert_eq!(
+            other.verify(&key.public_key()),
+            Err(SecurityError::SignatureInvalid)
+        );
+        let mut other = back.clone();
+        other.signature.truncate(10);
+        assert_eq!(
+            other.verify(&key.public_key()),
+            Err(SecurityError::SignatureInvalid)
+        );
+        let stranger = EcPrivateKey::generate(suite);
+        assert_eq!(
+            back.verify(&stranger.public_key()),
+            Err(SecurityError::SignatureInvalid)
+        );
+        // Every truncation fails to decode, never panics.
+        for n in 0..bytes.len() {
+            assert!(GeneralSigning::decode_exact(&bytes[..n]).is_err());
+        }
+    }
+}
+
+#[test]
+fn general_ciphering_with_agreed_keys() {
+    use super::signing::{open_agreed, seal_agreed, AgreementKeys};
+    use super::SecurityControl;
+    let plain = [0xC0, 0x01, 0x41, 0x00, 0x01, 0x00, 0x00, 0x2A];
+    for suite in [EccSuite::Suite1, EccSuite::Suite2] {
+        let ak = vec![0xA5; suite.key_len()];
+        let (u_sign, u_agree) = (EcPrivateKey::generate(suite), EcPrivateKey::generate(suite));
+        let v_agree = EcPrivateKey::generate(suite);
+        let sc = SecurityControl(0x30 | suite.id());
+        for scheme in [
+            KeyAgreementScheme::OnePassDiffieHellman,
+            KeyAgreementScheme::StaticUnified,
+        ] {
+            let bytes = seal_agreed(
+                scheme,
+                sc,
+                7,
+                &[0, 0, 0, 0, 0, 0, 0, 1],
+                &ST_U,
+                &ST_V,
+                &v_agree.public_key(),
+                &u_agree,
+                &u_sign,
+                &ak,
+                &plain,
+            )
+            .unwrap();
+            let keys = AgreementKeys {
+                own_agreement_key: &v_agree,
+                peer_agreement_key: Some(&u_agree.public_key()),
+                originator_signing_key: Some(&u_sign.public_key()),
+            };
+            let opened = open_agreed(&bytes, &ST_V, keys, &ak).unwrap();
+            assert_eq!(opened.apdu, plain);
+            assert_eq!(opened.originator, ST_U);
+            assert_eq!(opened.invocation_counter, 7);
+            assert_eq!(opened.scheme, scheme);
+            // Addressed to someone else.
+            assert!(matches!(
+                open_agreed(&bytes, &ST_U, keys, &ak),
+                Err(SecurityError::SystemTitleMismatch(_))
+            ));
+            // A wrong AK, or any flipped byte: refused, never a panic.
+            assert!(open_agreed(&bytes, &ST_V, keys, &vec![0; suite.key_len()]).is_err());
+            // Debug-build ECDH is slow: every 5th byte and the whole tail (content and tag).
+            let tail = bytes.len().saturating_sub(24);
+            for i in (0..bytes.len()).filter(|i| i % 5 == 0 || *i >= tail) {
+                let mut b = bytes.clone();
+                b[i] ^= 0x01;
+                assert!(
+                    open_agreed(&b, &ST_V, keys, &ak).is_err(),
+                    "{scheme:?} byte {i}"
+                );
+            }
+            for n in (0..bytes.len()).step_by(3) {
+                assert!(open_agreed(&bytes[..n], &ST_V, keys, &ak).is_err());
+            }
+        }
+        // C(1e, 1s) with an ephemeral key signed by someone else.
+        let bytes = seal_agreed(
+            KeyAgreementScheme::OnePassDiffieHellman,
+            sc,
+            8,
+            &[1],
+            &ST_U,
+            &ST_V,
+            &v_agree.public_key(),
+            &u_agree,
+            &EcPrivateKey::generate(suite),
+            &ak,
+            &plain,
+        )
+        .unwrap();
+        let keys = AgreementKeys {
+            own_agreement_key: &v_agree,
+            peer_agreement_key: None,
+            originator_signing_key: Some(&u_sign.public_key()),
+        };
+        assert_eq!(
+            open_agreed(&bytes, &ST_V, keys, &ak),
+            Err(SecurityError::SignatureInvalid)
+        );
+        // Keys of the other curve are refused when sealing.
+        let other = EcPrivateKey::generate(match suite {
+            EccSuite::Suite1 => EccSuite::Suite2,
+            EccSuite::Suite2 => EccSuite::Suite1,
+        });
+        assert_eq!(
+            seal_agreed(
+                KeyAgreementScheme::StaticUnified,
+                sc,
+                9,
+                &[1],
+                &ST_U,
+                &ST_V,
+                &v_agree.public_key(),
+                &other,
+                &u_sign,
+                &ak,
+                &plain,
+            ),
+            Err(SecurityError::CurveMismatch)
+        );
+    }
+}

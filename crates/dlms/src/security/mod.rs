@@ -11,7 +11,9 @@
 //!   counters) that wraps and unwraps whole APDUs and rejects replays.
 //! - [`hls_md5`], [`hls_sha1`], [`hls_sha256`], [`hls_gmac`]: the HLS pass 3/4 functions.
 //! - [`wrap_key`] / [`unwrap_key`]: RFC 3394 key wrap for `key_transfer`.
-//! - [`GeneralCiphering`]: the `general-ciphering` APDU.
+//! - [`GeneralCiphering`]: the `general-ciphering` APDU; [`seal_agreed`] / [`open_agreed`]
+//!   with a key agreed by ECDH (suites 1 and 2).
+//! - [`GeneralSigning`]: the `general-signing` APDU (suites 1 and 2).
 
 mod context;
 pub mod ecc;
@@ -19,6 +21,7 @@ mod gcm;
 mod general;
 mod hls;
 mod keywrap;
+mod signing;
 pub(crate) mod tags;
 
 #[cfg(test)]
@@ -45,6 +48,9 @@ pub use hls::{
     hls_ecdsa, hls_gmac, hls_md5, hls_sha1, hls_sha256, verify_hls_ecdsa, verify_hls_gmac,
 };
 pub use keywrap::{unwrap_key, wrap_key};
+pub use signing::{
+    open_agreed, seal_agreed, AgreementKeys, GeneralSigning, OpenedAgreed, GENERAL_SIGNING,
+};
 pub use tags::*;
 
 /// The security control byte (Green Book 9.2.7.2.3): bits 0-3 security suite id, bit 4
