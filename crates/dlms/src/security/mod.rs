@@ -23,6 +23,7 @@ mod hls;
 mod keywrap;
 mod signing;
 pub(crate) mod tags;
+pub mod x509;
 
 #[cfg(test)]
 mod ecc_tests;
@@ -32,6 +33,8 @@ mod primitive_tests;
 mod tests;
 #[cfg(test)]
 mod vectors;
+#[cfg(test)]
+mod x509_tests;
 
 use std::fmt;
 
@@ -262,5 +265,5 @@ pub enum SecurityError {
     CurveMismatch,
     /// A certificate that cannot be parsed or does not verify.
     #[error("certificate: {0}")]
-    Certificate(String),
+    Certificate(#[from] x509::CertificateError),
 }
