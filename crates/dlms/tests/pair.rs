@@ -145,7 +145,14 @@ impl Objects for Meter {
             *b = self.rng;
         }
     }
+
+    fn unix_time(&mut self) -> Option<u64> {
+        Some(METER_NOW)
+    }
 }
+
+/// The meter's clock, for certificates.
+const METER_NOW: u64 = 1_795_651_200;
 
 #[derive(Clone, Copy, Debug)]
 enum Link {
@@ -789,4 +796,124 @@ fn hls_ecdsa_configuration_errors() {
         next_event(&mut client),
         Event::Closed(Some(dlms::client::Error::Config(_)))
     ));
+}
+
+#[test]
+fn the_meter_takes_the_clients_key_from_a_certificate_that_chains_to_its_ca() {
+    use dlms::security::x509::{device_name, issue, name, CertificateType, IssueProfile};
+    let year = Duration::from_secs(365 * 86_400);
+    for suite in [EccSuite::Suite1, EccSuite::Suite2] {
+        let ca_key = EcPrivateKey::generate(suite);
+        let ca = issue(
+            IssueProfile::Root,
+            1,
+            name("CN=HES CA").unwrap(),
+            &ca_key.public_key(),
+            None,
+            &ca_key,
+            METER_NOW - 60,
+            year,
+        )
+        .unwrap();
+        let other_ca_key = EcPrivateKey::generate(suite);
+        let other_ca = issue(
+            IssueProfile::Root,
+            1,
+            name("CN=HES CA").unwrap(),
+            &other_ca_key.public_key(),
+            None,
+            &other_ca_key,
+            METER_NOW - 60,
+            year,
+        )
+        .unwrap();
+        let cert_for = |key: &EcPrivateKey,
+                        title: SystemTitle,
+                        issuer_key: &EcPrivateKey,
+                        issuer: &dlms::security::x509::Certificate,
+                        not_before: u64,
+                        validity: Duration| {
+            issue(
+                IssueProfile::Device(CertificateType::DigitalSignature),
+                7,
+                device_name(&title, "HES").unwrap(),
+                &key.public_key(),
+                Some(issuer),
+                issuer_key,
+                not_before,
+                validity,
+            )
+            .unwrap()
+            .der()
+            .to_vec()
+        };
+        let run = |cert: Vec<u8>, sign_with_other_key: bool| {
+            let (mut c_ecc, mut s_ecc) = ecc_pair(suite);
+            // The meter knows no client key, only its CA.
+            s_ecc.peer_signing_key = None;
+            s_ecc.trust_anchors = vec![ca.clone()];
+            c_ecc.certificate = Some(cert);
+            if sign_with_other_key {
+                c_ecc.signing_key = EcPrivateKey::generate(suite);
+            }
+            let mut meter = Meter::new(4);
+            let (mut c, _s, _) = ecdsa_session(Link::Wrapper, 6, c_ecc, s_ecc, &mut meter);
+            next_event(&mut c)
+        };
+        // The client's key is the one of `ecc_pair`'s client: rebuild it to certify it.
+        let good_key = |c: &EccConfig| c.signing_key.clone();
+        let (c_ecc, _) = ecc_pair(suite);
+        let key = good_key(&c_ecc);
+        let good = cert_for(&key, CLIENT_TITLE, &ca_key, &ca, METER_NOW - 60, year);
+        let outcome = {
+            let (mut c_ecc2, mut s_ecc) = ecc_pair(suite);
+            c_ecc2.signing_key = key.clone();
+            c_ecc2.certificate = Some(good.clone());
+            s_ecc.peer_signing_key = None;
+            s_ecc.trust_anchors = vec![ca.clone()];
+            c_ecc2.peer_signing_key = Some(s_ecc.signing_key.public_key());
+            let mut meter = Meter::new(4);
+            let (mut c, _s, _) = ecdsa_session(Link::Hdlc, 6, c_ecc2, s_ecc, &mut meter);
+            next_event(&mut c)
+        };
+        assert!(
+            matches!(outcome, Event::Associated(_)),
+            "{suite:?}: {outcome:?}"
+        );
+        // Refused at the AARQ (the certificate), or at pass 3 (the signature).
+        let refused = |e: Event| matches!(e, Event::Closed(Some(dlms::client::Error::Rejected { ref diagnostic, .. })) if diagnostic.is_authentication_failure());
+        let pass3 = |e: Event| {
+            matches!(
+                e,
+                Event::Closed(Some(dlms::client::Error::AuthenticationFailed))
+            )
+        };
+        // Certified, but the client signs with another key: pass 3 fails.
+        assert!(pass3(run(good.clone(), true)), "{suite:?} other key");
+        // Another system title, expired, or from another CA: the AARQ is refused.
+        let other_title = cert_for(&key, SERVER_TITLE, &ca_key, &ca, METER_NOW - 60, year);
+        assert!(refused(run(other_title, false)), "{suite:?} title");
+        let expired = cert_for(
+            &key,
+            CLIENT_TITLE,
+            &ca_key,
+            &ca,
+            METER_NOW - 3 * 86_400,
+            Duration::from_secs(86_400),
+        );
+        assert!(refused(run(expired, false)), "{suite:?} expired");
+        let foreign = cert_for(
+            &key,
+            CLIENT_TITLE,
+            &other_ca_key,
+            &other_ca,
+            METER_NOW - 60,
+            year,
+        );
+        assert!(refused(run(foreign, false)), "{suite:?} foreign");
+        assert!(
+            refused(run(vec![0x30, 0x03, 0x02, 0x01, 0x00], false)),
+            "{suite:?} garbage"
+        );
+    }
 }

@@ -156,6 +156,9 @@ pub struct EccConfig {
     /// Suite 2's 256-bit EK and AK for the association's ciphering (suite 1 uses the
     /// 128-bit [`CipherKeys`] of the configuration).
     pub wide_keys: Option<WideKeys>,
+    /// A meter: the CAs a client's certificate (sent in the AARQ) must chain to. With none,
+    /// a certificate in the AARQ is ignored and only `peer_signing_key` is trusted.
+    pub trust_anchors: Vec<x509::Certificate>,
 }
 
 impl EccConfig {
@@ -165,6 +168,7 @@ impl EccConfig {
             certificate: None,
             peer_signing_key: None,
             wide_keys: None,
+            trust_anchors: Vec::new(),
         }
     }
 

@@ -67,6 +67,10 @@ impl Server {
                 AcseServiceUser::AuthenticationMechanismNameNotRecognised,
             );
         }
+        let client_key = match self.client_certificate_key(&aarq, client_title, objects) {
+            Ok(k) => k,
+            Err(()) => return self.reject(app_ctx, AcseServiceUser::AuthenticationFailure),
+        };
         let mut sec = None;
         if ciphered || matches!(mechanism, Mechanism::HighGmac | Mechanism::HighEcdsa) {
             let Some(title) = client_title else {
@@ -183,6 +187,7 @@ impl Server {
             security: sec,
             ctos: aarq.calling_authentication_value.unwrap_or_default(),
             stoc,
+            client_key,
         });
         self.sync_counters(objects);
         self.state = if hls {
@@ -194,6 +199,41 @@ impl Server {
             self.events.push_back(ServerEvent::Associated(ctx));
         }
         self.send(AcseApdu::Aare(aare).to_bytes())
+    }
+
+    /// HLS-ECDSA with trust anchors: the client's signing key from the certificate in the
+    /// calling-AE-qualifier, which must chain to an anchor at the meter's time, name the
+    /// calling AP title and allow digital signatures. `Err` refuses the association.
+    fn client_certificate_key(
+        &self,
+        aarq: &crate::acse::Aarq,
+        client_title: Option<SystemTitle>,
+        objects: &mut dyn Objects,
+    ) -> Result<Option<security::EcPublicKey>, ()> {
+        use security::x509::{verify_chain, Certificate, CertificateType};
+        let Some(ecc) = &self.ecc else {
+            return Ok(None);
+        };
+        if aarq.mechanism != Some(Mechanism::HighEcdsa) || ecc.trust_anchors.is_empty() {
+            return Ok(None);
+        }
+        let Some(der) = &aarq.calling_ae_qualifier else {
+            return Ok(None);
+        };
+        let cert = Certificate::from_der(der).map_err(|_| ())?;
+        let now = objects.unix_time().ok_or(())?;
+        verify_chain(&cert, &[], &ecc.trust_anchors, now).map_err(|_| ())?;
+        if client_title.is_none() || cert.subject_system_title() != client_title {
+            return Err(());
+        }
+        if !cert.allows(CertificateType::DigitalSignature) {
+            return Err(());
+        }
+        let key = cert.public_key().map_err(|_| ())?;
+        if key.suite() != ecc.suite() {
+            return Err(());
+        }
+        Ok(Some(key))
     }
 
     /// Before HLS pass 4 only the reply_to_HLS_authentication method is served.
@@ -305,7 +345,7 @@ pub(super) fn hls_check(
             let Some(client) = s.peer_system_title else {
                 return Ok(None);
             };
-            let Some(client_key) = ecc.peer_signing_key.as_ref() else {
+            let Some(client_key) = a.client_key.as_ref().or(ecc.peer_signing_key.as_ref()) else {
                 return Ok(None);
             };
             let own = s.own_system_title;

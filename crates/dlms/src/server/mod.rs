@@ -110,6 +110,12 @@ pub trait Objects {
 
     /// Random bytes for the HLS server challenge.
     fn fill_random(&mut self, buf: &mut [u8]);
+
+    /// The meter's clock, seconds since the Unix epoch: certificates are checked against it.
+    /// `None` (no clock) refuses certificates that need checking.
+    fn unix_time(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -138,6 +144,9 @@ struct Assoc {
     security: Option<SecurityContext>,
     ctos: Vec<u8>,
     stoc: Vec<u8>,
+    /// HLS-ECDSA: the client's public signing key from the certificate in its AARQ, once
+    /// that verified; otherwise the configured one is used.
+    client_key: Option<security::EcPublicKey>,
 }
 
 pub const CURRENT_ASSOCIATION: ObisCode = ObisCode::new(0, 0, 40, 0, 0, 255);
