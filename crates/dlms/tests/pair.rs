@@ -786,6 +786,13 @@ fn hls_ecdsa_configuration_errors() {
         next_event(&mut client),
         Event::Closed(Some(dlms::client::Error::Config(_)))
     ));
+    // Without ciphering suite 2 needs no 256-bit keys on either side.
+    let (mut c_ecc, mut s_ecc) = ecc_pair(EccSuite::Suite2);
+    c_ecc.wide_keys = None;
+    s_ecc.wide_keys = None;
+    let mut meter = Meter::new(4);
+    let (mut c, _s, _) = ecdsa_session(Link::Wrapper, 7, c_ecc, s_ecc, &mut meter);
+    assert!(matches!(next_event(&mut c), Event::Associated(_)));
     let (c_ecc, _) = ecc_pair(EccSuite::Suite1);
     let mut cfg = client_config(Link::Wrapper, 6, 512, 1);
     cfg.ecc = Some(c_ecc);

@@ -188,10 +188,18 @@ impl EccConfig {
         match self.suite() {
             EccSuite::Suite1 => SecurityContext::new(level, own, keys, first_tx_ic).with_suite(1),
             EccSuite::Suite2 => {
-                let wide = self
-                    .wide_keys
-                    .clone()
-                    .ok_or(SecurityError::InvalidKey("suite 2 needs 256-bit keys"))?;
+                let wide = match (&self.wide_keys, level) {
+                    (Some(w), _) => w.clone(),
+                    // HLS-ECDSA without ciphering: the context only carries the system
+                    // titles and never ciphers, so no keys are needed.
+                    (None, SecurityLevel::None) => WideKeys {
+                        ek: [0; 32],
+                        ak: [0; 32],
+                    },
+                    (None, _) => {
+                        return Err(SecurityError::InvalidKey("suite 2 needs 256-bit keys"))
+                    }
+                };
                 Ok(SecurityContext::new_suite2(level, own, wide, first_tx_ic))
             }
         }
