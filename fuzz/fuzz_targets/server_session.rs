@@ -1,11 +1,13 @@
 #![no_main]
 //! A meter's server state machine fed hostile bytes from a "client": it answers, refuses or
-//! closes, and never panics. The first byte picks the link layer.
+//! closes, and never panics. The first byte picks the link layer (bit 0) and whether the meter
+//! serves suite 1 with HLS-ECDSA and a CA for client certificates (bit 1).
 use std::time::{Duration, Instant};
 
 use dlms::hdlc::{HdlcParams, ServerAddress};
 use dlms::link::TransportConfig;
-use dlms::security::CipherKeys;
+use dlms::security::x509::{issue, name, Certificate, IssueProfile};
+use dlms::security::{CipherKeys, EcPrivateKey, EccConfig, EccSuite};
 use dlms::server::{ClientPolicy, CounterState, Objects, RequestContext, Server, ServerConfig};
 use dlms::xdlms::{ActionResult, Conformance, DataAccessResult, SelectiveAccess};
 use dlms::{
@@ -47,6 +49,35 @@ impl Objects for Meter {
     fn fill_random(&mut self, buf: &mut [u8]) {
         buf.fill(0x5A);
     }
+    fn unix_time(&mut self) -> Option<u64> {
+        Some(1_800_000_000)
+    }
+}
+
+/// Suite 1 keys and a CA, made once: signing is too slow to repeat per input.
+fn ecc() -> Option<EccConfig> {
+    static ECC: std::sync::OnceLock<Option<EccConfig>> = std::sync::OnceLock::new();
+    ECC.get_or_init(|| {
+        let key = EcPrivateKey::from_raw(EccSuite::Suite1, &[0x44; 32]).ok()?;
+        let client = EcPrivateKey::from_raw(EccSuite::Suite1, &[0x55; 32]).ok()?;
+        let ca_key = EcPrivateKey::from_raw(EccSuite::Suite1, &[0x66; 32]).ok()?;
+        let ca: Certificate = issue(
+            IssueProfile::Root,
+            1,
+            name("CN=Fuzz CA").ok()?,
+            &ca_key.public_key(),
+            None,
+            &ca_key,
+            1_700_000_000,
+            Duration::from_secs(10 * 365 * 86_400),
+        )
+        .ok()?;
+        let mut ecc = EccConfig::new(key);
+        ecc.peer_signing_key = Some(client.public_key());
+        ecc.trust_anchors = vec![ca];
+        Some(ecc)
+    })
+    .clone()
 }
 
 fuzz_target!(|bytes: &[u8]| {
@@ -87,6 +118,16 @@ fuzz_target!(|bytes: &[u8]| {
                 authentication: Authentication::HighGmac,
                 security: SecurityLevel::AuthenticatedEncrypted,
             },
+            ClientPolicy {
+                sap: 2,
+                authentication: Authentication::HighEcdsa,
+                security: SecurityLevel::AuthenticatedEncrypted,
+            },
+            ClientPolicy {
+                sap: 3,
+                authentication: Authentication::HighEcdsa,
+                security: SecurityLevel::None,
+            },
         ],
         max_receive_pdu: 256,
         conformance: Conformance::DEFAULT_SERVER,
@@ -95,6 +136,11 @@ fuzz_target!(|bytes: &[u8]| {
     };
     let now = Instant::now();
     let mut server = Server::new(cfg, now);
+    if pick & 2 != 0 {
+        if let Some(ecc) = ecc() {
+            server.set_ecc(ecc);
+        }
+    }
     let mut meter = Meter(CounterState::default());
     // In chunks, as TCP would deliver them.
     for chunk in rest.chunks(37) {

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dlms::security::EccConfig;
 use dlms::server::{Objects, Server, ServerConfig, ServerEvent};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -42,6 +43,12 @@ pub struct SessionOptions {
 /// Where a connection finds the meter it serves: a lock around the object model.
 pub trait MeterHandle: Send + Sync + 'static {
     fn with_objects(&self, f: &mut dyn FnMut(&mut dyn Objects));
+
+    /// The meter's suite 1 or 2 keys and certificates, asked for at each new connection
+    /// (so that a renewed key applies to the next association); `None` serves suite 0.
+    fn ecc(&self) -> Option<EccConfig> {
+        None
+    }
 }
 
 impl<M: Objects + Send + 'static> MeterHandle for Mutex<M> {
@@ -102,6 +109,9 @@ pub async fn serve_connection<H: MeterHandle + ?Sized>(
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut server = Server::new(cfg, Instant::now().into_std());
+    if let Some(ecc) = meter.ecc() {
+        server.set_ecc(ecc);
+    }
     let mut rx = vec![0u8; 8192];
     let mut out = Vec::with_capacity(4096);
     let mut associated = false;

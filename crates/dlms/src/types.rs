@@ -197,6 +197,9 @@ pub enum Authentication {
     },
     /// HLS-GMAC: proves possession of the keys given in [`ClientSecurity`].
     HighGmac,
+    /// HLS-ECDSA (mechanism 7, suites 1 and 2): each side signs the other's challenge with its
+    /// private signing key; the keys are in the side's [`crate::security::EccConfig`].
+    HighEcdsa,
 }
 
 impl std::fmt::Debug for Authentication {
@@ -207,6 +210,7 @@ impl std::fmt::Debug for Authentication {
             Self::Low { .. } => "Low",
             Self::High { .. } => "High",
             Self::HighGmac => "HighGmac",
+            Self::HighEcdsa => "HighEcdsa",
         })
     }
 }
@@ -218,6 +222,7 @@ impl Authentication {
             Self::Low { .. } => Mechanism::Low,
             Self::High { mechanism, .. } => *mechanism,
             Self::HighGmac => Mechanism::HighGmac,
+            Self::HighEcdsa => Mechanism::HighEcdsa,
         }
     }
 }

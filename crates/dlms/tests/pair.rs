@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use dlms::client::{Authentication, Client, ClientConfig, ClientSecurity, Event, Response};
 use dlms::hdlc::{HdlcParams, ServerAddress};
 use dlms::link::TransportConfig;
-use dlms::security::CipherKeys;
+use dlms::security::{CipherKeys, EcPrivateKey, EccConfig, EccSuite, SecurityError, WideKeys};
 use dlms::server::{
     ClientPolicy, CounterState, Objects, RequestContext, Server, ServerConfig, ServerEvent,
 };
@@ -145,7 +145,14 @@ impl Objects for Meter {
             *b = self.rng;
         }
     }
+
+    fn unix_time(&mut self) -> Option<u64> {
+        Some(METER_NOW)
+    }
 }
+
+/// The meter's clock, for certificates.
+const METER_NOW: u64 = 1_795_651_200;
 
 #[derive(Clone, Copy, Debug)]
 enum Link {
@@ -218,6 +225,16 @@ fn policies() -> Vec<ClientPolicy> {
             security: SecurityLevel::None,
         },
         ClientPolicy {
+            sap: 6,
+            authentication: Authentication::HighEcdsa,
+            security: SecurityLevel::AuthenticatedEncrypted,
+        },
+        ClientPolicy {
+            sap: 7,
+            authentication: Authentication::HighEcdsa,
+            security: SecurityLevel::None,
+        },
+        ClientPolicy {
             sap: 5,
             authentication: Authentication::High {
                 mechanism: Mechanism::HighSha256,
@@ -285,6 +302,17 @@ fn client_config(link: Link, sap: u16, max_pdu: u16, ic: u32) -> ClientConfig {
                 secret,
             };
             c.security = Some(sec(SecurityLevel::AuthenticatedEncrypted));
+        }
+        // HLS-ECDSA: the caller sets `ecc` (suite 1 or 2).
+        6 => {
+            c.authentication = Authentication::HighEcdsa;
+            c.security = Some(sec(SecurityLevel::AuthenticatedEncrypted));
+            c.challenge = [b"P6wRJ21F".as_slice(); 5].concat();
+        }
+        7 => {
+            c.authentication = Authentication::HighEcdsa;
+            c.security = Some(sec(SecurityLevel::None));
+            c.challenge = [b"P6wRJ21F".as_slice(); 4].concat();
         }
         _ => {}
     }
@@ -590,4 +618,309 @@ fn garbage_from_the_server_ends_the_association_cleanly() {
     c.handle_input(&[0, 1, 0, 1, 0, 16, 0, 3, 0xC4, 0xFF, 0xFF], now);
     assert!(matches!(next_event(&mut c), Event::Closed(Some(_))));
     assert!(c.is_closed());
+}
+
+/// The client's and the meter's ECC configurations at `suite`, each knowing the other's
+/// public signing key.
+fn ecc_pair(suite: EccSuite) -> (EccConfig, EccConfig) {
+    let mut client = EccConfig::new(EcPrivateKey::generate(suite));
+    let mut server = EccConfig::new(EcPrivateKey::generate(suite));
+    client.peer_signing_key = Some(server.signing_key.public_key());
+    server.peer_signing_key = Some(client.signing_key.public_key());
+    if suite == EccSuite::Suite2 {
+        let wide = WideKeys {
+            ek: [0x21; 32],
+            ak: [0x42; 32],
+        };
+        client.wide_keys = Some(wide.clone());
+        server.wide_keys = Some(wide);
+    }
+    (client, server)
+}
+
+fn ecdsa_session(
+    link: Link,
+    sap: u16,
+    client_ecc: EccConfig,
+    server_ecc: EccConfig,
+    meter: &mut Meter,
+) -> (Client, Server, Instant) {
+    let now = Instant::now();
+    let mut server = Server::new(server_config(link, 512), now);
+    server.set_ecc(server_ecc);
+    let mut cfg = client_config(link, sap, 512, 1);
+    cfg.ecc = Some(client_ecc);
+    let mut client = Client::new(cfg);
+    client.connect(now);
+    pump(&mut client, &mut server, meter, now);
+    (client, server, now)
+}
+
+#[test]
+fn hls_ecdsa_at_suites_1_and_2_over_both_links() {
+    for link in [Link::Wrapper, Link::Hdlc] {
+        for suite in [EccSuite::Suite1, EccSuite::Suite2] {
+            for sap in [6, 7] {
+                let mut meter = Meter::new(40);
+                let (c_ecc, s_ecc) = ecc_pair(suite);
+                let (mut c, mut s, now) = ecdsa_session(link, sap, c_ecc, s_ecc, &mut meter);
+                match next_event(&mut c) {
+                    Event::Associated(info) => {
+                        assert_eq!(info.server_system_title, Some(SERVER_TITLE))
+                    }
+                    other => panic!("{link:?} {suite:?} {sap}: {other:?}"),
+                }
+                assert!(
+                    matches!(s.poll_event(), Some(ServerEvent::Associated(ctx)) if ctx.mechanism == Mechanism::HighEcdsa)
+                );
+                let r = get(
+                    &mut c,
+                    &mut s,
+                    &mut meter,
+                    now,
+                    AttributeDescriptor::new(3, REGISTER, 2),
+                    None,
+                );
+                assert_eq!(
+                    r,
+                    GetDataResult::Data(Data::DoubleLongUnsigned(123_456)),
+                    "{link:?} {suite:?} {sap}"
+                );
+                // Block transfer under the suite's ciphering.
+                let r = get(
+                    &mut c,
+                    &mut s,
+                    &mut meter,
+                    now,
+                    AttributeDescriptor::new(7, PROFILE, 2),
+                    None,
+                );
+                assert_eq!(
+                    r,
+                    GetDataResult::Data(Data::Array(meter.profile())),
+                    "{link:?} {suite:?} {sap}"
+                );
+                c.release(now);
+                pump(&mut c, &mut s, &mut meter, now);
+                assert!(
+                    matches!(next_event(&mut c), Event::Released),
+                    "{link:?} {suite:?} {sap}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hls_ecdsa_refuses_wrong_keys_and_curves() {
+    for link in [Link::Wrapper, Link::Hdlc] {
+        for suite in [EccSuite::Suite1, EccSuite::Suite2] {
+            // The meter signs with a key that is not the one the client trusts: the client
+            // ends the association with a typed signature error.
+            let (mut c_ecc, s_ecc) = ecc_pair(suite);
+            c_ecc.peer_signing_key = Some(EcPrivateKey::generate(suite).public_key());
+            let mut meter = Meter::new(4);
+            let (mut c, _s, _) = ecdsa_session(link, 6, c_ecc, s_ecc, &mut meter);
+            match next_event(&mut c) {
+                Event::Closed(Some(dlms::client::Error::Security(
+                    SecurityError::SignatureInvalid,
+                ))) => {}
+                other => panic!("{link:?} {suite:?}: {other:?}"),
+            }
+            assert!(c.is_closed());
+
+            // The client is not the one the meter trusts: the meter refuses pass 3.
+            let (c_ecc, mut s_ecc) = ecc_pair(suite);
+            s_ecc.peer_signing_key = Some(EcPrivateKey::generate(suite).public_key());
+            let mut meter = Meter::new(4);
+            let (mut c, mut s, _) = ecdsa_session(link, 7, c_ecc, s_ecc, &mut meter);
+            match next_event(&mut c) {
+                Event::Closed(Some(e)) => assert_eq!(e.reason(), "authentication-failure", "{e}"),
+                other => panic!("{link:?} {suite:?}: {other:?}"),
+            }
+            assert!(!matches!(s.poll_event(), Some(ServerEvent::Associated(_))));
+        }
+        // Suite 1 client, suite 2 meter: the ciphered AARQ is of the wrong suite.
+        let (c1, _) = ecc_pair(EccSuite::Suite1);
+        let (_, s2) = ecc_pair(EccSuite::Suite2);
+        let mut meter = Meter::new(4);
+        let (mut c, _s, _) = ecdsa_session(link, 6, c1, s2, &mut meter);
+        match next_event(&mut c) {
+            Event::Closed(Some(e)) => assert_eq!(e.reason(), "authentication-failure", "{e}"),
+            other => panic!("{link:?}: {other:?}"),
+        }
+        // A meter key of the other curve is refused by the client before any signature check.
+        let (mut c1, s1) = ecc_pair(EccSuite::Suite1);
+        c1.peer_signing_key = Some(EcPrivateKey::generate(EccSuite::Suite2).public_key());
+        let mut meter = Meter::new(4);
+        let (mut c, _s, _) = ecdsa_session(link, 7, c1, s1, &mut meter);
+        match next_event(&mut c) {
+            Event::Closed(Some(dlms::client::Error::Security(SecurityError::CurveMismatch))) => {}
+            other => panic!("{link:?}: {other:?}"),
+        }
+        // No ECC configuration on the meter: HLS-ECDSA is not a mechanism it knows.
+        let (c1, _) = ecc_pair(EccSuite::Suite1);
+        let now = Instant::now();
+        let mut server = Server::new(server_config(link, 512), now);
+        let mut cfg = client_config(link, 7, 512, 1);
+        cfg.ecc = Some(c1);
+        let mut client = Client::new(cfg);
+        client.connect(now);
+        pump(&mut client, &mut server, &mut meter, now);
+        assert!(matches!(
+            next_event(&mut client),
+            Event::Closed(Some(dlms::client::Error::Rejected { .. }))
+        ));
+    }
+}
+
+#[test]
+fn hls_ecdsa_configuration_errors() {
+    let (mut c_ecc, _) = ecc_pair(EccSuite::Suite2);
+    c_ecc.wide_keys = None;
+    let mut cfg = client_config(Link::Wrapper, 6, 512, 1);
+    cfg.ecc = Some(c_ecc);
+    let mut client = Client::new(cfg);
+    client.connect(Instant::now());
+    assert!(matches!(
+        next_event(&mut client),
+        Event::Closed(Some(dlms::client::Error::Config(_)))
+    ));
+    // Without ciphering suite 2 needs no 256-bit keys on either side.
+    let (mut c_ecc, mut s_ecc) = ecc_pair(EccSuite::Suite2);
+    c_ecc.wide_keys = None;
+    s_ecc.wide_keys = None;
+    let mut meter = Meter::new(4);
+    let (mut c, _s, _) = ecdsa_session(Link::Wrapper, 7, c_ecc, s_ecc, &mut meter);
+    assert!(matches!(next_event(&mut c), Event::Associated(_)));
+    let (c_ecc, _) = ecc_pair(EccSuite::Suite1);
+    let mut cfg = client_config(Link::Wrapper, 6, 512, 1);
+    cfg.ecc = Some(c_ecc);
+    cfg.challenge = vec![1; 16];
+    let mut client = Client::new(cfg);
+    client.connect(Instant::now());
+    assert!(matches!(
+        next_event(&mut client),
+        Event::Closed(Some(dlms::client::Error::Config(_)))
+    ));
+}
+
+#[test]
+fn the_meter_takes_the_clients_key_from_a_certificate_that_chains_to_its_ca() {
+    use dlms::security::x509::{device_name, issue, name, CertificateType, IssueProfile};
+    let year = Duration::from_secs(365 * 86_400);
+    for suite in [EccSuite::Suite1, EccSuite::Suite2] {
+        let ca_key = EcPrivateKey::generate(suite);
+        let ca = issue(
+            IssueProfile::Root,
+            1,
+            name("CN=HES CA").unwrap(),
+            &ca_key.public_key(),
+            None,
+            &ca_key,
+            METER_NOW - 60,
+            year,
+        )
+        .unwrap();
+        let other_ca_key = EcPrivateKey::generate(suite);
+        let other_ca = issue(
+            IssueProfile::Root,
+            1,
+            name("CN=HES CA").unwrap(),
+            &other_ca_key.public_key(),
+            None,
+            &other_ca_key,
+            METER_NOW - 60,
+            year,
+        )
+        .unwrap();
+        let cert_for = |key: &EcPrivateKey,
+                        title: SystemTitle,
+                        issuer_key: &EcPrivateKey,
+                        issuer: &dlms::security::x509::Certificate,
+                        not_before: u64,
+                        validity: Duration| {
+            issue(
+                IssueProfile::Device(CertificateType::DigitalSignature),
+                7,
+                device_name(&title, "HES").unwrap(),
+                &key.public_key(),
+                Some(issuer),
+                issuer_key,
+                not_before,
+                validity,
+            )
+            .unwrap()
+            .der()
+            .to_vec()
+        };
+        let run = |cert: Vec<u8>, sign_with_other_key: bool| {
+            let (mut c_ecc, mut s_ecc) = ecc_pair(suite);
+            // The meter knows no client key, only its CA.
+            s_ecc.peer_signing_key = None;
+            s_ecc.trust_anchors = vec![ca.clone()];
+            c_ecc.certificate = Some(cert);
+            if sign_with_other_key {
+                c_ecc.signing_key = EcPrivateKey::generate(suite);
+            }
+            let mut meter = Meter::new(4);
+            let (mut c, _s, _) = ecdsa_session(Link::Wrapper, 6, c_ecc, s_ecc, &mut meter);
+            next_event(&mut c)
+        };
+        // The client's key is the one of `ecc_pair`'s client: rebuild it to certify it.
+        let good_key = |c: &EccConfig| c.signing_key.clone();
+        let (c_ecc, _) = ecc_pair(suite);
+        let key = good_key(&c_ecc);
+        let good = cert_for(&key, CLIENT_TITLE, &ca_key, &ca, METER_NOW - 60, year);
+        let outcome = {
+            let (mut c_ecc2, mut s_ecc) = ecc_pair(suite);
+            c_ecc2.signing_key = key.clone();
+            c_ecc2.certificate = Some(good.clone());
+            s_ecc.peer_signing_key = None;
+            s_ecc.trust_anchors = vec![ca.clone()];
+            c_ecc2.peer_signing_key = Some(s_ecc.signing_key.public_key());
+            let mut meter = Meter::new(4);
+            let (mut c, _s, _) = ecdsa_session(Link::Hdlc, 6, c_ecc2, s_ecc, &mut meter);
+            next_event(&mut c)
+        };
+        assert!(
+            matches!(outcome, Event::Associated(_)),
+            "{suite:?}: {outcome:?}"
+        );
+        // Refused at the AARQ (the certificate), or at pass 3 (the signature).
+        let refused = |e: Event| matches!(e, Event::Closed(Some(dlms::client::Error::Rejected { ref diagnostic, .. })) if diagnostic.is_authentication_failure());
+        let pass3 = |e: Event| {
+            matches!(
+                e,
+                Event::Closed(Some(dlms::client::Error::AuthenticationFailed))
+            )
+        };
+        // Certified, but the client signs with another key: pass 3 fails.
+        assert!(pass3(run(good.clone(), true)), "{suite:?} other key");
+        // Another system title, expired, or from another CA: the AARQ is refused.
+        let other_title = cert_for(&key, SERVER_TITLE, &ca_key, &ca, METER_NOW - 60, year);
+        assert!(refused(run(other_title, false)), "{suite:?} title");
+        let expired = cert_for(
+            &key,
+            CLIENT_TITLE,
+            &ca_key,
+            &ca,
+            METER_NOW - 3 * 86_400,
+            Duration::from_secs(86_400),
+        );
+        assert!(refused(run(expired, false)), "{suite:?} expired");
+        let foreign = cert_for(
+            &key,
+            CLIENT_TITLE,
+            &other_ca_key,
+            &other_ca,
+            METER_NOW - 60,
+            year,
+        );
+        assert!(refused(run(foreign, false)), "{suite:?} foreign");
+        assert!(
+            refused(run(vec![0x30, 0x03, 0x02, 0x01, 0x00], false)),
+            "{suite:?} garbage"
+        );
+    }
 }

@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod make;
 mod meter;
 pub mod objects;
+pub mod pki;
 
 pub use meter::{
     alarm, code, object, Meter, MeterConfig, ObjectDef, Profile, TimeSource, CLIENT_HLS,

@@ -17,7 +17,8 @@ use dlms::cosem::profile_generic;
 use dlms::cosem::CaptureObject;
 use dlms::hdlc::{HdlcParams, ServerAddress};
 use dlms::link::TransportConfig;
-use dlms::security::CipherKeys;
+use dlms::security::x509::{self, Certificate};
+use dlms::security::{CipherKeys, EcPrivateKey, EccConfig, EccSuite, WideKeys};
 use dlms::xdlms::{GetDataResult, SelectiveAccess};
 use dlms::{
     AttributeDescriptor, Data, DateTime, Mechanism, MethodDescriptor, ObisCode, SecurityLevel,
@@ -35,6 +36,8 @@ pub enum Auth {
     HlsSha1,
     HlsGmac,
     HlsSha256,
+    /// HLS-ECDSA (mechanism 7), suites 1 and 2: needs --key and --server-cert.
+    HlsEcdsa,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,6 +71,23 @@ pub struct ConnArgs {
     pub password: Option<String>,
     #[arg(long, value_enum, default_value_t = Security::None)]
     pub security: Security,
+    /// Security suite: 0 AES-GCM-128; 1 ECDH-ECDSA P-256, AES-GCM-128, SHA-256; 2 P-384,
+    /// AES-GCM-256 (--ek/--ak of 32 bytes), SHA-384. Suites 1 and 2 need --key.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub suite: u8,
+    /// Our private signing key (PEM, PKCS#8 or SEC1; P-256 for suite 1, P-384 for suite 2).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
+    /// Our signing certificate (PEM), sent in the AARQ.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The meter's signing certificate (PEM): its key checks the meter's HLS-ECDSA proof.
+    #[arg(long, value_name = "FILE")]
+    pub server_cert: Option<std::path::PathBuf>,
+    /// CA certificates (PEM bundle) the meter's certificate must chain to; without it the
+    /// --server-cert is trusted as given (pinned).
+    #[arg(long, value_name = "FILE", requires = "server_cert")]
+    pub ca: Option<std::path::PathBuf>,
     /// Global unicast encryption key (hex).
     #[arg(long, env = "HES_METER_EK", hide_env_values = true)]
     pub ek: Option<String>,
@@ -148,6 +168,72 @@ fn key(name: &str, v: &Option<String>) -> anyhow::Result<[u8; 16]> {
         .ok_or_else(|| anyhow!("--{name} must be 16 bytes of hex"))
 }
 
+fn wide_key(name: &str, v: &Option<String>) -> anyhow::Result<[u8; 32]> {
+    let v = v
+        .as_deref()
+        .ok_or_else(|| anyhow!("--{name} is required for this security"))?;
+    hex::decode(v.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow!("--{name} must be 32 bytes of hex at suite 2"))
+}
+
+/// Suites 1 and 2: our key and certificate, and the meter's key from its certificate, whose
+/// chain is checked against --ca now.
+fn ecc_config(a: &ConnArgs) -> anyhow::Result<Option<EccConfig>> {
+    if a.suite == 0 {
+        if a.auth == Auth::HlsEcdsa {
+            bail!("--auth hls-ecdsa needs --suite 1 or 2");
+        }
+        return Ok(None);
+    }
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
+    let key_file = a
+        .key
+        .as_deref()
+        .ok_or_else(|| anyhow!("--suite {} needs --key", a.suite))?;
+    let signing_key = EcPrivateKey::from_pem(&read(key_file)?)
+        .with_context(|| format!("{}", key_file.display()))?;
+    if signing_key.suite().id() != a.suite {
+        bail!(
+            "--key is a {} key, not one of suite {}",
+            match signing_key.suite() {
+                EccSuite::Suite1 => "P-256",
+                EccSuite::Suite2 => "P-384",
+            },
+            a.suite
+        );
+    }
+    let mut ecc = EccConfig::new(signing_key);
+    if let Some(p) = &a.cert {
+        ecc.certificate = Some(Certificate::from_pem(&read(p)?)?.der().to_vec());
+    }
+    if let Some(p) = &a.server_cert {
+        let cert = Certificate::from_pem(&read(p)?)?;
+        if let Some(ca) = &a.ca {
+            let anchors = Certificate::from_pem_bundle(&read(ca)?)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            x509::verify_chain(&cert, &anchors, &anchors, now)
+                .with_context(|| format!("the meter's certificate {}", p.display()))?;
+        }
+        ecc.peer_signing_key = Some(cert.public_key()?);
+    } else if a.auth == Auth::HlsEcdsa {
+        bail!("--auth hls-ecdsa needs --server-cert (the meter's signing certificate)");
+    }
+    if a.suite == 2 && a.security != Security::None {
+        ecc.wide_keys = Some(WideKeys {
+            ek: wide_key("ek", &a.ek)?,
+            ak: wide_key("ak", &a.ak)?,
+        });
+    }
+    Ok(Some(ecc))
+}
+
 fn client_config(a: &ConnArgs, sap: u16, invocation_counter: u32) -> anyhow::Result<ClientConfig> {
     let transport = if a.hdlc {
         let size = if a.server_logical > 0x7F || a.server_physical > 0x7F {
@@ -197,29 +283,43 @@ fn client_config(a: &ConnArgs, sap: u16, invocation_counter: u32) -> anyhow::Res
             secret: secret()?,
         },
         Auth::HlsGmac => Authentication::HighGmac,
+        Auth::HlsEcdsa => Authentication::HighEcdsa,
     };
+    cfg.ecc = ecc_config(a)?;
     let level = match a.security {
         Security::None => SecurityLevel::None,
         Security::Auth => SecurityLevel::Authenticated,
         Security::AuthEnc => SecurityLevel::AuthenticatedEncrypted,
     };
-    if level != SecurityLevel::None || matches!(a.auth, Auth::HlsGmac | Auth::HlsSha256) {
+    if level != SecurityLevel::None
+        || matches!(a.auth, Auth::HlsGmac | Auth::HlsSha256 | Auth::HlsEcdsa)
+    {
         let title = hex::decode(a.system_title.trim())
             .ok()
             .and_then(|b| SystemTitle::from_slice(&b))
             .ok_or_else(|| anyhow!("--system-title must be 8 bytes of hex"))?;
         cfg.security = Some(ClientSecurity {
             level,
-            keys: CipherKeys {
-                ek: key("ek", &a.ek)?,
-                ak: key("ak", &a.ak)?,
+            // Suite 2 carries its 256-bit keys in the ECC configuration; with no ciphering
+            // (HLS-ECDSA alone) there are none.
+            keys: if a.suite == 2 || level == SecurityLevel::None {
+                CipherKeys {
+                    ek: [0; 16],
+                    ak: [0; 16],
+                }
+            } else {
+                CipherKeys {
+                    ek: key("ek", &a.ek)?,
+                    ak: key("ak", &a.ak)?,
+                }
             },
             system_title: title,
             invocation_counter,
             dedicated_key: None,
         });
     }
-    let mut challenge = vec![0u8; 16];
+    // HLS-ECDSA challenges are 32 to 64 bytes.
+    let mut challenge = vec![0u8; if a.auth == Auth::HlsEcdsa { 32 } else { 16 }];
     rand::thread_rng().fill_bytes(&mut challenge);
     cfg.challenge = challenge;
     Ok(cfg)

@@ -103,6 +103,15 @@ pub struct SimArgs {
     /// Worker threads of the runtime (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Security suite of the meters: 1 (P-256) or 2 (P-384) gives each meter a signing key
+    /// and certificate from a test CA, and client 1 authenticates with HLS-ECDSA (at suite 2
+    /// with AES-GCM-256 keys derived from the meter's --ek/--ak).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub suite: u8,
+    /// Where suites 1 and 2 write the CA and the head-end's key and certificate (printed as
+    /// `PKI <dir>`).
+    #[arg(long, default_value = "hes-sim-pki")]
+    pub pki_dir: PathBuf,
 }
 
 fn hex16(name: &str, v: &str) -> anyhow::Result<[u8; 16]> {
@@ -184,6 +193,9 @@ pub fn fleet_config(args: &SimArgs) -> anyhow::Result<FleetConfig> {
         p.interval_s = (args.push_interval > 0).then_some(args.push_interval);
         cfg.push = Some(p);
     }
+    if let Some(suite) = dlms::security::EccSuite::from_id(args.suite) {
+        cfg.pki = Some(std::sync::Arc::new(hes_sim::pki::FleetPki::new(suite)?));
+    }
     Ok(cfg)
 }
 
@@ -199,9 +211,27 @@ pub async fn run(args: SimArgs) -> u8 {
 
 async fn serve(args: SimArgs) -> anyhow::Result<()> {
     let cfg = fleet_config(&args)?;
+    if let Some(pki) = &cfg.pki {
+        pki.write(&args.pki_dir)?;
+        println!("PKI {}", args.pki_dir.display());
+    }
     let started = Instant::now();
+    let suites = cfg.pki.is_some();
     let fleet = Fleet::start(cfg).await?;
     let first = fleet.meters().first().ok_or_else(|| anyhow!("no meters"))?;
+    if suites {
+        // Each meter's certificate, for `hes read --server-cert`.
+        let dir = args.pki_dir.join("meters");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for m in fleet.meters() {
+            let Some(der) = m.ecc.as_ref().and_then(|e| e.certificate.as_deref()) else {
+                continue;
+            };
+            let pem = dlms::security::x509::Certificate::from_der(der)?.to_pem()?;
+            let path = dir.join(format!("{}.pem", m.spec.id()));
+            std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     for path in &args.inventory {
         let inv = fleet.inventory();
         let text = if path.extension().is_some_and(|e| e == "csv") {

@@ -19,7 +19,7 @@ use crate::axdr::Data;
 use crate::codec::Codec;
 use crate::link::{Framing, LinkUp, TransportConfig};
 use crate::obis::ObisCode;
-use crate::security::{self, CipherKeys, SecurityContext};
+use crate::security::{self, CipherKeys, EcPublicKey, EccConfig, SecurityContext};
 use crate::types::{ApplicationContext, AttributeDescriptor, Mechanism, MethodDescriptor};
 use crate::types::{SecurityLevel, SystemTitle};
 use crate::xdlms::{
@@ -70,8 +70,12 @@ pub struct ClientConfig {
     pub conformance: Conformance,
     pub limits: Limits,
     pub response_timeout: Duration,
-    /// The client-to-server challenge (CtoS) for HLS: random bytes the caller draws (8 to 64).
+    /// The client-to-server challenge (CtoS) for HLS: random bytes the caller draws (8 to 64;
+    /// 32 to 64 for HLS-ECDSA).
     pub challenge: Vec<u8>,
+    /// Suites 1 and 2: our signing key and certificate, the meter's public key, suite 2's
+    /// keys. `None` is suite 0.
+    pub ecc: Option<EccConfig>,
 }
 
 impl ClientConfig {
@@ -86,6 +90,7 @@ impl ClientConfig {
             limits: Limits::default(),
             response_timeout: Duration::from_secs(10),
             challenge: Vec::new(),
+            ecc: None,
         }
     }
 }
@@ -151,15 +156,27 @@ impl Client {
     pub fn new(cfg: ClientConfig) -> Self {
         let max_apdu = cfg.limits.max_response_bytes.min(usize::from(u16::MAX) * 2);
         let link = Framing::client(&cfg.transport, max_apdu.max(0x1_0000), cfg.response_timeout);
-        let security = cfg.security.as_ref().map(|s| {
-            let mut ctx = SecurityContext::new(
-                s.level,
-                s.system_title,
-                s.keys.clone(),
-                s.invocation_counter,
-            );
+        // A suite 2 configuration without its 256-bit keys gets no context here and is
+        // refused when the AARQ is built.
+        let security = cfg.security.as_ref().and_then(|s| {
+            let mut ctx = match &cfg.ecc {
+                None => SecurityContext::new(
+                    s.level,
+                    s.system_title,
+                    s.keys.clone(),
+                    s.invocation_counter,
+                ),
+                Some(ecc) => ecc
+                    .context(
+                        s.level,
+                        s.system_title,
+                        s.keys.clone(),
+                        s.invocation_counter,
+                    )
+                    .ok()?,
+            };
             ctx.dedicated_key = s.dedicated_key;
-            ctx
+            Some(ctx)
         });
         Self {
             cfg,
@@ -508,9 +525,27 @@ impl Client {
                 }
                 Some(self.cfg.challenge.clone())
             }
+            Authentication::HighEcdsa => {
+                if self.cfg.ecc.is_none() {
+                    return Err(Error::Config("HLS-ECDSA needs a signing key"));
+                }
+                // Green Book: an HLS-ECDSA challenge is 32 to 64 bytes.
+                if self.cfg.challenge.len() < 32 || self.cfg.challenge.len() > 64 {
+                    return Err(Error::Config(
+                        "the HLS-ECDSA challenge must be 32 to 64 bytes",
+                    ));
+                }
+                Some(self.cfg.challenge.clone())
+            }
         };
-        let needs_title =
-            ciphered || matches!(mechanism, Mechanism::HighGmac | Mechanism::HighSha256);
+        if self.cfg.security.is_some() && self.security.is_none() {
+            return Err(Error::Config("suite 2 ciphering needs 256-bit keys"));
+        }
+        let needs_title = ciphered
+            || matches!(
+                mechanism,
+                Mechanism::HighGmac | Mechanism::HighSha256 | Mechanism::HighEcdsa
+            );
         Ok(Aarq {
             application_context: if ciphered {
                 ApplicationContext::LogicalNameCiphered
@@ -522,7 +557,10 @@ impl Client {
             } else {
                 None
             },
-            calling_ae_qualifier: None,
+            calling_ae_qualifier: match (&self.cfg.authentication, &self.cfg.ecc) {
+                (Authentication::HighEcdsa, Some(ecc)) => ecc.certificate.clone(),
+                _ => None,
+            },
             sender_acse_requirements: mechanism != Mechanism::None,
             mechanism: (mechanism != Mechanism::None).then_some(mechanism),
             calling_authentication_value,
@@ -680,8 +718,40 @@ impl Client {
                     &self.stoc,
                 ))
             }
+            Authentication::HighEcdsa => {
+                let own = self.own_system_title()?;
+                let peer = self.peer_title()?;
+                let ecc = self
+                    .cfg
+                    .ecc
+                    .as_ref()
+                    .ok_or(Error::Config("HLS-ECDSA needs a signing key"))?;
+                Ok(security::hls_ecdsa(
+                    &ecc.signing_key,
+                    &own,
+                    &peer,
+                    &self.stoc,
+                    &self.cfg.challenge,
+                ))
+            }
             _ => Err(Error::Config("unsupported HLS mechanism")),
         }
+    }
+
+    /// The meter's public signing key: configured, from its certificate.
+    fn peer_signing_key(&self) -> Result<&EcPublicKey, Error> {
+        let ecc = self
+            .cfg
+            .ecc
+            .as_ref()
+            .ok_or(Error::Config("HLS-ECDSA needs a signing key"))?;
+        let key = ecc.peer_signing_key.as_ref().ok_or(Error::Config(
+            "HLS-ECDSA needs the meter's public signing key",
+        ))?;
+        if key.suite() != ecc.suite() {
+            return Err(security::SecurityError::CurveMismatch.into());
+        }
+        Ok(key)
     }
 
     fn peer_title(&self) -> Result<SystemTitle, Error> {
@@ -719,6 +789,21 @@ impl Client {
                     .as_ref()
                     .ok_or(Error::Config("HLS-GMAC needs keys"))?;
                 security::verify_hls_gmac(&peer, &ctx.global, &self.cfg.challenge, proof).is_ok()
+            }
+            Authentication::HighEcdsa => {
+                let own = self.own_system_title()?;
+                let peer = self.peer_title()?;
+                // A signature that does not verify is told apart from a wrong digest: it
+                // ends the association as a security failure.
+                security::verify_hls_ecdsa(
+                    self.peer_signing_key()?,
+                    &peer,
+                    &own,
+                    &self.cfg.challenge,
+                    &self.stoc,
+                    proof,
+                )?;
+                true
             }
             _ => false,
         };

@@ -206,6 +206,164 @@ pub fn key_transfer_from_data(d: &Data) -> Result<Vec<KeyData>, CosemError> {
     array_of(d, KeyData::from_data)
 }
 
+/// `key_pair_type` / `certificate_type` of the certificate methods (enum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyPairType {
+    DigitalSignature = 0,
+    KeyAgreement = 1,
+    Tls = 2,
+}
+
+impl KeyPairType {
+    pub fn from_data(d: &Data) -> Result<Self, CosemError> {
+        Ok(match enumerated(d)? {
+            0 => Self::DigitalSignature,
+            1 => Self::KeyAgreement,
+            2 => Self::Tls,
+            _ => return Err(CosemError::Invalid("key_pair_type not in 0..=2")),
+        })
+    }
+
+    pub fn to_data(&self) -> Data {
+        Data::Enum(*self as u8)
+    }
+}
+
+/// `certificate_entity` (enum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertificateEntity {
+    Server = 0,
+    Client = 1,
+    CertificationAuthority = 2,
+    Other = 3,
+}
+
+impl CertificateEntity {
+    pub fn from_data(d: &Data) -> Result<Self, CosemError> {
+        Ok(match enumerated(d)? {
+            0 => Self::Server,
+            1 => Self::Client,
+            2 => Self::CertificationAuthority,
+            3 => Self::Other,
+            _ => return Err(CosemError::Invalid("certificate_entity not in 0..=3")),
+        })
+    }
+}
+
+/// Which certificate `export_certificate` and `remove_certificate` mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateIdentification {
+    /// By what it is for and whose it is (`certificate_identification_type` 0).
+    Entity {
+        entity: CertificateEntity,
+        certificate_type: KeyPairType,
+        system_title: Vec<u8>,
+    },
+    /// By serial number and issuer DER (type 1).
+    Serial {
+        serial_number: Vec<u8>,
+        issuer: Vec<u8>,
+    },
+}
+
+impl CertificateIdentification {
+    pub fn from_data(d: &Data) -> Result<Self, CosemError> {
+        let [kind, options] = structure(d)?;
+        Ok(match enumerated(kind)? {
+            0 => {
+                let [e, t, st] = structure(options)?;
+                Self::Entity {
+                    entity: CertificateEntity::from_data(e)?,
+                    certificate_type: KeyPairType::from_data(t)?,
+                    system_title: octets(st)?,
+                }
+            }
+            1 => {
+                let [sn, issuer] = structure(options)?;
+                Self::Serial {
+                    serial_number: octets(sn)?,
+                    issuer: octets(issuer)?,
+                }
+            }
+            _ => {
+                return Err(CosemError::Invalid(
+                    "certificate_identification_type not 0 or 1",
+                ))
+            }
+        })
+    }
+
+    pub fn to_data(&self) -> Data {
+        match self {
+            Self::Entity {
+                entity,
+                certificate_type,
+                system_title,
+            } => Data::Structure(vec![
+                Data::Enum(0),
+                Data::Structure(vec![
+                    Data::Enum(*entity as u8),
+                    certificate_type.to_data(),
+                    Data::OctetString(system_title.clone()),
+                ]),
+            ]),
+            Self::Serial {
+                serial_number,
+                issuer,
+            } => Data::Structure(vec![
+                Data::Enum(1),
+                Data::Structure(vec![
+                    Data::OctetString(serial_number.clone()),
+                    Data::OctetString(issuer.clone()),
+                ]),
+            ]),
+        }
+    }
+}
+
+cosem_value!(KeyPairType, CertificateIdentification);
+
+/// `generate_key_pair` and `generate_certificate_request` take the key pair type; the
+/// latter returns the PKCS#10 request (DER) as an octet-string.
+pub fn key_pair_params(t: KeyPairType) -> Data {
+    t.to_data()
+}
+
+/// `import_certificate`: the DER certificate.
+pub fn import_certificate_params(der: &[u8]) -> Data {
+    Data::OctetString(der.to_vec())
+}
+
+/// `export_certificate` returns the DER certificate as an octet-string; `remove_certificate`
+/// returns nothing. Both take the identification.
+pub fn certificate_identification_params(id: &CertificateIdentification) -> Data {
+    id.to_data()
+}
+
+/// `key_agreement` (C(2e, 0s)): for each key, the ephemeral public key `X || Y` and its
+/// signature `r || s`, concatenated; the answer has the same shape from the server.
+pub fn key_agreement_params(keys: &[(KeyId, Vec<u8>)]) -> Data {
+    key_transfer_params(keys)
+}
+
+impl CertificateInfo {
+    /// The `certificates` entry for a parsed certificate.
+    pub fn for_certificate(
+        entity: CertificateEntity,
+        certificate_type: KeyPairType,
+        cert: &crate::security::x509::Certificate,
+    ) -> Self {
+        Self {
+            certificate_entity: entity as u8,
+            certificate_type: certificate_type as u8,
+            serial_number: cert.serial_number().to_vec(),
+            issuer: cert.issuer_der(),
+            subject: cert.subject_der(),
+            subject_alt_name: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -241,5 +399,41 @@ mod tests {
         let t = SystemTitle(*b"ABCDEFGH");
         assert_eq!(system_title_from_data(&system_title_to_data(&t)), Ok(t));
         assert!(system_title_from_data(&Data::OctetString(vec![1; 7])).is_err());
+    }
+
+    #[test]
+    fn certificate_methods_encode_per_the_blue_book() {
+        assert_eq!(
+            key_pair_params(KeyPairType::KeyAgreement).to_bytes(),
+            [0x16, 0x01]
+        );
+        assert_eq!(
+            import_certificate_params(&[0x30, 0x00]).to_bytes(),
+            [0x09, 0x02, 0x30, 0x00]
+        );
+        let by_entity = CertificateIdentification::Entity {
+            entity: CertificateEntity::Server,
+            certificate_type: KeyPairType::DigitalSignature,
+            system_title: b"MMM\x00\x00\xBC\x61\x4E".to_vec(),
+        };
+        let bytes = certificate_identification_params(&by_entity).to_bytes();
+        assert_eq!(
+            bytes,
+            hex::decode("0202160002031600160009084D4D4D0000BC614E").unwrap()
+        );
+        let by_serial = CertificateIdentification::Serial {
+            serial_number: vec![1, 2],
+            issuer: vec![0x30, 0x00],
+        };
+        for id in [by_entity, by_serial] {
+            let d = Data::decode_exact(&id.to_data().to_bytes()).unwrap();
+            assert_eq!(CertificateIdentification::from_data(&d).unwrap(), id);
+        }
+        assert!(CertificateIdentification::from_data(&Data::Structure(vec![
+            Data::Enum(2),
+            Data::Structure(vec![])
+        ]))
+        .is_err());
+        assert!(KeyPairType::from_data(&Data::Enum(3)).is_err());
     }
 }

@@ -12,7 +12,7 @@ use super::{CipherKeys, Redacted, SecurityControl, SecurityError};
 use crate::codec::{put_length, put_octets, Codec, DecodeError, Reader};
 use crate::types::{SecurityLevel, SystemTitle};
 
-/// Suite 0 is the only one implemented.
+/// The suite of [`SecurityContext::new`]; [`SecurityContext::with_suite`] changes it.
 const SUITE_0: u8 = 0;
 
 /// A plain APDU recovered by [`SecurityContext::unprotect`].
@@ -85,6 +85,26 @@ pub struct SecurityContext {
     /// The next counter to send; `None` once `u32::MAX` has been used.
     next_tx: Option<u32>,
     rx: ReplayGuard,
+    /// Security suite (0, 1 or 2): the SC nibble sent and the only one accepted.
+    suite: u8,
+    /// Suite 2's 256-bit EK and AK, which replace `global` (and leave no dedicated key).
+    wide: Option<Box<WideKeys>>,
+}
+
+/// AES-256 keys of suite 2.
+#[derive(Clone)]
+pub struct WideKeys {
+    pub ek: [u8; 32],
+    pub ak: [u8; 32],
+}
+
+impl fmt::Debug for WideKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WideKeys")
+            .field("ek", &Redacted)
+            .field("ak", &Redacted)
+            .finish()
+    }
 }
 
 impl fmt::Debug for SecurityContext {
@@ -100,6 +120,8 @@ impl fmt::Debug for SecurityContext {
             )
             .field("next_tx", &self.next_tx)
             .field("rx", &self.rx)
+            .field("suite", &self.suite)
+            .field("wide", &self.wide)
             .finish()
     }
 }
@@ -126,7 +148,44 @@ impl SecurityContext {
             dedicated_key: None,
             next_tx: Some(first_tx_ic),
             rx: ReplayGuard::new(),
+            suite: SUITE_0,
+            wide: None,
         }
+    }
+
+    /// The same keys under suite 0 or 1 (both AES-GCM-128: only the SC nibble differs, and
+    /// an APDU of the other suite is refused). Suite 2 needs [`Self::new_suite2`].
+    pub fn with_suite(mut self, suite: u8) -> Result<Self, SecurityError> {
+        if suite > 1 {
+            return Err(SecurityError::UnsupportedSuite(suite));
+        }
+        self.suite = suite;
+        Ok(self)
+    }
+
+    /// A suite 2 context: AES-GCM-256 under `keys`. There is no dedicated key.
+    pub fn new_suite2(
+        level: SecurityLevel,
+        own: SystemTitle,
+        keys: WideKeys,
+        first_tx_ic: u32,
+    ) -> Self {
+        let mut ctx = Self::new(
+            level,
+            own,
+            CipherKeys {
+                ek: [0; 16],
+                ak: [0; 16],
+            },
+            first_tx_ic,
+        );
+        ctx.suite = 2;
+        ctx.wide = Some(Box::new(keys));
+        ctx
+    }
+
+    pub fn suite(&self) -> u8 {
+        self.suite
     }
 
     /// The invocation counter the next protected APDU will carry (to persist it). Once
@@ -169,13 +228,26 @@ impl SecurityContext {
         if self.level == SecurityLevel::None {
             return Err(SecurityError::NoProtection);
         }
-        Ok(SecurityControl::from_level(self.level, SUITE_0))
+        Ok(SecurityControl::from_level(self.level, self.suite))
     }
 
-    fn ek(&self, key: KeyChoice) -> Result<&[u8; 16], SecurityError> {
-        match key {
-            KeyChoice::Global => Ok(&self.global.ek),
-            KeyChoice::Dedicated => self.dedicated_key.as_ref().ok_or(SecurityError::MissingKey),
+    fn ek(&self, key: KeyChoice) -> Result<&[u8], SecurityError> {
+        match (key, &self.wide) {
+            (KeyChoice::Global, Some(w)) => Ok(&w.ek),
+            (KeyChoice::Global, None) => Ok(&self.global.ek),
+            (KeyChoice::Dedicated, Some(_)) => Err(SecurityError::MissingKey),
+            (KeyChoice::Dedicated, None) => self
+                .dedicated_key
+                .as_ref()
+                .map(|k| &k[..])
+                .ok_or(SecurityError::MissingKey),
+        }
+    }
+
+    fn ak(&self) -> &[u8] {
+        match &self.wide {
+            Some(w) => &w.ak,
+            None => &self.global.ak,
         }
     }
 
@@ -187,17 +259,18 @@ impl SecurityContext {
         plain_apdu: &[u8],
     ) -> Result<Vec<u8>, SecurityError> {
         let sc = self.tx_sc()?;
-        let ek = *self.ek(key)?;
+        // Fail on a missing key before a counter is spent.
+        self.ek(key)?;
         let ic = self.take_tx_ic()?;
-        Ok(seal(
+        seal(
             sc,
             &self.own_system_title,
             ic,
-            &ek,
-            &self.global.ak,
+            self.ek(key)?,
+            self.ak(),
             extra_aad,
             plain_apdu,
-        ))
+        )
     }
 
     /// Service-specific ciphering: `glo-/ded-tag || length || SC || IC || ciphertext || T`.
@@ -377,6 +450,9 @@ impl SecurityContext {
         content: &'a [u8],
     ) -> Result<(Vec<u8>, SecurityHeader<'a>), SecurityError> {
         let header = SecurityHeader::parse(content)?;
+        if header.sc.suite() != self.suite {
+            return Err(SecurityError::UnsupportedSuite(header.sc.suite()));
+        }
         let received = header.sc.level();
         let required = self.level;
         let needs_auth = matches!(
@@ -396,7 +472,7 @@ impl SecurityContext {
         }
         self.rx.check(header.ic)?;
         let ek = self.ek(key)?;
-        let plain = open(&header, originator, ek, &self.global.ak, extra_aad)?;
+        let plain = open(&header, originator, ek, self.ak(), extra_aad)?;
         Ok((plain, header))
     }
 

@@ -1,8 +1,8 @@
-//! The suite-0 cryptographic transformation of one payload (Green Book 9.2.7.2.4.6):
-//! AES-GCM-128, IV = system title || invocation counter, 12-byte tag, and the
-//! `SC || IC || (ciphertext | plaintext) || T` layout.
+//! The cryptographic transformation of one payload (Green Book 9.2.7.2.4.6): AES-GCM
+//! (128-bit keys for suites 0 and 1, 256-bit for suite 2), IV = system title || invocation
+//! counter, 12-byte tag, and the `SC || IC || (ciphertext | plaintext) || T` layout.
 
-use aes::Aes128;
+use aes::{Aes128, Aes256};
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{AesGcm, Nonce, Tag};
@@ -14,11 +14,53 @@ use crate::types::SystemTitle;
 /// Length of the truncated GCM authentication tag of suite 0.
 pub const TAG_LEN: usize = 12;
 
-/// AES-128-GCM with a 96-bit IV and a 96-bit tag.
-type Gcm = AesGcm<Aes128, U12, U12>;
+/// AES-GCM with a 96-bit IV and a 96-bit tag, for the key length of the suite.
+// Lives on the stack for one APDU; boxing the larger key schedule would cost an allocation
+// per APDU to save a few hundred bytes of stack.
+#[allow(clippy::large_enum_variant)]
+enum Gcm {
+    Aes128(AesGcm<Aes128, U12, U12>),
+    Aes256(AesGcm<Aes256, U12, U12>),
+}
 
-fn cipher(key: &[u8; 16]) -> Gcm {
-    Gcm::new(&(*key).into())
+impl Gcm {
+    fn encrypt_in_place_detached(
+        &self,
+        iv: &Nonce<U12>,
+        aad: &[u8],
+        body: &mut [u8],
+    ) -> aes_gcm::aead::Result<Tag<U12>> {
+        match self {
+            Self::Aes128(g) => g.encrypt_in_place_detached(iv, aad, body),
+            Self::Aes256(g) => g.encrypt_in_place_detached(iv, aad, body),
+        }
+    }
+
+    fn decrypt_in_place_detached(
+        &self,
+        iv: &Nonce<U12>,
+        aad: &[u8],
+        body: &mut [u8],
+        tag: &Tag<U12>,
+    ) -> aes_gcm::aead::Result<()> {
+        match self {
+            Self::Aes128(g) => g.decrypt_in_place_detached(iv, aad, body, tag),
+            Self::Aes256(g) => g.decrypt_in_place_detached(iv, aad, body, tag),
+        }
+    }
+}
+
+/// A 16-byte key selects AES-128 (suites 0 and 1), a 32-byte one AES-256 (suite 2).
+fn cipher(key: &[u8]) -> Result<Gcm, SecurityError> {
+    if let Ok(k) = <[u8; 16]>::try_from(key) {
+        return Ok(Gcm::Aes128(AesGcm::new(&k.into())));
+    }
+    if let Ok(k) = <[u8; 32]>::try_from(key) {
+        return Ok(Gcm::Aes256(AesGcm::new(&k.into())));
+    }
+    Err(SecurityError::InvalidKey(
+        "an AES-GCM key is 16 or 32 bytes",
+    ))
 }
 
 fn iv(system_title: &SystemTitle, ic: u32) -> Nonce<U12> {
@@ -31,7 +73,7 @@ fn iv(system_title: &SystemTitle, ic: u32) -> Nonce<U12> {
 
 /// `SC || AK || extra`: the additional authenticated data of authenticated modes. `extra` is
 /// empty except for `general-ciphering`, which also authenticates its header fields.
-fn aad(sc: SecurityControl, ak: &[u8; 16], extra: &[u8]) -> Vec<u8> {
+fn aad(sc: SecurityControl, ak: &[u8], extra: &[u8]) -> Vec<u8> {
     let mut a = Vec::with_capacity(1 + ak.len() + extra.len());
     a.push(sc.0);
     a.extend_from_slice(ak);
@@ -42,9 +84,8 @@ fn aad(sc: SecurityControl, ak: &[u8; 16], extra: &[u8]) -> Vec<u8> {
 /// Protects `plaintext` as `SC || IC || ciphertext || T` (or `SC || IC || plaintext || T` when
 /// only authenticated, or `SC || IC || ciphertext` when only encrypted).
 ///
-/// This is the suite-0 transformation whatever the suite nibble of `sc` says; choosing the
-/// suite is the caller's job ([`super::SecurityContext`] only ever asks for suite 0). With
-/// neither A nor E set the payload is copied unprotected.
+/// This is the AES-GCM-128 transformation whatever the suite nibble of `sc` says; choosing
+/// the suite is the caller's job. With neither A nor E set the payload is copied unprotected.
 pub fn encrypt(
     sc: SecurityControl,
     system_title: &SystemTitle,
@@ -53,6 +94,26 @@ pub fn encrypt(
     ak: &[u8; 16],
     plaintext: &[u8],
 ) -> Vec<u8> {
+    seal_with(
+        &Gcm::Aes128(AesGcm::new(&(*ek).into())),
+        sc,
+        system_title,
+        ic,
+        ak,
+        &[],
+        plaintext,
+    )
+}
+
+/// [`encrypt`] with a key of either length: 16 bytes (suites 0, 1) or 32 bytes (suite 2).
+pub fn encrypt_with_key(
+    sc: SecurityControl,
+    system_title: &SystemTitle,
+    ic: u32,
+    ek: &[u8],
+    ak: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SecurityError> {
     seal(sc, system_title, ic, ek, ak, &[], plaintext)
 }
 
@@ -60,8 +121,28 @@ pub(crate) fn seal(
     sc: SecurityControl,
     system_title: &SystemTitle,
     ic: u32,
-    ek: &[u8; 16],
-    ak: &[u8; 16],
+    ek: &[u8],
+    ak: &[u8],
+    extra_aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SecurityError> {
+    Ok(seal_with(
+        &cipher(ek)?,
+        sc,
+        system_title,
+        ic,
+        ak,
+        extra_aad,
+        plaintext,
+    ))
+}
+
+fn seal_with(
+    gcm: &Gcm,
+    sc: SecurityControl,
+    system_title: &SystemTitle,
+    ic: u32,
+    ak: &[u8],
     extra_aad: &[u8],
     plaintext: &[u8],
 ) -> Vec<u8> {
@@ -70,7 +151,6 @@ pub(crate) fn seal(
     out.extend_from_slice(&ic.to_be_bytes());
     let header_len = out.len();
     out.extend_from_slice(plaintext);
-    let gcm = cipher(ek);
     let iv = iv(system_title, ic);
     // GCM over a Vec tail cannot fail: the only error is a message longer than 2^36 bytes,
     // which no Vec here reaches. Should it ever happen, the result carries no valid tag and
@@ -111,6 +191,16 @@ pub fn decrypt(
     ak: &[u8; 16],
     protected: &[u8],
 ) -> Result<(SecurityControl, u32, Vec<u8>), SecurityError> {
+    decrypt_with_key(system_title, ek, ak, protected)
+}
+
+/// [`decrypt`] with a key of either length (16 or 32 bytes).
+pub fn decrypt_with_key(
+    system_title: &SystemTitle,
+    ek: &[u8],
+    ak: &[u8],
+    protected: &[u8],
+) -> Result<(SecurityControl, u32, Vec<u8>), SecurityError> {
     let header = SecurityHeader::parse(protected)?;
     let plain = open(&header, system_title, ek, ak, &[])?;
     Ok((header.sc, header.ic, plain))
@@ -128,11 +218,12 @@ pub(crate) struct SecurityHeader<'a> {
 }
 
 impl<'a> SecurityHeader<'a> {
-    /// Splits `SC || IC || body || T` and refuses what suite 0 cannot handle.
+    /// Splits `SC || IC || body || T` and refuses suites that do not exist and compression.
+    /// Whether the suite is the association's is the caller's check.
     pub fn parse(protected: &'a [u8]) -> Result<Self, SecurityError> {
         let mut r = Reader::new(protected);
         let sc = SecurityControl(r.u8("security control")?);
-        if sc.suite() != 0 {
+        if sc.suite() > 2 {
             return Err(SecurityError::UnsupportedSuite(sc.suite()));
         }
         if sc.compressed() {
@@ -167,11 +258,11 @@ impl<'a> SecurityHeader<'a> {
 pub(crate) fn open(
     header: &SecurityHeader<'_>,
     system_title: &SystemTitle,
-    ek: &[u8; 16],
-    ak: &[u8; 16],
+    ek: &[u8],
+    ak: &[u8],
     extra_aad: &[u8],
 ) -> Result<Vec<u8>, SecurityError> {
-    let gcm = cipher(ek);
+    let gcm = cipher(ek)?;
     let iv = iv(system_title, header.ic);
     let mut body = header.body.to_vec();
     match (header.sc.authenticated(), header.sc.encrypted()) {
@@ -216,7 +307,7 @@ pub(crate) fn gmac(
     challenge: &[u8],
 ) -> Vec<u8> {
     let sc = SecurityControl(SecurityControl::AUTHENTICATION);
-    seal(sc, system_title, ic, ek, ak, &[], challenge)
+    encrypt(sc, system_title, ic, ek, ak, challenge)
         .get(5 + challenge.len()..)
         .map(<[u8]>::to_vec)
         .unwrap_or_default()

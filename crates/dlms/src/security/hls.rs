@@ -8,6 +8,7 @@ use sha1::Sha1;
 use sha2::digest::{Digest, Output};
 use sha2::Sha256;
 
+use super::ecc::{EcPrivateKey, EcPublicKey};
 use super::gcm::{gmac, verify_gmac, TAG_LEN};
 use super::{CipherKeys, SecurityControl, SecurityError};
 use crate::codec::{DecodeError, Reader};
@@ -45,6 +46,38 @@ pub fn hls_sha256(
     own_challenge: &[u8],
 ) -> [u8; 32] {
     digest::<Sha256>(&[secret, &own_st.0, &peer_st.0, peer_challenge, own_challenge]).into()
+}
+
+/// Mechanism 7 (HLS-ECDSA): the ECDSA signature (`r || s`, with the suite's curve and hash) of
+/// `own system title || peer system title || peer's challenge || own challenge`.
+///
+/// The client signs f(StoC) = (ST-C, ST-S, StoC, CtoS) with its private signing key; the
+/// server signs f(CtoS) = (ST-S, ST-C, CtoS, StoC). Each side checks the other with
+/// [`verify_hls_ecdsa`] and the public key of the peer's certificate.
+pub fn hls_ecdsa(
+    key: &EcPrivateKey,
+    own_st: &SystemTitle,
+    peer_st: &SystemTitle,
+    peer_challenge: &[u8],
+    own_challenge: &[u8],
+) -> Vec<u8> {
+    key.sign(&[&own_st.0[..], &peer_st.0, peer_challenge, own_challenge].concat())
+}
+
+/// Checks the peer's HLS-ECDSA `response`: the peer signed (its title, our title, the
+/// challenge we sent, its own challenge).
+pub fn verify_hls_ecdsa(
+    peer_key: &EcPublicKey,
+    peer_st: &SystemTitle,
+    own_st: &SystemTitle,
+    own_challenge: &[u8],
+    peer_challenge: &[u8],
+    response: &[u8],
+) -> Result<(), SecurityError> {
+    peer_key.verify(
+        &[&peer_st.0[..], &own_st.0, own_challenge, peer_challenge].concat(),
+        response,
+    )
 }
 
 /// Mechanism 5: `SC || IC || GMAC(SC || AK || challenge)` with SC = 0x10 (authentication only,

@@ -1,8 +1,8 @@
 //! DLMS security: suite 0 ciphering (AES-GCM-128), HLS authentication, key wrap, invocation counters.
 //!
-//! Green Book (DLMS UA 1000-2) chapter 9.2 / IEC 62056-5-3 clause 9.2.7. Only security suite 0
-//! (AES-GCM-128 with a 12-byte tag, AES-128 key wrap) is implemented; suites 1 and 2 need ECC and
-//! are refused with [`SecurityError::UnsupportedSuite`].
+//! Green Book (DLMS UA 1000-2) chapter 9.2 / IEC 62056-5-3 clause 9.2.7. Suite 0 is AES-GCM-128
+//! with a 12-byte tag and AES-128 key wrap; suite 1 adds ECDH/ECDSA on P-256 with SHA-256,
+//! suite 2 ECDH/ECDSA on P-384 with SHA-384 and AES-GCM-256 ([`ecc`]).
 //!
 //! Layers, from the bottom:
 //! - [`encrypt`] / [`decrypt`]: the security header and GCM of one protected payload.
@@ -11,21 +11,30 @@
 //!   counters) that wraps and unwraps whole APDUs and rejects replays.
 //! - [`hls_md5`], [`hls_sha1`], [`hls_sha256`], [`hls_gmac`]: the HLS pass 3/4 functions.
 //! - [`wrap_key`] / [`unwrap_key`]: RFC 3394 key wrap for `key_transfer`.
-//! - [`GeneralCiphering`]: the `general-ciphering` APDU.
+//! - [`GeneralCiphering`]: the `general-ciphering` APDU; [`seal_agreed`] / [`open_agreed`]
+//!   with a key agreed by ECDH (suites 1 and 2).
+//! - [`GeneralSigning`]: the `general-signing` APDU (suites 1 and 2).
 
 mod context;
+pub mod ecc;
 mod gcm;
 mod general;
 mod hls;
 mod keywrap;
+mod signing;
 pub(crate) mod tags;
+pub mod x509;
 
+#[cfg(test)]
+mod ecc_tests;
 #[cfg(test)]
 mod primitive_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod vectors;
+#[cfg(test)]
+mod x509_tests;
 
 use std::fmt;
 
@@ -34,11 +43,17 @@ use thiserror::Error;
 use crate::codec::DecodeError;
 use crate::types::SecurityLevel;
 
-pub use context::{ReplayGuard, SecurityContext, Unprotected};
-pub use gcm::{decrypt, encrypt, TAG_LEN};
+pub use context::{ReplayGuard, SecurityContext, Unprotected, WideKeys};
+pub use ecc::{EcPrivateKey, EcPublicKey, EccSuite};
+pub use gcm::{decrypt, decrypt_with_key, encrypt, encrypt_with_key, TAG_LEN};
 pub use general::{GeneralCiphering, KeyId, KeyInfo};
-pub use hls::{hls_gmac, hls_md5, hls_sha1, hls_sha256, verify_hls_gmac};
+pub use hls::{
+    hls_ecdsa, hls_gmac, hls_md5, hls_sha1, hls_sha256, verify_hls_ecdsa, verify_hls_gmac,
+};
 pub use keywrap::{unwrap_key, wrap_key};
+pub use signing::{
+    open_agreed, seal_agreed, AgreementKeys, GeneralSigning, OpenedAgreed, GENERAL_SIGNING,
+};
 pub use tags::*;
 
 /// The security control byte (Green Book 9.2.7.2.3): bits 0-3 security suite id, bit 4
@@ -127,6 +142,70 @@ impl fmt::Debug for CipherKeys {
     }
 }
 
+/// The public-key side of a suite 1 or 2 association, for a client or a server: the suite
+/// follows from the curve of `signing_key` (P-256: suite 1, P-384: suite 2).
+#[derive(Debug, Clone)]
+pub struct EccConfig {
+    /// Our private digital signature key (HLS-ECDSA, general-signing).
+    pub signing_key: EcPrivateKey,
+    /// Our digital signature certificate (DER), sent in the AARQ's calling-AE-qualifier.
+    pub certificate: Option<Vec<u8>>,
+    /// The peer's public signature key, taken from its certificate once that verified
+    /// (a client: the meter's; a meter: the head-end's).
+    pub peer_signing_key: Option<EcPublicKey>,
+    /// Suite 2's 256-bit EK and AK for the association's ciphering (suite 1 uses the
+    /// 128-bit [`CipherKeys`] of the configuration).
+    pub wide_keys: Option<WideKeys>,
+    /// A meter: the CAs a client's certificate (sent in the AARQ) must chain to. With none,
+    /// a certificate in the AARQ is ignored and only `peer_signing_key` is trusted.
+    pub trust_anchors: Vec<x509::Certificate>,
+}
+
+impl EccConfig {
+    pub fn new(signing_key: EcPrivateKey) -> Self {
+        Self {
+            signing_key,
+            certificate: None,
+            peer_signing_key: None,
+            wide_keys: None,
+            trust_anchors: Vec::new(),
+        }
+    }
+
+    pub fn suite(&self) -> EccSuite {
+        self.signing_key.suite()
+    }
+
+    /// A ciphering context for `level` at this suite: suite 1 with `keys`, suite 2 with
+    /// [`Self::wide_keys`] (an error without them).
+    pub fn context(
+        &self,
+        level: SecurityLevel,
+        own: crate::types::SystemTitle,
+        keys: CipherKeys,
+        first_tx_ic: u32,
+    ) -> Result<SecurityContext, SecurityError> {
+        match self.suite() {
+            EccSuite::Suite1 => SecurityContext::new(level, own, keys, first_tx_ic).with_suite(1),
+            EccSuite::Suite2 => {
+                let wide = match (&self.wide_keys, level) {
+                    (Some(w), _) => w.clone(),
+                    // HLS-ECDSA without ciphering: the context only carries the system
+                    // titles and never ciphers, so no keys are needed.
+                    (None, SecurityLevel::None) => WideKeys {
+                        ek: [0; 32],
+                        ak: [0; 32],
+                    },
+                    (None, _) => {
+                        return Err(SecurityError::InvalidKey("suite 2 needs 256-bit keys"))
+                    }
+                };
+                Ok(SecurityContext::new_suite2(level, own, wide, first_tx_ic))
+            }
+        }
+    }
+}
+
 /// Stands in for secret bytes in `Debug` output.
 pub(crate) struct Redacted;
 
@@ -186,4 +265,17 @@ pub enum SecurityError {
     /// A `general-ciphering` key-info choice we cannot honour (wrapped or agreed key).
     #[error("general-ciphering key-info not supported")]
     UnsupportedKeyInfo,
+    /// A key of the wrong length, off its curve, or not in a format we read.
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+    /// An ECDSA signature (HLS-ECDSA proof, general-signing, signed ephemeral key) that does
+    /// not verify under the peer's public key.
+    #[error("signature does not verify")]
+    SignatureInvalid,
+    /// The two keys of an ECDH or the key and the suite are on different curves.
+    #[error("keys of different curves")]
+    CurveMismatch,
+    /// A certificate that cannot be parsed or does not verify.
+    #[error("certificate: {0}")]
+    Certificate(#[from] x509::CertificateError),
 }

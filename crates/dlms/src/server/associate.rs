@@ -61,19 +61,41 @@ impl Server {
             .calling_ap_title
             .as_deref()
             .and_then(SystemTitle::from_slice);
+        if mechanism == Mechanism::HighEcdsa && self.ecc.is_none() {
+            return self.reject(
+                app_ctx,
+                AcseServiceUser::AuthenticationMechanismNameNotRecognised,
+            );
+        }
+        let client_key = match self.client_certificate_key(&aarq, client_title, objects) {
+            Ok(k) => k,
+            Err(()) => return self.reject(app_ctx, AcseServiceUser::AuthenticationFailure),
+        };
         let mut sec = None;
-        if ciphered || mechanism == Mechanism::HighGmac {
+        if ciphered || matches!(mechanism, Mechanism::HighGmac | Mechanism::HighEcdsa) {
             let Some(title) = client_title else {
                 return self.reject(app_ctx, AcseServiceUser::CallingApTitleNotRecognized);
             };
             let counters = objects.counters();
-            let mut ctx = SecurityContext::new(
-                policy.security,
-                self.cfg.system_title,
-                self.cfg.keys.clone(),
-                // Start at 1: some clients (dlms-cosem) take 0 as already seen.
-                counters.tx.max(1),
-            );
+            // Start at 1: some clients (dlms-cosem) take 0 as already seen.
+            let first_tx = counters.tx.max(1);
+            let mut ctx = match &self.ecc {
+                None => SecurityContext::new(
+                    policy.security,
+                    self.cfg.system_title,
+                    self.cfg.keys.clone(),
+                    first_tx,
+                ),
+                Some(ecc) => match ecc.context(
+                    policy.security,
+                    self.cfg.system_title,
+                    self.cfg.keys.clone(),
+                    first_tx,
+                ) {
+                    Ok(ctx) => ctx,
+                    Err(_) => return self.reject(app_ctx, AcseServiceUser::NoReasonGiven),
+                },
+            };
             ctx.peer_system_title = Some(title);
             if let Some(last) = counters.rx_last.get(&sap) {
                 ctx.set_rx_floor(*last);
@@ -123,7 +145,15 @@ impl Server {
         let hls = mechanism.is_hls();
         let mut stoc = Vec::new();
         if hls {
-            stoc = vec![0u8; 16];
+            // HLS-ECDSA challenges are 32 to 64 bytes (Green Book).
+            stoc = vec![
+                0u8;
+                if mechanism == Mechanism::HighEcdsa {
+                    32
+                } else {
+                    16
+                }
+            ];
             objects.fill_random(&mut stoc);
         }
         let aare = Aare {
@@ -157,6 +187,7 @@ impl Server {
             security: sec,
             ctos: aarq.calling_authentication_value.unwrap_or_default(),
             stoc,
+            client_key,
         });
         self.sync_counters(objects);
         self.state = if hls {
@@ -168,6 +199,41 @@ impl Server {
             self.events.push_back(ServerEvent::Associated(ctx));
         }
         self.send(AcseApdu::Aare(aare).to_bytes())
+    }
+
+    /// HLS-ECDSA with trust anchors: the client's signing key from the certificate in the
+    /// calling-AE-qualifier, which must chain to an anchor at the meter's time, name the
+    /// calling AP title and allow digital signatures. `Err` refuses the association.
+    fn client_certificate_key(
+        &self,
+        aarq: &crate::acse::Aarq,
+        client_title: Option<SystemTitle>,
+        objects: &mut dyn Objects,
+    ) -> Result<Option<security::EcPublicKey>, ()> {
+        use security::x509::{verify_chain, Certificate, CertificateType};
+        let Some(ecc) = &self.ecc else {
+            return Ok(None);
+        };
+        if aarq.mechanism != Some(Mechanism::HighEcdsa) || ecc.trust_anchors.is_empty() {
+            return Ok(None);
+        }
+        let Some(der) = &aarq.calling_ae_qualifier else {
+            return Ok(None);
+        };
+        let cert = Certificate::from_der(der).map_err(|_| ())?;
+        let now = objects.unix_time().ok_or(())?;
+        verify_chain(&cert, &[], &ecc.trust_anchors, now).map_err(|_| ())?;
+        if client_title.is_none() || cert.subject_system_title() != client_title {
+            return Err(());
+        }
+        if !cert.allows(CertificateType::DigitalSignature) {
+            return Err(());
+        }
+        let key = cert.public_key().map_err(|_| ())?;
+        if key.suite() != ecc.suite() {
+            return Err(());
+        }
+        Ok(Some(key))
     }
 
     /// Before HLS pass 4 only the reply_to_HLS_authentication method is served.
@@ -203,7 +269,7 @@ impl Server {
         let Some(assoc) = self.assoc.as_mut() else {
             return Ok(exception_bytes(1, 1));
         };
-        let answer = proof.and_then(|p| hls_check(assoc, &p).ok().flatten());
+        let answer = proof.and_then(|p| hls_check(assoc, self.ecc.as_ref(), &p).ok().flatten());
         match answer {
             Some(reply) => {
                 self.state = State::Associated;
@@ -223,7 +289,11 @@ impl Server {
 }
 
 /// Verifies the client's f(StoC); gives our f(CtoS).
-pub(super) fn hls_check(a: &mut Assoc, proof: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+pub(super) fn hls_check(
+    a: &mut Assoc,
+    ecc: Option<&EccConfig>,
+    proof: &[u8],
+) -> Result<Option<Vec<u8>>, Error> {
     Ok(match &a.policy.authentication {
         Authentication::High {
             mechanism: Mechanism::HighMd5,
@@ -267,6 +337,21 @@ pub(super) fn hls_check(a: &mut Assoc, proof: &[u8]) -> Result<Option<Vec<u8>>, 
                 &s.global,
                 &a.ctos,
             ))
+        }
+        Authentication::HighEcdsa => {
+            let (Some(ecc), Some(s)) = (ecc, a.security.as_ref()) else {
+                return Ok(None);
+            };
+            let Some(client) = s.peer_system_title else {
+                return Ok(None);
+            };
+            let Some(client_key) = a.client_key.as_ref().or(ecc.peer_signing_key.as_ref()) else {
+                return Ok(None);
+            };
+            let own = s.own_system_title;
+            security::verify_hls_ecdsa(client_key, &client, &own, &a.stoc, &a.ctos, proof)
+                .is_ok()
+                .then(|| security::hls_ecdsa(&ecc.signing_key, &own, &client, &a.ctos, &a.stoc))
         }
         _ => None,
     })

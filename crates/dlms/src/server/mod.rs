@@ -15,7 +15,7 @@ use crate::codec::Codec;
 use crate::error::Error;
 use crate::link::{Framing, LinkUp, TransportConfig};
 use crate::obis::ObisCode;
-use crate::security::{self, CipherKeys, SecurityContext};
+use crate::security::{self, CipherKeys, EccConfig, SecurityContext};
 use crate::types::{
     ApplicationContext, AttributeDescriptor, Authentication, Mechanism, MethodDescriptor,
     SecurityLevel, SystemTitle,
@@ -110,6 +110,12 @@ pub trait Objects {
 
     /// Random bytes for the HLS server challenge.
     fn fill_random(&mut self, buf: &mut [u8]);
+
+    /// The meter's clock, seconds since the Unix epoch: certificates are checked against it.
+    /// `None` (no clock) refuses certificates that need checking.
+    fn unix_time(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -138,6 +144,9 @@ struct Assoc {
     security: Option<SecurityContext>,
     ctos: Vec<u8>,
     stoc: Vec<u8>,
+    /// HLS-ECDSA: the client's public signing key from the certificate in its AARQ, once
+    /// that verified; otherwise the configured one is used.
+    client_key: Option<security::EcPublicKey>,
 }
 
 pub const CURRENT_ASSOCIATION: ObisCode = ObisCode::new(0, 0, 40, 0, 0, 255);
@@ -153,6 +162,8 @@ pub struct Server {
     inbound: Option<Inbound>,
     events: VecDeque<ServerEvent>,
     deadline: Option<Instant>,
+    /// Suites 1 and 2 (see [`Server::set_ecc`]); `None` is suite 0.
+    ecc: Option<EccConfig>,
 }
 
 impl Server {
@@ -172,7 +183,14 @@ impl Server {
             inbound: None,
             events: VecDeque::new(),
             deadline,
+            ecc: None,
         }
+    }
+
+    /// Serves suite 1 or 2 (the curve of the signing key says which): ciphering at that
+    /// suite and HLS-ECDSA for the clients whose policy asks for it.
+    pub fn set_ecc(&mut self, ecc: EccConfig) {
+        self.ecc = Some(ecc);
     }
 
     pub fn is_closed(&self) -> bool {

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dlms::hdlc::{HdlcParams, ServerAddress};
 use dlms::link::TransportConfig;
-use dlms::security::CipherKeys;
+use dlms::security::{CipherKeys, EccConfig};
 use dlms::server::{ClientPolicy, Objects, ServerConfig};
 use dlms::xdlms::Conformance;
 use dlms::{Authentication, SecurityLevel, SystemTitle};
@@ -146,6 +146,9 @@ pub struct FleetConfig {
     pub profile_entries: u32,
     /// One listening socket per meter, or one for the whole fleet.
     pub listen: ListenMode,
+    /// Suites 1 and 2: every meter gets a signing key and certificate from this PKI and its
+    /// management client authenticates with HLS-ECDSA. `None`: suite 0.
+    pub pki: Option<Arc<crate::pki::FleetPki>>,
 }
 
 /// How the meters' endpoints are opened.
@@ -182,6 +185,7 @@ impl FleetConfig {
             inactivity_timeout: Duration::from_secs(120),
             profile_entries: 96 * 10,
             listen: ListenMode::PerMeter,
+            pki: None,
         }
     }
 }
@@ -251,6 +255,8 @@ pub enum FleetError {
     SharedNeedsIp,
     #[error("the password must be printable ASCII without commas or quotes")]
     Password,
+    #[error("issuing the meters' certificates: {0}")]
+    Pki(String),
 }
 
 /// Counters of what the fleet has served.
@@ -277,6 +283,8 @@ pub struct MeterCell {
     port: AtomicU32,
     /// Where the meter's alarm pushes go to be sent.
     pushes: Option<mpsc::Sender<(u32, PushKind)>>,
+    /// Suites 1 and 2: the meter's signing key, certificate and trust.
+    pub ecc: Option<EccConfig>,
 }
 
 impl MeterHandle for MeterCell {
@@ -286,6 +294,10 @@ impl MeterHandle for MeterCell {
         let outbox = m.take_outbox();
         drop(m);
         self.post(outbox);
+    }
+
+    fn ecc(&self) -> Option<EccConfig> {
+        self.ecc.clone()
     }
 }
 
@@ -368,7 +380,11 @@ impl MeterCell {
                 },
                 ClientPolicy {
                     sap: s.saps.management,
-                    authentication: Authentication::HighGmac,
+                    authentication: if self.ecc.is_some() {
+                        Authentication::HighEcdsa
+                    } else {
+                        Authentication::HighGmac
+                    },
                     security: SecurityLevel::AuthenticatedEncrypted,
                 },
             ]
@@ -523,6 +539,14 @@ impl Fleet {
             mc.keys = keys;
             mc.push_destination = cfg.push.as_ref().map(|p| p.destination.to_string());
             let meter = Meter::new(mc);
+            let ecc = match &cfg.pki {
+                Some(pki) => Some(
+                    pki.meter(serial, &SystemTitle(system_title), &spec.keys)
+                        .map_err(|e| FleetError::Pki(e.to_string()))?
+                        .0,
+                ),
+                None => None,
+            };
             by_id.insert(spec.id(), cells.len());
             cells.push(Arc::new(MeterCell {
                 spec,
@@ -531,6 +555,7 @@ impl Fleet {
                 connections: AtomicU32::new(0),
                 port: AtomicU32::new(u32::from(addr.port())),
                 pushes: push_tx.clone(),
+                ecc,
             }));
         }
         let (shutdown, _) = watch::channel(false);
