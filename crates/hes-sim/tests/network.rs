@@ -271,6 +271,57 @@ async fn pushes_are_retried_after_the_repetition_delay_until_delivered() {
 }
 
 #[tokio::test]
+async fn a_head_end_sets_the_push_retries_as_on_a_real_meter() {
+    let f = fleet([127, 157, 0, 1], 1, |c| {
+        let mut p = PushConfig::new("127.157.255.1:4059".parse().unwrap());
+        p.interval_s = None;
+        c.push = Some(p);
+    })
+    .await;
+    let m = f.meters()[0].inventory_entry();
+    let mut cfg = m
+        .client_config(
+            Role::Management,
+            SystemTitle(*b"TST\0\0\0\0\x01"),
+            1,
+            vec![7; 16],
+        )
+        .unwrap();
+    cfg.response_timeout = Duration::from_secs(5);
+    let mut c = Connection::connect(
+        &m.endpoint.host,
+        m.endpoint.port,
+        cfg,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let at = |attribute| AttributeDescriptor {
+        class_id: 40,
+        instance: obis::PUSH_ALARM,
+        attribute,
+    };
+    use dlms::xdlms::{DataAccessResult, GetDataResult};
+    use dlms::Data;
+    let ok = DataAccessResult::Success;
+    assert_eq!(c.set(at(6), None, Data::Unsigned(7)).await.unwrap(), ok);
+    assert_eq!(
+        c.set(at(7), None, Data::LongUnsigned(30)).await.unwrap(),
+        ok
+    );
+    let bad = c.set(at(7), None, Data::Unsigned(3)).await.unwrap();
+    assert_eq!(bad, DataAccessResult::TypeUnmatched);
+    match c.get(at(6), None).await.unwrap() {
+        GetDataResult::Data(d) => assert_eq!(d, Data::Unsigned(7)),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(f.meters()[0].lock().push_retry(true), (7, 30));
+    // The interval push setup keeps its own.
+    assert_eq!(f.meters()[0].lock().push_retry(false), (2, 1));
+    f.shutdown();
+}
+
+#[tokio::test]
 async fn a_push_is_given_up_after_its_last_retry() {
     let dest = std::net::TcpListener::bind("127.155.255.1:0")
         .unwrap()
