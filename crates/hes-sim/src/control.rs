@@ -13,7 +13,7 @@
 //! | DELETE | `/faults` | clear every fault |
 //! | POST | `/meters/{id}/power` | `{"on": false}`: a power cut (the meter stops answering), or its end |
 //! | POST | `/meters/{id}/tamper` | the terminal cover is opened and closed |
-//! | GET | `/stats` | connections, sessions, pushes and replays refused so far |
+//! | GET | `/stats` | connections, sessions (now and most at once), pushes, link totals, replays refused |
 //!
 //! It has no authentication: it is a test instrument, bound to loopback unless told otherwise.
 //! A request must name the API by a loopback host (`localhost`, 127.x, `[::1]`), the address
@@ -342,6 +342,8 @@ async fn stats(State(fleet): Fl) -> Json<Value> {
         "meters": fleet.len(),
         "connections": n(&s.connections),
         "sessions_ended": n(&s.sessions_ended),
+        "active_sessions": n(&s.active_sessions),
+        "peak_sessions": n(&s.peak_sessions),
         "connections_turned_away": n(&s.connections_turned_away),
         "pushes_sent": n(&s.pushes_sent),
         "pushes_failed": n(&s.pushes_failed),

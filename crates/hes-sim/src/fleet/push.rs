@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::{Fleet, MeterCell, Shared};
@@ -71,9 +71,9 @@ pub(super) fn spawn(
             };
             let shared = alarm_fleet.shared.clone();
             let cfg = alarm_cfg.clone();
+            let permits = alarm_permits.clone();
             tokio::spawn(async move {
-                send(&cell, &shared, &cfg, kind).await;
-                drop(permit);
+                send(&cell, &shared, &cfg, kind, permit, &permits).await;
             });
         }
     });
@@ -102,9 +102,17 @@ pub(super) fn spawn(
                 let cell = cell.clone();
                 let shared = fleet.shared.clone();
                 let cfg = cfg.clone();
+                let permits = permits.clone();
                 tokio::spawn(async move {
-                    send(&cell, &shared, &cfg, PushKind::Interval(next)).await;
-                    drop(permit);
+                    send(
+                        &cell,
+                        &shared,
+                        &cfg,
+                        PushKind::Interval(next),
+                        permit,
+                        &permits,
+                    )
+                    .await;
                 });
             }
         }
@@ -113,8 +121,17 @@ pub(super) fn spawn(
 
 /// Sends one push of one meter, retried as its push setup says (number_of_retries, each after
 /// the repetition_delay, in real seconds: the network does not run faster with the meters'
-/// clock). Meters that are down or refusing stay silent.
-pub(super) async fn send(cell: &MeterCell, shared: &Shared, cfg: &PushConfig, kind: PushKind) {
+/// clock). Meters that are down or refusing stay silent. `permit` is one of the pushes in flight
+/// (`permits`): let go while waiting to retry, so that one meter's retries hold up no other.
+pub(super) async fn send(
+    cell: &MeterCell,
+    shared: &Shared,
+    cfg: &PushConfig,
+    kind: PushKind,
+    permit: OwnedSemaphorePermit,
+    permits: &Arc<Semaphore>,
+) {
+    let mut permit = Some(permit);
     let (frame, (retries, delay_s)) = {
         let mut m = cell.lock();
         // A meter that refuses connections is off the network; a power-down alarm is the
@@ -134,7 +151,12 @@ pub(super) async fn send(cell: &MeterCell, shared: &Shared, cfg: &PushConfig, ki
     let link = &cell.link;
     for attempt in 0..=u32::from(retries) {
         if attempt > 0 {
+            drop(permit.take());
             tokio::time::sleep(Duration::from_secs(u64::from(delay_s))).await;
+            match permits.clone().acquire_owned().await {
+                Ok(p) => permit = Some(p),
+                Err(_) => return,
+            }
         }
         shared.stats.push_attempts.fetch_add(1, Ordering::Relaxed);
         link.log.push_attempts.fetch_add(1, Ordering::Relaxed);
