@@ -366,3 +366,81 @@ async fn serve(args: SimArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn args(line: &[&str]) -> SimArgs {
+        Cli::try_parse_from(std::iter::once("sim").chain(line.iter().copied()))
+            .unwrap()
+            .sim
+    }
+
+    #[test]
+    fn a_network_mix_and_faults_from_the_command_line() {
+        let a = args(&[
+            "--meters",
+            "1000",
+            "--network",
+            "gprs=0.6,lte-m=0.3,nb-iot=0.1",
+        ]);
+        let cfg = fleet_config(&a).unwrap();
+        let names: Vec<&str> = cfg
+            .network
+            .shares
+            .iter()
+            .map(|(p, _)| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["gprs", "lte-m", "nb-iot"]);
+        assert!(fleet_config(&args(&["--network", "gprs=0.9,lte-m=0.2"])).is_err());
+        assert!(fleet_config(&args(&["--network", "wifi=0.1"])).is_err());
+        assert!(fleet_config(&args(&[])).unwrap().network.shares.is_empty());
+
+        let a = args(&[
+            "--meters",
+            "1000",
+            "--fault",
+            "trickle=0.1",
+            "--fault",
+            "refused=0.2",
+        ]);
+        let f = initial_faults(&a).unwrap();
+        let trickle = f.iter().filter(|(_, f)| f.trickle).count();
+        let refused = f.iter().filter(|(_, f)| f.refused).count();
+        assert!((60..140).contains(&trickle), "{trickle}");
+        assert!((150..250).contains(&refused), "{refused}");
+        assert_eq!(f, initial_faults(&a).unwrap());
+        assert!(initial_faults(&args(&["--fault", "sleepy"])).is_err());
+    }
+
+    #[test]
+    fn a_network_file_defines_profiles() {
+        let dir = std::env::temp_dir().join(format!("hes-sim-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("links.toml");
+        std::fs::write(&path, "[profile.rural]\nshare = 0.5\nrtt_ms = [800, 900]\n").unwrap();
+        let p = path.to_str().unwrap();
+        let cfg = fleet_config(&args(&["--network-file", p])).unwrap();
+        assert_eq!(cfg.network.shares[0].0.rtt_ms, [800, 900]);
+        let cfg = fleet_config(&args(&["--network-file", p, "--network", "gprs=1"])).unwrap();
+        assert_eq!(cfg.network.shares[0].0.name, "gprs");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_control_api_stays_on_loopback_unless_told() {
+        assert!(fleet_config(&args(&["--control", "127.0.0.1:0"])).is_ok());
+        assert!(fleet_config(&args(&["--control", "0.0.0.0:8059"])).is_err());
+        let told = args(&["--control", "0.0.0.0:8059", "--control-any-address"]);
+        assert!(fleet_config(&told).is_ok());
+    }
+}
