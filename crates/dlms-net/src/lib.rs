@@ -5,12 +5,11 @@ mod client;
 mod server;
 
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// Reads what has arrived, or `None` when `deadline` passes first (`Some(0)`: the peer closed).
-pub(crate) async fn read_until(
-    stream: &mut TcpStream,
+pub(crate) async fn read_until<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut [u8],
     deadline: Option<std::time::Instant>,
 ) -> std::io::Result<Option<usize>> {
@@ -25,4 +24,6 @@ pub(crate) async fn read_until(
 }
 
 pub use client::{Connection, NetError};
-pub use server::{serve, serve_connection, ListenerConfig, MeterHandle, SessionOptions};
+pub use server::{
+    serve, serve_connection, serve_stream, ListenerConfig, MeterHandle, SessionOptions,
+};

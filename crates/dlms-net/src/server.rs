@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dlms::security::EccConfig;
 use dlms::server::{Objects, Server, ServerConfig, ServerEvent};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
@@ -38,6 +38,9 @@ pub struct SessionOptions {
     /// Corrupt the first answer sent once the association is established: an HDLC frame gets
     /// a wrong check sequence, a wrapper frame an unknown APDU tag.
     pub corrupt_first_answer: bool,
+    /// Stop answering for good after the first block of a long answer, keeping the connection
+    /// open (a meter that hangs mid-transfer: only the client's timeout ends the session).
+    pub stall_mid_block: bool,
 }
 
 /// Where a connection finds the meter it serves: a lock around the object model.
@@ -102,12 +105,27 @@ pub async fn serve<H: MeterHandle + ?Sized>(
 
 /// Runs one connection to its end.
 pub async fn serve_connection<H: MeterHandle + ?Sized>(
-    mut stream: TcpStream,
+    stream: TcpStream,
     cfg: ServerConfig,
     meter: &H,
     opts: &SessionOptions,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    serve_stream(stream, cfg, meter, opts).await
+}
+
+/// Serves one connection over any byte stream: a simulator wraps the socket to emulate a slow
+/// or lossy link in user space.
+pub async fn serve_stream<S, H>(
+    mut stream: S,
+    cfg: ServerConfig,
+    meter: &H,
+    opts: &SessionOptions,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: MeterHandle + ?Sized,
+{
     let mut server = Server::new(cfg, Instant::now().into_std());
     if let Some(ecc) = meter.ecc() {
         server.set_ecc(ecc);
@@ -131,6 +149,16 @@ pub async fn serve_connection<H: MeterHandle + ?Sized>(
             if opts.drop_mid_block && server.is_sending_blocks() {
                 tracing::debug!("dropping the connection mid-block (injected fault)");
                 return Ok(());
+            }
+            if opts.stall_mid_block && server.is_sending_blocks() {
+                tracing::debug!("stalling mid-block for good (injected fault)");
+                // Nothing more is answered; what the client sends is read and ignored until it
+                // gives up and closes, so the session ends with the client's timeout.
+                loop {
+                    if let Some(0) | None = crate::read_until(&mut stream, &mut rx, None).await? {
+                        return Ok(());
+                    }
+                }
             }
         }
         while let Some(ev) = server.poll_event() {

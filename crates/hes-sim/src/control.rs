@@ -4,17 +4,21 @@
 //!
 //! | method | path | what |
 //! |---|---|---|
-//! | GET | `/meters` | the inventory (as `--inventory` writes it) |
-//! | GET | `/meters/{id}` | the meter's state: clock, registers, relay, firmware, counters, replays, faults |
+//! | GET | `/meters?with_keys=true` | the inventory (as `--inventory` writes it); keys and password blank unless `with_keys=true` |
+//! | GET | `/meters/{id}` | the meter's state: clock, registers, relay, firmware, counters, replays, faults, link |
+//! | GET | `/links` | every meter's link profile and what it went through (refusals, drops, stalls, pushes) |
 //! | GET | `/meters/{id}/profile/{obis}?from=&to=` | entries of a profile or event log (Unix seconds, inclusive) |
 //! | PUT | `/meters/{id}/faults` | replace the meter's faults (JSON [`Faults`]) |
 //! | POST | `/faults` | `{"faults": {...}, "fraction": 0.1, "seed": 7}`: a reproducible share of the fleet |
 //! | DELETE | `/faults` | clear every fault |
 //! | POST | `/meters/{id}/power` | `{"on": false}`: a power cut (the meter stops answering), or its end |
 //! | POST | `/meters/{id}/tamper` | the terminal cover is opened and closed |
-//! | GET | `/stats` | connections, sessions, pushes and replays refused so far |
+//! | GET | `/stats` | connections, sessions (now and most at once), pushes, link totals, replays refused |
 //!
-//! It has no authentication: it is a test instrument, bound to loopback by default.
+//! It has no authentication: it is a test instrument, bound to loopback unless told otherwise.
+//! A request must name the API by a loopback host (`localhost`, 127.x, `[::1]`), the address
+//! it is bound to, or a name it was given: a web page elsewhere cannot reach it through DNS
+//! rebinding (421 otherwise, 400 without a Host header).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -37,14 +41,36 @@ use crate::{obis, Meter, Profile};
 /// A COSEM value as JSON: numbers as numbers, date-times as Unix seconds, octets as hex.
 pub use hes_model::data_json::plain as data_json;
 
-/// Serves the control API on `listener` until the task is dropped.
+/// Serves the control API on `listener` until the task is dropped; the Host header may name
+/// loopback or the listener's own address.
 pub async fn serve(listener: tokio::net::TcpListener, fleet: Arc<Fleet>) -> std::io::Result<()> {
-    axum::serve(listener, router(fleet)).await
+    serve_with(listener, fleet, Vec::new()).await
 }
 
+/// As [`serve`], with more host names a request may address the API by.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    fleet: Arc<Fleet>,
+    mut hosts: Vec<String>,
+) -> std::io::Result<()> {
+    let ip = listener.local_addr()?.ip();
+    if !ip.is_unspecified() {
+        hosts.push(ip.to_string());
+    }
+    axum::serve(listener, router_with(fleet, hosts)).await
+}
+
+/// The API, answering requests addressed to a loopback host.
 pub fn router(fleet: Arc<Fleet>) -> Router {
+    router_with(fleet, Vec::new())
+}
+
+/// The API, answering requests addressed to a loopback host or one of `hosts`.
+pub fn router_with(fleet: Arc<Fleet>, hosts: Vec<String>) -> Router {
+    let hosts: Arc<[String]> = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
     Router::new()
         .route("/meters", get(inventory))
+        .route("/links", get(links))
         .route("/meters/{id}", get(meter))
         .route("/meters/{id}/profile/{obis}", get(profile))
         .route("/meters/{id}/faults", put(set_faults))
@@ -53,6 +79,50 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/faults", post(fraction_faults).delete(clear_faults))
         .route("/stats", get(stats))
         .with_state(fleet)
+        .layer(axum::middleware::from_fn_with_state(hosts, check_host))
+}
+
+/// The host part of a Host header (no port; an IPv6 literal without its brackets).
+fn host_name(header: &str) -> &str {
+    if let Some(rest) = header.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match header.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => header,
+    }
+}
+
+/// Whether `header` names this API: a loopback host or one it was given.
+pub fn host_allowed(header: &str, hosts: &[String]) -> bool {
+    let name = host_name(header.trim()).to_ascii_lowercase();
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || hosts.contains(&name)
+}
+
+async fn check_host(
+    State(hosts): State<Arc<[String]>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    match host {
+        None => ApiError(StatusCode::BAD_REQUEST, "no Host header".into()).into_response(),
+        Some(h) if host_allowed(&h, &hosts) => next.run(req).await,
+        Some(h) => ApiError(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("this API is not served as {h:?}"),
+        )
+        .into_response(),
+    }
 }
 
 struct ApiError(StatusCode, String);
@@ -81,8 +151,36 @@ fn cell<'a>(fleet: &'a Fleet, id: &str) -> Result<&'a Arc<crate::fleet::MeterCel
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no meter {id}")))
 }
 
-async fn inventory(State(fleet): Fl) -> Json<Vec<crate::fleet::InventoryEntry>> {
-    Json(fleet.inventory())
+#[derive(Debug, Deserialize)]
+struct KeysQuery {
+    #[serde(default)]
+    with_keys: bool,
+}
+
+/// The inventory; secrets only when asked for by name (a page that reads the API by accident
+/// or a log of its answers holds no keys).
+async fn inventory(
+    State(fleet): Fl,
+    Query(q): Query<KeysQuery>,
+) -> Json<Vec<crate::fleet::InventoryEntry>> {
+    let mut inv = fleet.inventory();
+    if !q.with_keys {
+        for e in &mut inv {
+            for secret in [&mut e.ek, &mut e.ak, &mut e.kek, &mut e.password] {
+                secret.clear();
+            }
+        }
+    }
+    Json(inv)
+}
+
+async fn links(State(fleet): Fl) -> Json<Value> {
+    let links: BTreeMap<String, crate::link::LinkTruth> = fleet
+        .meters()
+        .iter()
+        .map(|c| (c.spec.id(), c.link.truth()))
+        .collect();
+    Json(json!(links))
 }
 
 /// The registers of a meter at its clock's now, by OBIS code.
@@ -130,6 +228,7 @@ async fn meter(State(fleet): Fl, Path(id): Path<String>) -> Result<Json<Value>, 
         "faults": m.faults,
         "quirks": cell.spec.quirks,
         "port": cell.addr().port(),
+        "link": cell.link.truth(),
     })))
 }
 
@@ -236,13 +335,25 @@ async fn tamper(State(fleet): Fl, Path(id): Path<String>) -> Result<StatusCode, 
 async fn stats(State(fleet): Fl) -> Json<Value> {
     let s = fleet.stats();
     let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let sum = |f: fn(&crate::link::LinkLog) -> &std::sync::atomic::AtomicU64| -> u64 {
+        fleet.meters().iter().map(|c| n(f(&c.link.log))).sum()
+    };
     Json(json!({
         "meters": fleet.len(),
         "connections": n(&s.connections),
         "sessions_ended": n(&s.sessions_ended),
+        "active_sessions": n(&s.active_sessions),
+        "peak_sessions": n(&s.peak_sessions),
         "connections_turned_away": n(&s.connections_turned_away),
         "pushes_sent": n(&s.pushes_sent),
         "pushes_failed": n(&s.pushes_failed),
+        "push_attempts": n(&s.push_attempts),
+        "link": {
+            "connects_refused": sum(|l| &l.connects_refused),
+            "drops": sum(|l| &l.drops),
+            "stalls": sum(|l| &l.stalls),
+            "pushes_given_up": sum(|l| &l.pushes_given_up),
+        },
         "replays": fleet.total_replays(),
     }))
 }

@@ -26,6 +26,40 @@ pub struct Faults {
     pub profile_anomalies_per_mille: u16,
     /// Every association request is refused (AARE rejected-permanent).
     pub refuse_association: bool,
+    /// Answers go out at one byte a second.
+    pub trickle: bool,
+    /// After the first block of a long answer the meter answers nothing more, ever, and keeps
+    /// the connection open.
+    pub stall_mid_block: bool,
+}
+
+/// The faults that are on or off, by name (for `hes sim --fault NAME=SHARE`).
+pub const SWITCHES: [&str; 7] = [
+    "refused",
+    "drop_mid_block",
+    "corrupt_frame",
+    "refuse_association",
+    "trickle",
+    "stall_mid_block",
+    "slow",
+];
+
+impl Faults {
+    /// Faults with the switch `name` on (`slow`: answers a second late).
+    pub fn switch(name: &str) -> Option<Self> {
+        let mut f = Self::default();
+        match name {
+            "refused" => f.refused = true,
+            "drop_mid_block" => f.drop_mid_block = true,
+            "corrupt_frame" => f.corrupt_frame = true,
+            "refuse_association" => f.refuse_association = true,
+            "trickle" => f.trickle = true,
+            "stall_mid_block" => f.stall_mid_block = true,
+            "slow" => f.slow_ms = 1000,
+            _ => return None,
+        }
+        Some(f)
+    }
 }
 
 impl Faults {

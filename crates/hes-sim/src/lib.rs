@@ -6,11 +6,13 @@
 //! * [`objects`]: the stateful objects (image transfer, calendar, limiter, security setup).
 //! * [`fleet`]: many meters, each its own TCP endpoint, with an inventory, pushes, faults and
 //!   quirks on demand; [`control`]: the HTTP control surface and ground truth.
+//! * [`link`]: per-meter link profiles (GPRS, LTE-M, NB-IoT or custom) emulated in user space.
 
 pub mod control;
 pub mod data;
 pub mod faults;
 pub mod fleet;
+pub mod link;
 pub mod make;
 mod meter;
 pub mod objects;

@@ -65,7 +65,12 @@ fn clock() -> AttributeDescriptor {
 
 async fn control_json(fleet: &Arc<Fleet>, path: &str) -> serde_json::Value {
     let r = hes_sim::control::router(fleet.clone())
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get(path)
+                .header("host", "localhost")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert!(r.status().is_success(), "{path}: {}", r.status());

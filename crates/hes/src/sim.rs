@@ -12,7 +12,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
-use hes_sim::fleet::{Addressing, Clock, Fleet, FleetConfig, ListenMode, PushConfig, QuirkName};
+use hes_sim::fleet::{
+    pick, Addressing, Clock, Faults, Fleet, FleetConfig, ListenMode, PushConfig, QuirkName,
+};
+use hes_sim::link::{NetworkFile, NetworkMix};
 use hes_sim::objects::keys::KeySet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,12 +92,42 @@ pub struct SimArgs {
     /// Seconds of meter time between interval pushes (0: alarms only).
     #[arg(long, default_value_t = 900)]
     pub push_interval: i64,
+    /// The push setups' number_of_retries: a push that does not get through is tried this
+    /// many more times (a client may change it, as on a real meter).
+    #[arg(long, default_value_t = 2)]
+    pub push_retries: u8,
+    /// The push setups' repetition_delay: real seconds before each retry.
+    #[arg(long, default_value_t = 1)]
+    pub push_repetition_delay: u16,
+    /// The meters' links, a mix of profiles by share: e.g. `gprs=0.6,lte-m=0.3,nb-iot=0.1`
+    /// (built in: ideal, gprs, lte-m, nb-iot; more in --network-file). The rest of the fleet
+    /// is ideal (no delay). Which meter gets which follows from --seed.
+    #[arg(long, value_name = "NAME=SHARE,...")]
+    pub network: Option<String>,
+    /// Link profiles defined in a file (TOML `[profile.NAME]` tables, or CSV with the columns
+    /// of docs/simulator.md); without --network, the file's own shares are the mix.
+    #[arg(long, value_name = "FILE")]
+    pub network_file: Option<PathBuf>,
+    /// A fault for a share of the fleet from the start: NAME or NAME=FRACTION (repeatable).
+    /// Names: refused, drop_mid_block, corrupt_frame, refuse_association, trickle (answers at
+    /// one byte a second), stall_mid_block (hangs for good mid-transfer), slow (answers 1 s
+    /// late). More through the control API.
+    #[arg(long = "fault", value_name = "NAME[=FRACTION]")]
+    pub faults: Vec<String>,
     /// Write the inventory here (`.csv`: CSV, otherwise JSON; repeat for both).
     #[arg(long)]
     pub inventory: Vec<PathBuf>,
-    /// Serve the control API (ground truth, faults) here, e.g. 127.0.0.1:8059.
+    /// Serve the control API (ground truth, faults) here, e.g. 127.0.0.1:8059: a loopback
+    /// address unless --control-any-address.
     #[arg(long)]
     pub control: Option<SocketAddr>,
+    /// Let --control bind an address other than loopback (the API has no authentication).
+    #[arg(long)]
+    pub control_any_address: bool,
+    /// A host name requests may address the control API by, besides loopback and its own
+    /// address (repeatable; the Host header is checked).
+    #[arg(long = "control-host", value_name = "NAME")]
+    pub control_hosts: Vec<String>,
     /// One listening socket per meter (a refused meter really refuses; needs an open file per
     /// meter), or one shared socket on the wildcard address for the whole fleet (`ip`
     /// addressing; for 100,000 meters and more).
@@ -121,18 +154,75 @@ fn hex16(name: &str, v: &str) -> anyhow::Result<[u8; 16]> {
         .ok_or_else(|| anyhow!("--{name} must be 16 bytes of hex"))
 }
 
-fn parse_quirk(s: &str) -> anyhow::Result<(QuirkName, f64)> {
-    let (name, fraction) = match s.split_once('=') {
+fn name_and_fraction<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, f64)> {
+    Ok(match s.split_once('=') {
         Some((n, f)) => (
             n,
             f.parse::<f64>()
                 .ok()
                 .filter(|f| (0.0..=1.0).contains(f))
-                .ok_or_else(|| anyhow!("--quirk {s}: the fraction must be in 0..=1"))?,
+                .ok_or_else(|| anyhow!("--{flag} {s}: the fraction must be in 0..=1"))?,
         ),
         None => (s, 1.0),
-    };
+    })
+}
+
+fn parse_quirk(s: &str) -> anyhow::Result<(QuirkName, f64)> {
+    let (name, fraction) = name_and_fraction("quirk", s)?;
     Ok((name.parse().map_err(|e: String| anyhow!(e))?, fraction))
+}
+
+fn parse_fault(s: &str) -> anyhow::Result<(Faults, f64)> {
+    let (name, fraction) = name_and_fraction("fault", s)?;
+    let f = Faults::switch(name).ok_or_else(|| {
+        anyhow!(
+            "--fault {s}: unknown fault (one of {})",
+            hes_sim::faults::SWITCHES.join(", ")
+        )
+    })?;
+    Ok((f, fraction))
+}
+
+/// The faults each meter starts with: every `--fault` picks its own share of the fleet
+/// (reproducibly from --seed); a meter picked by several has them all.
+pub fn initial_faults(args: &SimArgs) -> anyhow::Result<Vec<(u32, Faults)>> {
+    let mut by_meter: std::collections::BTreeMap<u32, Faults> = Default::default();
+    for (k, spec) in args.faults.iter().enumerate() {
+        let (f, fraction) = parse_fault(spec)?;
+        let seed = args.seed ^ (0xFA_0000 + k as u64).wrapping_mul(0x1000_0000_01B3);
+        for i in pick(args.meters, fraction, seed) {
+            let m = by_meter.entry(i).or_default();
+            m.refused |= f.refused;
+            m.drop_mid_block |= f.drop_mid_block;
+            m.corrupt_frame |= f.corrupt_frame;
+            m.refuse_association |= f.refuse_association;
+            m.trickle |= f.trickle;
+            m.stall_mid_block |= f.stall_mid_block;
+            m.slow_ms = m.slow_ms.max(f.slow_ms);
+        }
+    }
+    Ok(by_meter.into_iter().collect())
+}
+
+/// The link mix of `--network` and `--network-file`.
+pub fn network(args: &SimArgs) -> anyhow::Result<NetworkMix> {
+    let file = match &args.network_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let csv = path.extension().is_some_and(|e| e == "csv");
+            Some(
+                NetworkFile::parse(&text, csv)
+                    .map_err(|e| anyhow!("--network-file {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    if args.network.is_none() && file.is_none() {
+        return Ok(NetworkMix::default());
+    }
+    NetworkMix::parse(args.network.as_deref().unwrap_or(""), file.as_ref())
+        .map_err(|e| anyhow!("--network: {e}"))
 }
 
 /// The fleet configuration the arguments describe.
@@ -191,10 +281,21 @@ pub fn fleet_config(args: &SimArgs) -> anyhow::Result<FleetConfig> {
     if let Some(dest) = args.push_to {
         let mut p = PushConfig::new(dest);
         p.interval_s = (args.push_interval > 0).then_some(args.push_interval);
+        p.attempts = u32::from(args.push_retries) + 1;
+        p.repetition_delay_s = args.push_repetition_delay;
         cfg.push = Some(p);
     }
     if let Some(suite) = dlms::security::EccSuite::from_id(args.suite) {
         cfg.pki = Some(std::sync::Arc::new(hes_sim::pki::FleetPki::new(suite)?));
+    }
+    cfg.network = network(args)?;
+    if let Some(c) = args.control {
+        if !c.ip().is_loopback() && !args.control_any_address {
+            bail!(
+                "--control {c} is not a loopback address: the control API has no \
+                 authentication (add --control-any-address to serve it there anyway)"
+            );
+        }
     }
     Ok(cfg)
 }
@@ -215,6 +316,7 @@ async fn serve(args: SimArgs) -> anyhow::Result<()> {
         pki.write(&args.pki_dir)?;
         println!("PKI {}", args.pki_dir.display());
     }
+    let faults = initial_faults(&args)?;
     let started = Instant::now();
     let suites = cfg.pki.is_some();
     let fleet = Fleet::start(cfg).await?;
@@ -230,6 +332,11 @@ async fn serve(args: SimArgs) -> anyhow::Result<()> {
             let pem = dlms::security::x509::Certificate::from_der(der)?.to_pem()?;
             let path = dir.join(format!("{}.pem", m.spec.id()));
             std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    for (i, f) in &faults {
+        if let Some(cell) = fleet.meters().get(*i as usize) {
+            fleet.set_faults(&cell.spec.id(), *f).await?;
         }
     }
     for path in &args.inventory {
@@ -254,6 +361,17 @@ async fn serve(args: SimArgs) -> anyhow::Result<()> {
         first.addr(),
         started.elapsed().as_secs_f64()
     );
+    if args.network.is_some() || args.network_file.is_some() {
+        let mut by_profile: std::collections::BTreeMap<&str, u32> = Default::default();
+        for c in fleet.meters() {
+            *by_profile.entry(c.link.profile.name.as_str()).or_default() += 1;
+        }
+        let mix: Vec<String> = by_profile.iter().map(|(p, n)| format!("{p}={n}")).collect();
+        println!("NETWORK {}", mix.join(" "));
+    }
+    if !faults.is_empty() {
+        println!("FAULTS {} meters", faults.len());
+    }
     let control = match args.control {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -261,8 +379,9 @@ async fn serve(args: SimArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("binding the control API on {addr}"))?;
             println!("{}", hes_sim::control::describe(listener.local_addr()?));
             let f = fleet.clone();
+            let hosts = args.control_hosts.clone();
             Some(tokio::spawn(async move {
-                if let Err(e) = hes_sim::control::serve(listener, f).await {
+                if let Err(e) = hes_sim::control::serve_with(listener, f, hosts).await {
                     eprintln!("hes sim: control API: {e}");
                 }
             }))
@@ -276,4 +395,82 @@ async fn serve(args: SimArgs) -> anyhow::Result<()> {
         c.abort();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn args(line: &[&str]) -> SimArgs {
+        Cli::try_parse_from(std::iter::once("sim").chain(line.iter().copied()))
+            .unwrap()
+            .sim
+    }
+
+    #[test]
+    fn a_network_mix_and_faults_from_the_command_line() {
+        let a = args(&[
+            "--meters",
+            "1000",
+            "--network",
+            "gprs=0.6,lte-m=0.3,nb-iot=0.1",
+        ]);
+        let cfg = fleet_config(&a).unwrap();
+        let names: Vec<&str> = cfg
+            .network
+            .shares
+            .iter()
+            .map(|(p, _)| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["gprs", "lte-m", "nb-iot"]);
+        assert!(fleet_config(&args(&["--network", "gprs=0.9,lte-m=0.2"])).is_err());
+        assert!(fleet_config(&args(&["--network", "wifi=0.1"])).is_err());
+        assert!(fleet_config(&args(&[])).unwrap().network.shares.is_empty());
+
+        let a = args(&[
+            "--meters",
+            "1000",
+            "--fault",
+            "trickle=0.1",
+            "--fault",
+            "refused=0.2",
+        ]);
+        let f = initial_faults(&a).unwrap();
+        let trickle = f.iter().filter(|(_, f)| f.trickle).count();
+        let refused = f.iter().filter(|(_, f)| f.refused).count();
+        assert!((60..140).contains(&trickle), "{trickle}");
+        assert!((150..250).contains(&refused), "{refused}");
+        assert_eq!(f, initial_faults(&a).unwrap());
+        assert!(initial_faults(&args(&["--fault", "sleepy"])).is_err());
+    }
+
+    #[test]
+    fn a_network_file_defines_profiles() {
+        let dir = std::env::temp_dir().join(format!("hes-sim-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("links.toml");
+        std::fs::write(&path, "[profile.rural]\nshare = 0.5\nrtt_ms = [800, 900]\n").unwrap();
+        let p = path.to_str().unwrap();
+        let cfg = fleet_config(&args(&["--network-file", p])).unwrap();
+        assert_eq!(cfg.network.shares[0].0.rtt_ms, [800, 900]);
+        let cfg = fleet_config(&args(&["--network-file", p, "--network", "gprs=1"])).unwrap();
+        assert_eq!(cfg.network.shares[0].0.name, "gprs");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_control_api_stays_on_loopback_unless_told() {
+        assert!(fleet_config(&args(&["--control", "127.0.0.1:0"])).is_ok());
+        assert!(fleet_config(&args(&["--control", "0.0.0.0:8059"])).is_err());
+        let told = args(&["--control", "0.0.0.0:8059", "--control-any-address"]);
+        assert!(fleet_config(&told).is_ok());
+    }
 }

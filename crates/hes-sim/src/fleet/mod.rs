@@ -36,6 +36,7 @@ pub use spec::{
     Role, Transport, CSV_HEADER, DLMS_PORT, HDLC_LOGICAL, HDLC_PHYSICAL,
 };
 
+use crate::link::{Link, LinkStream, NetworkMix};
 use crate::objects::keys::KeySet;
 use crate::{Meter, MeterConfig, TimeSource};
 
@@ -149,6 +150,8 @@ pub struct FleetConfig {
     /// Suites 1 and 2: every meter gets a signing key and certificate from this PKI and its
     /// management client authenticates with HLS-ECDSA. `None`: suite 0.
     pub pki: Option<Arc<crate::pki::FleetPki>>,
+    /// The meters' links (empty: every link ideal, no delay).
+    pub network: NetworkMix,
 }
 
 /// How the meters' endpoints are opened.
@@ -186,6 +189,7 @@ impl FleetConfig {
             profile_entries: 96 * 10,
             listen: ListenMode::PerMeter,
             pki: None,
+            network: NetworkMix::default(),
         }
     }
 }
@@ -266,7 +270,10 @@ pub struct Stats {
     pub sessions_ended: AtomicU64,
     pub connections_turned_away: AtomicU64,
     pub pushes_sent: AtomicU64,
+    /// Pushes given up after their last retry.
     pub pushes_failed: AtomicU64,
+    /// Push connection attempts, retries included.
+    pub push_attempts: AtomicU64,
     /// Sessions being served now, and the most at once so far.
     pub active_sessions: AtomicU64,
     pub peak_sessions: AtomicU64,
@@ -285,6 +292,8 @@ pub struct MeterCell {
     pushes: Option<mpsc::Sender<(u32, PushKind)>>,
     /// Suites 1 and 2: the meter's signing key, certificate and trust.
     pub ecc: Option<EccConfig>,
+    /// The meter's link to the head-end, and what it went through.
+    pub link: Arc<Link>,
 }
 
 impl MeterHandle for MeterCell {
@@ -337,11 +346,17 @@ impl MeterCell {
         let keys = self.lock().keys();
         let mut e = inventory_entry(&self.spec, &keys);
         e.endpoint.port = self.addr().port();
+        if !self.link.is_ideal() {
+            // The head-end's registry learns the link kind from the inventory, to fit its
+            // timeouts to it.
+            e.groups
+                .insert("link".to_string(), self.link.profile.name.clone());
+        }
         e
     }
 
     /// The server configuration for the next connection: keys and faults as they are now.
-    fn server_config(&self, inactivity: Duration) -> (ServerConfig, SessionOptions) {
+    fn server_config(&self, inactivity: Duration) -> (ServerConfig, SessionOptions, Faults) {
         let m = self.lock();
         let keys = m.keys();
         let faults = m.faults;
@@ -411,8 +426,9 @@ impl MeterCell {
             response_delay: Duration::from_millis(u64::from(faults.slow_ms)),
             drop_mid_block: faults.drop_mid_block,
             corrupt_first_answer: faults.corrupt_frame,
+            stall_mid_block: faults.stall_mid_block,
         };
-        (cfg, opts)
+        (cfg, opts, faults)
     }
 }
 
@@ -538,6 +554,11 @@ impl Fleet {
             mc.quirks = quirks;
             mc.keys = keys;
             mc.push_destination = cfg.push.as_ref().map(|p| p.destination.to_string());
+            if let Some(p) = &cfg.push {
+                mc.push_retries = u8::try_from(p.attempts.saturating_sub(1)).unwrap_or(u8::MAX);
+                mc.push_repetition_delay_s = p.repetition_delay_s;
+            }
+            let link = Arc::new(cfg.network.link(cfg.seed, i));
             let meter = Meter::new(mc);
             let ecc = match &cfg.pki {
                 Some(pki) => Some(
@@ -556,6 +577,7 @@ impl Fleet {
                 port: AtomicU32::new(u32::from(addr.port())),
                 pushes: push_tx.clone(),
                 ecc,
+                link,
             }));
         }
         let (shutdown, _) = watch::channel(false);
@@ -864,16 +886,35 @@ fn admit(
             .fetch_add(1, Ordering::Relaxed);
         return;
     }
+    if cell.link.connect_fails() {
+        // The link refuses: a reset right after the handshake, as near to a refused connect
+        // as an accepted socket gets.
+        cell.connections.fetch_sub(1, Ordering::AcqRel);
+        let _ = stream.set_zero_linger();
+        stats
+            .connections_turned_away
+            .fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     stats.connections.fetch_add(1, Ordering::Relaxed);
     let active = stats.active_sessions.fetch_add(1, Ordering::AcqRel) + 1;
     stats.peak_sessions.fetch_max(active, Ordering::AcqRel);
     let cell = cell.clone();
     let shared = shared.clone();
     tokio::spawn(async move {
-        let (cfg, opts) = cell.server_config(shared.cfg.inactivity_timeout);
+        let (cfg, opts, faults) = cell.server_config(shared.cfg.inactivity_timeout);
         let mut stop = shared.shutdown.subscribe();
+        let _ = stream.set_nodelay(true);
+        let stream = LinkStream::new(stream, cell.link.clone(), faults.trickle);
+        let serve = async {
+            if stream.is_transparent() {
+                dlms_net::serve_stream(stream.into_inner(), cfg, &*cell, &opts).await
+            } else {
+                dlms_net::serve_stream(stream, cfg, &*cell, &opts).await
+            }
+        };
         tokio::select! {
-            r = dlms_net::serve_connection(stream, cfg, &*cell, &opts) => {
+            r = serve => {
                 if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "session ended with an error");
                 }

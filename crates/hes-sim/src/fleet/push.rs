@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::{Fleet, MeterCell, Shared};
@@ -31,8 +31,11 @@ pub struct PushConfig {
     pub interval_s: Option<i64>,
     /// Pushes in flight at once across the fleet.
     pub concurrency: usize,
-    /// Attempts per push (the first one included).
+    /// Attempts per push (the first one included): the push setups' number_of_retries is one
+    /// less, until a client sets it.
     pub attempts: u32,
+    /// The push setups' repetition_delay until a client sets it: seconds between attempts.
+    pub repetition_delay_s: u16,
 }
 
 impl PushConfig {
@@ -42,6 +45,7 @@ impl PushConfig {
             interval_s: Some(900),
             concurrency: 256,
             attempts: 3,
+            repetition_delay_s: 1,
         }
     }
 }
@@ -67,9 +71,9 @@ pub(super) fn spawn(
             };
             let shared = alarm_fleet.shared.clone();
             let cfg = alarm_cfg.clone();
+            let permits = alarm_permits.clone();
             tokio::spawn(async move {
-                send(&cell, &shared, &cfg, kind).await;
-                drop(permit);
+                send(&cell, &shared, &cfg, kind, permit, &permits).await;
             });
         }
     });
@@ -98,18 +102,37 @@ pub(super) fn spawn(
                 let cell = cell.clone();
                 let shared = fleet.shared.clone();
                 let cfg = cfg.clone();
+                let permits = permits.clone();
                 tokio::spawn(async move {
-                    send(&cell, &shared, &cfg, PushKind::Interval(next)).await;
-                    drop(permit);
+                    send(
+                        &cell,
+                        &shared,
+                        &cfg,
+                        PushKind::Interval(next),
+                        permit,
+                        &permits,
+                    )
+                    .await;
                 });
             }
         }
     })
 }
 
-/// Sends one push of one meter, with retries. Meters that are down or refusing stay silent.
-pub(super) async fn send(cell: &MeterCell, shared: &Shared, cfg: &PushConfig, kind: PushKind) {
-    let frame = {
+/// Sends one push of one meter, retried as its push setup says (number_of_retries, each after
+/// the repetition_delay, in real seconds: the network does not run faster with the meters'
+/// clock). Meters that are down or refusing stay silent. `permit` is one of the pushes in flight
+/// (`permits`): let go while waiting to retry, so that one meter's retries hold up no other.
+pub(super) async fn send(
+    cell: &MeterCell,
+    shared: &Shared,
+    cfg: &PushConfig,
+    kind: PushKind,
+    permit: OwnedSemaphorePermit,
+    permits: &Arc<Semaphore>,
+) {
+    let mut permit = Some(permit);
+    let (frame, (retries, delay_s)) = {
         let mut m = cell.lock();
         // A meter that refuses connections is off the network; a power-down alarm is the
         // meter's last gasp and still goes out.
@@ -118,19 +141,38 @@ pub(super) async fn send(cell: &MeterCell, shared: &Shared, cfg: &PushConfig, ki
         if m.faults.refused || (!m.powered() && !last_gasp) {
             return;
         }
+        let retry = m.push_retry(matches!(kind, PushKind::Alarm { .. }));
         match m.push_frame(kind, PUSH_WPORT) {
-            Some(f) => f,
+            Some(f) => (f, retry),
             None => return,
         }
     };
     let source = SocketAddr::new(cell.spec.addr.ip(), 0);
-    for attempt in 0..cfg.attempts.max(1) {
+    let link = &cell.link;
+    for attempt in 0..=u32::from(retries) {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            drop(permit.take());
+            tokio::time::sleep(Duration::from_secs(u64::from(delay_s))).await;
+            match permits.clone().acquire_owned().await {
+                Ok(p) => permit = Some(p),
+                Err(_) => return,
+            }
         }
-        match deliver(source, cfg.destination, &frame).await {
+        shared.stats.push_attempts.fetch_add(1, Ordering::Relaxed);
+        link.log.push_attempts.fetch_add(1, Ordering::Relaxed);
+        let r = if link.connect_fails() {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "the link refused (link profile)",
+            ))
+        } else {
+            tokio::time::sleep(link.push_delay(frame.len())).await;
+            deliver(source, cfg.destination, &frame).await
+        };
+        match r {
             Ok(()) => {
                 shared.stats.pushes_sent.fetch_add(1, Ordering::Relaxed);
+                link.log.pushes_delivered.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Err(e) => {
@@ -138,7 +180,9 @@ pub(super) async fn send(cell: &MeterCell, shared: &Shared, cfg: &PushConfig, ki
             }
         }
     }
+    tracing::info!(meter = %cell.spec.id(), ?kind, retries, "push given up after its retries");
     shared.stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
+    link.log.pushes_given_up.fetch_add(1, Ordering::Relaxed);
 }
 
 async fn deliver(source: SocketAddr, dest: SocketAddr, frame: &[u8]) -> std::io::Result<()> {

@@ -100,6 +100,10 @@ pub struct MeterConfig {
     pub keys: KeySet,
     /// Where pushes go (`host:port`), as the push setup objects report it.
     pub push_destination: Option<String>,
+    /// The push setups' number_of_retries and repetition_delay (seconds) until a client sets
+    /// them.
+    pub push_retries: u8,
+    pub push_repetition_delay_s: u16,
 }
 
 impl std::fmt::Debug for MeterConfig {
@@ -136,6 +140,8 @@ impl MeterConfig {
                 kek: crate::TEST_KEK,
             },
             push_destination: None,
+            push_retries: 2,
+            push_repetition_delay_s: 1,
         }
     }
 }
@@ -167,6 +173,8 @@ struct Extras {
     /// Energy not registered in off periods folded away (per quantity), and until when.
     folded: [u64; 4],
     folded_until: i64,
+    /// (number_of_retries, repetition_delay) set by a client, interval setup then alarm setup.
+    push_retry: [Option<(u8, u16)>; 2],
 }
 
 /// A simulated meter.

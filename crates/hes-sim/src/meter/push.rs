@@ -38,10 +38,38 @@ impl Meter {
             ])),
             4 => Ok(Data::Array(Vec::new())),
             5 => Ok(Data::LongUnsigned(0)),
-            6 => Ok(Data::Unsigned(2)),
-            7 => Ok(Data::LongUnsigned(1)),
+            6 => Ok(Data::Unsigned(self.push_retry(alarm_push).0)),
+            7 => Ok(Data::LongUnsigned(self.push_retry(alarm_push).1)),
             _ => Err(DataAccessResult::ObjectUndefined),
         }
+    }
+
+    /// The push setup's number_of_retries and repetition_delay (seconds): how often a push
+    /// that did not get through is tried again, and how long the meter waits before each.
+    pub fn push_retry(&self, alarm_push: bool) -> (u8, u16) {
+        self.extras
+            .as_ref()
+            .and_then(|x| x.push_retry.get(usize::from(alarm_push)).copied().flatten())
+            .unwrap_or((self.cfg.push_retries, self.cfg.push_repetition_delay_s))
+    }
+
+    pub(super) fn push_set(
+        &mut self,
+        alarm_push: bool,
+        attribute: i8,
+        value: Data,
+    ) -> DataAccessResult {
+        let mut now = self.push_retry(alarm_push);
+        match (attribute, value) {
+            (3, Data::Structure(_)) => return DataAccessResult::Success,
+            (6, Data::Unsigned(n)) => now.0 = n,
+            (7, Data::LongUnsigned(d)) => now.1 = d,
+            _ => return DataAccessResult::TypeUnmatched,
+        }
+        if let Some(slot) = self.extras().push_retry.get_mut(usize::from(alarm_push)) {
+            *slot = Some(now);
+        }
+        DataAccessResult::Success
     }
 
     /// What each push carries, in order (the body of the data notification is a structure of

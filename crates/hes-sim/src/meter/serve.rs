@@ -325,10 +325,7 @@ impl Objects for Meter {
                 c.set(a.attribute, value, now)
             }
             Kind::Image => self.image().set(a.attribute, value, now),
-            Kind::Push(_) => match value {
-                Data::Structure(_) => DataAccessResult::Success,
-                _ => DataAccessResult::TypeUnmatched,
-            },
+            Kind::Push(alarm_push) => self.push_set(alarm_push, a.attribute, value),
             _ => DataAccessResult::ReadWriteDenied,
         }
     }
