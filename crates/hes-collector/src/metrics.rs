@@ -80,6 +80,13 @@ pub fn describe() {
         "End of the window of a schedule's latest cycle, Unix seconds."
     );
     describe_gauge!(COLLECTION_JOBS, "Jobs of a schedule's latest cycle.");
+    // Series that exist from the start at 0, so that a rate over them is 0 rather than
+    // nothing before the first one happens.
+    for reason in ["unknown_meter", "crypto", "replay", "malformed", "bus"] {
+        ::metrics::counter!(PUSH_REJECTED, "reason" => reason).increment(0);
+    }
+    ::metrics::counter!(PUSH_RECEIVED).increment(0);
+    ::metrics::counter!(SESSIONS, "outcome" => "ok", "reason" => "none").increment(0);
 }
 
 /// One session step's latency, and its failure if it failed.
