@@ -19,6 +19,8 @@ pub fn watch_pem(kind: &'static str, path: &std::path::Path) -> Result<i64, Stri
 
 /// Records an expiry known otherwise (a key with a lifetime).
 pub fn record(kind: &'static str, not_after: i64) {
+    // Usually before any role has installed the recorder: recorded into none, it would be lost.
+    crate::install();
     ::metrics::describe_gauge!(
         EXPIRY,
         ::metrics::Unit::Seconds,

@@ -64,6 +64,8 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logs::init();
+    // Before any role records: what is recorded while no recorder is installed is lost.
+    hes_metrics::install();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let threads = match &cli.command {
         Command::Sim(a) => a.threads,
