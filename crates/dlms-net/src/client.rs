@@ -44,6 +44,9 @@ pub struct Connection {
     client: Client,
     out: Vec<u8>,
     rx: Box<[u8]>,
+    /// Bytes written and read on the stream so far (for the collector's metrics).
+    sent: u64,
+    received: u64,
 }
 
 impl Connection {
@@ -74,6 +77,8 @@ impl Connection {
             client: Client::new(cfg),
             out: Vec::with_capacity(4096),
             rx: vec![0u8; 16 * 1024].into_boxed_slice(),
+            sent: 0,
+            received: 0,
         };
         conn.client.connect(Instant::now().into_std());
         match conn.next_event().await? {
@@ -85,6 +90,11 @@ impl Connection {
 
     pub fn association(&self) -> Option<&AssociationInfo> {
         self.client.association()
+    }
+
+    /// Bytes sent and received on this connection so far.
+    pub fn bytes(&self) -> (u64, u64) {
+        (self.sent, self.received)
     }
 
     pub fn next_invocation_counter(&self) -> Option<u32> {
@@ -183,6 +193,7 @@ impl Connection {
             if !self.out.is_empty() {
                 tracing::trace!(bytes = %Hex(&self.out), "tx");
                 self.stream.write_all(&self.out).await?;
+                self.sent = self.sent.saturating_add(self.out.len() as u64);
             }
             if let Some(ev) = self.client.poll_event() {
                 return Ok(ev);
@@ -210,6 +221,7 @@ impl Connection {
                 }
                 Some(n) => {
                     let bytes = self.rx.get(..n).unwrap_or_default();
+                    self.received = self.received.saturating_add(bytes.len() as u64);
                     tracing::trace!(bytes = %Hex(bytes), "rx");
                     self.client.handle_input(bytes, now);
                 }

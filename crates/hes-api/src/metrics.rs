@@ -1,61 +1,18 @@
-//! Prometheus metrics through the `metrics` facade and its Prometheus exporter: one recorder per
-//! process ([`install`]), which every role records into (`metrics::counter!` and friends) and
-//! `/metrics` renders. The API's own: requests per route, method and status class, and a
+//! Prometheus metrics through the `metrics` facade and the process's one recorder (crate
+//! `hes-metrics`), which every role records into and `/metrics` renders. The API's own: requests per route, method and status class, and a
 //! latency histogram per route. Route labels are matched route templates and methods are
 //! a known few, so cardinality stays bounded.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-/// Upper bounds of the latency buckets, seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
+/// The process's one recorder (crate `hes-metrics`), which every role records into.
+pub use hes_metrics::install;
 
 const REQUESTS: &str = "hes_api_requests_total";
 const DURATION: &str = "hes_api_request_duration_seconds";
 const WS_CONNECTIONS: &str = "hes_api_ws_connections";
 const WS_DROPPED: &str = "hes_api_ws_dropped_total";
 const UPTIME: &str = "hes_api_uptime_seconds";
-
-/// How often histograms are folded when nobody scrapes (they hold raw samples until then).
-const UPKEEP_EVERY: Duration = Duration::from_secs(5);
-
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// Installs the process's Prometheus recorder once and returns the handle that renders it;
-/// later calls (several routers in one test process, several roles in one `hes`) get the same
-/// handle. Should another recorder already be global, this one still renders, but only what
-/// is recorded into it directly.
-pub fn install() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new();
-            let builder = builder
-                .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
-                .unwrap_or_else(|_| PrometheusBuilder::new());
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            if let Err(e) = ::metrics::set_global_recorder(recorder) {
-                tracing::warn!(error = %e, "another metrics recorder is installed");
-            }
-            describe();
-            let upkeep = handle.clone();
-            let spawned = std::thread::Builder::new()
-                .name("metrics-upkeep".into())
-                .spawn(move || loop {
-                    std::thread::sleep(UPKEEP_EVERY);
-                    upkeep.run_upkeep();
-                });
-            if let Err(e) = spawned {
-                tracing::warn!(error = %e, "no metrics upkeep thread; histograms fold at scrapes");
-            }
-            handle
-        })
-        .clone()
-}
 
 fn describe() {
     ::metrics::describe_counter!(REQUESTS, "HTTP requests answered.");
@@ -99,12 +56,14 @@ fn method_label(method: &str) -> &'static str {
 /// The API's metrics, recorded into the process's recorder.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    handle: PrometheusHandle,
+    _installed: (),
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self { handle: install() }
+        install();
+        describe();
+        Self { _installed: () }
     }
 }
 
@@ -136,7 +95,7 @@ impl Metrics {
         // Whole seconds, as before: exact in an f64 for any uptime.
         #[allow(clippy::cast_precision_loss)]
         ::metrics::gauge!(UPTIME).set(uptime.as_secs() as f64);
-        self.handle.render()
+        hes_metrics::render()
     }
 }
 

@@ -502,6 +502,9 @@ impl KafkaConsumer {
     }
 }
 
+/// How long a partition's watermarks may take to come (for the lag metric).
+const LAG_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Consumer for KafkaConsumer {
     fn next(&mut self, timeout: Duration) -> BoxFuture<'_, Result<Option<Delivery>, BusError>> {
         Box::pin(async move {
@@ -532,6 +535,41 @@ impl Consumer for KafkaConsumer {
                     }
                     Ok(Err(e)) => return Err(kafka_err("consume", e)),
                 }
+            }
+        })
+    }
+
+    fn lag(&self) -> BoxFuture<'static, Vec<(String, i32, i64)>> {
+        let Some(consumer) = self.inner.clone() else {
+            return Box::pin(async { Vec::new() });
+        };
+        let namespace = self.namespace.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Watermarks are a request to the broker that blocks its thread.
+        let spawned = std::thread::Builder::new()
+            .name("hes-bus-kafka-lag".into())
+            .spawn(move || {
+                let mut out = Vec::new();
+                if let Ok(positions) = consumer.position() {
+                    for e in positions.elements() {
+                        let Offset::Offset(pos) = e.offset() else {
+                            continue;
+                        };
+                        if let Ok((_, high)) =
+                            consumer.fetch_watermarks(e.topic(), e.partition(), LAG_TIMEOUT)
+                        {
+                            let topic = e.topic();
+                            let topic = topic.strip_prefix(namespace.as_str()).unwrap_or(topic);
+                            out.push((topic.to_string(), e.partition(), (high - pos).max(0)));
+                        }
+                    }
+                }
+                let _ = tx.send(out);
+            });
+        Box::pin(async move {
+            match spawned {
+                Ok(_) => rx.await.unwrap_or_default(),
+                Err(_) => Vec::new(),
             }
         })
     }

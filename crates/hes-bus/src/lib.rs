@@ -158,6 +158,13 @@ pub trait Consumer: Send {
         })
     }
 
+    /// How far this member is behind on each of its partitions: `(topic, partition, records
+    /// not yet consumed)`, for the metrics. Independent of the consumer once made (the future
+    /// may be spawned); adapters that cannot tell give nothing.
+    fn lag(&self) -> BoxFuture<'static, Vec<(String, i32, i64)>> {
+        Box::pin(async { Vec::new() })
+    }
+
     /// Leaves the group, waiting at most `timeout` for it. Dropping a consumer leaves the
     /// group too, in the background.
     fn close(self: Box<Self>, timeout: Duration) -> BoxFuture<'static, Result<(), BusError>> {

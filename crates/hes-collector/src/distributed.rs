@@ -168,6 +168,7 @@ pub async fn run_collector_reporting(
         }
     };
     report(RoleState::Ok("taking jobs".into()));
+    crate::metrics::describe();
     let mut parts: HashMap<(String, i32), Partition> = HashMap::new();
     let mut in_flight = 0usize;
     let mut held: Option<Delivery> = None;
@@ -207,6 +208,7 @@ pub async fn run_collector_reporting(
                 )
                 .delay(failures);
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "collector: bus error, retrying");
+                ::metrics::counter!("hes_collector_bus_errors_total").increment(1);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => return Ok(()),
@@ -250,9 +252,11 @@ async fn step(
                             p.open.insert(d.offset, Some(id));
                             p.done.insert(d.offset, d);
                             *in_flight += 1;
+                            requests("accepted");
                         }
                         // The store is away: kept, and submitted again after a backoff.
                         Err(e) => {
+                            requests("store_refused");
                             *held = Some(d);
                             return Err(BusError::Refused(format!("the job store: {e}")));
                         }
@@ -260,6 +264,7 @@ async fn step(
                     Err(e) => {
                         // Not a job: nothing to run; skip it (and say so) rather than stall.
                         tracing::warn!(offset = d.offset, error = %e, "not a job request");
+                        requests("not_a_job");
                         p.open.insert(d.offset, None);
                         p.done.insert(d.offset, d);
                     }
@@ -296,5 +301,12 @@ async fn step(
             }
         }
     }
+    // Jobs in flight as f64: exact.
+    #[allow(clippy::cast_precision_loss)]
+    ::metrics::gauge!(crate::metrics::JOBS_IN_FLIGHT).set(*in_flight as f64);
     Ok(false)
+}
+
+fn requests(outcome: &'static str) {
+    ::metrics::counter!(crate::metrics::JOB_REQUESTS, "outcome" => outcome).increment(1);
 }

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod distributed;
 pub mod jobs;
 pub mod limits;
+pub mod metrics;
 pub mod push;
 pub mod registry;
 pub mod schedule;

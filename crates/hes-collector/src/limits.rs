@@ -58,6 +58,8 @@ impl std::fmt::Debug for SharedLimits {
 pub struct Lease {
     id: String,
     keys: Vec<String>,
+    /// The cell it holds a place in, for the metrics.
+    cell: Option<String>,
 }
 
 impl SharedLimits {
@@ -107,10 +109,26 @@ impl SharedLimits {
         }
         let mut conn = self.conn.clone();
         let ok: i64 = inv.invoke_async(&mut conn).await?;
-        Ok((ok == 1).then_some(Lease { id, keys }))
+        if ok != 1 {
+            ::metrics::counter!(crate::metrics::LIMIT_WAITS).increment(1);
+            return Ok(None);
+        }
+        if let Some(c) = cell {
+            ::metrics::gauge!(crate::metrics::CELL_SESSIONS, "cell" => c.to_string())
+                .increment(1.0);
+        }
+        Ok(Some(Lease {
+            id,
+            keys,
+            cell: cell.map(String::from),
+        }))
     }
 
     pub async fn release(&self, lease: Lease) -> Result<(), LimitError> {
+        // Given back here whether Redis hears of it or the lease expires there.
+        if let Some(c) = &lease.cell {
+            ::metrics::gauge!(crate::metrics::CELL_SESSIONS, "cell" => c.clone()).decrement(1.0);
+        }
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         for k in &lease.keys {

@@ -36,6 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::bus::{publish_events, publish_readings, Bus};
+use crate::metrics;
 use crate::registry::{MeterRecord, Registry};
 
 /// The wrapper port pushes are addressed to (the IDIS push client).
@@ -167,6 +168,7 @@ pub async fn serve_pushes(
                 Ok((stream, peer)) => match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
                         PushStats::add(&shared.stats.connections, 1);
+                        ::metrics::counter!(metrics::PUSH_CONNECTIONS, "outcome" => "accepted").increment(1);
                         let shared = shared.clone();
                         let shutdown = shutdown.clone();
                         tokio::spawn(async move {
@@ -176,6 +178,7 @@ pub async fn serve_pushes(
                     }
                     Err(_) => {
                         PushStats::add(&shared.stats.connections_turned_away, 1);
+                        ::metrics::counter!(metrics::PUSH_CONNECTIONS, "outcome" => "turned_away").increment(1);
                         tracing::warn!(%peer, max, "push connection turned away: too many connections");
                         drop(stream);
                     }
@@ -227,6 +230,7 @@ async fn serve_connection(
                 Ok(None) => break,
                 Err(e) => {
                     PushStats::add(&shared.stats.rejected_malformed, 1);
+                    rejected("malformed");
                     tracing::warn!(%peer, error = %e, "bad wrapper frame: connection closed");
                     return;
                 }
@@ -235,8 +239,13 @@ async fn serve_connection(
     }
     if deframer.buffered() > 0 {
         PushStats::add(&shared.stats.rejected_malformed, 1);
+        rejected("malformed");
         tracing::warn!(%peer, bytes = deframer.buffered(), "push connection ended inside a frame");
     }
+}
+
+fn rejected(reason: &'static str) {
+    ::metrics::counter!(metrics::PUSH_REJECTED, "reason" => reason).increment(1);
 }
 
 /// Why a push was not accepted.
@@ -257,9 +266,19 @@ async fn handle_frame(shared: &Shared, peer: SocketAddr, frame: WrapperFrame) {
             PushStats::add(&stats.notifications, 1);
             PushStats::add(&stats.readings, readings as u64);
             PushStats::add(&stats.events, events as u64);
+            ::metrics::counter!(metrics::PUSH_RECEIVED).increment(1);
+            ::metrics::counter!(metrics::PUSH_READINGS).increment(readings as u64);
+            ::metrics::counter!(metrics::PUSH_EVENTS).increment(events as u64);
             tracing::debug!(%peer, %meter, readings, events, "push received");
         }
         Err(reject) => {
+            rejected(match &reject {
+                Reject::UnknownMeter(_) => "unknown_meter",
+                Reject::Crypto(_) => "crypto",
+                Reject::Replay(_) => "replay",
+                Reject::Malformed(_) => "malformed",
+                Reject::Bus(_) => "bus",
+            });
             let (counter, what, detail) = match reject {
                 Reject::UnknownMeter(title) => (
                     &stats.rejected_unknown_meter,

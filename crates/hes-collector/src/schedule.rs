@@ -153,6 +153,18 @@ pub async fn fire(
         .filter_map(|(j, new)| new.then_some(j))
         .collect();
     let n = new.len();
+    // The cycle's deadline: its window's end, when the last job is due to start. An alert
+    // compares it with the open jobs over the rate they finish at (deploy/prometheus/).
+    let deadline = due
+        .saturating_add(s.window_s.max(0))
+        .saturating_add(s.jitter_s.max(0));
+    #[allow(clippy::cast_precision_loss)]
+    {
+        ::metrics::gauge!(crate::metrics::COLLECTION_DEADLINE, "schedule" => s.name.clone())
+            .set(deadline as f64);
+        ::metrics::gauge!(crate::metrics::COLLECTION_JOBS, "schedule" => s.name.clone())
+            .set(n as f64);
+    }
     if let Err(e) = sink.deliver(new).await {
         // In the store but not on the bus: the stale-job sweep sends them again.
         tracing::warn!(schedule = %s.name, error = %e, "dispatching a cycle");

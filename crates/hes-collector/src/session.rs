@@ -6,7 +6,7 @@
 pub use hes_model::clock::unix_now;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dlms::axdr::Data;
 use dlms::cosem::profile_generic::{self, RANGE_DESCRIPTOR};
@@ -17,8 +17,10 @@ use dlms_net::{Connection, NetError};
 use hes_model::inventory::Role;
 use hes_model::{Event, MeterId, Reading, Source};
 use rand::RngCore;
+use tracing::Instrument;
 
 use crate::counters::{CounterError, Counters};
+use crate::metrics;
 use crate::registry::{MeterRecord, Registry, RegistryError};
 use hes_store::StoreError;
 
@@ -142,6 +144,13 @@ pub struct MeterSession {
     env: Arc<Env>,
     source: Source,
     scalers: HashMap<ObisCode, (i8, u8)>,
+    /// For the session's metrics: when it started, and the reason of its last failed step.
+    started: Instant,
+    failed: Option<&'static str>,
+    /// Counted in the metrics already (by `close`).
+    counted: bool,
+    /// The session's span (with the meter id): every step's logs are in it.
+    span: tracing::Span,
 }
 
 impl MeterSession {
@@ -152,6 +161,25 @@ impl MeterSession {
         meter: Arc<MeterRecord>,
         source: Source,
     ) -> Result<Self, SessionError> {
+        let started = Instant::now();
+        let span = tracing::info_span!("session", meter = %meter.id);
+        let r = Self::open_inner(env, meter, source, started, span.clone())
+            .instrument(span)
+            .await;
+        match &r {
+            Ok(_) => ::metrics::gauge!(metrics::SESSIONS_OPEN).increment(1.0),
+            Err(e) => metrics::session("failed", e.reason(), started),
+        }
+        r
+    }
+
+    async fn open_inner(
+        env: &Arc<Env>,
+        meter: Arc<MeterRecord>,
+        source: Source,
+        started: Instant,
+        span: tracing::Span,
+    ) -> Result<Self, SessionError> {
         if !env.counters.knows(&meter.id).await? {
             // A meter this collector has no counter for (first contact, or a partition that
             // moved here): start above the meter's own record, never at a counter it has seen.
@@ -159,29 +187,47 @@ impl MeterSession {
             env.counters.raise_floor(&meter.id, last).await?;
         }
         match Self::associate(env, &meter).await {
-            Ok(conn) => Ok(Self::new(env, meter, conn, source)),
+            Ok(conn) => Ok(Self::new(env, meter, conn, source, (started, span))),
             Err(SessionError::Net(e)) if e.reason() == "authentication-failure" => {
+                ::metrics::counter!(metrics::COUNTER_RESYNCS).increment(1);
                 let last = read_counter(env, &meter).await?;
                 tracing::info!(meter = %meter.id, last, "resynchronising the invocation counter");
                 env.counters.raise_floor(&meter.id, last).await?;
                 let conn = Self::associate(env, &meter).await?;
-                Ok(Self::new(env, meter, conn, source))
+                Ok(Self::new(env, meter, conn, source, (started, span)))
             }
             Err(e) => Err(e),
         }
     }
 
-    fn new(env: &Arc<Env>, meter: Arc<MeterRecord>, conn: Connection, source: Source) -> Self {
+    fn new(
+        env: &Arc<Env>,
+        meter: Arc<MeterRecord>,
+        conn: Connection,
+        source: Source,
+        (started, span): (Instant, tracing::Span),
+    ) -> Self {
         Self {
             conn: Some(conn),
             meter,
             env: env.clone(),
             source,
             scalers: HashMap::new(),
+            started,
+            failed: None,
+            counted: false,
+            span,
         }
     }
 
     async fn associate(env: &Env, meter: &MeterRecord) -> Result<Connection, SessionError> {
+        let t = Instant::now();
+        let r = Self::associate_inner(env, meter).await;
+        metrics::step("associate", t, &r);
+        r
+    }
+
+    async fn associate_inner(env: &Env, meter: &MeterRecord) -> Result<Connection, SessionError> {
         let keys = env.registry.open_keys(meter)?;
         let ic = env.counters.begin(&meter.id).await?;
         let mut cfg = meter
@@ -206,6 +252,41 @@ impl MeterSession {
         }
     }
 
+    /// A step's latency; a failed step fails the session, the last failure giving its reason.
+    /// Only the steps callers see: a quirk handled inside one (a range refused with a time
+    /// deviation and asked again without) is no failure.
+    fn observe<T>(&mut self, step: &'static str, t: Instant, r: &Result<T, SessionError>) {
+        metrics::step(step, t, r);
+        if let Err(e) = r {
+            self.failed = Some(e.reason());
+        }
+    }
+
+    /// Counts the session's end once: its bytes, outcome and duration.
+    fn count_end(&mut self, conn: Option<&Connection>, outcome: Option<&'static str>) {
+        if std::mem::replace(&mut self.counted, true) {
+            return;
+        }
+        if let Some(c) = conn {
+            count_bytes(c.bytes());
+        }
+        ::metrics::gauge!(metrics::SESSIONS_OPEN).decrement(1.0);
+        let (outcome, reason) = match self.failed.or(outcome) {
+            Some(reason) => ("failed", reason),
+            None => ("ok", "none"),
+        };
+        metrics::session(outcome, reason, self.started);
+        // Entered (not only the parent) so that the line carries the span with the others.
+        let span = self.span.clone();
+        let _in = span.enter();
+        tracing::debug!(
+            outcome,
+            reason,
+            ms = self.started.elapsed().as_millis() as u64,
+            "session ended"
+        );
+    }
+
     fn conn(&mut self) -> Result<&mut Connection, SessionError> {
         self.conn
             .as_mut()
@@ -218,6 +299,18 @@ impl MeterSession {
 
     /// One attribute; an object error is an error.
     pub async fn get(
+        &mut self,
+        a: AttributeDescriptor,
+        access: Option<SelectiveAccess>,
+    ) -> Result<Data, SessionError> {
+        let t = Instant::now();
+        let span = self.span.clone();
+        let r = self.get_inner(a, access).instrument(span).await;
+        self.observe("get", t, &r);
+        r
+    }
+
+    async fn get_inner(
         &mut self,
         a: AttributeDescriptor,
         access: Option<SelectiveAccess>,
@@ -276,12 +369,28 @@ impl MeterSession {
 
     /// The meter's clock, Unix seconds.
     pub async fn clock(&mut self) -> Result<i64, SessionError> {
-        let d = self.get(attr(8, CLOCK, 2), None).await?;
+        let t = Instant::now();
+        let span = self.span.clone();
+        let r = self.clock_inner().instrument(span).await;
+        self.observe("clock", t, &r);
+        r
+    }
+
+    async fn clock_inner(&mut self) -> Result<i64, SessionError> {
+        let d = self.get_inner(attr(8, CLOCK, 2), None).await?;
         date_of(&d).ok_or_else(|| SessionError::Unexpected("clock is not a date-time".into()))
     }
 
     /// Energy registers and instantaneous values, stamped with the meter's clock.
     pub async fn read_instant(&mut self) -> Result<Vec<Reading>, SessionError> {
+        let t = Instant::now();
+        let span = self.span.clone();
+        let r = self.read_instant_inner().instrument(span).await;
+        self.observe("read_instant", t, &r);
+        r
+    }
+
+    async fn read_instant_inner(&mut self) -> Result<Vec<Reading>, SessionError> {
         let objects = instant_registers();
         self.scalers(&objects).await?;
         let mut items = vec![(attr(8, CLOCK, 2), None)];
@@ -329,26 +438,26 @@ impl MeterSession {
                         ),
                     }
                 };
-                match self.get(a, Some(range(0))).await {
+                match self.get_inner(a, Some(range(0))).await {
                     // Some makes refuse a deviation in the range: ask again without one.
                     Err(SessionError::Object {
                         result: DataAccessResult::OtherReason,
                         ..
                     }) => {
-                        self.get(a, Some(range(dlms::axdr::DEVIATION_UNSPECIFIED)))
+                        self.get_inner(a, Some(range(dlms::axdr::DEVIATION_UNSPECIFIED)))
                             .await?
                     }
                     r => r?,
                 }
             }
-            _ => self.get(a, None).await?,
+            _ => self.get_inner(a, None).await?,
         };
         profile_generic::buffer_from_data(&data)
             .map_err(|e| SessionError::Unexpected(format!("{profile} buffer: {e}")))
     }
 
     async fn columns(&mut self, profile: ObisCode) -> Result<Vec<CaptureObject>, SessionError> {
-        let d = self.get(attr(7, profile, 3), None).await?;
+        let d = self.get_inner(attr(7, profile, 3), None).await?;
         profile_generic::capture_objects_from_data(&d)
             .map_err(|e| SessionError::Unexpected(format!("{profile} capture objects: {e}")))
     }
@@ -356,6 +465,21 @@ impl MeterSession {
     /// A load or billing profile from `from`: one reading per register column and entry, the
     /// entry's clock as its time.
     pub async fn read_profile(
+        &mut self,
+        profile: ObisCode,
+        from: Option<i64>,
+    ) -> Result<Vec<Reading>, SessionError> {
+        let t = Instant::now();
+        let span = self.span.clone();
+        let r = self
+            .read_profile_inner(profile, from)
+            .instrument(span)
+            .await;
+        self.observe("read_profile", t, &r);
+        r
+    }
+
+    async fn read_profile_inner(
         &mut self,
         profile: ObisCode,
         from: Option<i64>,
@@ -397,6 +521,18 @@ impl MeterSession {
         log: ObisCode,
         from: Option<i64>,
     ) -> Result<Vec<Event>, SessionError> {
+        let t = Instant::now();
+        let span = self.span.clone();
+        let r = self.read_events_inner(log, from).instrument(span).await;
+        self.observe("read_events", t, &r);
+        r
+    }
+
+    async fn read_events_inner(
+        &mut self,
+        log: ObisCode,
+        from: Option<i64>,
+    ) -> Result<Vec<Event>, SessionError> {
         let columns = self.columns(log).await?;
         let rows = self.buffer(log, &columns, from).await?;
         let clock_col = columns.iter().position(|c| c.class_id == 8);
@@ -432,19 +568,25 @@ impl MeterSession {
         let Some(conn) = self.conn.take() else {
             return Ok(());
         };
+        self.count_end(Some(&conn), None);
         let next = conn.next_invocation_counter();
-        let released = conn.release().await;
+        let t = Instant::now();
+        let released = conn.release().await.map_err(SessionError::from);
+        metrics::step("release", t, &released);
         if let Some(next) = next {
             self.env.counters.end(&self.meter.id, next).await?;
         }
-        released.map_err(SessionError::from)
+        released
     }
 }
 
 impl Drop for MeterSession {
     fn drop(&mut self) {
-        // A session dropped without `close` (an error, a cancelled job) still records the
-        // counters it used.
+        // A session dropped without `close` (a cancelled or timed-out job) still counts, and
+        // records the invocation counters it used.
+        let conn = self.conn.take();
+        self.count_end(conn.as_ref(), Some("aborted"));
+        self.conn = conn;
         if let Some(next) = self
             .conn
             .as_ref()
@@ -464,6 +606,11 @@ impl Drop for MeterSession {
     }
 }
 
+fn count_bytes((sent, received): (u64, u64)) {
+    ::metrics::counter!(metrics::BYTES_SENT).increment(sent);
+    ::metrics::counter!(metrics::BYTES_RECEIVED).increment(received);
+}
+
 /// A COSEM date-time value (octet-string or date-time type) as Unix seconds.
 pub fn date_of(d: &Data) -> Option<i64> {
     d.as_date_time().and_then(|t| t.to_unix())
@@ -472,6 +619,13 @@ pub fn date_of(d: &Data) -> Option<i64> {
 /// The meter's own record of the management client's last invocation counter, read through
 /// the public client.
 pub async fn read_counter(env: &Env, meter: &MeterRecord) -> Result<u32, SessionError> {
+    let t = Instant::now();
+    let r = read_counter_inner(env, meter).await;
+    metrics::step("read_counter", t, &r);
+    r
+}
+
+async fn read_counter_inner(env: &Env, meter: &MeterRecord) -> Result<u32, SessionError> {
     let keys = env.registry.open_keys(meter)?;
     let mut cfg = meter
         .endpoint

@@ -95,6 +95,8 @@ pub(crate) async fn ensure(
 /// Sends an undecodable record to [`DEAD_LETTER`], keyed as it was, with the reason.
 pub(crate) async fn dead_letter(bus: &dyn Bus, d: &Delivery, why: &str, stats: &StageStats) {
     stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+    ::metrics::counter!(crate::stage::metrics::DEAD_LETTERS, "topic" => topic_label(&d.topic))
+        .increment(1);
     tracing::warn!(topic = %d.topic, partition = d.partition, offset = d.offset, %why, "dead letter");
     let note = serde_json::json!({
         "topic": d.topic, "partition": d.partition, "offset": d.offset, "error": why,
@@ -107,6 +109,51 @@ pub(crate) async fn dead_letter(bus: &dyn Bus, d: &Delivery, why: &str, stats: &
     if let Err(e) = bus.publish(DEAD_LETTER, vec![rec]).await {
         tracing::error!(error = %e, "dead letter not published");
     }
+}
+
+/// How often a stage samples its consumer lag.
+const LAG_EVERY: Duration = Duration::from_secs(15);
+
+/// Samples the consumer's lag per partition into the metrics, in the background, when the
+/// last sample is older than [`LAG_EVERY`].
+pub(crate) fn sample_lag(
+    consumer: &dyn Consumer,
+    stage: &'static str,
+    last: &mut Option<tokio::time::Instant>,
+) {
+    if last.is_some_and(|t| t.elapsed() < LAG_EVERY) {
+        return;
+    }
+    *last = Some(tokio::time::Instant::now());
+    let lag = consumer.lag();
+    tokio::spawn(async move {
+        for (topic, partition, n) in lag.await {
+            // Records behind: exact in an f64 far beyond any real lag.
+            #[allow(clippy::cast_precision_loss)]
+            ::metrics::gauge!(
+                crate::stage::metrics::CONSUMER_LAG,
+                "stage" => stage,
+                "topic" => topic_label(&topic),
+                "partition" => partition.to_string()
+            )
+            .set(n as f64);
+        }
+    });
+}
+
+/// A topic as a label: ours by name, anything else as one value.
+fn topic_label(t: &str) -> &'static str {
+    use hes_model::topics;
+    [
+        topics::READINGS_RAW,
+        topics::READINGS_VALIDATED,
+        topics::EVENTS,
+        topics::JOB_RESULTS,
+        topics::JOBS,
+    ]
+    .into_iter()
+    .find(|k| *k == t)
+    .unwrap_or("other")
 }
 
 fn hex_prefix(b: &[u8]) -> String {
@@ -127,9 +174,16 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
 {
     let mut attempt = 0;
+    let (_, timed, op) = crate::stage::metrics::op_of(what);
     loop {
+        let t = std::time::Instant::now();
         match f().await {
-            Ok(v) => return Some(v),
+            Ok(v) => {
+                if let Some(h) = timed {
+                    ::metrics::histogram!(h, "op" => op).record(t.elapsed().as_secs_f64());
+                }
+                return Some(v);
+            }
             Err(e) => {
                 if !backoff(what, &e, stats, stop, &mut attempt).await {
                     return None;
@@ -153,6 +207,8 @@ pub(crate) async fn backoff(
     attempt: &mut u32,
 ) -> bool {
     stats.store_retries.fetch_add(1, Ordering::Relaxed);
+    let (errors, _, op) = crate::stage::metrics::op_of(what);
+    ::metrics::counter!(errors, "op" => op).increment(1);
     *attempt = attempt.saturating_add(1);
     let wait = RETRY.delay(*attempt);
     tracing::warn!(error = %e, "{what} failed; retrying in {wait:?}");

@@ -26,8 +26,10 @@ use hes_rules::{Rules, Validator};
 use hes_store::Store;
 use tokio::sync::watch;
 
-use crate::consume::{backoff, commit, dead_letter, ensure, gather, now_s, retry};
+use crate::consume::{backoff, commit, dead_letter, ensure, gather, now_s, retry, sample_lag};
+use crate::stage::metrics;
 use crate::stream::{Plan, StreamAggregator};
+use tracing::Instrument;
 
 pub use crate::recompute::{group_totals, recompute_meters, Groups, NoGroups};
 pub use crate::stage::{
@@ -65,11 +67,14 @@ pub async fn run_validate(
     )
     .await?;
     let mut consumer = bus.subscribe(&[topics::READINGS_RAW], &cfg.group).await?;
+    metrics::describe();
+    let mut lag_sampled = None;
     // Per-meter state for at most a million channels (older ones are forgotten first).
     let mut validator = Validator::new(rules, 1_000_000);
     loop {
         let mut batch = Vec::new();
         let mut bad = Vec::new();
+        sample_lag(&*consumer, "validate", &mut lag_sampled);
         let Some(g) = gather(&mut *consumer, &cfg, &mut stop, |d| match d
             .decode::<hes_model::Reading>()
         {
@@ -91,15 +96,18 @@ pub async fn run_validate(
         if g.deliveries.is_empty() {
             continue;
         }
+        let t = std::time::Instant::now();
         for (d, why) in &bad {
             dead_letter(&*bus, d, why, &stats).await;
         }
+        metrics::rows("validate", "readings", batch.len());
         stats
             .readings
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let validated = validator.validate(batch, now_s());
         let flagged = validated.iter().filter(|v| !v.quality.is_ok()).count();
         stats.flagged.fetch_add(flagged as u64, Ordering::Relaxed);
+        ::metrics::counter!(metrics::FLAGGED, "stage" => "validate").increment(flagged as u64);
         let published = retry("publishing validated readings", &stats, &stop, || {
             hes_bus::publish_validated(&*bus, &validated)
         })
@@ -109,6 +117,8 @@ pub async fn run_validate(
         }
         commit_or_warn(&mut *consumer, g.deliveries).await;
         stats.batches.fetch_add(1, Ordering::Relaxed);
+        ::metrics::histogram!(metrics::BATCH_DURATION, "stage" => "validate")
+            .record(t.elapsed().as_secs_f64());
     }
 }
 
@@ -144,6 +154,8 @@ pub async fn run_process(
     ensure(&*deps.bus, &inputs, &cfg).await?;
     ensure(&*deps.bus, &[DEAD_LETTER], &cfg).await?;
     let mut consumer = deps.bus.subscribe(&inputs, &cfg.group).await?;
+    metrics::describe();
+    let mut lag_sampled = None;
     // Per-channel state for up to a million channels.
     let mut agg = StreamAggregator::new((*deps.rules).clone(), cfg.clone(), 1_000_000);
     let mut validator = cfg
@@ -159,6 +171,7 @@ pub async fn run_process(
     )
     .await?;
     loop {
+        sample_lag(&*consumer, "process", &mut lag_sampled);
         let Some(batch) = next.take() else {
             let _ = consumer.close(Duration::from_secs(5)).await;
             return Ok(());
@@ -174,6 +187,7 @@ pub async fn run_process(
             .await?;
             continue;
         }
+        let t = std::time::Instant::now();
         for (d, why) in &batch.bad {
             dead_letter(&*deps.bus, d, why, &stats).await;
         }
@@ -181,7 +195,12 @@ pub async fn run_process(
         // this one goes to the store: the CPU work of one overlaps the store's of the other.
         // Offsets are still committed in order, each after its own batch is stored.
         let (done, following) = tokio::join!(
-            store_batch(&deps, &mut agg, &batch, &stats, &stop),
+            store_batch(&deps, &mut agg, &batch, &stats, &stop).instrument(tracing::info_span!(
+                "batch",
+                stage = "process",
+                readings = batch.readings.len(),
+                events = batch.events.len()
+            )),
             take_batch(
                 &mut *consumer,
                 &cfg,
@@ -197,6 +216,8 @@ pub async fn run_process(
         }
         commit_or_warn(&mut *consumer, batch.deliveries).await;
         stats.batches.fetch_add(1, Ordering::Relaxed);
+        ::metrics::histogram!(metrics::BATCH_DURATION, "stage" => "process")
+            .record(t.elapsed().as_secs_f64());
         next = following?;
     }
 }
@@ -256,6 +277,7 @@ async fn take_batch(
         let validated = v.validate(raw, now_s());
         let flagged = validated.iter().filter(|v| !v.quality.is_ok()).count();
         stats.flagged.fetch_add(flagged as u64, Ordering::Relaxed);
+        ::metrics::counter!(metrics::FLAGGED, "stage" => "process").increment(flagged as u64);
         b.readings.extend(validated);
     }
     Ok(Some(b))
@@ -328,6 +350,8 @@ async fn store_batch(
         }
     };
     stats.aggregates.fetch_add(aggs as u64, Ordering::Relaxed);
+    ::metrics::histogram!(metrics::STORE_DURATION, "op" => "aggregate")
+        .record(t.elapsed().as_secs_f64());
     stats
         .aggregate_us
         .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -336,10 +360,16 @@ async fn store_batch(
         // command after a Redis restart fails while the client reconnects), then left for the
         // next values; the store has the data either way.
         for attempt in 1..=CACHE_ATTEMPTS {
+            let t = std::time::Instant::now();
             match to_cache(&**cache, &b.readings, &b.events, &b.results).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    ::metrics::histogram!(metrics::CACHE_DURATION, "op" => "update")
+                        .record(t.elapsed().as_secs_f64());
+                    break;
+                }
                 Err(e) => {
                     stats.cache_errors.fetch_add(1, Ordering::Relaxed);
+                    ::metrics::counter!(metrics::CACHE_ERRORS, "op" => "update").increment(1);
                     tracing::warn!(error = %e, attempt, "cache update failed (the store has the data)");
                     if attempt < CACHE_ATTEMPTS {
                         tokio::time::sleep(CACHE_RETRY.delay(attempt)).await;
@@ -349,6 +379,9 @@ async fn store_batch(
         }
     }
     // Counted last: a reader waiting for this count finds everything stored.
+    metrics::rows("process", "readings", b.readings.len());
+    metrics::rows("process", "events", b.events.len());
+    metrics::rows("process", "results", b.results.len());
     stats
         .readings
         .fetch_add(b.readings.len() as u64, Ordering::Relaxed);

@@ -77,3 +77,70 @@ pub enum StageError {
     #[error("store: {0}")]
     Store(#[from] hes_store::StoreError),
 }
+
+/// The stages' Prometheus metrics (the process's recorder, crate `hes-metrics`). Labels: the
+/// stage (`validate`, `process`), a fixed operation or kind of row, a topic, a partition.
+pub mod metrics {
+    pub const BATCH_DURATION: &str = "hes_pipeline_batch_duration_seconds";
+    pub const ROWS: &str = "hes_pipeline_rows_total";
+    pub const FLAGGED: &str = "hes_pipeline_flagged_total";
+    pub const DEAD_LETTERS: &str = "hes_pipeline_dead_letters_total";
+    pub const CONSUMER_LAG: &str = "hes_pipeline_consumer_lag_records";
+    pub const STORE_DURATION: &str = "hes_store_operation_duration_seconds";
+    pub const STORE_ERRORS: &str = "hes_store_errors_total";
+    pub const CACHE_DURATION: &str = "hes_cache_operation_duration_seconds";
+    pub const CACHE_ERRORS: &str = "hes_cache_errors_total";
+    pub const BUS_ERRORS: &str = "hes_bus_errors_total";
+
+    pub fn describe() {
+        use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+        describe_histogram!(
+            BATCH_DURATION,
+            Unit::Seconds,
+            "From a batch gathered to its offsets committed, by stage."
+        );
+        describe_counter!(ROWS, "Rows a stage has processed, by stage and kind.");
+        describe_counter!(FLAGGED, "Readings flagged by validation, by stage.");
+        describe_counter!(
+            DEAD_LETTERS,
+            "Records sent to the dead-letter topic, by the topic they came from."
+        );
+        describe_gauge!(
+            CONSUMER_LAG,
+            "Records of a partition not yet consumed by the stage's group member."
+        );
+        describe_histogram!(
+            STORE_DURATION,
+            Unit::Seconds,
+            "Store operations of the pipeline, by operation."
+        );
+        describe_counter!(STORE_ERRORS, "Failed store operations, by operation.");
+        describe_histogram!(
+            CACHE_DURATION,
+            Unit::Seconds,
+            "Cache updates (latest values, presence, live channels)."
+        );
+        describe_counter!(CACHE_ERRORS, "Failed cache updates.");
+        describe_counter!(
+            BUS_ERRORS,
+            "Failed bus operations of the pipeline, by operation."
+        );
+    }
+
+    /// What a retried operation is, as a metric and label: (errors counter, duration
+    /// histogram if timed, operation).
+    pub(crate) fn op_of(what: &str) -> (&'static str, Option<&'static str>, &'static str) {
+        match what {
+            "storing readings" => (STORE_ERRORS, Some(STORE_DURATION), "insert_readings"),
+            "storing events" => (STORE_ERRORS, Some(STORE_DURATION), "insert_events"),
+            "planning aggregation" => (STORE_ERRORS, None, "plan"),
+            "aggregating" => (STORE_ERRORS, None, "aggregate"),
+            "publishing validated readings" => (BUS_ERRORS, None, "publish"),
+            _ => (STORE_ERRORS, None, "other"),
+        }
+    }
+
+    pub(crate) fn rows(stage: &'static str, kind: &'static str, n: usize) {
+        ::metrics::counter!(ROWS, "stage" => stage, "kind" => kind).increment(n as u64);
+    }
+}

@@ -298,12 +298,18 @@ async fn scenario(bus: Arc<dyn Bus>, store: Arc<dyn Store>, cache: Arc<dyn Cache
         .unwrap();
     let s = store.clone();
     let m2 = m[1].clone();
-    until("meter 2's day to be measured", 60, || {
-        let (s, m2) = (s.clone(), m2.clone());
+    let g = group.clone();
+    // The group's day is written after its members' in the same batch: waited for too, or a
+    // loaded machine reads it in between.
+    until("meter 2's day and the group's to be measured", 60, || {
+        let (s, m2, g) = (s.clone(), m2.clone(), g.clone());
         async move {
             day_aggregate(&*s, &m2, d0)
                 .await
                 .is_some_and(|d| d.quality_worst.is_ok() && d.complete)
+                && day_aggregate(&*s, &g, d0)
+                    .await
+                    .is_some_and(|d| !d.quality_worst.has(Quality::ESTIMATED))
         }
     })
     .await;

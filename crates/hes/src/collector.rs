@@ -63,6 +63,9 @@ pub struct CollectorArgs {
     pub counters: Option<PathBuf>,
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// Serve Prometheus metrics on this address (`GET /metrics`), e.g. `127.0.0.1:9464`.
+    #[arg(long, env = "HES_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Replication factor of the topics this collector creates.
     #[arg(long, default_value_t = 1)]
     pub replication: i32,
@@ -86,6 +89,13 @@ pub async fn run(args: CollectorArgs) -> u8 {
 
 async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
     let (stop, rx) = tokio::sync::watch::channel(false);
+    hes_collector::metrics::describe();
+    if let Some(addr) = args.metrics_addr {
+        let local = hes_metrics::serve(addr, rx.clone())
+            .await
+            .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
+        println!("METRICS http://{local}/metrics");
+    }
     let registry = match (&args.database_url, &args.inventory) {
         (Some(url), inventory) => {
             let state = crate::meters::open_state(url).await?;

@@ -45,10 +45,16 @@ pub async fn start(
         std::env::var_os("HES_TLS_CERT"),
         std::env::var_os("HES_TLS_KEY"),
     ) {
-        (Some(c), Some(k)) => Some(
-            hes_api::serve::tls_acceptor(Path::new(&c), Path::new(&k))
-                .context("HES_TLS_CERT / HES_TLS_KEY")?,
-        ),
+        (Some(c), Some(k)) => {
+            let acceptor = hes_api::serve::tls_acceptor(Path::new(&c), Path::new(&k))
+                .context("HES_TLS_CERT / HES_TLS_KEY")?;
+            // For the expiry alert (deploy/prometheus/): a certificate it cannot read is
+            // only a warning, the TLS stack has accepted it.
+            if let Err(e) = hes_metrics::cert::watch_pem("api_tls", Path::new(&c)) {
+                tracing::warn!(error = %e, "the API certificate's expiry is not in the metrics");
+            }
+            Some(acceptor)
+        }
         (None, None) => None,
         _ => anyhow::bail!("set both HES_TLS_CERT and HES_TLS_KEY, or neither"),
     };

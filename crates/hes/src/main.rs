@@ -7,6 +7,7 @@ mod demo;
 mod export;
 mod http;
 mod jobs;
+mod logs;
 mod meters;
 mod migrate;
 mod pipeline;
@@ -62,13 +63,9 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HES_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init();
+    // Before any role records: what is recorded while no recorder is installed is lost.
+    hes_metrics::install();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let threads = match &cli.command {
         Command::Sim(a) => a.threads,

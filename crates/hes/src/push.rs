@@ -33,6 +33,9 @@ pub struct PushArgs {
     pub brokers: Option<String>,
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Serve Prometheus metrics on this address (`GET /metrics`), e.g. `127.0.0.1:9465`.
+    #[arg(long, env = "HES_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 pub async fn run(args: PushArgs) -> u8 {
@@ -68,6 +71,13 @@ async fn listen(args: PushArgs) -> anyhow::Result<()> {
         ..PushListenerConfig::default()
     };
     let (stop, rx) = tokio::sync::watch::channel(false);
+    hes_collector::metrics::describe();
+    if let Some(addr) = args.metrics_addr {
+        let local = hes_metrics::serve(addr, rx.clone())
+            .await
+            .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
+        println!("METRICS http://{local}/metrics");
+    }
     let server = tokio::spawn(serve_pushes(listener, registry, bus, cfg, rx));
     let mut out = match &args.out {
         Some(p) => Some(

@@ -23,6 +23,53 @@ pub struct ServeArgs {
     /// The TOML configuration (see `deploy/hes.toml`).
     #[arg(long)]
     pub config: PathBuf,
+    /// Serve Prometheus metrics on this address (`GET /metrics`), for a node without the api
+    /// role (the API serves them at its own `/metrics` too).
+    #[arg(long, env = "HES_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// How often the store's job counts are sampled into the metrics.
+const JOB_COUNTS_EVERY: Duration = Duration::from_secs(15);
+
+/// Samples the store's job counts (open ones, and those finished in the last hour) into
+/// `hes_jobs{state}` until `stop`: the queue's depth seen by every node alike, whichever
+/// collector runs the jobs.
+async fn sample_job_counts(
+    store: Arc<dyn hes_store::StateStore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    ::metrics::describe_gauge!(
+        "hes_jobs",
+        "Jobs in the store by state: queued (or retrying) and running now; succeeded and failed in the last hour."
+    );
+    loop {
+        let since = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
+        match store.job_counts(since, None).await {
+            Ok(n) => {
+                for (state, v) in [
+                    ("queued", n.queued),
+                    ("running", n.running),
+                    ("succeeded", n.succeeded),
+                    ("failed", n.failed),
+                ] {
+                    // Job counts: exact in an f64.
+                    #[allow(clippy::cast_precision_loss)]
+                    ::metrics::gauge!("hes_jobs", "state" => state).set(v as f64);
+                }
+                ::metrics::gauge!("hes_jobs_sampled_timestamp_seconds")
+                    .set(time::OffsetDateTime::now_utc().unix_timestamp() as f64);
+            }
+            Err(e) => {
+                ::metrics::counter!("hes_store_errors_total", "op" => "job_counts").increment(1);
+                tracing::warn!(error = %e, "sampling the job counts");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(JOB_COUNTS_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// A setting that must be there (from the file or the environment).
@@ -85,6 +132,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         s
     };
     let (stop, rx) = tokio::sync::watch::channel(false);
+    hes_collector::metrics::describe();
+    if let Some(addr) = args.metrics_addr {
+        let local = hes_metrics::serve(addr, rx.clone())
+            .await
+            .with_context(|| format!("binding the metrics endpoint on {addr}"))?;
+        println!("METRICS http://{local}/metrics");
+    }
     // What each role is doing, for /readyz.
     let health = Arc::new(hes_model::health::Health::default());
     let mut tasks = Vec::new();
@@ -118,6 +172,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         registry.spawn_refresh(Duration::from_secs(5), rx.clone());
+        tokio::spawn(sample_job_counts(registry.state().clone(), rx.clone()));
         (Some(store), Some(registry))
     } else {
         (None, None)
@@ -179,6 +234,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 counters: None,
                 timeout: cfg.collector.response_timeout_s,
                 replication: cfg.kafka.replication,
+                metrics_addr: None,
                 tuning: Some(cfg.collector.clone()),
                 health: Some(health.clone()),
             },

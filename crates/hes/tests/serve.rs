@@ -65,11 +65,21 @@ async fn serve_runs_the_stages_from_a_config_file() {
     )
     .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hes"));
-    cmd.args(["serve", "--config"])
+    cmd.args(["serve", "--metrics-addr", "127.0.0.1:0", "--config"])
         .arg(&config)
         .env("HES_KEK", TEST_KEK)
         .env_remove("HES_REDIS_URL");
     let mut serve = Proc::spawn("hes serve", cmd).unwrap();
+    let metrics_line = serve
+        .wait_for_async(Duration::from_secs(30), "the metrics endpoint", |l| {
+            l.starts_with("METRICS ")
+        })
+        .await
+        .unwrap();
+    let metrics_addr = metrics_line
+        .trim_start_matches("METRICS http://")
+        .trim_end_matches("/metrics")
+        .to_string();
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -125,7 +135,58 @@ async fn serve_runs_the_stages_from_a_config_file() {
         .unwrap();
     assert_eq!(stored.len(), 97);
     drop(store);
+    // The node's metrics (`--metrics-addr`, no API role): the stages' rows, batches and store
+    // latency (a batch's duration is recorded once committed, after its rows are counted),
+    // and the store's job counts.
+    let series = [
+        "hes_pipeline_rows_total{stage=\"validate\",kind=\"readings\"}",
+        "hes_pipeline_batch_duration_seconds_count{stage=\"process\"}",
+        "hes_pipeline_batch_duration_seconds_count{stage=\"validate\"}",
+        "hes_store_operation_duration_seconds_count{op=\"insert_readings\"}",
+    ];
+    let process_rows = "hes_pipeline_rows_total{stage=\"process\",kind=\"readings\"}";
+    let text = wait_until_async(Duration::from_secs(30), "the stages' metrics", || {
+        let addr = metrics_addr.clone();
+        async move {
+            let text = scrape(&addr).await;
+            (value(&text, process_rows) >= Some(97.0)
+                && series.iter().all(|s| value(&text, s) >= Some(1.0)))
+            .then_some(text)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        value(&text, "hes_jobs{state=\"queued\"}").is_some(),
+        "{text}"
+    );
+    assert!(
+        value(&text, "process_resident_memory_bytes") > Some(0.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&meter.0),
+        "a meter id in the metrics: {text}"
+    );
     stop(&mut serve).await;
+}
+
+/// `GET /metrics` of `addr` (host:port), the body.
+async fn scrape(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    text
+}
+
+/// The value of the sample `series` (name and labels as exposed), if there.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[test]

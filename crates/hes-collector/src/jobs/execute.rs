@@ -35,6 +35,7 @@ pub(super) fn backoff(cfg: &EngineConfig, attempt: u32) -> Duration {
 }
 
 impl Engine {
+    #[tracing::instrument(name = "job", skip_all, fields(job = job.id, meter = %job.meter, trace = job.requests.first().map(String::as_str)))]
     pub(super) async fn execute(&self, job: Job) {
         let shared = self
             .shared_limits
@@ -120,6 +121,7 @@ impl Engine {
         self.record_final(&result).await;
         let state = result.state;
         let error = result.error.clone();
+        crate::metrics::job_finished(state, job.priority);
         match state {
             JobState::Succeeded => self.stats.succeeded.fetch_add(1, Ordering::Relaxed),
             _ => self.stats.failed.fetch_add(1, Ordering::Relaxed),
@@ -189,6 +191,7 @@ impl Engine {
                 };
                 st.queue.push(q);
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::job_retry(e.reason());
                 tracing::debug!(job = job.id, meter = %job.meter, error = %e, "retrying");
                 return Settled::Retry {
                     error: e.to_string(),
