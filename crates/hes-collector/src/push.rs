@@ -278,6 +278,7 @@ async fn handle_frame(shared: &Shared, peer: SocketAddr, frame: WrapperFrame) {
                 Reject::Replay(_) => "replay",
                 Reject::Malformed(_) => "malformed",
                 Reject::Bus(_) => "bus",
+                Reject::Store(_) => "store",
             });
             let (counter, what, detail) = match reject {
                 Reject::UnknownMeter(title) => (
