@@ -193,7 +193,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     tokio::spawn(engine.clone().run(rx.clone()));
     let cache: Arc<dyn hes_cache::Cache> = Arc::new(hes_cache::MemoryCache::new());
     if let Some(addr) = (!args.no_http).then_some(args.http) {
-        crate::http::start(
+        // The demo serves until Ctrl-C; its status lines show whether the API still answers.
+        let _api = crate::http::start(
             addr,
             &db.to_string_lossy(),
             crate::http::Backends {

@@ -30,7 +30,7 @@ pub async fn start(
     accounts_at: &str,
     backends: Backends,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<SocketAddr> {
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let Backends {
         store,
         cache,
@@ -94,7 +94,8 @@ pub async fn start(
         None => println!("API admin: user admin (password set at the first start)"),
     }
     let app = hes_api::router(state);
-    tokio::spawn(async move {
+    // Ends only at shutdown, or when the listener fails: the node watches it.
+    let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.changed().await;
         };
@@ -109,7 +110,7 @@ pub async fn start(
             eprintln!("hes: the API stopped: {e}");
         }
     });
-    Ok(local)
+    Ok((local, task))
 }
 
 /// Runs the schedules kept through the API (`/api/v1/schedules`) into `sink` (the demo's

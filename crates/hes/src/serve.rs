@@ -242,6 +242,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let mut api_task = None;
     if cfg.roles.contains(&Role::Api) {
         let api = &cfg.api;
         let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
@@ -264,7 +265,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             state: registry.state().clone(),
             max_attempts: cfg.collector.max_attempts,
         });
-        crate::http::start(
+        let (_, task) = crate::http::start(
             api.listen,
             &url,
             crate::http::Backends {
@@ -277,6 +278,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             rx.clone(),
         )
         .await?;
+        api_task = Some(task);
         health.set("api", RoleState::Ok(format!("listening on {}", api.listen)));
     }
     if cfg.roles.contains(&Role::Scheduler) {
@@ -317,6 +319,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // A role never ends unseen: when one stops, the process stops (non-zero).
         if tasks.iter().any(|t| t.is_finished())
             || collector.as_ref().is_some_and(|c| c.is_finished())
+            || api_task.as_ref().is_some_and(|t| t.is_finished())
         {
             eprintln!("hes serve: a role stopped; stopping the node");
             break;
