@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/meters/{id}/jobs", get(routes::jobs::by_meter))
         .route("/meters/{id}/commands", post(routes::jobs::command))
         .route("/events", get(routes::events::list))
+        .route("/incidents", get(routes::events::incidents))
         .route("/events/{id}/ack", post(routes::events::ack))
         .route("/jobs", get(routes::jobs::list))
         .route("/jobs/{id}", get(routes::jobs::detail))

@@ -45,6 +45,7 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
         crate::routes::jobs::by_meter,
         crate::routes::jobs::command,
         crate::routes::events::list,
+        crate::routes::events::incidents,
         crate::routes::events::ack,
         crate::routes::jobs::list,
         crate::routes::jobs::detail,

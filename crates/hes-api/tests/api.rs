@@ -820,6 +820,100 @@ async fn events_list_filter_and_ack() {
     assert_eq!(by_meter["total"], 2);
 }
 
+/// A tamper read from the fraud log and pushed as an alarm, then the cover closed: one alarm
+/// incident with its duration; the closing is information, not an alarm to acknowledge.
+#[tokio::test]
+async fn a_tamper_is_one_incident_and_its_end_no_alarm() {
+    let fx = fixture().await;
+    let ev = |meter: &str, log: ObisCode, time: i64, code: u16| Event {
+        meter: MeterId::from(meter),
+        log,
+        time,
+        code,
+        source: Source::Push,
+        received_at: time,
+    };
+    let standard = ObisCode::new(0, 0, 99, 98, 0, 255);
+    let fraud = ObisCode::new(0, 0, 99, 98, 1, 255);
+    let push = ObisCode::new(0, 0, 25, 9, 1, 255);
+    let t = 1_793_491_200;
+    fx.store
+        .insert_events(&[
+            ev("MTR00000001", push, t, 40),
+            ev("MTR00000001", fraud, t, 40),
+            ev("MTR00000001", push, t + 600, 41),
+            ev("MTR00000001", fraud, t + 600, 41),
+            ev("MTR00000001", standard, t + 1_000, 1),
+            ev("MTR00000004", fraud, t + 50, 42),
+        ])
+        .await
+        .unwrap();
+    let viewer = fx.login("viewer").await;
+    let alarms = fx
+        .call(
+            Method::GET,
+            "/api/v1/events?severity=alarm",
+            Some(&viewer),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        alarms["total"], 3,
+        "the two copies of 40 and the 42: {alarms}"
+    );
+    let info = fx
+        .call(
+            Method::GET,
+            "/api/v1/events?severity=info",
+            Some(&viewer),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(info["total"], 2, "the cover closed twice: {info}");
+    let i = fx
+        .call(Method::GET, "/api/v1/incidents", Some(&viewer), None)
+        .await
+        .json();
+    assert_eq!(i["total"], 3, "{i}");
+    let tamper = i["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == 40)
+        .unwrap();
+    assert_eq!(tamper["events"], 4);
+    assert_eq!(tamper["duration_s"], 600);
+    assert_eq!(tamper["open"], false);
+    assert_eq!(tamper["severity"], "alarm");
+    let open = fx
+        .call(
+            Method::GET,
+            "/api/v1/incidents?open=true&severity=alarm",
+            Some(&viewer),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(open["total"], 1, "the magnetic field, never ended: {open}");
+    assert_eq!(open["items"][0]["meter"], "MTR00000004");
+    // A scoped user sees its cell's incidents only.
+    let c1 = fx.login("cell1").await;
+    let mine = fx
+        .call(Method::GET, "/api/v1/incidents", Some(&c1), None)
+        .await
+        .json();
+    assert!(
+        mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["meter"] == "MTR00000001"),
+        "{mine}"
+    );
+}
+
 #[tokio::test]
 async fn users_admin_and_the_last_admin_stays() {
     let fx = fixture().await;

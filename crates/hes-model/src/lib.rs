@@ -8,6 +8,7 @@ pub mod aggregate;
 pub mod backoff;
 pub mod clock;
 pub mod data_json;
+pub mod event_class;
 pub mod health;
 pub mod inventory;
 pub mod meter;

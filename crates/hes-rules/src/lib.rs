@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod estimate;
+pub mod incidents;
 pub mod interval;
 pub mod rules;
 pub mod transform;
@@ -13,6 +14,7 @@ pub mod validate;
 pub use aggregate::{accumulate, aggregate, aggregate_with, group_total, rollup, Partial};
 pub use estimate::{estimate_gaps, estimate_gaps_with};
 pub use hes_model::{Aggregate, Period, Quality, ValidatedReading};
+pub use incidents::{incidents, EventIn, Incident};
 pub use interval::{intervals, intervals_with, IntervalConsumption, SKIP_FLAGS};
 pub use rules::Rules;
 pub use transform::{channel, is_cumulative, to_si};

@@ -195,7 +195,9 @@ async fn events_and_acks(a: &dyn Accounts, s: &dyn Store) {
     let fraud = ObisCode::new(0, 0, 99, 98, 1, 255);
     let pq = ObisCode::new(0, 0, 99, 98, 4, 255);
     s.insert_events(&[
-        ev("A", std_log, 10, 1),
+        // Severity by code (hes_model::event_class): a power up is information, a cover
+        // removed an alarm, an under voltage a warning.
+        ev("A", std_log, 10, 2),
         ev("A", fraud, 20, 40),
         ev("B", pq, 30, 76),
         ev("B", fraud, 40, 44),

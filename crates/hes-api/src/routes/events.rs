@@ -92,7 +92,7 @@ fn parse_id(id: &str) -> Option<EventKey> {
 fn to_json(e: EventRow) -> EventJson {
     EventJson {
         id: event_id(&e),
-        severity: Severity::of_log(&e.log),
+        severity: Severity::of_event(&e.log, e.code),
         description: describe(e.code),
         time: rfc3339(e.time),
         acknowledged: e.acked_at.is_some(),
@@ -131,18 +131,19 @@ impl EventQuery {
     }
 }
 
-async fn query(
+/// The meters a query covers: the caller's scope, narrowed to one meter or one group.
+fn scope(
     state: &AppState,
     who: &Principal,
-    q: EventQuery,
-) -> Result<Json<List<EventJson>>, ApiError> {
-    who.require(Permission::Read)?;
+    meter: Option<&str>,
+    group: Option<&str>,
+) -> Result<Option<Vec<String>>, ApiError> {
     let mut meters = visible_ids(state, who);
-    if let Some(m) = q.meter.as_deref().filter(|m| !m.is_empty()) {
+    if let Some(m) = meter.filter(|m| !m.is_empty()) {
         visible_meter(state, who, m)?;
         meters = Some(vec![m.to_string()]);
     }
-    if let Some(g) = q.group.as_deref().filter(|g| !g.is_empty()) {
+    if let Some(g) = group.filter(|g| !g.is_empty()) {
         let (k, v) = parse_group(g)
             .ok_or_else(|| ApiError::BadRequest("group: expected key=value".into()))?;
         let in_group: Vec<String> = state
@@ -158,6 +159,16 @@ async fn query(
             None => in_group,
         });
     }
+    Ok(meters)
+}
+
+async fn query(
+    state: &AppState,
+    who: &Principal,
+    q: EventQuery,
+) -> Result<Json<List<EventJson>>, ApiError> {
+    who.require(Permission::Read)?;
+    let meters = scope(state, who, q.meter.as_deref(), q.group.as_deref())?;
     let f = EventFilter {
         meters,
         severity: q.severity,
@@ -243,4 +254,112 @@ pub async fn ack(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("event {id}")))?;
     Ok(Json(to_json(e)))
+}
+
+/// Events one incidents query correlates at most (the newest of the window).
+const INCIDENT_EVENTS: u32 = 20_000;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Incident)]
+pub struct IncidentJson {
+    meter: String,
+    /// the code of the event that started it
+    code: u16,
+    description: String,
+    severity: Severity,
+    started: String,
+    /// absent while it lasts
+    ended: Option<String>,
+    duration_s: i64,
+    open: bool,
+    /// the stored events it stands for (a tamper read from the log and pushed: one incident)
+    events: u32,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentQuery {
+    meter: Option<String>,
+    group: Option<String>,
+    /// info, warning or alarm
+    #[param(value_type = Option<String>)]
+    severity: Option<Severity>,
+    /// only incidents still open (true) or only ended ones (false)
+    open: Option<bool>,
+    /// RFC 3339 or Unix seconds
+    from: Option<String>,
+    /// RFC 3339 or Unix seconds
+    to: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    operation_id = "get_incidents",
+    tag = "events",
+    summary = "Incidents in the caller's scope, newest first: the events that start and end a condition (a cover removed and closed, a power failure and its return) as one, with a duration; copies of one event from two logs counted once",
+    params(IncidentQuery),
+    responses((status = 200, description = "a page of incidents", body = List<IncidentJson>), (status = 400, response = crate::openapi::P400), (status = 401, response = crate::openapi::P401), (status = 403, response = crate::openapi::P403), (status = 404, response = crate::openapi::P404)),
+)]
+pub async fn incidents(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<IncidentQuery>,
+) -> Result<Json<List<IncidentJson>>, ApiError> {
+    who.require(Permission::Read)?;
+    let meters = scope(&state, &who, q.meter.as_deref(), q.group.as_deref())?;
+    let f = EventFilter {
+        meters,
+        severity: None,
+        acknowledged: None,
+        from: opt_time("from", &q.from)?,
+        to: opt_time("to", &q.to)?,
+        limit: INCIDENT_EVENTS,
+        offset: 0,
+    };
+    let (rows, _) = state.accounts.events(&f).await?;
+    let events: Vec<hes_rules::EventIn> = rows
+        .into_iter()
+        .map(|e| hes_rules::EventIn {
+            meter: e.meter,
+            log: e.log,
+            time: e.time,
+            code: e.code,
+        })
+        .collect();
+    let now = unix_now();
+    let mut all: Vec<IncidentJson> = hes_rules::incidents(&events)
+        .into_iter()
+        .map(|i| {
+            let severity = match i.class {
+                hes_model::event_class::EventClass::Alarm => Severity::Alarm,
+                hes_model::event_class::EventClass::Warning => Severity::Warning,
+                hes_model::event_class::EventClass::Info => Severity::Info,
+            };
+            IncidentJson {
+                description: describe(i.code),
+                severity,
+                started: rfc3339(i.started),
+                ended: i.ended.map(rfc3339),
+                duration_s: i.duration(now),
+                open: i.ended.is_none(),
+                events: i.events,
+                meter: i.meter,
+                code: i.code,
+            }
+        })
+        .filter(|i| q.severity.is_none_or(|s| s == i.severity))
+        .filter(|i| q.open.is_none_or(|o| o == i.open))
+        .collect();
+    // Newest first (RFC 3339 in UTC sorts as time does).
+    all.sort_by(|a, b| b.started.cmp(&a.started).then(a.meter.cmp(&b.meter)));
+    Ok(Json(List::page(
+        all,
+        &Page {
+            limit: q.limit,
+            offset: q.offset,
+        },
+    )))
 }

@@ -183,19 +183,29 @@ pub enum Severity {
     Alarm,
 }
 
-/// The standard event log (info), the power quality log (warning); the fraud detection log and
-/// anything else (alarms pushed by the meter) are alarms.
-pub const STANDARD_LOG: &str = "0.0.99.98.0.255";
-pub const FRAUD_LOG: &str = "0.0.99.98.1.255";
-pub const POWER_QUALITY_LOG: &str = "0.0.99.98.4.255";
+use hes_model::event_class::{class_sql, classify, EventClass};
+pub use hes_model::event_class::{FRAUD_LOG, POWER_QUALITY_LOG, STANDARD_LOG};
 
 impl Severity {
-    pub fn of_log(log: &str) -> Self {
-        match log {
-            STANDARD_LOG => Self::Info,
-            POWER_QUALITY_LOG => Self::Warning,
-            _ => Self::Alarm,
+    /// By the event's standard code, else its log (`hes_model::event_class`).
+    pub fn of_event(log: &str, code: u16) -> Self {
+        match classify(log, code) {
+            EventClass::Alarm => Self::Alarm,
+            EventClass::Warning => Self::Warning,
+            EventClass::Info => Self::Info,
         }
+    }
+
+    /// The SQL condition on `e.log` and `e.code` that selects this severity (constants only).
+    pub(crate) fn sql(self) -> String {
+        class_sql(
+            match self {
+                Self::Alarm => EventClass::Alarm,
+                Self::Warning => EventClass::Warning,
+                Self::Info => EventClass::Info,
+            },
+            "e",
+        )
     }
 }
 

@@ -8,8 +8,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     groups_from_text, groups_to_text, role_from_text, Accounts, AccountsError, ApiToken,
-    AuditEntry, AuditFilter, BoxFuture, EventFilter, EventKey, EventRow, RefreshUse, Severity,
-    SigningKey, StoredSchedule, User, UserUpdate, POWER_QUALITY_LOG, STANDARD_LOG,
+    AuditEntry, AuditFilter, BoxFuture, EventFilter, EventKey, EventRow, RefreshUse, SigningKey,
+    StoredSchedule, User, UserUpdate,
 };
 
 pub struct PgAccounts {
@@ -121,11 +121,7 @@ fn event_where(f: &EventFilter) -> (String, Vec<Param>) {
         clauses.push(format!("e.meter = ANY(${})", ps.len()));
     }
     match f.severity {
-        Some(Severity::Info) => clauses.push(format!("e.log = '{STANDARD_LOG}'")),
-        Some(Severity::Warning) => clauses.push(format!("e.log = '{POWER_QUALITY_LOG}'")),
-        Some(Severity::Alarm) => clauses.push(format!(
-            "e.log NOT IN ('{STANDARD_LOG}', '{POWER_QUALITY_LOG}')"
-        )),
+        Some(sev) => clauses.push(sev.sql()),
         None => {}
     }
     match f.acknowledged {
