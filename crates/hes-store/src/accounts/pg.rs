@@ -120,9 +120,8 @@ fn event_where(f: &EventFilter) -> (String, Vec<Param>) {
         ps.push(Box::new(meters.clone()));
         clauses.push(format!("e.meter = ANY(${})", ps.len()));
     }
-    match f.severity {
-        Some(sev) => clauses.push(sev.sql()),
-        None => {}
+    if let Some(sev) = f.severity {
+        clauses.push(sev.sql());
     }
     match f.acknowledged {
         Some(true) => clauses.push("a.acked_at IS NOT NULL".into()),
