@@ -111,6 +111,7 @@ pub fn incidents(events: &[EventIn]) -> Vec<Incident> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
     use hes_model::event_class::{FRAUD_LOG, POWER_QUALITY_LOG, STANDARD_LOG};
 
