@@ -194,21 +194,35 @@ fn refusals_are_clear_and_never_fall_back() {
     );
 }
 
-/// Seal+open pairs per second, software KEK against SoftHSM2 (printed; `--nocapture`).
+/// Seal+open pairs per second, software KEK against SoftHSM2, on one thread and on four
+/// sharing the KEK (printed; `--nocapture`, and `--release` for figures worth quoting).
 #[test]
 fn throughput_software_and_softhsm() {
     let h = hsm();
-    let soft = Kek::from_bytes(&[7; 32]).unwrap();
-    let hard = Kek::from_spec(&h.uri("hes", "hes-kek")).unwrap();
-    for (name, kek) in [("software", &soft), ("softhsm2", &hard)] {
-        let n = 2000;
-        let t = Instant::now();
+    let soft = std::sync::Arc::new(Kek::from_bytes(&[7; 32]).unwrap());
+    let hard = std::sync::Arc::new(Kek::from_spec(&h.uri("hes", "hes-kek")).unwrap());
+    let pairs = |kek: &Kek, n: u32, t: u32| {
         for i in 0..n {
-            let ctx = format!("MTR{i}/ek/v0");
+            let ctx = format!("MTR{t}-{i}/ek/v0");
             let s = kek.try_seal(&[i as u8; 16], &ctx).unwrap();
             assert_eq!(kek.open(&s, &ctx).unwrap().expose(), &[i as u8; 16]);
         }
-        let per_s = f64::from(n) / t.elapsed().as_secs_f64();
-        println!("{name}: {per_s:.0} seal+open per second (one thread, {n} pairs)");
+    };
+    for (name, kek) in [("software", &soft), ("softhsm2", &hard)] {
+        for threads in [1u32, 4] {
+            let n = 2000;
+            let t = Instant::now();
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let kek = kek.clone();
+                    std::thread::spawn(move || pairs(&kek, n, t))
+                })
+                .collect();
+            for j in handles {
+                j.join().unwrap();
+            }
+            let per_s = f64::from(n * threads) / t.elapsed().as_secs_f64();
+            println!("{name}: {per_s:.0} seal+open per second ({threads} threads, {n} pairs each)");
+        }
     }
 }
