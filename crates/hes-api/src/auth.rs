@@ -400,6 +400,35 @@ fn unseal(sealer: Option<&hes_store::Registry>, k: &SigningKey) -> Result<Vec<u8
     Ok(open.expose().to_vec())
 }
 
+/// A stored signing key re-sealed from one KEK to another (`hes kek rotate`): `None` when it
+/// is not sealed (kept in clear without a KEK) or opens under `to` already.
+pub fn reseal_signing_key(
+    from: &hes_model::secrets::Kek,
+    to: &hes_model::secrets::Kek,
+    k: &SigningKey,
+) -> Result<Option<SigningKey>, hes_model::secrets::SecretError> {
+    let Some(sealed) = k.secret.strip_prefix(SEALED) else {
+        return Ok(None);
+    };
+    let sealed = hes_model::secrets::Sealed::from_stored(
+        String::from_utf8(sealed.to_vec())
+            .map_err(|_| hes_model::secrets::SecretError::Malformed)?,
+    );
+    let ctx = seal_context(&k.kid);
+    let open = match from.open(&sealed, &ctx) {
+        Ok(open) => open,
+        Err(hes_model::secrets::SecretError::Unseal) if to.open(&sealed, &ctx).is_ok() => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let resealed = to.try_seal(open.expose(), &ctx)?;
+    Ok(Some(SigningKey {
+        secret: [SEALED, resealed.as_str().as_bytes()].concat(),
+        ..k.clone()
+    }))
+}
+
 async fn load_or_create(
     accounts: &dyn Accounts,
     sealer: Option<&hes_store::Registry>,

@@ -1,6 +1,7 @@
 //! The key-encryption key: `hes kek init --pkcs11 URI` creates it in a PKCS#11 token (once;
 //! again is a no-op), `hes kek rotate --from OLD --to NEW` re-seals every meter secret of the
-//! registry from one KEK to the other in one transaction. A KEK is named by `pkcs11:…`,
+//! registry from one KEK to the other in one transaction (and, with `--accounts`, the API's
+//! signing keys sealed under it, in a second one). A KEK is named by `pkcs11:…`,
 //! `env:NAME` or `file:PATH` (hex or a `pkcs11:` URI inside): never by its hex on the command
 //! line, where process lists and shell histories would keep it.
 
@@ -39,6 +40,10 @@ pub enum KekCommand {
         /// `postgres://…` or an SQLite file path.
         #[arg(long, env = "HES_DATABASE_URL")]
         database_url: Option<String>,
+        /// The API's accounts database (`postgres://…` or an SQLite file), whose signing keys
+        /// sealed under the KEK are re-sealed too.
+        #[arg(long)]
+        accounts: Option<String>,
         /// Check that every secret opens under the old KEK and seals under the new one, write
         /// nothing.
         #[arg(long)]
@@ -99,6 +104,7 @@ async fn kek(args: KekArgs) -> anyhow::Result<()> {
             from,
             to,
             database_url,
+            accounts,
             dry_run,
         } => {
             let url =
@@ -123,10 +129,30 @@ async fn kek(args: KekArgs) -> anyhow::Result<()> {
                     }
                 }
             }
+            let accounts = match accounts {
+                Some(at) => Some(
+                    hes_api::accounts::open(&at)
+                        .await
+                        .with_context(|| format!("the accounts database {at}"))?,
+                ),
+                None => None,
+            };
+            let mut keys = Vec::new();
+            if let Some(a) = &accounts {
+                for k in a.signing_keys().await? {
+                    if let Some(r) = hes_api::auth::reseal_signing_key(&old, &new, &k)
+                        .with_context(|| format!("API signing key {}", k.kid))?
+                    {
+                        keys.push(r);
+                    }
+                }
+            }
             if dry_run {
                 println!(
-                    "would re-seal {} meters ({already} already under the new KEK); nothing written",
-                    resealed.len()
+                    "would re-seal {} meters ({already} already under the new KEK) and {} API \
+                     signing keys; nothing written",
+                    resealed.len(),
+                    keys.len()
                 );
                 return Ok(());
             }
@@ -153,6 +179,12 @@ async fn kek(args: KekArgs) -> anyhow::Result<()> {
                  registry, all open under the new KEK",
                 after.len()
             );
+            // The keys after the meters: a failure here leaves the meters done, and a second
+            // run finds them under the new KEK and does the keys.
+            if let Some(a) = &accounts {
+                let k = a.replace_signing_key_secrets(&keys).await?;
+                println!("re-sealed {k} API signing keys");
+            }
         }
     }
     Ok(())

@@ -116,6 +116,23 @@ fn rotate_meters_from_a_software_kek_to_softhsm() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(export(&db, &env, SOFT), list);
+    // The API's signing key, sealed under the software KEK as `hes serve` keeps it.
+    let accounts_db = dir.join("accounts.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // For this process's own PKCS#11 calls below, before the module is loaded.
+    std::env::set_var("SOFTHSM2_CONF", &env.conf);
+    let api_key = |kek: &str| {
+        rt.block_on(async {
+            let accounts = hes_api::accounts::open(accounts_db.to_str().unwrap())
+                .await
+                .unwrap();
+            let kek = hes_model::secrets::Kek::from_spec(kek).unwrap();
+            let registry = hes_store::Registry::in_memory(kek).await.unwrap();
+            hes_api::jwt_key(accounts, None, registry).await.map(|_| ())
+        })
+    };
+    api_key(SOFT).unwrap();
+    let accounts = ["--accounts", accounts_db.to_str().unwrap()];
 
     // A KEK's hex on the command line is refused.
     let o = hes(
@@ -134,14 +151,28 @@ fn rotate_meters_from_a_software_kek_to_softhsm() {
         "env:OLD_KEK",
         "--to",
         &env.hsm_kek,
+        accounts[0],
+        accounts[1],
     ];
     let o = hes(&db, &env, SOFT, &[&rotate[..], &["--dry-run"]].concat());
-    assert!(text(&o).contains("would re-seal 4 meters"), "{}", text(&o));
+    assert!(
+        text(&o).contains("would re-seal 4 meters (0 already under the new KEK) and 1 API"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(export(&db, &env, SOFT), list);
 
     let o = hes(&db, &env, SOFT, &rotate);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("re-sealed 4 meters"), "{}", text(&o));
+    assert!(
+        text(&o).contains("re-sealed 1 API signing keys"),
+        "{}",
+        text(&o)
+    );
+    // The API opens its key under the token's KEK, and no longer under the old one.
+    api_key(&env.hsm_kek).unwrap();
+    assert!(api_key(SOFT).is_err());
     // The same keys under the token's KEK; the old KEK opens nothing.
     assert_eq!(export(&db, &env, &env.hsm_kek), list);
     let o = hes(&db, &env, SOFT, &["meters", "export", "--with-secrets"]);
@@ -150,7 +181,8 @@ fn rotate_meters_from_a_software_kek_to_softhsm() {
     let o = hes(&db, &env, SOFT, &rotate);
     assert!(
         o.status.success()
-            && text(&o).contains("re-sealed 0 meters under the new KEK (4 were already)"),
+            && text(&o).contains("re-sealed 0 meters under the new KEK (4 were already)")
+            && text(&o).contains("re-sealed 0 API signing keys"),
         "{}",
         text(&o)
     );
