@@ -52,7 +52,16 @@ fn hsm() -> &'static Hsm {
             "SoftHSM2 is not installed: `apt-get install -y softhsm2 opensc` \
              (scripts/lib/ensure-toolchain does it)"
         );
-        let dir = std::env::temp_dir().join(format!("hes-softhsm-{}", std::process::id()));
+        // The directory outlives the process (a static is never dropped): earlier runs' are
+        // removed here, those of test processes still running kept.
+        let parent = std::env::temp_dir().join("hes-softhsm-tests");
+        for e in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            if !Path::new("/proc").join(&pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = parent.join(std::process::id().to_string());
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("tokens")).unwrap();
         let conf = dir.join("softhsm2.conf");
