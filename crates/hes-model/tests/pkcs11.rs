@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use hes_model::secrets::pkcs11::{init_key, Pkcs11Uri};
+use hes_model::secrets::pkcs11::{init_key, HsmKek, Pkcs11Uri};
 use hes_model::secrets::{Kek, Sealed, SecretError};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -77,7 +77,7 @@ fn hsm() -> &'static Hsm {
         std::fs::write(dir.join("wrong-pin"), "0000\n").unwrap();
         // Before any thread of this process loads the module.
         std::env::set_var("SOFTHSM2_CONF", &conf);
-        for token in ["hes", "other", "leaky", "pinned"] {
+        for token in ["hes", "other", "leaky", "pinned", "relogin"] {
             run(Command::new("softhsm2-util")
                 .env("SOFTHSM2_CONF", &conf)
                 .args(["--init-token", "--free", "--label", token])
@@ -90,7 +90,7 @@ fn hsm() -> &'static Hsm {
             .args(["--pin", PIN, "--keygen", "--key-type", "AES:32"])
             .args(["--label", "hes-kek", "--extractable"]));
         let hsm = Hsm { dir };
-        for token in ["hes", "other"] {
+        for token in ["hes", "other", "relogin"] {
             let uri = Pkcs11Uri::parse(&hsm.uri(token, "hes-kek")).unwrap();
             assert!(init_key(&uri).unwrap(), "created on {token}");
         }
@@ -129,6 +129,24 @@ fn seal_and_open_in_the_token() {
     // Nothing of the PIN or the key in Debug.
     let shown = format!("{kek:?}");
     assert!(shown.contains("hes-kek") && !shown.contains(PIN), "{shown}");
+}
+
+#[test]
+fn a_lost_login_is_taken_again() {
+    let h = hsm();
+    let uri = h.uri("relogin", "hes-kek");
+    let kek = Kek::from_spec(&uri).unwrap();
+    let s = kek.try_seal(b"x", "c").unwrap();
+    // Another handle on the token ends the process's login (as a token restart or a login
+    // timeout would): every session of the KEK has lost it.
+    HsmKek::connect(&Pkcs11Uri::parse(&uri).unwrap())
+        .unwrap()
+        .logout()
+        .unwrap();
+    for _ in 0..8 {
+        assert_eq!(kek.open(&s, "c").unwrap().expose(), b"x");
+        kek.try_seal(b"y", "d").unwrap();
+    }
 }
 
 #[test]

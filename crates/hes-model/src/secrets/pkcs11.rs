@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -318,17 +318,37 @@ pub fn init_key(uri: &Pkcs11Uri) -> Result<bool, SecretError> {
 /// An open KEK on a token, with its sessions.
 pub struct HsmKek {
     uri: Pkcs11Uri,
-    key: ObjectHandle,
+    slot: Slot,
+    ctx: Pkcs11,
+    // A handle is only valid while its session's login lasts: found again on reconnection.
+    key: Mutex<ObjectHandle>,
     sessions: Vec<Mutex<Session>>,
     next: AtomicUsize,
-    // Keeps the module loaded as long as the sessions live.
-    _ctx: Arc<Pkcs11>,
 }
 
 impl std::fmt::Debug for HsmKek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "HsmKek({})", self.uri.what())
     }
+}
+
+/// Errors after which a new session (and login) may succeed: the token restarted, the session
+/// or the login was ended from outside, the key's handle went with them.
+fn lost(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::DeviceRemoved
+                | RvError::TokenNotPresent
+                | RvError::UserNotLoggedIn
+                | RvError::KeyHandleInvalid
+                | RvError::ObjectHandleInvalid
+                | RvError::DeviceError,
+            _
+        )
+    )
 }
 
 impl HsmKek {
@@ -343,19 +363,14 @@ impl HsmKek {
             sessions.push(s);
         }
         let first = sessions.first().ok_or_else(|| hsm("no session"))?;
-        login(first, uri)?;
-        let key = find_key(first, uri)?.ok_or_else(|| {
-            hsm(format!(
-                "{}: no such key on the token (create it with `hes kek init --pkcs11 URI`)",
-                uri.what()
-            ))
-        })?;
+        let key = login_and_find(first, uri)?;
         Ok(Self {
             uri: uri.clone(),
-            key,
+            slot,
+            ctx,
+            key: Mutex::new(key),
             sessions: sessions.into_iter().map(Mutex::new).collect(),
             next: AtomicUsize::new(0),
-            _ctx: Arc::new(ctx),
         })
     }
 
@@ -363,36 +378,90 @@ impl HsmKek {
         self.uri.what()
     }
 
-    fn with_session<T>(
-        &self,
-        f: impl FnOnce(&Session) -> Result<T, SecretError>,
-    ) -> Result<T, SecretError> {
+    /// Ends the application's login on the token (every session's, every KEK's of this
+    /// process on it): the next operation logs in again. For tests of that recovery.
+    #[doc(hidden)]
+    pub fn logout(&self) -> Result<(), SecretError> {
+        let s = self.session()?;
+        s.logout()
+            .map_err(|e| hsm(format!("{}: logout: {e}", self.uri.what())))
+    }
+
+    fn key(&self) -> Result<ObjectHandle, SecretError> {
+        self.key
+            .lock()
+            .map(|k| *k)
+            .map_err(|_| hsm("the KEK handle lock is poisoned"))
+    }
+
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, Session>, SecretError> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.sessions.len();
         // A free session if there is one, else wait for the one in turn.
         for i in 0..n {
             if let Some(Ok(s)) = self.sessions.get((start + i) % n).map(Mutex::try_lock) {
-                return f(&s);
+                return Ok(s);
             }
         }
-        let s = self
-            .sessions
+        self.sessions
             .get(start % n.max(1))
             .ok_or_else(|| hsm("no session"))?
             .lock()
-            .map_err(|_| hsm("a PKCS#11 session lock is poisoned"))?;
-        f(&s)
+            .map_err(|_| hsm("a PKCS#11 session lock is poisoned"))
+    }
+
+    /// Runs `op` on a session; when the session or the login is gone, once more on a new
+    /// session, logged in, with the key found again. `what` names the operation in errors.
+    fn run<T>(
+        &self,
+        what: &str,
+        op: impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
+    ) -> Result<T, SecretError> {
+        let mut s = self.session()?;
+        let e = match op(&s, self.key()?) {
+            Ok(v) => return Ok(v),
+            Err(e) if !lost(&e) => return Err(self.classify(&s, what, e)),
+            Err(e) => e,
+        };
+        let fresh = self.ctx.open_ro_session(self.slot).map_err(|e2| {
+            hsm(format!(
+                "{}: {what}: {e}; a new session: {e2}",
+                self.uri.what()
+            ))
+        })?;
+        let key = login_and_find(&fresh, &self.uri)?;
+        *self
+            .key
+            .lock()
+            .map_err(|_| hsm("the KEK handle lock is poisoned"))? = key;
+        *s = fresh;
+        op(&s, key).map_err(|e| self.classify(&s, what, e))
+    }
+
+    fn classify(&self, s: &Session, what: &str, e: CkError) -> SecretError {
+        match e {
+            // The tag does not verify: wrong KEK, context or bytes, not a token fault.
+            CkError::Pkcs11(RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange, _) => {
+                SecretError::Unseal
+            }
+            // SoftHSM2 reports a tag mismatch as a general error; a token that still answers on
+            // the same session is healthy, so the input was at fault.
+            CkError::Pkcs11(RvError::GeneralError | RvError::FunctionFailed, _)
+                if what == "decrypting" && s.get_session_info().is_ok() =>
+            {
+                SecretError::Unseal
+            }
+            e => hsm(format!("{}: {what}: {e}", self.uri.what())),
+        }
     }
 
     pub fn seal(&self, plain: &[u8], context: &str) -> Result<Vec<u8>, SecretError> {
         let mut iv = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut iv);
-        let mut iv_param = iv;
-        let ct = self.with_session(|s| {
-            let params = GcmParams::new(&mut iv_param, context.as_bytes(), 128.into())
-                .map_err(|e| hsm(format!("GCM parameters: {e}")))?;
-            s.encrypt(&Mechanism::AesGcm(params), self.key, plain)
-                .map_err(|e| hsm(format!("{}: encrypting: {e}", self.uri.what())))
+        let ct = self.run("encrypting", |s, key| {
+            let mut iv_param = iv;
+            let params = GcmParams::new(&mut iv_param, context.as_bytes(), 128.into())?;
+            s.encrypt(&Mechanism::AesGcm(params), key, plain)
         })?;
         if ct.len() != plain.len() + 16 {
             return Err(hsm(format!(
@@ -410,25 +479,20 @@ impl HsmKek {
     pub fn open(&self, nonce: &[u8], ct: &[u8], context: &str) -> Result<Vec<u8>, SecretError> {
         let mut iv = [0u8; 12];
         iv.copy_from_slice(nonce.get(..12).ok_or(SecretError::Malformed)?);
-        self.with_session(|s| {
-            let params = GcmParams::new(&mut iv, context.as_bytes(), 128.into())
-                .map_err(|e| hsm(format!("GCM parameters: {e}")))?;
-            s.decrypt(&Mechanism::AesGcm(params), self.key, ct)
-                .map_err(|e| match e {
-                    // The tag does not verify: wrong KEK, context or bytes, not a token fault.
-                    CkError::Pkcs11(
-                        RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange,
-                        _,
-                    ) => SecretError::Unseal,
-                    // SoftHSM2 reports a tag mismatch as a general error; a token that still
-                    // answers on the same session is healthy, so the input was at fault.
-                    CkError::Pkcs11(RvError::GeneralError | RvError::FunctionFailed, _)
-                        if s.get_session_info().is_ok() =>
-                    {
-                        SecretError::Unseal
-                    }
-                    e => hsm(format!("{}: decrypting: {e}", self.uri.what())),
-                })
+        self.run("decrypting", |s, key| {
+            let mut iv_param = iv;
+            let params = GcmParams::new(&mut iv_param, context.as_bytes(), 128.into())?;
+            s.decrypt(&Mechanism::AesGcm(params), key, ct)
         })
     }
+}
+
+fn login_and_find(session: &Session, uri: &Pkcs11Uri) -> Result<ObjectHandle, SecretError> {
+    login(session, uri)?;
+    find_key(session, uri)?.ok_or_else(|| {
+        hsm(format!(
+            "{}: no such key on the token (create it with `hes kek init --pkcs11 URI`)",
+            uri.what()
+        ))
+    })
 }
