@@ -270,7 +270,7 @@ impl JwtKey {
         let kid = format!("{seq}-{}", random_secret(6));
         let key = SigningKey {
             seq,
-            secret: seal(self.sealer.as_deref(), &kid, secret),
+            secret: seal(self.sealer.as_deref(), &kid, secret)?,
             kid,
             created_at: now,
         };
@@ -365,14 +365,22 @@ fn seal_context(kid: &str) -> String {
     format!("api-jwt-key:{kid}")
 }
 
-/// The bytes to store for `secret`: sealed under the KEK when there is one.
-fn seal(sealer: Option<&hes_store::Registry>, kid: &str, secret: Vec<u8>) -> Vec<u8> {
+/// The bytes to store for `secret`: sealed under the KEK when there is one (a KEK in an HSM
+/// that cannot seal stops here, rather than store something that never opens).
+fn seal(
+    sealer: Option<&hes_store::Registry>,
+    kid: &str,
+    secret: Vec<u8>,
+) -> Result<Vec<u8>, ApiError> {
     match sealer {
         Some(r) => {
-            let sealed = r.kek().seal(&secret, &seal_context(kid));
-            [SEALED, sealed.as_str().as_bytes()].concat()
+            let sealed = r
+                .kek()
+                .try_seal(&secret, &seal_context(kid))
+                .map_err(|e| ApiError::Internal(format!("sealing signing key {kid}: {e}")))?;
+            Ok([SEALED, sealed.as_str().as_bytes()].concat())
         }
-        None => secret,
+        None => Ok(secret),
     }
 }
 
@@ -400,6 +408,35 @@ fn unseal(sealer: Option<&hes_store::Registry>, k: &SigningKey) -> Result<Vec<u8
     Ok(open.expose().to_vec())
 }
 
+/// A stored signing key re-sealed from one KEK to another (`hes kek rotate`): `None` when it
+/// is not sealed (kept in clear without a KEK) or opens under `to` already.
+pub fn reseal_signing_key(
+    from: &hes_model::secrets::Kek,
+    to: &hes_model::secrets::Kek,
+    k: &SigningKey,
+) -> Result<Option<SigningKey>, hes_model::secrets::SecretError> {
+    let Some(sealed) = k.secret.strip_prefix(SEALED) else {
+        return Ok(None);
+    };
+    let sealed = hes_model::secrets::Sealed::from_stored(
+        String::from_utf8(sealed.to_vec())
+            .map_err(|_| hes_model::secrets::SecretError::Malformed)?,
+    );
+    let ctx = seal_context(&k.kid);
+    let open = match from.open(&sealed, &ctx) {
+        Ok(open) => open,
+        Err(hes_model::secrets::SecretError::Unseal) if to.open(&sealed, &ctx).is_ok() => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let resealed = to.try_seal(open.expose(), &ctx)?;
+    Ok(Some(SigningKey {
+        secret: [SEALED, resealed.as_str().as_bytes()].concat(),
+        ..k.clone()
+    }))
+}
+
 async fn load_or_create(
     accounts: &dyn Accounts,
     sealer: Option<&hes_store::Registry>,
@@ -411,7 +448,7 @@ async fn load_or_create(
         let kid = format!("1-{}", random_secret(6));
         let first = SigningKey {
             seq: 1,
-            secret: seal(sealer, &kid, secret),
+            secret: seal(sealer, &kid, secret)?,
             kid,
             created_at: unix_now(),
         };

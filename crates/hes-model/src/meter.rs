@@ -155,11 +155,20 @@ impl MeterRecord {
             }
         }
         let id = MeterId(e.id.clone());
+        let seal = |plain: &[u8], field| {
+            kek.try_seal(plain, &seal_context(&id, field, 0))
+                .map_err(|_| {
+                    invalid(
+                        "keys",
+                        "the key-encryption key cannot seal (HSM unavailable?)",
+                    )
+                })
+        };
         let keys = SealedKeys {
-            ek: kek.seal(&ek, &seal_context(&id, "ek", 0)),
-            ak: kek.seal(&ak, &seal_context(&id, "ak", 0)),
-            kek: kek.seal(&master, &seal_context(&id, "kek", 0)),
-            password: kek.seal(e.password.as_bytes(), &seal_context(&id, "password", 0)),
+            ek: seal(&ek, "ek")?,
+            ak: seal(&ak, "ak")?,
+            kek: seal(&master, "kek")?,
+            password: seal(e.password.as_bytes(), "password")?,
             version: 0,
         };
         Ok(Self {
@@ -204,10 +213,25 @@ impl MeterRecord {
             .ok_or(SecretError::Malformed)?;
         let ctx = |field| seal_context(&self.id, field, v);
         Ok(SealedKeys {
-            ek: kek.seal(ek, &ctx("ek")),
-            ak: kek.seal(ak, &ctx("ak")),
-            kek: kek.seal(&open.kek, &ctx("kek")),
-            password: kek.seal(open.password.expose(), &ctx("password")),
+            ek: kek.try_seal(ek, &ctx("ek"))?,
+            ak: kek.try_seal(ak, &ctx("ak"))?,
+            kek: kek.try_seal(&open.kek, &ctx("kek"))?,
+            password: kek.try_seal(open.password.expose(), &ctx("password"))?,
+            version: v,
+        })
+    }
+
+    /// The same secrets at the same key version sealed under another KEK (a KEK rotation:
+    /// the meter's keys do not change, only what protects them at rest).
+    pub fn reseal(&self, from: &Kek, to: &Kek) -> Result<SealedKeys, SecretError> {
+        let open = self.open_keys(from)?;
+        let v = self.keys.version;
+        let ctx = |field| seal_context(&self.id, field, v);
+        Ok(SealedKeys {
+            ek: to.try_seal(&open.ek, &ctx("ek"))?,
+            ak: to.try_seal(&open.ak, &ctx("ak"))?,
+            kek: to.try_seal(&open.kek, &ctx("kek"))?,
+            password: to.try_seal(open.password.expose(), &ctx("password"))?,
             version: v,
         })
     }
@@ -306,6 +330,13 @@ mod tests {
         // Another KEK opens nothing.
         let other = Kek::from_bytes(&[4u8; 32]).unwrap();
         assert!(a.open_keys(&other).is_err());
+        // A KEK rotation: the same keys at the same version, now under the other KEK only.
+        let mut moved_kek = rotated.clone();
+        moved_kek.keys = rotated.reseal(&kek, &other).unwrap();
+        assert_eq!(moved_kek.keys.version, 1);
+        let r = moved_kek.open_keys(&other).unwrap();
+        assert_eq!((r.ek, r.ak, r.kek), (k.ek, k.ak, k.kek));
+        assert_eq!(moved_kek.open_keys(&kek).unwrap_err(), SecretError::Unseal);
         // Export: secrets only when asked.
         assert_eq!(a.to_entry(&kek, false).unwrap().ek, "");
         assert_eq!(a.to_entry(&kek, true).unwrap(), entry(1));

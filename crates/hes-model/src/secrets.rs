@@ -1,6 +1,14 @@
 //! Meter secrets at rest: every key and password is sealed with AES-256-GCM under a
 //! key-encryption key (KEK) that comes from the environment (`HES_KEK`, 64 hex digits) or a file
 //! (`HES_KEK_FILE`), never from the data itself. Secrets never appear in `Debug` output or logs.
+//!
+//! With the `pkcs11` feature the KEK may instead live in a hardware security module
+//! (`HES_KEK=pkcs11:…`, see [`pkcs11`]): the token does the AES-GCM and the sealed text has the
+//! same format, so a row sealed by either opens by the same code. When the token fails, sealing
+//! and opening fail: there is no fallback to a key in memory.
+
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -17,14 +25,29 @@ pub enum SecretError {
     Unseal,
     #[error("a sealed secret is malformed")]
     Malformed,
+    /// The hardware security module cannot be reached or refuses (its message says which).
+    #[error("the KEK's hardware security module (PKCS#11): {0}")]
+    Hsm(String),
 }
 
 /// The key-encryption key.
-pub struct Kek(Aes256Gcm);
+pub struct Kek(Backend);
+
+// One or two per process: the size of the software key schedule does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    Soft(Aes256Gcm),
+    #[cfg(feature = "pkcs11")]
+    Hsm(pkcs11::HsmKek),
+}
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Kek(..)")
+        match &self.0 {
+            Backend::Soft(_) => f.write_str("Kek(..)"),
+            #[cfg(feature = "pkcs11")]
+            Backend::Hsm(h) => write!(f, "Kek(pkcs11 {})", h.describe()),
+        }
     }
 }
 
@@ -34,8 +57,39 @@ impl Kek {
             return Err(SecretError::BadKek);
         }
         Aes256Gcm::new_from_slice(key)
-            .map(Self)
+            .map(|k| Self(Backend::Soft(k)))
             .map_err(|_| SecretError::BadKek)
+    }
+
+    /// The KEK named by a `pkcs11:` URI, opened on its token. Errors when the module, the
+    /// token, the PIN or the key is missing, or when the key could leave the token.
+    pub fn from_pkcs11(uri: &str) -> Result<Self, SecretError> {
+        #[cfg(feature = "pkcs11")]
+        {
+            let uri = pkcs11::Pkcs11Uri::parse(uri)?;
+            Ok(Self(Backend::Hsm(pkcs11::HsmKek::connect(&uri)?)))
+        }
+        #[cfg(not(feature = "pkcs11"))]
+        {
+            let _ = uri;
+            Err(SecretError::Hsm(
+                "this build has no PKCS#11 support (the `pkcs11` feature of hes-model)".into(),
+            ))
+        }
+    }
+
+    /// A KEK from its textual form: a `pkcs11:` URI, else 64 hex digits.
+    pub fn from_spec(text: &str) -> Result<Self, SecretError> {
+        if text.trim_start().starts_with("pkcs11:") {
+            Self::from_pkcs11(text)
+        } else {
+            Self::from_hex(text)
+        }
+    }
+
+    /// Whether the KEK is kept in a hardware security module.
+    pub fn in_hsm(&self) -> bool {
+        !matches!(self.0, Backend::Soft(_))
     }
 
     pub fn from_hex(text: &str) -> Result<Self, SecretError> {
@@ -43,35 +97,52 @@ impl Kek {
         Self::from_bytes(&bytes)
     }
 
-    /// `HES_KEK`, else the file named by `HES_KEK_FILE` (hex text).
+    /// `HES_KEK` (64 hex digits or a `pkcs11:` URI), else the file named by `HES_KEK_FILE`
+    /// (either form as text).
     pub fn from_env() -> Result<Self, SecretError> {
         if let Ok(v) = std::env::var("HES_KEK") {
-            return Self::from_hex(&v);
+            return Self::from_spec(&v);
         }
         if let Ok(path) = std::env::var("HES_KEK_FILE") {
             let text = std::fs::read_to_string(path).map_err(|_| SecretError::NoKek)?;
-            return Self::from_hex(&text);
+            return Self::from_spec(&text);
         }
         Err(SecretError::NoKek)
     }
 
     /// Seals `plain`; `context` (e.g. the meter id and the secret's name) is bound to it, so a
     /// sealed secret moved to another meter or field does not open.
+    ///
+    /// A KEK in memory cannot fail. A KEK in an HSM can: then the result is a sealed value that
+    /// never opens (and is malformed, so it is never mistaken for a secret); code that stores
+    /// what it seals should use [`Kek::try_seal`] and stop on the error.
     pub fn seal(&self, plain: &[u8], context: &str) -> Sealed {
-        let mut nonce = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let payload = Payload {
-            msg: plain,
-            aad: context.as_bytes(),
+        self.try_seal(plain, context)
+            .unwrap_or_else(|_| Sealed(String::new()))
+    }
+
+    /// Seals `plain` bound to `context`, or says why the KEK could not.
+    pub fn try_seal(&self, plain: &[u8], context: &str) -> Result<Sealed, SecretError> {
+        let out = match &self.0 {
+            Backend::Soft(k) => {
+                let mut nonce = [0u8; 12];
+                rand::thread_rng().fill_bytes(&mut nonce);
+                let payload = Payload {
+                    msg: plain,
+                    aad: context.as_bytes(),
+                };
+                // Encryption only fails for inputs of gigabytes; a secret is a few bytes.
+                let ct = k
+                    .encrypt(Nonce::from_slice(&nonce), payload)
+                    .map_err(|_| SecretError::Malformed)?;
+                let mut out = nonce.to_vec();
+                out.extend_from_slice(&ct);
+                out
+            }
+            #[cfg(feature = "pkcs11")]
+            Backend::Hsm(h) => h.seal(plain, context)?,
         };
-        // Encryption only fails for inputs of gigabytes; a secret is a few bytes.
-        let ct = self
-            .0
-            .encrypt(Nonce::from_slice(&nonce), payload)
-            .unwrap_or_default();
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        Sealed(hex::encode(out))
+        Ok(Sealed(hex::encode(out)))
     }
 
     pub fn open(&self, sealed: &Sealed, context: &str) -> Result<Secret, SecretError> {
@@ -80,14 +151,19 @@ impl Kek {
             return Err(SecretError::Malformed);
         }
         let (nonce, ct) = bytes.split_at(12);
-        let payload = Payload {
-            msg: ct,
-            aad: context.as_bytes(),
-        };
-        self.0
-            .decrypt(Nonce::from_slice(nonce), payload)
-            .map(Secret)
-            .map_err(|_| SecretError::Unseal)
+        match &self.0 {
+            Backend::Soft(k) => {
+                let payload = Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                };
+                k.decrypt(Nonce::from_slice(nonce), payload)
+                    .map(Secret)
+                    .map_err(|_| SecretError::Unseal)
+            }
+            #[cfg(feature = "pkcs11")]
+            Backend::Hsm(h) => h.open(nonce, ct, context).map(Secret),
+        }
     }
 }
 

@@ -419,6 +419,18 @@ async fn signing_keys(a: &dyn Accounts, _s: &dyn Store) {
     assert!(keys[0] == key(1, 1) || keys[0] == key(1, 2));
     assert!(a.add_signing_key(&key(2, 3)).await.unwrap());
     assert!(a.add_signing_key(&key(3, 4)).await.unwrap());
+    // Re-sealed under another KEK: the bytes of the keys named replaced, all at once.
+    let mut resealed = key(2, 3);
+    resealed.secret = b"kek:other".to_vec();
+    let mut unknown = key(9, 9);
+    unknown.secret = vec![0; 4];
+    assert_eq!(
+        a.replace_signing_key_secrets(&[resealed.clone(), unknown])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(a.signing_keys().await.unwrap()[1], resealed);
     a.drop_signing_keys_before(3).await.unwrap();
     assert_eq!(a.signing_keys().await.unwrap(), [key(3, 4)]);
     assert!(!format!("{:?}", key(3, 4)).contains("secret"));

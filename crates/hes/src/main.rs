@@ -7,6 +7,7 @@ mod demo;
 mod export;
 mod http;
 mod jobs;
+mod kek;
 mod logs;
 mod meters;
 mod migrate;
@@ -51,6 +52,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// The meter registry in the store: import an inventory once, export, list.
     Meters(meters::MetersArgs),
+    /// The key-encryption key: create it in a PKCS#11 token, rotate it (re-seals every secret).
+    Kek(kek::KekArgs),
     /// The jobs in the store (every node's): list, show one, cancel.
     Jobs(jobs::JobsArgs),
     /// The node configuration: the annotated defaults, or what a node would run with.
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(a) => migrate::run(a).await,
             Command::Meters(a) => meters::run(a).await,
             Command::Jobs(a) => jobs::run(a).await,
+            Command::Kek(a) => kek::run(a).await,
             Command::Config(a) => config::run(a),
             Command::Serve(a) => serve::run(a).await,
             Command::PushListen(a) => push::run(a).await,

@@ -49,13 +49,16 @@ pub enum MetersCommand {
     },
 }
 
-/// The KEK from `HES_KEK` (64 hex digits) or `HES_KEK_FILE`; a malformed one is an error,
+/// The KEK from `HES_KEK` (64 hex digits or a `pkcs11:` URI) or `HES_KEK_FILE`; a malformed one is an error,
 /// never a random key.
 pub fn kek_from_env() -> anyhow::Result<Kek> {
-    Kek::from_env().context(
-        "the key-encryption key: set HES_KEK (64 hex digits) or HES_KEK_FILE; \
-         `openssl rand -hex 32` makes one",
-    )
+    let in_token = std::env::var("HES_KEK").is_ok_and(|v| v.trim_start().starts_with("pkcs11:"));
+    Kek::from_env().context(if in_token {
+        "the key-encryption key in a PKCS#11 token (HES_KEK=pkcs11:…)"
+    } else {
+        "the key-encryption key: set HES_KEK (64 hex digits, or a pkcs11: URI) or HES_KEK_FILE; \
+         `openssl rand -hex 32` makes one"
+    })
 }
 
 /// The KEK of the environment when set (a malformed one is an error), else a random one that

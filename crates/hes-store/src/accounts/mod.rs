@@ -318,6 +318,12 @@ pub trait Accounts: Send + Sync {
     ) -> BoxFuture<'a, Result<bool, AccountsError>>;
     /// Drops the keys with a `seq` below this one.
     fn drop_signing_keys_before(&self, seq: i64) -> BoxFuture<'_, Result<(), AccountsError>>;
+    /// Replaces the stored bytes of the keys given (matched by `seq` and `kid`), all or none;
+    /// how many rows changed. For re-sealing them under another KEK.
+    fn replace_signing_key_secrets<'a>(
+        &'a self,
+        keys: &'a [SigningKey],
+    ) -> BoxFuture<'a, Result<usize, AccountsError>>;
 
     fn audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), AccountsError>>;
     /// Newest first; with the total matching the filter.

@@ -496,6 +496,27 @@ impl Accounts for PgAccounts {
         })
     }
 
+    fn replace_signing_key_secrets<'a>(
+        &'a self,
+        keys: &'a [SigningKey],
+    ) -> BoxFuture<'a, Result<usize, AccountsError>> {
+        Box::pin(async move {
+            let mut c = self.pool.get().await?;
+            let tx = c.transaction().await?;
+            let mut n = 0;
+            for k in keys {
+                n += tx
+                    .execute(
+                        "UPDATE api_jwt_keys SET secret = $3 WHERE seq = $1 AND kid = $2",
+                        &[&k.seq, &k.kid, &hex::encode(&k.secret)],
+                    )
+                    .await? as usize;
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
     fn audit<'a>(&'a self, e: &'a AuditEntry) -> BoxFuture<'a, Result<(), AccountsError>> {
         Box::pin(async move {
             let c = self.pool.get().await?;

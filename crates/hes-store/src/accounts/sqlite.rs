@@ -542,6 +542,25 @@ impl Accounts for SqliteAccounts {
         })
     }
 
+    fn replace_signing_key_secrets<'a>(
+        &'a self,
+        keys: &'a [SigningKey],
+    ) -> BoxFuture<'a, Result<usize, AccountsError>> {
+        let keys = keys.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let mut n = 0;
+            for k in &keys {
+                n += tx.execute(
+                    "UPDATE api_jwt_keys SET secret = ?3 WHERE seq = ?1 AND kid = ?2",
+                    params![k.seq, k.kid, hex::encode(&k.secret)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
     fn audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), AccountsError>> {
         let e = entry.clone();
         self.with(move |c| {
