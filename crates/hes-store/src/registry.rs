@@ -109,13 +109,21 @@ impl Registry {
     /// Reads what changed in the store since the snapshot; whether anything did.
     pub async fn refresh(&self) -> Result<bool, RegistryError> {
         let mut since = self.read().revision;
+        // Within a revision, pages go on by id: one import gives all its meters one revision.
+        let mut after: Option<String> = None;
         let mut changed = false;
         loop {
-            let (rows, current) = self.state.meters_since(since, PAGE).await?;
+            let (rows, current) = self
+                .state
+                .meters_since(since, after.as_deref(), PAGE)
+                .await?;
             let full = rows.len() == PAGE;
             let mut snap = self.write();
             for m in rows {
-                since = since.max(m.revision);
+                if m.revision > since {
+                    since = m.revision;
+                }
+                after = Some(m.record.id.0.clone());
                 snap.put(m.record);
                 changed = true;
             }
@@ -123,7 +131,8 @@ impl Registry {
                 snap.revision = snap.revision.max(current.max(since));
                 return Ok(changed);
             }
-            snap.revision = snap.revision.max(since);
+            // Every revision below the last page's is complete; that one may go on.
+            snap.revision = snap.revision.max(since - 1);
         }
     }
 

@@ -115,11 +115,11 @@ async fn registry_import_is_all_or_nothing(s: &dyn StateStore) {
     let got = s.meter(&moved.id).await.unwrap().unwrap();
     assert_eq!(got.endpoint.port, 4100);
     assert_eq!(got.open_keys(&kek()).unwrap().ek[15], 0x0F);
-    let (all, rev) = s.meters_since(0, 100).await.unwrap();
+    let (all, rev) = s.meters_since(0, None, 100).await.unwrap();
     assert_eq!(all.len(), 2);
     assert!(rev > r1);
     // Only what changed after a revision.
-    let (changed, _) = s.meters_since(r1, 100).await.unwrap();
+    let (changed, _) = s.meters_since(r1, None, 100).await.unwrap();
     assert_eq!(
         changed
             .iter()
@@ -138,8 +138,26 @@ async fn registry_import_is_all_or_nothing(s: &dyn StateStore) {
         (got.groups.get("feeder").map(String::as_str), got.status),
         (Some("F7"), MeterStatus::Inactive)
     );
-    let (changed, rev2) = s.meters_since(rev, 100).await.unwrap();
+    let (changed, rev2) = s.meters_since(rev, None, 100).await.unwrap();
     assert_eq!((changed.len(), rev2 > rev), (1, true));
+    // One import, one revision for all its meters: pages of 2 go on by id within it, and
+    // every meter comes exactly once.
+    let batch: Vec<MeterRecord> = (10..15).map(meter).collect();
+    s.import_meters(&batch, false).await.unwrap();
+    let (mut since, mut after, mut seen) = (rev2, None::<String>, Vec::new());
+    for _ in 0..10 {
+        let (page, _) = s.meters_since(since, after.as_deref(), 2).await.unwrap();
+        for m in &page {
+            since = m.revision;
+            after = Some(m.record.id.0.clone());
+            seen.push(m.record.id.0.clone());
+        }
+        if page.len() < 2 {
+            break;
+        }
+    }
+    let want: Vec<String> = batch.iter().map(|m| m.id.0.clone()).collect();
+    assert_eq!(seen, want);
     assert!(matches!(
         s.set_meter_status(&"nope".into(), MeterStatus::Active)
             .await,

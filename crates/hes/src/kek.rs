@@ -190,30 +190,22 @@ async fn kek(args: KekArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every meter of the registry and the revision read. Pages go by revision and one import
-/// shares one revision, so a full page is cut before its last revision, which the next page
-/// reads whole.
+/// Every meter of the registry and the revision read (pages by revision, then id).
 async fn all_meters(state: &dyn hes_store::StateStore) -> anyhow::Result<(Vec<MeterRecord>, i64)> {
     let page_size = hes_store::MAX_PAGE;
     let mut out = Vec::new();
-    let mut since = 0;
+    let (mut since, mut after) = (0, None::<String>);
     let revision = state.registry_revision().await?;
     loop {
-        let (mut page, _) = state.meters_since(since, page_size).await?;
+        let (page, _) = state
+            .meters_since(since, after.as_deref(), page_size)
+            .await?;
         let full = page.len() >= page_size;
-        if full {
-            let last = page.last().map(|m| m.revision).unwrap_or(since);
-            page.retain(|m| m.revision < last);
-            anyhow::ensure!(
-                !page.is_empty(),
-                "more than {page_size} meters share one registry revision: re-seal in parts                  is not supported"
-            );
+        for m in page {
+            since = m.revision;
+            after = Some(m.record.id.0.clone());
+            out.push(m.record);
         }
-        let Some(last) = page.last().map(|m| m.revision) else {
-            break;
-        };
-        since = last;
-        out.extend(page.into_iter().map(|m| m.record));
         if !full {
             break;
         }

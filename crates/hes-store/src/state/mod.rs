@@ -102,13 +102,16 @@ pub trait StateStore: Send + Sync {
         id: &'a MeterId,
     ) -> BoxFuture<'a, Result<Option<MeterRecord>, StoreError>>;
 
-    /// Meters changed after `revision` (every meter for 0), in revision order, at most
-    /// `limit`; and the registry's current revision.
-    fn meters_since(
-        &self,
+    /// Meters changed after `revision` (every meter for 0), in (revision, id) order, at most
+    /// `limit`; with `after_id`, those of `revision` itself whose id comes after it too (the
+    /// next page: one import gives all its meters one revision); and the registry's current
+    /// revision.
+    fn meters_since<'a>(
+        &'a self,
         revision: i64,
+        after_id: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'_, Result<(Vec<StoredMeter>, i64), StoreError>>;
+    ) -> BoxFuture<'a, Result<(Vec<StoredMeter>, i64), StoreError>>;
 
     /// The registry's revision: it grows with every change.
     fn registry_revision(&self) -> BoxFuture<'_, Result<i64, StoreError>>;

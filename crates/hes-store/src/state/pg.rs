@@ -214,11 +214,12 @@ impl StateStore for PgStore {
         })
     }
 
-    fn meters_since(
-        &self,
+    fn meters_since<'a>(
+        &'a self,
         revision: i64,
+        after_id: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'_, Result<(Vec<StoredMeter>, i64), StoreError>> {
+    ) -> BoxFuture<'a, Result<(Vec<StoredMeter>, i64), StoreError>> {
         Box::pin(async move {
             let mut client = self.pool.get().await?;
             // One snapshot: the revision read matches the rows.
@@ -236,9 +237,10 @@ impl StateStore for PgStore {
                 .query(
                     &format!(
                         "SELECT {METER_COLUMNS}, revision FROM meters WHERE revision > $1 \
+                         OR (revision = $1 AND $3::text IS NOT NULL AND id > $3) \
                          ORDER BY revision, id LIMIT $2"
                     ),
-                    &[&revision, &crate::page(limit)],
+                    &[&revision, &crate::page(limit), &after_id],
                 )
                 .await?;
             tx.commit().await?;

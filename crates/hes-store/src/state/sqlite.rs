@@ -227,11 +227,13 @@ impl StateStore for SqliteStore {
         }))
     }
 
-    fn meters_since(
-        &self,
+    fn meters_since<'a>(
+        &'a self,
         revision: i64,
+        after_id: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'_, Result<(Vec<StoredMeter>, i64), StoreError>> {
+    ) -> BoxFuture<'a, Result<(Vec<StoredMeter>, i64), StoreError>> {
+        let after_id = after_id.map(str::to_string);
         Box::pin(self.with(move |c| {
             let tx = c.savepoint()?;
             let current: i64 =
@@ -240,9 +242,10 @@ impl StateStore for SqliteStore {
             {
                 let mut st = tx.prepare_cached(&format!(
                     "SELECT {METER_COLUMNS}, revision FROM meters WHERE revision > ?1 \
+                     OR (revision = ?1 AND ?3 IS NOT NULL AND id > ?3) \
                      ORDER BY revision, id LIMIT ?2"
                 ))?;
-                let mut rows = st.query(params![revision, crate::page(limit)])?;
+                let mut rows = st.query(params![revision, crate::page(limit), after_id])?;
                 while let Some(r) = rows.next()? {
                     out.push(StoredMeter {
                         record: meter_from_row(r)?,
