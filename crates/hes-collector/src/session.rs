@@ -35,6 +35,30 @@ pub struct Env {
     pub response_timeout: Duration,
 }
 
+/// The least connect and response timeout for a meter behind a link of this type (the `link`
+/// group a utility's inventory, or the simulator's, gives): a meter behind GPRS, LTE-M,
+/// NB-IoT or PLC answers in seconds, and a timeout made for loopback would cut its sessions
+/// and retry them for nothing.
+pub fn link_timeout_floor(link: Option<&str>) -> Duration {
+    match link {
+        Some("gprs" | "edge" | "3g") => Duration::from_secs(20),
+        Some("lte-m" | "nb-iot" | "plc") => Duration::from_secs(40),
+        _ => Duration::ZERO,
+    }
+}
+
+impl Env {
+    /// The connect and response timeouts for `meter`: the configured ones, no shorter than
+    /// its link needs.
+    pub fn timeouts(&self, meter: &MeterRecord) -> (Duration, Duration) {
+        let floor = link_timeout_floor(meter.group("link"));
+        (
+            self.connect_timeout.max(floor),
+            self.response_timeout.max(floor),
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("{0}")]
@@ -240,9 +264,10 @@ impl MeterSession {
                 challenge(),
             )
             .ok_or_else(|| SessionError::Unexpected("client SAP out of range".into()))?;
-        cfg.response_timeout = env.response_timeout;
+        let (connect, response) = env.timeouts(meter);
+        cfg.response_timeout = response;
         let e = &meter.endpoint;
-        match Connection::connect(&e.host, e.port, cfg, env.connect_timeout).await {
+        match Connection::connect(&e.host, e.port, cfg, connect).await {
             Ok(c) => Ok(c),
             Err(err) => {
                 // Counters spent on a refused attempt are not reused.
@@ -637,9 +662,10 @@ async fn read_counter_inner(env: &Env, meter: &MeterRecord) -> Result<u32, Sessi
             Vec::new(),
         )
         .ok_or_else(|| SessionError::Unexpected("client SAP out of range".into()))?;
-    cfg.response_timeout = env.response_timeout;
+    let (connect, response) = env.timeouts(meter);
+    cfg.response_timeout = response;
     let e = &meter.endpoint;
-    let mut c = Connection::connect(&e.host, e.port, cfg, env.connect_timeout).await?;
+    let mut c = Connection::connect(&e.host, e.port, cfg, connect).await?;
     let r = c.get(attr(1, INVOCATION_COUNTER, 2), None).await?;
     let _ = c.release().await;
     match r {
@@ -669,5 +695,14 @@ mod tests {
         let refused = StoreError::Conflict("key version moved on".into());
         assert!(!SessionError::Registry(RegistryError::Store(refused)).retryable());
         assert!(SessionError::Unexpected("x".into()).retryable());
+    }
+
+    #[test]
+    fn slow_links_get_longer_timeouts_and_loopback_keeps_its_own() {
+        assert_eq!(link_timeout_floor(None), Duration::ZERO);
+        assert_eq!(link_timeout_floor(Some("ideal")), Duration::ZERO);
+        assert_eq!(link_timeout_floor(Some("gprs")), Duration::from_secs(20));
+        assert_eq!(link_timeout_floor(Some("nb-iot")), Duration::from_secs(40));
+        assert!(link_timeout_floor(Some("lte-m")) > link_timeout_floor(Some("gprs")));
     }
 }
