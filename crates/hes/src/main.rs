@@ -64,6 +64,11 @@ enum Command {
     Sim(sim::SimArgs),
 }
 
+/// mimalloc rather than glibc's malloc: the sessions, frames and readings of a collector
+/// allocate and free small blocks from many threads (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logs::init();
