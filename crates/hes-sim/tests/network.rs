@@ -85,11 +85,11 @@ async fn fleet(first: [u8; 4], n: u32, f: impl FnOnce(&mut FleetConfig)) -> Arc<
 
 /// Waits until `f` holds (a generous deadline: the machine may be loaded).
 async fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    hes_testkit::wait_until_async(Duration::from_secs(secs), what, || {
+        std::future::ready(f().then_some(()))
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
