@@ -19,19 +19,18 @@ pub enum EventClass {
     Info,
 }
 
-/// A known event code: its name, class and the code that ends it (if it starts a condition).
+/// A known event code: its class and the code that ends it (if it starts a condition). Its
+/// text for people is the API's (`hes_api::routes::events::describe`), written once there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventCode {
     pub code: u16,
-    pub name: &'static str,
     pub class: EventClass,
     pub ended_by: Option<u16>,
 }
 
-const fn c(code: u16, name: &'static str, class: EventClass, ended_by: Option<u16>) -> EventCode {
+const fn c(code: u16, class: EventClass, ended_by: Option<u16>) -> EventCode {
     EventCode {
         code,
-        name,
         class,
         ended_by,
     }
@@ -39,43 +38,23 @@ const fn c(code: u16, name: &'static str, class: EventClass, ended_by: Option<u1
 
 /// The codes we know, whatever log (or alarm push) they arrive in.
 pub const CODES: &[EventCode] = &[
-    c(1, "power down", EventClass::Warning, Some(2)),
-    c(2, "power up", EventClass::Info, None),
-    c(40, "terminal cover removed", EventClass::Alarm, Some(41)),
-    c(41, "terminal cover closed", EventClass::Info, None),
-    c(
-        42,
-        "strong DC magnetic field detected",
-        EventClass::Alarm,
-        Some(43),
-    ),
-    c(
-        43,
-        "no strong DC magnetic field anymore",
-        EventClass::Info,
-        None,
-    ),
-    c(44, "meter cover removed", EventClass::Alarm, Some(45)),
-    c(45, "meter cover closed", EventClass::Info, None),
-    c(
-        46,
-        "association authentication failure",
-        EventClass::Warning,
-        None,
-    ),
-    c(
-        47,
-        "decryption or authentication failure",
-        EventClass::Warning,
-        None,
-    ),
-    c(48, "replay attack", EventClass::Alarm, None),
-    c(76, "under voltage L1", EventClass::Warning, None),
-    c(77, "under voltage L2", EventClass::Warning, None),
-    c(78, "under voltage L3", EventClass::Warning, None),
-    c(79, "over voltage L1", EventClass::Warning, None),
-    c(80, "over voltage L2", EventClass::Warning, None),
-    c(81, "over voltage L3", EventClass::Warning, None),
+    c(1, EventClass::Warning, Some(2)),
+    c(2, EventClass::Info, None),
+    c(40, EventClass::Alarm, Some(41)),
+    c(41, EventClass::Info, None),
+    c(42, EventClass::Alarm, Some(43)),
+    c(43, EventClass::Info, None),
+    c(44, EventClass::Alarm, Some(45)),
+    c(45, EventClass::Info, None),
+    c(46, EventClass::Warning, None),
+    c(47, EventClass::Warning, None),
+    c(48, EventClass::Alarm, None),
+    c(76, EventClass::Warning, None),
+    c(77, EventClass::Warning, None),
+    c(78, EventClass::Warning, None),
+    c(79, EventClass::Warning, None),
+    c(80, EventClass::Warning, None),
+    c(81, EventClass::Warning, None),
 ];
 
 /// The entry for `code`, if it is one we know.
@@ -149,7 +128,7 @@ mod tests {
         // Every code that starts a condition is ended by a known code.
         for k in CODES {
             if let Some(end) = k.ended_by {
-                assert!(known(end).is_some(), "{}", k.name);
+                assert!(known(end).is_some(), "code {}", k.code);
             }
         }
     }
