@@ -165,11 +165,68 @@ pub async fn fire(
         ::metrics::gauge!(crate::metrics::COLLECTION_JOBS, "schedule" => s.name.clone())
             .set(n as f64);
     }
-    if let Err(e) = sink.deliver(new).await {
-        // In the store but not on the bus: the stale-job sweep sends them again.
+    let delivered = match sink {
+        // The local engine keeps a job until its time without holding anything else back.
+        Sink::Engine(_) => sink.deliver(new).await.map_err(PaceError::from),
+        // On the bus a job waiting for its place in the window would hold back the commits of
+        // its partition, and count against the collector's jobs in flight: the pacer publishes
+        // each when it comes due (those due now at once).
+        Sink::Bus { bus, topic } => pace(&**bus, topic, registry.state().as_ref())
+            .await
+            .map(drop),
+    };
+    if let Err(e) = delivered {
+        // In the store but not on the bus: the pacer, or else the stale-job sweep, sends them.
         tracing::warn!(schedule = %s.name, error = %e, "dispatching a cycle");
     }
     Ok(Some(n))
+}
+
+/// How long before its time a scheduled job's record goes to the jobs topic: enough for the
+/// record to reach a collector, small enough that nothing waits there for long.
+pub const DISPATCH_LEAD_S: i64 = 2;
+
+/// How often the leading scheduler publishes the jobs that came due.
+pub const PACE_EVERY: Duration = Duration::from_secs(1);
+
+/// Jobs published per store query.
+const PACE_PAGE: usize = 2_000;
+
+/// Why pacing stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PaceError {
+    #[error("the store: {0}")]
+    Store(#[from] hes_store::StoreError),
+    #[error("the jobs topic: {0}")]
+    Bus(#[from] hes_bus::BusError),
+}
+
+/// Publishes the scheduled jobs in the store that are due within [`DISPATCH_LEAD_S`] and have
+/// not been published, oldest first, and records them as published. Returns how many. A
+/// crash between the two publishes some again: a collector claims a job in the store before
+/// running it, so a second record of a job taken or finished runs nothing.
+pub async fn pace(
+    bus: &dyn hes_bus::Bus,
+    topic: &str,
+    state: &dyn hes_store::StateStore,
+) -> Result<usize, PaceError> {
+    let mut sent = 0;
+    // Bounded: a page at a time, and no more pages than a million jobs' worth per call.
+    for _ in 0..500 {
+        let now = unix_now();
+        let jobs = state.due_jobs(now + DISPATCH_LEAD_S, PACE_PAGE).await?;
+        if jobs.is_empty() {
+            break;
+        }
+        crate::distributed::dispatch_jobs(bus, topic, &jobs).await?;
+        let ids: Vec<hes_model::JobId> = jobs.iter().map(|j| j.id).collect();
+        state.mark_dispatched(&ids, now).await?;
+        sent += jobs.len();
+        if jobs.len() < PACE_PAGE {
+            break;
+        }
+    }
+    Ok(sent)
 }
 
 /// How late a scheduler that starts (a new leader, schedules read again) still fires a slot
@@ -203,15 +260,32 @@ pub async fn run_into(
         .iter()
         .map(|s| first_due(&s.when, start))
         .collect();
+    let pacing = matches!(sink, Sink::Bus { .. });
     loop {
-        let Some(due) = next.iter().flatten().min().copied() else {
+        let due = next.iter().flatten().min().copied();
+        if due.is_none() && !pacing {
             return;
+        }
+        let to_slot = due.map_or(Duration::MAX, |d| {
+            Duration::from_secs((d - unix_now()).max(0) as u64)
+        });
+        let wait = if pacing {
+            to_slot.min(PACE_EVERY)
+        } else {
+            to_slot
         };
-        let wait = Duration::from_secs((due - unix_now()).max(0) as u64);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
+        if let Sink::Bus { bus, topic } = &sink {
+            if let Err(e) = pace(&**bus, topic, registry.state().as_ref()).await {
+                tracing::warn!(error = %e, "publishing the jobs that came due");
+            }
+        }
+        let Some(due) = due.filter(|d| *d <= unix_now()) else {
+            continue;
+        };
         for (s, n) in schedules.iter().zip(next.iter_mut()) {
             if *n == Some(due) {
                 match fire(s, due, &sink, &registry, &fence).await {

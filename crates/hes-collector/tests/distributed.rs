@@ -302,9 +302,15 @@ async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
         fence.clone(),
         rx,
     ));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while bus.len("sched.jobs") < 2 && std::time::Instant::now() < deadline {
-        bus.changed(Duration::from_millis(200)).await;
+    // Each record goes out when its job comes due (its place in the window), not with the
+    // cycle: a record seen is never early. Waits for one cycle of both meters.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen_at: Vec<i64> = Vec::new();
+    while seen_at.len() < 2 && std::time::Instant::now() < deadline {
+        let n = bus.len("sched.jobs");
+        let now = hes_collector::session::unix_now();
+        seen_at.resize(n, now);
+        bus.changed(Duration::from_millis(100)).await;
     }
     let _ = stop.send(true);
     task.await.unwrap();
@@ -314,6 +320,11 @@ async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
         .iter()
         .map(|r| hes_proto::decode_job_request(&r.payload).unwrap())
         .collect();
+    for (r, seen) in requests.iter().zip(&seen_at) {
+        // Published at most the lead early (one more second: the pacer's clock is in seconds).
+        let earliest = r.not_before_ms / 1000 - hes_collector::schedule::DISPATCH_LEAD_S - 1;
+        assert!(*seen >= earliest, "{r:?} seen at {seen}, before {earliest}");
+    }
     // Only feeder f1 (odd serials), each placed in the 10 s window by its own offset.
     for r in &requests {
         assert!(

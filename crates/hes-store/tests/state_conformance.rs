@@ -539,6 +539,60 @@ async fn leases_fence_and_expire(s: &dyn StateStore) {
     .unwrap();
 }
 
+async fn scheduled_jobs_are_dispatched_when_due(s: &dyn StateStore) {
+    let read = JobKind::ReadLoadProfile { from: None };
+    let at = |m: &str, not_before: i64| NewJob {
+        priority: Priority::Scheduled,
+        requested_by: "scheduler".into(),
+        not_before,
+        ..new_job(m, read.clone(), &format!("lp@{not_before}/{m}"))
+    };
+    let created = s
+        .create_jobs(&[
+            at("m3", 2000),
+            at("m1", 1000),
+            at("m2", 1000),
+            at("m4", 3000),
+        ])
+        .await
+        .unwrap();
+    let id = |m: &str| {
+        created
+            .iter()
+            .find(|(j, _)| j.meter.0 == m)
+            .map(|(j, _)| j.id)
+            .unwrap()
+    };
+    // An on-demand job (due at once, published when created) is never the pacer's.
+    s.create_jobs(&[new_job("m9", JobKind::ReadInstant, "now")])
+        .await
+        .unwrap();
+    assert!(s.due_jobs(999, 100).await.unwrap().is_empty());
+    let due: Vec<_> = s
+        .due_jobs(2000, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(due, [id("m1"), id("m2"), id("m3")], "by time, then id");
+    // Paged: the first of them only; published ones leave the list.
+    assert_eq!(s.due_jobs(2000, 1).await.unwrap()[0].id, id("m1"));
+    s.mark_dispatched(&[id("m1"), id("m2")], 990).await.unwrap();
+    let left: Vec<_> = s
+        .due_jobs(i64::MAX / 2, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(left, [id("m3"), id("m4")]);
+    // A job taken, cancelled or finished before its record went out is not sent any more.
+    assert!(s.cancel_job(id("m4"), 1001).await.unwrap());
+    claimed(s.claim_job(id("m3"), 1002, 0).await.unwrap());
+    assert!(s.due_jobs(i64::MAX / 2, 100).await.unwrap().is_empty());
+}
+
 macro_rules! state_conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -599,4 +653,5 @@ state_conformance!(
     push_counters_accept_each_once,
     jobs_state_machine,
     leases_fence_and_expire,
+    scheduled_jobs_are_dispatched_when_due,
 );

@@ -245,6 +245,17 @@ pub trait StateStore: Send + Sync {
     /// life; to dispatch again.
     fn stale_jobs(&self, before: i64, limit: usize) -> BoxFuture<'_, Result<Vec<Job>, StoreError>>;
 
+    /// Queued jobs of scheduled cycles (`not_before` > 0) whose record was never published and
+    /// that are due at or before `until`, in (`not_before`, id) order, at most `limit`.
+    fn due_jobs(&self, until: i64, limit: usize) -> BoxFuture<'_, Result<Vec<Job>, StoreError>>;
+
+    /// Records that the records of `ids` were published (they leave [`Self::due_jobs`]).
+    fn mark_dispatched<'a>(
+        &'a self,
+        ids: &'a [JobId],
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// Deletes final jobs finished before `before`; returns how many.
     fn prune_jobs(&self, before: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
 

@@ -685,6 +685,42 @@ impl StateStore for PgStore {
         })
     }
 
+    fn due_jobs(&self, until: i64, limit: usize) -> BoxFuture<'_, Result<Vec<Job>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let st = client
+                .prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE dispatched_at IS NULL \
+                     AND state = 'queued' AND not_before > 0 AND not_before <= $1 \
+                     ORDER BY not_before, id LIMIT $2"
+                ))
+                .await?;
+            let rows = client.query(&st, &[&until, &crate::page(limit)]).await?;
+            rows.iter().map(job_from_row).collect()
+        })
+    }
+
+    fn mark_dispatched<'a>(
+        &'a self,
+        ids: &'a [JobId],
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let ids = ids
+                .iter()
+                .map(|&i| job_id(i))
+                .collect::<Result<Vec<i64>, _>>()?;
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "UPDATE jobs SET dispatched_at = $2 WHERE id = ANY($1)",
+                    &[&ids, &now],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
     fn prune_jobs(&self, before: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let client = self.pool.get().await?;

@@ -648,6 +648,42 @@ impl StateStore for SqliteStore {
         }))
     }
 
+    fn due_jobs(&self, until: i64, limit: usize) -> BoxFuture<'_, Result<Vec<Job>, StoreError>> {
+        Box::pin(self.with(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE dispatched_at IS NULL \
+                 AND state = 'queued' AND not_before > 0 AND not_before <= ?1 \
+                 ORDER BY not_before, id LIMIT ?2"
+            ))?;
+            let mut rows = st.query(params![until, crate::page(limit)])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(job_from_row(r)?);
+            }
+            Ok(out)
+        }))
+    }
+
+    fn mark_dispatched<'a>(
+        &'a self,
+        ids: &'a [JobId],
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let ids = ids.to_vec();
+        Box::pin(self.with(move |c| {
+            let tx = c.savepoint()?;
+            {
+                let mut st =
+                    tx.prepare_cached("UPDATE jobs SET dispatched_at = ?2 WHERE id = ?1")?;
+                for id in ids {
+                    st.execute(params![job_id(id)?, now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        }))
+    }
+
     fn prune_jobs(&self, before: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(self.with(move |c| {
             Ok(c.exec_cached(
