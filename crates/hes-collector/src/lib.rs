@@ -5,6 +5,7 @@ pub use hes_bus as bus;
 pub mod commands;
 pub mod counters;
 pub mod distributed;
+pub mod gaps;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;

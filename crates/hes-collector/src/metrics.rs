@@ -17,6 +17,7 @@ pub const BYTES_RECEIVED: &str = "hes_collector_received_bytes_total";
 pub const COUNTER_RESYNCS: &str = "hes_collector_counter_resyncs_total";
 pub const JOBS_FINISHED: &str = "hes_collector_jobs_finished_total";
 pub const JOB_RETRIES: &str = "hes_collector_job_retries_total";
+pub const PUSH_GAPS: &str = "hes_push_gaps_filled_total";
 pub const JOBS_IN_FLIGHT: &str = "hes_collector_jobs_in_flight";
 pub const JOB_REQUESTS: &str = "hes_collector_job_requests_total";
 pub const CELL_SESSIONS: &str = "hes_collector_cell_sessions";
@@ -42,6 +43,10 @@ pub fn describe() {
         "Meter sessions from connect to release, by outcome."
     );
     describe_gauge!(SESSIONS_OPEN, "Meter sessions open now.");
+    describe_counter!(
+        PUSH_GAPS,
+        "Meters whose push of an interval never came, read by pull instead."
+    );
     describe_histogram!(
         STEP_DURATION,
         Unit::Seconds,

@@ -395,6 +395,24 @@ async fn decode_and_publish(
     publish_events(shared.bus.as_ref(), &events)
         .await
         .map_err(|e| Reject::Bus(e.to_string()))?;
+    // An interval push on the bus: the meter has this interval (`crate::gaps` reads by pull the
+    // ones that never come). A meter clock far ahead is not taken as the meter's progress.
+    if let Some(time) = readings
+        .iter()
+        .find(|r| r.class_id == 3)
+        .map(|r| r.time)
+        .filter(|&t| t <= unix_now() + crate::gaps::FUTURE_TOLERANCE_S)
+    {
+        if let Err(e) = shared
+            .registry
+            .state()
+            .note_pushed_interval(&record.id, time)
+            .await
+        {
+            // Published already: at worst the interval is read again by pull.
+            tracing::warn!(meter = %record.id, error = %e, "noting a pushed interval");
+        }
+    }
     Ok((readings.len(), events.len()))
 }
 

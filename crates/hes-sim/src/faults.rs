@@ -31,10 +31,13 @@ pub struct Faults {
     /// After the first block of a long answer the meter answers nothing more, ever, and keeps
     /// the connection open.
     pub stall_mid_block: bool,
+    /// The meter's interval pushes are lost on the way (sent, never delivered): the data stays
+    /// in its load profile for the head-end to read by pull. Alarms still arrive.
+    pub lose_pushes: bool,
 }
 
 /// The faults that are on or off, by name (for `hes sim --fault NAME=SHARE`).
-pub const SWITCHES: [&str; 7] = [
+pub const SWITCHES: [&str; 8] = [
     "refused",
     "drop_mid_block",
     "corrupt_frame",
@@ -42,6 +45,7 @@ pub const SWITCHES: [&str; 7] = [
     "trickle",
     "stall_mid_block",
     "slow",
+    "lose_pushes",
 ];
 
 impl Faults {
@@ -56,6 +60,7 @@ impl Faults {
             "trickle" => f.trickle = true,
             "stall_mid_block" => f.stall_mid_block = true,
             "slow" => f.slow_ms = 1000,
+            "lose_pushes" => f.lose_pushes = true,
             _ => return None,
         }
         Some(f)

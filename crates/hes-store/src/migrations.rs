@@ -43,6 +43,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         name: "job_dispatch",
         sql: include_str!("../migrations/pg/0008_job_dispatch.sql"),
     },
+    Migration {
+        version: 9,
+        name: "push_intervals",
+        sql: include_str!("../migrations/pg/0009_push_intervals.sql"),
+    },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {
         version: 100,
@@ -82,6 +87,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "job_dispatch",
         sql: include_str!("../migrations/sqlite/0007_job_dispatch.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "push_intervals",
+        sql: include_str!("../migrations/sqlite/0008_push_intervals.sql"),
     },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {

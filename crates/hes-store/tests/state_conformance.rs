@@ -593,6 +593,34 @@ async fn scheduled_jobs_are_dispatched_when_due(s: &dyn StateStore) {
     assert!(s.due_jobs(i64::MAX / 2, 100).await.unwrap().is_empty());
 }
 
+async fn pushed_intervals_show_the_meters_that_missed_one(s: &dyn StateStore) {
+    let (a, b, c) = (MeterId::from("a"), MeterId::from("b"), MeterId::from("c"));
+    // No push accepted yet: nothing to note.
+    s.note_pushed_interval(&a, 900).await.unwrap();
+    assert_eq!(s.newest_pushed_interval(i64::MAX).await.unwrap(), None);
+    for (m, ic) in [(&a, 1), (&b, 1), (&c, 1)] {
+        assert!(s.accept_push_counter(m, ic).await.unwrap());
+    }
+    s.note_pushed_interval(&a, 1800).await.unwrap();
+    s.note_pushed_interval(&b, 900).await.unwrap();
+    s.note_pushed_interval(&c, 1800).await.unwrap();
+    // An older interval arriving late does not move a meter back.
+    s.note_pushed_interval(&a, 900).await.unwrap();
+    assert_eq!(
+        s.newest_pushed_interval(i64::MAX).await.unwrap(),
+        Some(1800)
+    );
+    // A meter whose clock is ahead is not the fleet's boundary.
+    s.note_pushed_interval(&c, 99_000).await.unwrap();
+    assert_eq!(s.newest_pushed_interval(2000).await.unwrap(), Some(1800));
+    assert_eq!(
+        s.push_gaps(1800, 0, 10).await.unwrap(),
+        vec![(b.clone(), 900)]
+    );
+    // Outside the look-back: forgotten (that meter stopped pushing altogether).
+    assert!(s.push_gaps(1800, 901, 10).await.unwrap().is_empty());
+}
+
 macro_rules! state_conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -654,4 +682,5 @@ state_conformance!(
     jobs_state_machine,
     leases_fence_and_expire,
     scheduled_jobs_are_dispatched_when_due,
+    pushed_intervals_show_the_meters_that_missed_one,
 );

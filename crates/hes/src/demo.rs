@@ -280,6 +280,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .collect();
     let created = registry.state().create_jobs(&first_reads).await?;
     engine.enqueue_created(created.into_iter().map(|(j, _)| j).collect());
+    // Intervals whose push never came are read by pull (once meter time has caught up and a
+    // boundary stays the newest for the grace time).
+    tokio::spawn(hes_collector::gaps::fill_push_gaps(
+        registry.clone(),
+        schedule::Sink::Engine(engine.clone()),
+        hes_collector::gaps::GapConfig::default(),
+        rx.clone(),
+    ));
     tokio::spawn(schedule::run(
         schedules,
         engine.clone(),

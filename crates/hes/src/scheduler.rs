@@ -77,6 +77,13 @@ pub async fn lead(
                         lease: SCHEDULER_LEASE.to_string(),
                         token,
                     };
+                    // Pushes that never came are read by pull, by the leader only.
+                    tokio::spawn(hes_collector::gaps::fill_push_gaps(
+                        registry.clone(),
+                        sink.clone(),
+                        hes_collector::gaps::GapConfig::default(),
+                        rx.clone(),
+                    ));
                     let task = tokio::spawn(crate::http::run_api_schedules(
                         accounts_at.clone(),
                         sink.clone(),

@@ -141,6 +141,16 @@ pub(super) async fn send(
         if m.faults.refused || (!m.powered() && !last_gasp) {
             return;
         }
+        if m.faults.lose_pushes && matches!(kind, PushKind::Interval(_)) {
+            drop(m);
+            tracing::info!(meter = %cell.spec.id(), ?kind, "push lost (fault lose_pushes)");
+            shared.stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
+            cell.link
+                .log
+                .pushes_given_up
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let retry = m.push_retry(matches!(kind, PushKind::Alarm { .. }));
         match m.push_frame(kind, PUSH_WPORT) {
             Some(f) => (f, retry),

@@ -179,6 +179,29 @@ pub trait StateStore: Send + Sync {
         ic: u32,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// Notes that `meter` pushed its interval at `time` (meter time, Unix seconds); the newest
+    /// one is kept. A meter without a push counter yet (no push accepted) is left alone.
+    fn note_pushed_interval<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        time: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The newest interval any meter pushed that is at most `at_most`.
+    fn newest_pushed_interval(
+        &self,
+        at_most: i64,
+    ) -> BoxFuture<'_, Result<Option<i64>, StoreError>>;
+
+    /// Meters whose newest pushed interval is in `since..before`: they pushed lately but not
+    /// the interval at `before`. Each with its newest, oldest first, at most `limit`.
+    fn push_gaps(
+        &self,
+        before: i64,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(MeterId, i64)>, StoreError>>;
+
     // ---- jobs ----
 
     /// Creates jobs (in one transaction), each queued; a read for a meter and kind that has

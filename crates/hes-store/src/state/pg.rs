@@ -437,6 +437,62 @@ impl StateStore for PgStore {
         })
     }
 
+    fn note_pushed_interval<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        time: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "UPDATE push_counters SET last_interval = $2 WHERE meter = $1 \
+                     AND (last_interval IS NULL OR last_interval < $2)",
+                    &[&meter.0, &time],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn newest_pushed_interval(
+        &self,
+        at_most: i64,
+    ) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let row = client
+                .query_one(
+                    "SELECT max(last_interval) FROM push_counters WHERE last_interval <= $1",
+                    &[&at_most],
+                )
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    fn push_gaps(
+        &self,
+        before: i64,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(MeterId, i64)>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT meter, last_interval FROM push_counters \
+                     WHERE last_interval >= $2 AND last_interval < $1 \
+                     ORDER BY last_interval, meter LIMIT $3",
+                    &[&before, &since, &crate::page(limit)],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| Ok((MeterId(r.try_get(0)?), r.try_get(1)?)))
+                .collect()
+        })
+    }
+
     fn create_jobs<'a>(
         &'a self,
         jobs: &'a [NewJob],

@@ -421,6 +421,55 @@ impl StateStore for SqliteStore {
         }))
     }
 
+    fn note_pushed_interval<'a>(
+        &'a self,
+        meter: &'a MeterId,
+        time: i64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let meter = meter.0.clone();
+        Box::pin(self.with(move |c| {
+            c.exec_cached(
+                "UPDATE push_counters SET last_interval = ?2 WHERE meter = ?1 \
+                 AND (last_interval IS NULL OR last_interval < ?2)",
+                params![meter, time],
+            )?;
+            Ok(())
+        }))
+    }
+
+    fn newest_pushed_interval(
+        &self,
+        at_most: i64,
+    ) -> BoxFuture<'_, Result<Option<i64>, StoreError>> {
+        Box::pin(self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT max(last_interval) FROM push_counters WHERE last_interval <= ?1",
+            )?;
+            Ok(st.query_row(params![at_most], |r| r.get(0))?)
+        }))
+    }
+
+    fn push_gaps(
+        &self,
+        before: i64,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(MeterId, i64)>, StoreError>> {
+        Box::pin(self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT meter, last_interval FROM push_counters \
+                 WHERE last_interval >= ?2 AND last_interval < ?1 \
+                 ORDER BY last_interval, meter LIMIT ?3",
+            )?;
+            let mut rows = st.query(params![before, since, crate::page(limit)])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push((MeterId(r.get(0)?), r.get(1)?));
+            }
+            Ok(out)
+        }))
+    }
+
     fn create_jobs<'a>(
         &'a self,
         jobs: &'a [NewJob],
