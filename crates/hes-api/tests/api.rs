@@ -1096,17 +1096,23 @@ async fn detail_has_latest_values_and_online_state() {
 async fn schedules_and_operations_endpoints() {
     let fx = fixture().await;
     let admin = fx.login("admin").await;
-    let s = json!({"name": "lp-cell-1", "group": "cell=cell-1", "read": "load_profile", "cron": "*/15 * * * *", "window_s": 600});
+    let s = json!({"name": "lp-cell-1", "group": "cell=cell-1", "read": "load_profile", "cron": "*/15 * * * *", "window_s": 600, "deadline_s": 3600});
     let r = fx
         .call(Method::POST, "/api/v1/schedules", Some(&admin), Some(s))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let bad = json!({"name": "x", "read": "load_profile", "cron": "61 * * * *"});
-    assert_problem(
-        &fx.call(Method::POST, "/api/v1/schedules", Some(&admin), Some(bad))
-            .await,
-        400,
-    );
+    for bad in [
+        json!({"name": "x", "read": "load_profile", "cron": "61 * * * *"}),
+        // A deadline before the window's end, or beyond a week.
+        json!({"name": "x", "read": "load_profile", "cron": "0 * * * *", "window_s": 600, "deadline_s": 599}),
+        json!({"name": "x", "read": "load_profile", "cron": "0 * * * *", "deadline_s": 7 * 86_400 + 1}),
+    ] {
+        assert_problem(
+            &fx.call(Method::POST, "/api/v1/schedules", Some(&admin), Some(bad))
+                .await,
+            400,
+        );
+    }
     let l = fx
         .call(Method::GET, "/api/v1/schedules", Some(&admin), None)
         .await
@@ -1122,6 +1128,8 @@ async fn schedules_and_operations_endpoints() {
         hes_model::JobKind::ReadLoadProfile { from: None }
     );
     assert_eq!(run[0].window_s, 600);
+    assert_eq!(run[0].deadline_s, Some(3600));
+    assert_eq!(run[0].deadline(1_000_000), 1_003_600);
     assert!(matches!(run[0].when, hes_model::schedule::When::Cron(_)));
     // Run now: an operator queues the schedule's read for each of its meters (cell-1 holds
     // meters 1 to 3); a viewer may not; an unknown schedule is 404.

@@ -2,6 +2,7 @@
 //! requests queued on a local engine or sent to the jobs topic. The schedules themselves (and
 //! their cron expressions) are `hes_model::schedule`'s, re-exported here under their old names.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,45 +10,64 @@ use hes_model::{JobRequest, MeterId, Priority};
 use hes_store::NewJob;
 use rand::Rng;
 
-pub use hes_model::schedule::{Cron, CronError, Schedule, When};
+pub use hes_model::schedule::{Cron, CronError, PlanMeter, Schedule, When};
 
 use crate::jobs::Engine;
 use crate::registry::Registry;
 use crate::session::unix_now;
 
 /// What running a schedule takes beyond the schedule: the registry that says which meters are
-/// in its group.
+/// in its group, their links and cells.
 pub trait ScheduleExt {
     /// The meters of this schedule.
     fn meters(&self, registry: &Registry) -> Vec<MeterId>;
-    /// One cycle starting at `start` (Unix seconds) as job requests: each meter at its place in
-    /// the window, plus jitter (`not_before_ms`).
-    fn cycle_requests(&self, registry: &Registry, start: i64) -> Vec<JobRequest>;
+    /// One cycle starting at `start` (Unix seconds) as job requests, in the order of the plan
+    /// ([`Schedule::plan`]: the meters in `failed_last` first, then the slowest links, the cells
+    /// taken in turn, spread evenly over the window), plus jitter (`not_before_ms`).
+    fn cycle_requests(
+        &self,
+        registry: &Registry,
+        start: i64,
+        failed_last: &HashSet<MeterId>,
+    ) -> Vec<JobRequest>;
     /// One cycle starting at `start` as jobs to create in the store.
-    fn cycle_jobs(&self, registry: &Registry, start: i64, max_attempts: u32) -> Vec<NewJob>;
+    fn cycle_jobs(
+        &self,
+        registry: &Registry,
+        start: i64,
+        max_attempts: u32,
+        failed_last: &HashSet<MeterId>,
+    ) -> Vec<NewJob>;
 }
 
 impl ScheduleExt for Schedule {
     /// The meters of this schedule.
     fn meters(&self, registry: &Registry) -> Vec<MeterId> {
-        let (k, v) = self
-            .group
-            .as_ref()
-            .map_or(("", ""), |(k, v)| (k.as_str(), v.as_str()));
-        registry
-            .in_group(k, v)
+        records(self, registry)
             .into_iter()
             .map(|m| m.id.clone())
             .collect()
     }
 
-    /// One cycle starting at `start` (Unix seconds) as job requests: each meter at its place in
-    /// the window, plus jitter (`not_before_ms`).
-    fn cycle_requests(&self, registry: &Registry, start: i64) -> Vec<JobRequest> {
+    fn cycle_requests(
+        &self,
+        registry: &Registry,
+        start: i64,
+        failed_last: &HashSet<MeterId>,
+    ) -> Vec<JobRequest> {
+        let meters: Vec<PlanMeter> = records(self, registry)
+            .iter()
+            .map(|m| PlanMeter {
+                id: m.id.clone(),
+                link: m.group("link").map(str::to_string),
+                cell: m.group("cell").map(str::to_string),
+                failed_last: failed_last.contains(&m.id),
+            })
+            .collect();
         let mut rng = rand::thread_rng();
-        self.meters(registry)
+        self.plan(&meters)
             .into_iter()
-            .map(|meter| {
+            .map(|(meter, offset)| {
                 let jitter = if self.jitter_s > 0 {
                     rng.gen_range(0..=self.jitter_s * 1000)
                 } else {
@@ -55,7 +75,7 @@ impl ScheduleExt for Schedule {
                 };
                 JobRequest {
                     request: format!("{}@{start}/{}", self.name, meter.0),
-                    not_before_ms: (start + self.offset(&meter)) * 1000 + jitter,
+                    not_before_ms: (start + offset) * 1000 + jitter,
                     meter,
                     kind: self.read.clone(),
                     priority: Priority::Scheduled,
@@ -66,9 +86,14 @@ impl ScheduleExt for Schedule {
             .collect()
     }
 
-    /// One cycle starting at `start` as jobs to create in the store.
-    fn cycle_jobs(&self, registry: &Registry, start: i64, max_attempts: u32) -> Vec<NewJob> {
-        self.cycle_requests(registry, start)
+    fn cycle_jobs(
+        &self,
+        registry: &Registry,
+        start: i64,
+        max_attempts: u32,
+        failed_last: &HashSet<MeterId>,
+    ) -> Vec<NewJob> {
+        self.cycle_requests(registry, start, failed_last)
             .into_iter()
             .map(|r| NewJob {
                 meter: r.meter,
@@ -81,6 +106,15 @@ impl ScheduleExt for Schedule {
             })
             .collect()
     }
+}
+
+/// The registry's records of the meters in `s`'s group.
+fn records(s: &Schedule, registry: &Registry) -> Vec<Arc<hes_model::meter::MeterRecord>> {
+    let (k, v) = s
+        .group
+        .as_ref()
+        .map_or(("", ""), |(k, v)| (k.as_str(), v.as_str()));
+    registry.in_group(k, v)
 }
 
 /// Where a scheduler puts a cycle's jobs once they are in the store.
@@ -140,7 +174,19 @@ pub async fn fire(
     registry: &Registry,
     fence: &Fence,
 ) -> Result<Option<usize>, hes_store::StoreError> {
-    let jobs = s.cycle_jobs(registry, due, MAX_ATTEMPTS);
+    // The meters whose read failed in the schedule's last day go first.
+    let failed: HashSet<MeterId> = match registry
+        .state()
+        .failed_requests(&format!("{}@", s.name), due - 86_400, 1_000_000)
+        .await
+    {
+        Ok(v) => v.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(schedule = %s.name, error = %e, "reading last cycle's failures");
+            HashSet::new()
+        }
+    };
+    let jobs = s.cycle_jobs(registry, due, MAX_ATTEMPTS, &failed);
     let Some(created) = registry
         .state()
         .fire_slot(&fence.lease, fence.token, &s.name, due, &jobs)
@@ -153,11 +199,9 @@ pub async fn fire(
         .filter_map(|(j, new)| new.then_some(j))
         .collect();
     let n = new.len();
-    // The cycle's deadline: its window's end, when the last job is due to start. An alert
+    // The cycle's deadline (by default its window's end, when the last job is due). An alert
     // compares it with the open jobs over the rate they finish at (deploy/prometheus/).
-    let deadline = due
-        .saturating_add(s.window_s.max(0))
-        .saturating_add(s.jitter_s.max(0));
+    let deadline = s.deadline(due);
     #[allow(clippy::cast_precision_loss)]
     {
         ::metrics::gauge!(crate::metrics::COLLECTION_DEADLINE, "schedule" => s.name.clone())

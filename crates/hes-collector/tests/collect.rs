@@ -459,6 +459,7 @@ async fn schedules_read_each_meter_once_per_cycle_within_the_window() {
         when: When::Every(2),
         window_s: 1,
         jitter_s: 0,
+        deadline_s: None,
     };
     // Cell 1 holds serials 4..=7.
     assert_eq!(s.meters(&rig.registry).len(), 4);

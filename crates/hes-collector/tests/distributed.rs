@@ -279,6 +279,7 @@ async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
         when: When::Every(1),
         window_s: 10,
         jitter_s: 0,
+        deadline_s: None,
     };
     let (stop, rx) = tokio::sync::watch::channel(false);
     let token = registry
@@ -333,10 +334,18 @@ async fn a_schedule_dispatches_its_cycles_on_the_jobs_topic() {
         );
         assert_eq!(r.requested_by, "scheduler");
         assert_eq!(r.kind, JobKind::ReadLoadProfile { from: None });
-        let start_ms = r.not_before_ms - schedule.offset(&r.meter) * 1000;
-        assert_eq!(start_ms % 1000, 0, "{r:?}");
         // Each request names its job's row in the store, where every node sees it.
         let job = registry.state().job(r.job).await.unwrap().unwrap();
+        // The cycle's start is in the job's request (`name@start/meter`); the read is placed
+        // within the 10 s window after it.
+        let start: i64 = r
+            .request
+            .strip_prefix("lp@")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{r:?}"));
+        let offset_ms = r.not_before_ms - start * 1000;
+        assert!((0..10_000).contains(&offset_ms), "{r:?} at {offset_ms} ms");
         assert_eq!(
             (job.meter.clone(), job.requested_by.as_str()),
             (r.meter.clone(), "scheduler")

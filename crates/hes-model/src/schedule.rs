@@ -88,27 +88,111 @@ pub struct Schedule {
     pub window_s: i64,
     /// Up to this many random seconds on top.
     pub jitter_s: i64,
+    /// Seconds after a cycle's start by which its reads are due (`None`: the window's end
+    /// plus the jitter). Reported as the cycle's deadline; the plan puts the meters that need
+    /// the most time first.
+    pub deadline_s: Option<i64>,
+}
+
+/// What the plan of a cycle knows about one meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanMeter {
+    pub id: MeterId,
+    /// Its link class (the registry's `link` group: gprs, lte-m, nb-iot, plc...).
+    pub link: Option<String>,
+    /// Its radio cell or concentrator (the registry's `cell` group).
+    pub cell: Option<String>,
+    /// Its last scheduled read failed.
+    pub failed_last: bool,
+}
+
+/// How much time a read over a link class takes, slowest first (a rank, not seconds).
+fn link_rank(link: Option<&str>) -> u8 {
+    match link {
+        Some("nb-iot" | "plc") => 3,
+        Some("lte-m") => 2,
+        Some("gprs" | "edge" | "3g") => 1,
+        _ => 0,
+    }
 }
 
 impl Schedule {
-    /// Where in the window `meter` starts: fixed per meter and schedule.
-    pub fn offset(&self, meter: &MeterId) -> i64 {
-        if self.window_s <= 0 {
-            return 0;
+    /// When a cycle starting at `start` is due to be done.
+    pub fn deadline(&self, start: i64) -> i64 {
+        start.saturating_add(
+            self.deadline_s
+                .unwrap_or_else(|| self.window_s.max(0).saturating_add(self.jitter_s.max(0))),
+        )
+    }
+
+    /// Each meter's place in the window (seconds from the cycle's start), in the order they
+    /// go: the meters whose last read failed first (their retries get the most time before
+    /// the deadline), then the slowest links, and within that the cells taken in turn so that
+    /// neighbours in time are in different cells; the places are spread evenly over the
+    /// window. Deterministic: the same fleet gets the same plan.
+    pub fn plan(&self, meters: &[PlanMeter]) -> Vec<(MeterId, i64)> {
+        use std::collections::BTreeMap;
+        // Per (failed, link rank): cells, each with its meters in hash order.
+        type Cells<'a> = BTreeMap<&'a str, Vec<(i64, &'a MeterId)>>;
+        let mut classes: BTreeMap<(std::cmp::Reverse<bool>, std::cmp::Reverse<u8>), Cells<'_>> =
+            BTreeMap::new();
+        for m in meters {
+            let class = (
+                std::cmp::Reverse(m.failed_last),
+                std::cmp::Reverse(link_rank(m.link.as_deref())),
+            );
+            classes
+                .entry(class)
+                .or_default()
+                .entry(m.cell.as_deref().unwrap_or(""))
+                .or_default()
+                .push((self.hash(&m.id), &m.id));
         }
+        let mut order: Vec<&MeterId> = Vec::with_capacity(meters.len());
+        for cells in classes.into_values() {
+            let mut queues: Vec<std::vec::IntoIter<(i64, &MeterId)>> = cells
+                .into_values()
+                .map(|mut v| {
+                    v.sort_unstable();
+                    v.into_iter()
+                })
+                .collect();
+            // Round robin over the cells.
+            loop {
+                let before = order.len();
+                for q in &mut queues {
+                    if let Some((_, id)) = q.next() {
+                        order.push(id);
+                    }
+                }
+                if order.len() == before {
+                    break;
+                }
+            }
+        }
+        let n = order.len().max(1) as i64;
+        let window = self.window_s.max(0);
+        order
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), (i as i64).saturating_mul(window) / n))
+            .collect()
+    }
+
+    fn hash(&self, meter: &MeterId) -> i64 {
         // FNV-1a over the schedule name and the meter id.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in self.name.bytes().chain([0]).chain(meter.0.bytes()) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01B3);
         }
-        (h % self.window_s as u64) as i64
+        (h >> 1) as i64
     }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     fn at(y: i64, mo: u8, d: u8, h: i64, mi: i64) -> i64 {
@@ -187,25 +271,52 @@ mod tests {
     }
 
     #[test]
-    fn meters_spread_over_the_window_at_fixed_places() {
+    fn a_plan_puts_failures_and_slow_links_first_spreads_cells_and_the_window() {
         let s = Schedule {
             name: "lp".into(),
             group: None,
             read: JobKind::ReadLoadProfile { from: None },
             when: When::Every(86_400),
-            window_s: 3600,
+            window_s: 4 * 3600,
             jitter_s: 0,
+            deadline_s: Some(6 * 3600),
         };
-        let offsets: Vec<i64> = (0..1000)
-            .map(|i| s.offset(&MeterId(format!("MTR{i:08}"))))
+        assert_eq!(s.deadline(1000), 1000 + 6 * 3600);
+        let meters: Vec<PlanMeter> = (0..400)
+            .map(|i| PlanMeter {
+                id: MeterId(format!("MTR{i:05}")),
+                link: Some(["lan", "gprs", "nb-iot", "lan"][i % 4].to_string()),
+                cell: Some(format!("cell-{}", i % 10)),
+                failed_last: i % 50 == 0,
+            })
             .collect();
-        assert!(offsets.iter().all(|o| (0..3600).contains(o)));
-        // Spread: every quarter of the window gets a fair share.
-        for q in 0..4 {
-            let n = offsets.iter().filter(|o| **o / 900 == q).count();
-            assert!((180..320).contains(&n), "quarter {q}: {n}");
+        let plan = s.plan(&meters);
+        assert_eq!(plan.len(), 400);
+        let of = |id: &MeterId| meters.iter().find(|m| &m.id == id).unwrap();
+        // Order: the 8 failed ones, then nb-iot, then gprs, then the rest.
+        let ranks: Vec<(bool, u8)> = plan
+            .iter()
+            .map(|(id, _)| {
+                let m = of(id);
+                (m.failed_last, link_rank(m.link.as_deref()))
+            })
+            .collect();
+        assert!(ranks[..8].iter().all(|r| r.0), "{:?}", &ranks[..8]);
+        let after: Vec<u8> = ranks[8..].iter().map(|r| r.1).collect();
+        assert!(after.windows(2).all(|w| w[0] >= w[1]), "slowest first");
+        // Evenly over the window, one meter per 36 s, each place once.
+        let offsets: Vec<i64> = plan.iter().map(|(_, o)| *o).collect();
+        assert!(offsets.windows(2).all(|w| w[1] - w[0] == 36), "{offsets:?}");
+        assert_eq!(offsets[0], 0);
+        // Neighbours in time are in different cells (within a class of more than one cell).
+        for w in plan[8..].windows(2) {
+            let (a, b) = (of(&w[0].0), of(&w[1].0));
+            if link_rank(a.link.as_deref()) == link_rank(b.link.as_deref()) {
+                assert_ne!(a.cell, b.cell, "{:?} then {:?}", a.id, b.id);
+            }
         }
-        assert_eq!(s.offset(&"MTR1".into()), s.offset(&"MTR1".into()));
+        // The same fleet, the same plan.
+        assert_eq!(s.plan(&meters), plan);
         assert_eq!(When::Every(900).next_after(1000), Some(1800));
     }
 }

@@ -621,6 +621,56 @@ async fn pushed_intervals_show_the_meters_that_missed_one(s: &dyn StateStore) {
     assert!(s.push_gaps(1800, 901, 10).await.unwrap().is_empty());
 }
 
+async fn failed_reads_of_a_schedule_are_found(s: &dyn StateStore) {
+    let read = JobKind::ReadLoadProfile { from: None };
+    let job = |m: &str, request: &str| NewJob {
+        priority: Priority::Scheduled,
+        requested_by: "scheduler".into(),
+        ..new_job(m, read.clone(), request)
+    };
+    let end = |id, state, at| JobResult {
+        job: id,
+        meter: MeterId::from("x"),
+        kind: JobKind::ReadInstant,
+        state,
+        attempts: 1,
+        started_at: Some(at),
+        finished_at: at,
+        error: (state == JobState::Failed).then(|| "timeout".into()),
+        readings: 0,
+        events: 0,
+        detail: serde_json::Value::Null,
+        requests: Vec::new(),
+    };
+    // m1 failed then succeeded; m2 succeeded then failed; m3 failed on another schedule;
+    // m4 failed (a schedule whose name has LIKE's wildcards in it must not match "lp_x").
+    let run = |m: &'static str, req: &'static str, state, at| async move {
+        let (j, _) = s.create_jobs(&[job(m, req)]).await.unwrap().remove(0);
+        claimed(s.claim_job(j.id, at, 0).await.unwrap());
+        s.finish_job(&end(j.id, state, at)).await.unwrap();
+    };
+    run("m1", "lp@100/m1", JobState::Failed, 110).await;
+    run("m1", "lp@200/m1", JobState::Succeeded, 210).await;
+    run("m2", "lp@100/m2", JobState::Succeeded, 110).await;
+    run("m2", "lp@200/m2", JobState::Failed, 210).await;
+    run("m3", "ev@200/m3", JobState::Failed, 210).await;
+    run("m4", "lpAx@200/m4", JobState::Failed, 210).await;
+    assert_eq!(
+        s.failed_requests("lp@", 0, 10).await.unwrap(),
+        vec![MeterId::from("m2")]
+    );
+    assert_eq!(
+        s.failed_requests("lp_x@", 0, 10).await.unwrap(),
+        Vec::<MeterId>::new()
+    );
+    // Only jobs finished since: m2's failure is older than 211.
+    assert!(s.failed_requests("lp@", 211, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.failed_requests("ev@", 0, 10).await.unwrap(),
+        vec![MeterId::from("m3")]
+    );
+}
+
 macro_rules! state_conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -683,4 +733,5 @@ state_conformance!(
     leases_fence_and_expire,
     scheduled_jobs_are_dispatched_when_due,
     pushed_intervals_show_the_meters_that_missed_one,
+    failed_reads_of_a_schedule_are_found,
 );

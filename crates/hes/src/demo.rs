@@ -248,6 +248,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             when: When::Every(every),
             window_s: every / 2,
             jitter_s: 1,
+            deadline_s: None,
         },
         Schedule {
             name: "events".into(),
@@ -256,6 +257,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             when: When::Every(every * 5),
             window_s: every,
             jitter_s: 1,
+            deadline_s: None,
         },
     ];
     // A first read of profiles and event logs right away, then on schedule.

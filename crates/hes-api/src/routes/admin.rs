@@ -87,6 +87,11 @@ pub struct ScheduleSpec {
     window_s: i64,
     #[serde(default)]
     jitter_s: i64,
+    /// Seconds after a cycle's start by which its reads are due (at least the window's end;
+    /// none: the window's end plus the jitter). The plan puts the meters whose last read failed
+    /// and the slowest links first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deadline_s: Option<i64>,
 }
 
 impl ScheduleSpec {
@@ -115,6 +120,7 @@ impl ScheduleSpec {
             when,
             window_s: self.window_s,
             jitter_s: self.jitter_s,
+            deadline_s: self.deadline_s,
         })
     }
 
@@ -147,6 +153,11 @@ impl ScheduleSpec {
         }
         if !(0..=86_400).contains(&self.window_s) || !(0..=3600).contains(&self.jitter_s) {
             return bad("window_s: 0 to 86400; jitter_s: 0 to 3600");
+        }
+        if let Some(d) = self.deadline_s {
+            if !(self.window_s..=7 * 86_400).contains(&d) {
+                return bad("deadline_s: from the window's end (window_s) to 7 days");
+            }
         }
         Ok(())
     }

@@ -279,6 +279,15 @@ pub trait StateStore: Send + Sync {
         now: i64,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// The meters whose latest job with a request starting `prefix` (a schedule's cycles:
+    /// `"NAME@"`) failed, of those finished at or after `since`; at most `limit`.
+    fn failed_requests<'a>(
+        &'a self,
+        prefix: &'a str,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<MeterId>, StoreError>>;
+
     /// Deletes final jobs finished before `before`; returns how many.
     fn prune_jobs(&self, before: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
 

@@ -777,6 +777,27 @@ impl StateStore for PgStore {
         })
     }
 
+    fn failed_requests<'a>(
+        &'a self,
+        prefix: &'a str,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<MeterId>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT meter FROM (SELECT DISTINCT ON (meter) meter, state FROM jobs \
+                     WHERE finished_at >= $2 AND left(requests, length($1) + 2) = '[\"' || $1 \
+                     ORDER BY meter, id DESC) latest WHERE state = 'failed' \
+                     ORDER BY meter LIMIT $3",
+                    &[&prefix, &since, &crate::page(limit)],
+                )
+                .await?;
+            rows.iter().map(|r| Ok(MeterId(r.try_get(0)?))).collect()
+        })
+    }
+
     fn prune_jobs(&self, before: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let client = self.pool.get().await?;

@@ -733,6 +733,31 @@ impl StateStore for SqliteStore {
         }))
     }
 
+    fn failed_requests<'a>(
+        &'a self,
+        prefix: &'a str,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<MeterId>, StoreError>> {
+        let prefix = prefix.to_string();
+        Box::pin(self.with(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT meter FROM jobs j WHERE state = 'failed' AND finished_at >= ?2 \
+                 AND substr(requests, 1, length(?1) + 2) = '[\"' || ?1 \
+                 AND id = (SELECT max(id) FROM jobs k WHERE k.meter = j.meter \
+                   AND k.finished_at >= ?2 \
+                   AND substr(k.requests, 1, length(?1) + 2) = '[\"' || ?1) \
+                 ORDER BY meter LIMIT ?3",
+            )?;
+            let mut rows = st.query(params![prefix, since, crate::page(limit)])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(MeterId(r.get(0)?));
+            }
+            Ok(out)
+        }))
+    }
+
     fn prune_jobs(&self, before: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(self.with(move |c| {
             Ok(c.exec_cached(
