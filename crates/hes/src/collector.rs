@@ -67,7 +67,7 @@ pub struct CollectorArgs {
     #[arg(long, env = "HES_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Replication factor of the topics this collector creates.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "HES_KAFKA_REPLICATION", default_value_t = 1)]
     pub replication: i32,
     /// Every collector setting from a node configuration (`hes serve`): overrides the flags.
     #[arg(skip)]
