@@ -177,12 +177,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
-    let cache: Option<Arc<dyn hes_cache::Cache>> = match (
-        wants_store,
-        required(&cfg.redis_url, "Redis URL", "HES_REDIS_URL"),
-    ) {
-        (true, Ok(u)) => Some(Arc::new(
-            hes_cache::RedisCache::connect(&u, &format!("hes:{}", cfg.kafka.namespace)).await?,
+    let redis = hes_cache::RedisTarget::from_parts(
+        &cfg.redis_url,
+        &cfg.redis_sentinels,
+        &cfg.redis_master_name,
+    )?;
+    let cache: Option<Arc<dyn hes_cache::Cache>> = match (wants_store, redis) {
+        (true, Some(target)) => Some(Arc::new(
+            hes_cache::RedisCache::connect_to(&target, &format!("hes:{}", cfg.kafka.namespace))
+                .await?,
         )),
         _ => None,
     };
