@@ -235,6 +235,7 @@ impl RedisLink {
             let r = match req {
                 Request::Cmd(c) => c.query_async(&mut con).await,
                 Request::Pipe(p) => p.query_async(&mut con).await,
+                Request::Script(s) => s.invoke_async(&mut con).await,
             };
             let e = match r {
                 Err(e) if self.inner.sentinel.is_some() && master_lost(&e) => e,
@@ -266,6 +267,8 @@ impl RedisLink {
 pub enum Request<'a> {
     Cmd(&'a redis::Cmd),
     Pipe(&'a redis::Pipeline),
+    /// `EVALSHA`, loading the script when Redis does not have it (a new master has none).
+    Script(&'a redis::ScriptInvocation<'a>),
 }
 
 impl std::fmt::Debug for Request<'_> {
@@ -273,6 +276,7 @@ impl std::fmt::Debug for Request<'_> {
         f.write_str(match self {
             Self::Cmd(_) => "Request::Cmd",
             Self::Pipe(_) => "Request::Pipe",
+            Self::Script(_) => "Request::Script",
         })
     }
 }
@@ -280,6 +284,12 @@ impl std::fmt::Debug for Request<'_> {
 impl<'a> From<&'a redis::Cmd> for Request<'a> {
     fn from(c: &'a redis::Cmd) -> Self {
         Self::Cmd(c)
+    }
+}
+
+impl<'a> From<&'a redis::ScriptInvocation<'a>> for Request<'a> {
+    fn from(s: &'a redis::ScriptInvocation<'a>) -> Self {
+        Self::Script(s)
     }
 }
 

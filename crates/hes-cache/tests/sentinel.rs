@@ -17,8 +17,9 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use dlms::ObisCode;
 use hes_cache::{Cache, RecvError, RedisCache, RedisTarget};
-use hes_model::MeterId;
+use hes_model::{MeterId, Reading, Source};
 use hes_testkit::{wait_until_async, Proc, TempDir};
 
 const MASTER_NAME: &str = "hes";
@@ -170,4 +171,21 @@ async fn the_cache_follows_the_master_through_a_sentinel_failover() {
         cache.mark_seen(&m, 1_000 + i).await.unwrap();
     }
     assert_eq!(cache.last_seen(&m).await.unwrap(), Some(1_019));
+    // The latest-value script, which the new master never saw loaded.
+    let r = Reading {
+        meter: m.clone(),
+        obis: ObisCode([1, 0, 1, 8, 0, 255]),
+        class_id: 3,
+        attribute: 2,
+        time: 1_000,
+        value: 42,
+        scaler: 0,
+        unit: 30,
+        status: 0,
+        source: Source::Scheduled,
+        received_at: 1_001,
+    };
+    assert_eq!(cache.put_latest(std::slice::from_ref(&r)).await.unwrap(), 1);
+    assert_eq!(cache.latest(&m).await.unwrap(), vec![r]);
+    cache.purge().await.unwrap();
 }

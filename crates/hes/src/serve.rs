@@ -232,6 +232,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 partitions,
                 concurrency: cfg.collector.concurrency,
                 redis_url: Some(cfg.redis_url.clone()).filter(|u| !u.is_empty()),
+                redis_sentinels: Some(cfg.redis_sentinels.clone()).filter(|u| !u.is_empty()),
+                redis_master_name: Some(cfg.redis_master_name.clone()).filter(|u| !u.is_empty()),
                 global_limit: cfg.collector.global_limit,
                 per_cell_limit: cfg.collector.per_cell_limit,
                 counters: None,
