@@ -17,8 +17,8 @@
 //! Records delivered again before their commit succeeded (at-least-once: a commit lost in the
 //! coordinator's failover) are allowed and counted in the summary line.
 //!
-//! Ignored by `cargo test` (three JVMs start and a broker failover is waited for: about
-//! a minute and a half on a loaded machine, see docs/bus.md, "Broker loss drill"). Run with
+//! Ignored by `cargo test` (three JVMs start and a broker failover is waited for: 100 s to
+//! 5 minutes on the loaded 2-core machine, see docs/bus.md, "Broker loss drill"). Run with
 //! `cargo test -p hes-bus --test broker_loss -- --ignored --nocapture` after
 //! `scripts/services up` (which fetches the jars). The brokers are children of the test
 //! and are killed when it ends, passing or failing; their files are kept only when it fails.
@@ -364,7 +364,7 @@ fn spawn_reader(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "starts a three-broker Kafka cluster and kills one (about 90 s): run with --ignored"]
+#[ignore = "starts a three-broker Kafka cluster and kills one (100-300 s): run with --ignored"]
 async fn a_lost_broker_loses_no_acknowledged_record() {
     let t0 = Instant::now();
     let lib = kafka_lib();
@@ -628,12 +628,12 @@ async fn a_lost_broker_loses_no_acknowledged_record() {
     );
     println!(
         "broker loss: cluster up in {started:?}; {} records acknowledged, each consumed and \
-         committed once ({} delivered again before their commit, {} commit errors); slowest \
+         committed once ({} delivered again before their commit; commit errors {:?}); slowest \
          publish after the kill {resumed:?}; group caught up {caught_up:?} after the kill; \
          whole test {:?}",
         want.len(),
         s.redelivered,
-        s.commit_errors.len(),
+        s.commit_errors,
         t0.elapsed()
     );
     drop(s);
