@@ -32,6 +32,19 @@ use crate::{BoxFuture, Bus, BusError, Consumer, Delivery, Record, DEFAULT_PARTIT
 
 /// The environment variable with the bootstrap servers (`host:port,host:port`).
 pub const BROKERS_ENV: &str = "HES_KAFKA_BROKERS";
+/// The environment variable with the replication factor of the topics a bus creates when its
+/// caller does not give one (`with_replication`): `scripts/zones up` sets it to 3.
+pub const REPLICATION_ENV: &str = "HES_KAFKA_REPLICATION";
+
+/// The replication factor `HES_KAFKA_REPLICATION` names, 1 when it is unset or not a number
+/// of at least 1 (a single development broker).
+pub fn replication_from_env() -> i32 {
+    std::env::var(REPLICATION_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .filter(|r| *r >= 1)
+        .unwrap_or(1)
+}
 /// How long a record may wait for its acknowledgement (`message.timeout.ms`), retries
 /// included; `publish` fails after that.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,7 +91,8 @@ impl std::fmt::Debug for KafkaBus {
 
 impl KafkaBus {
     /// Creates the producer and the admin client for `brokers`. No network I/O happens
-    /// here: librdkafka connects lazily (see `ping` for a reachability check).
+    /// here: librdkafka connects lazily (see `ping` for a reachability check). The
+    /// replication factor starts as [`replication_from_env`] (`with_replication` sets it).
     pub fn connect(brokers: &str) -> Result<Self, BusError> {
         if brokers.trim().is_empty() {
             return Err(BusError::Config("no Kafka brokers given".into()));
@@ -89,6 +103,10 @@ impl KafkaBus {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", millis(DELIVERY_TIMEOUT))
+            // A broker lost, a leader moving, a partition short of in-sync replicas
+            // (NOT_ENOUGH_REPLICAS) are retried by librdkafka (idempotence sets `retries` to
+            // the maximum, without duplicates or reordering) until `message.timeout.ms`: only
+            // an outage longer than that fails `publish`, whose callers retry the batch.
             .set("linger.ms", "5")
             .create()
             .map_err(|e| kafka_err("producer", e))?;
@@ -99,7 +117,7 @@ impl KafkaBus {
             .map_err(|e| kafka_err("admin client", e))?;
         Ok(Self {
             brokers: brokers.to_string(),
-            replication: 1,
+            replication: replication_from_env(),
             partitions: DEFAULT_PARTITIONS,
             namespace: String::new(),
             producer,
@@ -117,8 +135,8 @@ impl KafkaBus {
         }
     }
 
-    /// Replication factor of the topics this bus creates (`ensure_topics`, `subscribe`): 1
-    /// unless set (a single broker). Above 1, the topics also get `min.insync.replicas` one
+    /// Replication factor of the topics this bus creates (`ensure_topics`, `subscribe`):
+    /// `HES_KAFKA_REPLICATION`, else 1 (a single broker), unless set here. Above 1, the topics also get `min.insync.replicas` one
     /// less than it (see [`KafkaBus::topic_configs`]).
     pub fn with_replication(mut self, replication: i32) -> Self {
         self.replication = replication.max(1);

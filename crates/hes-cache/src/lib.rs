@@ -11,9 +11,11 @@ use dlms::ObisCode;
 use hes_model::{MeterId, Reading};
 use tokio::sync::broadcast;
 
+pub mod link;
 mod memory;
 mod redis_cache;
 
+pub use link::{RedisLink, RedisTarget};
 pub use memory::MemoryCache;
 pub use redis_cache::RedisCache;
 

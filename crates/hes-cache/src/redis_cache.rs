@@ -6,8 +6,9 @@ use std::sync::Arc;
 use dlms::ObisCode;
 use futures_util::StreamExt;
 use hes_model::{MeterId, Reading};
-use redis::aio::ConnectionManager;
 use tokio::sync::broadcast;
+
+use crate::link::{RedisLink, RedisTarget};
 
 use crate::{BoxFuture, Cache, CacheError, Subscription, DEFAULT_SUBSCRIBER_CAPACITY};
 
@@ -33,8 +34,7 @@ return stored
 /// test runs) can share one Redis. Clone it freely: clones share the connection.
 #[derive(Clone)]
 pub struct RedisCache {
-    client: redis::Client,
-    con: ConnectionManager,
+    link: RedisLink,
     prefix: String,
     put_script: Arc<redis::Script>,
     capacity: usize,
@@ -43,6 +43,7 @@ pub struct RedisCache {
 impl std::fmt::Debug for RedisCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisCache")
+            .field("target", self.link.target())
             .field("prefix", &self.prefix)
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
@@ -62,16 +63,20 @@ impl RedisCache {
     /// Connects to `url` (`redis://host:port`, e.g. `HES_REDIS_URL`). The connection reconnects
     /// by itself; subscriptions use their own connections.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CacheError> {
+        Self::connect_to(&RedisTarget::Url(url.to_string()), prefix).await
+    }
+
+    /// Connects to the master of `target`: one server, or the master a set of sentinels names
+    /// (followed through failovers, see [`crate::link`]).
+    pub async fn connect_to(target: &RedisTarget, prefix: &str) -> Result<Self, CacheError> {
         if prefix.is_empty() || prefix.contains(['{', '}']) {
             return Err(CacheError::Config(format!(
                 "the key prefix {prefix:?} must be non-empty and hold no braces"
             )));
         }
-        let client = redis::Client::open(url)?;
-        let con = ConnectionManager::new(client.clone()).await?;
+        let link = RedisLink::connect(target).await?;
         Ok(Self {
-            client,
-            con,
+            link,
             prefix: prefix.to_string(),
             put_script: Arc::new(redis::Script::new(PUT_LATEST)),
             capacity: DEFAULT_SUBSCRIBER_CAPACITY,
@@ -107,23 +112,26 @@ impl RedisCache {
     /// Deletes every key under this cache's prefix (tests, decommissioning). Not atomic:
     /// writes made meanwhile may survive.
     pub async fn purge(&self) -> Result<u64, CacheError> {
-        let mut con = self.con.clone();
         let pattern = format!("{}:*", self.prefix);
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut con)
+            let (next, keys): (u64, Vec<String>) = self
+                .link
+                .query(
+                    &*redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000),
+                    true,
+                )
                 .await?;
             if !keys.is_empty() {
-                let n: u64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut con)
+                let n: u64 = self
+                    .link
+                    .query(&*redis::cmd("UNLINK").arg(&keys), true)
                     .await?;
                 deleted += n;
             }
@@ -168,18 +176,16 @@ impl Cache for RedisCache {
             for inv in &invocations {
                 pipe.invoke_script(inv);
             }
-            let mut con = self.con.clone();
-            let stored: Vec<usize> = pipe.query_async(&mut con).await?;
+            let stored: Vec<usize> = self.link.query(&pipe, true).await?;
             Ok(stored.iter().sum())
         })
     }
 
     fn latest<'a>(&'a self, meter: &'a MeterId) -> BoxFuture<'a, Result<Vec<Reading>, CacheError>> {
         Box::pin(async move {
-            let mut con = self.con.clone();
-            let values: Vec<String> = redis::cmd("HVALS")
-                .arg(self.latest_key(meter))
-                .query_async(&mut con)
+            let values: Vec<String> = self
+                .link
+                .query(&*redis::cmd("HVALS").arg(self.latest_key(meter)), true)
                 .await?;
             let mut out = values
                 .iter()
@@ -197,11 +203,14 @@ impl Cache for RedisCache {
         attribute: i8,
     ) -> BoxFuture<'a, Result<Option<Reading>, CacheError>> {
         Box::pin(async move {
-            let mut con = self.con.clone();
-            let value: Option<String> = redis::cmd("HGET")
-                .arg(self.latest_key(meter))
-                .arg(field(obis, attribute))
-                .query_async(&mut con)
+            let value: Option<String> = self
+                .link
+                .query(
+                    &*redis::cmd("HGET")
+                        .arg(self.latest_key(meter))
+                        .arg(field(obis, attribute)),
+                    true,
+                )
                 .await?;
             Ok(value.map(|v| serde_json::from_str(&v)).transpose()?)
         })
@@ -213,14 +222,17 @@ impl Cache for RedisCache {
         at: i64,
     ) -> BoxFuture<'a, Result<(), CacheError>> {
         Box::pin(async move {
-            let mut con = self.con.clone();
             // GT: only ever raises the score (adds the member when absent). Atomic.
-            let _: i64 = redis::cmd("ZADD")
-                .arg(self.seen_key())
-                .arg("GT")
-                .arg(at)
-                .arg(&meter.0)
-                .query_async(&mut con)
+            let _: i64 = self
+                .link
+                .query(
+                    &*redis::cmd("ZADD")
+                        .arg(self.seen_key())
+                        .arg("GT")
+                        .arg(at)
+                        .arg(&meter.0),
+                    true,
+                )
                 .await?;
             Ok(())
         })
@@ -231,11 +243,12 @@ impl Cache for RedisCache {
         meter: &'a MeterId,
     ) -> BoxFuture<'a, Result<Option<i64>, CacheError>> {
         Box::pin(async move {
-            let mut con = self.con.clone();
-            let score: Option<f64> = redis::cmd("ZSCORE")
-                .arg(self.seen_key())
-                .arg(&meter.0)
-                .query_async(&mut con)
+            let score: Option<f64> = self
+                .link
+                .query(
+                    &*redis::cmd("ZSCORE").arg(self.seen_key()).arg(&meter.0),
+                    true,
+                )
                 .await?;
             Ok(score.map(|s| s as i64))
         })
@@ -251,13 +264,12 @@ impl Cache for RedisCache {
             if meters.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut con = self.con.clone();
             let mut cmd = redis::cmd("ZMSCORE");
             cmd.arg(self.seen_key());
             for m in meters {
                 cmd.arg(&m.0);
             }
-            let scores: Vec<Option<f64>> = cmd.query_async(&mut con).await?;
+            let scores: Vec<Option<f64>> = self.link.query(&cmd, true).await?;
             if scores.len() != meters.len() {
                 return Err(CacheError::Config(format!(
                     "ZMSCORE answered {} scores for {} meters",
@@ -282,11 +294,14 @@ impl Cache for RedisCache {
         payload: &'a [u8],
     ) -> BoxFuture<'a, Result<usize, CacheError>> {
         Box::pin(async move {
-            let mut con = self.con.clone();
-            let n: usize = redis::cmd("PUBLISH")
-                .arg(self.channel_name(channel))
-                .arg(payload)
-                .query_async(&mut con)
+            let n: usize = self
+                .link
+                .query(
+                    &*redis::cmd("PUBLISH")
+                        .arg(self.channel_name(channel))
+                        .arg(payload),
+                    false,
+                )
                 .await?;
             Ok(n)
         })
@@ -298,7 +313,10 @@ impl Cache for RedisCache {
     ) -> BoxFuture<'a, Result<Subscription, CacheError>> {
         Box::pin(async move {
             // A dedicated connection per subscription: it returns once Redis confirmed it.
-            let mut pubsub = self.client.get_async_pubsub().await?;
+            // On the master the sentinels name now: after a failover, the API's live hub
+            // subscribes again (its subscription ends with the lost connection) and lands on
+            // the new master.
+            let mut pubsub = self.link.master_client().await?.get_async_pubsub().await?;
             pubsub.subscribe(self.channel_name(channel)).await?;
             let (tx, rx) = broadcast::channel::<Arc<[u8]>>(self.capacity);
             let mut stream = pubsub.into_on_message();

@@ -7,7 +7,7 @@
 use hes_model::clock::unix_ms as now_ms;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use hes_cache::{RedisLink, RedisTarget};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {
@@ -34,7 +34,8 @@ return 1
 /// The limits, in Redis.
 #[derive(Clone)]
 pub struct SharedLimits {
-    conn: ConnectionManager,
+    /// Follows the master through Sentinel when so configured.
+    conn: RedisLink,
     prefix: String,
     pub global: usize,
     pub per_cell: usize,
@@ -72,8 +73,25 @@ impl SharedLimits {
         per_cell: usize,
         lease: Duration,
     ) -> Result<Self, LimitError> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        Self::connect_to(
+            &RedisTarget::Url(url.to_string()),
+            prefix,
+            global,
+            per_cell,
+            lease,
+        )
+        .await
+    }
+
+    /// [`SharedLimits::connect`] to one server or to the master a set of sentinels names.
+    pub async fn connect_to(
+        target: &RedisTarget,
+        prefix: &str,
+        global: usize,
+        per_cell: usize,
+        lease: Duration,
+    ) -> Result<Self, LimitError> {
+        let conn = RedisLink::connect(target).await?;
         Ok(Self {
             conn,
             prefix: prefix.to_string(),
@@ -107,8 +125,9 @@ impl SharedLimits {
         for l in &limits {
             inv.arg(*l);
         }
-        let mut conn = self.conn.clone();
-        let ok: i64 = inv.invoke_async(&mut conn).await?;
+        // Not run again after a failover: a place taken on the old master may have been taken
+        // twice; the error makes the caller wait and ask again.
+        let ok: i64 = self.conn.query(&inv, false).await?;
         if ok != 1 {
             ::metrics::counter!(crate::metrics::LIMIT_WAITS).increment(1);
             return Ok(None);
@@ -129,12 +148,11 @@ impl SharedLimits {
         if let Some(c) = &lease.cell {
             ::metrics::gauge!(crate::metrics::CELL_SESSIONS, "cell" => c.clone()).decrement(1.0);
         }
-        let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         for k in &lease.keys {
             pipe.zrem(k, &lease.id).ignore();
         }
-        pipe.query_async::<()>(&mut conn).await?;
+        self.conn.query::<()>(&pipe, true).await?;
         Ok(())
     }
 }

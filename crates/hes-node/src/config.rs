@@ -38,6 +38,10 @@ pub struct Config {
     pub database_url: String,
     /// `redis://…` (`HES_REDIS_URL`); empty: no shared cache (live updates stay on the node).
     pub redis_url: String,
+    /// Redis through Sentinel (wins over `redis_url`): `host:port,…` (`HES_REDIS_SENTINELS`).
+    pub redis_sentinels: String,
+    /// The name the sentinels monitor the master under (`HES_REDIS_MASTER_NAME`).
+    pub redis_master_name: String,
     /// An inventory file whose meters the registry does not have yet are imported at start
     /// (a first import; `hes meters import` is the usual way). Empty: none.
     pub inventory: PathBuf,
@@ -121,6 +125,8 @@ impl Default for Config {
             roles: vec![Role::Validate, Role::Process],
             database_url: String::new(),
             redis_url: String::new(),
+            redis_sentinels: String::new(),
+            redis_master_name: String::new(),
             inventory: PathBuf::new(),
             kafka: Kafka {
                 brokers: String::new(),
@@ -159,10 +165,15 @@ impl Default for Config {
     }
 }
 
+/// The replication factor of created topics when the file does not give one.
+const REPLICATION_ENV: &str = "HES_KAFKA_REPLICATION";
+
 /// Well-known environment names, and the keys they fill when the file leaves them empty.
-const LEGACY_ENV: [(&str, &str); 3] = [
+const LEGACY_ENV: [(&str, &str); 5] = [
     ("HES_DATABASE_URL", "database_url"),
     ("HES_REDIS_URL", "redis_url"),
+    ("HES_REDIS_SENTINELS", "redis_sentinels"),
+    ("HES_REDIS_MASTER_NAME", "redis_master_name"),
     ("HES_KAFKA_BROKERS", "kafka.brokers"),
 ];
 
@@ -190,6 +201,22 @@ impl Config {
                 if unset {
                     f = f.merge(Serialized::default(key, v.clone()));
                 }
+            }
+        }
+        // `HES_KAFKA_REPLICATION` (as `scripts/zones up` prints it) sets the replication
+        // factor unless the file does (`HES__KAFKA__REPLICATION`, merged below, wins over both).
+        let file_sets_replication = file.is_some_and(|p| {
+            Figment::from(Toml::file_exact(p))
+                .find_value("kafka.replication")
+                .is_ok()
+        });
+        if let Some((_, v)) = env.iter().find(|(n, _)| n == REPLICATION_ENV) {
+            if !file_sets_replication {
+                // Not a number: left as text, for the extraction to refuse with the key's name.
+                f = match v.trim().parse::<i64>() {
+                    Ok(r) => f.merge(Serialized::default("kafka.replication", r)),
+                    Err(_) => f.merge(Serialized::default("kafka.replication", v.clone())),
+                };
             }
         }
         // `HES__SECTION__KEY=value`: any key; the value read as a TOML value (a number, a
@@ -298,17 +325,44 @@ mod tests {
             &[
                 ("HES_DATABASE_URL", "postgres://env/db"),
                 ("HES_REDIS_URL", "redis://env"),
+                ("HES_REDIS_SENTINELS", "s1:26379,s2:26379"),
+                ("HES_REDIS_MASTER_NAME", "hes"),
             ],
         )
         .unwrap();
         assert_eq!(c.database_url, "postgres://file/db");
         assert_eq!(c.redis_url, "redis://env");
+        assert_eq!(c.redis_sentinels, "s1:26379,s2:26379");
+        assert_eq!(c.redis_master_name, "hes");
         let c = load(
             "roles = [\"process\"]\ndatabase_url = \"postgres://file/db\"\n",
             &[("HES__DATABASE_URL", "postgres://override/db")],
         )
         .unwrap();
         assert_eq!(c.database_url, "postgres://override/db");
+    }
+
+    #[test]
+    fn the_replication_variable_fills_what_the_file_leaves_out() {
+        let c = load("roles = [\"process\"]\n", &[("HES_KAFKA_REPLICATION", "3")]).unwrap();
+        assert_eq!(c.kafka.replication, 3);
+        let c = load(
+            "roles = [\"process\"]\n[kafka]\nreplication = 2\n",
+            &[("HES_KAFKA_REPLICATION", "3")],
+        )
+        .unwrap();
+        assert_eq!(c.kafka.replication, 2);
+        let c = load(
+            "roles = [\"process\"]\n",
+            &[
+                ("HES_KAFKA_REPLICATION", "3"),
+                ("HES__KAFKA__REPLICATION", "1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.kafka.replication, 1);
+        let e = load("roles = [\"process\"]\n", &[("HES_KAFKA_REPLICATION", "x")]).unwrap_err();
+        assert!(e.to_string().contains("replication"), "{e}");
     }
 
     #[test]

@@ -58,7 +58,11 @@ pub enum StoreError {
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Pool(e.to_string())
+        match e {
+            // Kept typed: a failed connect is how a failover shows (`pg::failover`).
+            deadpool_postgres::PoolError::Backend(e) => Self::Postgres(e),
+            e => Self::Pool(e.to_string()),
+        }
     }
 }
 

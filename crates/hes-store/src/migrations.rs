@@ -111,8 +111,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
 /// was current already.
 pub async fn migrate(url_or_path: &str) -> Result<Vec<u32>, StoreError> {
     if is_postgres_url(url_or_path) {
-        let (mut client, conn) =
-            tokio_postgres::connect(url_or_path, tokio_postgres::NoTls).await?;
+        // The store's connection settings: with several hosts, an unreachable one is skipped
+        // after the connect timeout instead of the kernel's.
+        let (mut client, conn) = crate::pg::failover::config(url_or_path)?
+            .connect(tokio_postgres::NoTls)
+            .await?;
         let task = tokio::spawn(conn);
         let applied = migrate_pg(&mut client).await;
         drop(client);

@@ -51,6 +51,12 @@ pub struct CollectorArgs {
     /// collector only keeps its own limits.
     #[arg(long, env = "HES_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Redis through Sentinel instead of --redis-url: the sentinels, `host:port,…`.
+    #[arg(long, env = "HES_REDIS_SENTINELS")]
+    pub redis_sentinels: Option<String>,
+    /// The name the sentinels monitor the master under (with --redis-sentinels).
+    #[arg(long, env = "HES_REDIS_MASTER_NAME")]
+    pub redis_master_name: Option<String>,
     /// Sessions at once across all collectors (with --redis-url).
     #[arg(long, default_value_t = 512)]
     pub global_limit: usize,
@@ -67,7 +73,7 @@ pub struct CollectorArgs {
     #[arg(long, env = "HES_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Replication factor of the topics this collector creates.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "HES_KAFKA_REPLICATION", default_value_t = 1)]
     pub replication: i32,
     /// Every collector setting from a node configuration (`hes serve`): overrides the flags.
     #[arg(skip)]
@@ -176,11 +182,16 @@ async fn collector(args: CollectorArgs) -> anyhow::Result<()> {
         },
         Audit::in_memory(),
     );
-    if let Some(url) = args.redis_url.as_deref().filter(|u| !u.is_empty()) {
+    let redis = hes_cache::RedisTarget::from_parts(
+        args.redis_url.as_deref().unwrap_or_default(),
+        args.redis_sentinels.as_deref().unwrap_or_default(),
+        args.redis_master_name.as_deref().unwrap_or_default(),
+    )?;
+    if let Some(target) = redis {
         // Limits every collector shares (global and per cell); a place a dead collector held
         // runs out after a job's time.
-        let limits = hes_collector::limits::SharedLimits::connect(
-            url,
+        let limits = hes_collector::limits::SharedLimits::connect_to(
+            &target,
             &format!("hes:{}", args.namespace),
             t.global_limit.max(1),
             t.per_cell_limit.max(1),

@@ -177,12 +177,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
-    let cache: Option<Arc<dyn hes_cache::Cache>> = match (
-        wants_store,
-        required(&cfg.redis_url, "Redis URL", "HES_REDIS_URL"),
-    ) {
-        (true, Ok(u)) => Some(Arc::new(
-            hes_cache::RedisCache::connect(&u, &format!("hes:{}", cfg.kafka.namespace)).await?,
+    let redis = hes_cache::RedisTarget::from_parts(
+        &cfg.redis_url,
+        &cfg.redis_sentinels,
+        &cfg.redis_master_name,
+    )?;
+    let cache: Option<Arc<dyn hes_cache::Cache>> = match (wants_store, redis) {
+        (true, Some(target)) => Some(Arc::new(
+            hes_cache::RedisCache::connect_to(&target, &format!("hes:{}", cfg.kafka.namespace))
+                .await?,
         )),
         _ => None,
     };
@@ -229,6 +232,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 partitions,
                 concurrency: cfg.collector.concurrency,
                 redis_url: Some(cfg.redis_url.clone()).filter(|u| !u.is_empty()),
+                redis_sentinels: Some(cfg.redis_sentinels.clone()).filter(|u| !u.is_empty()),
+                redis_master_name: Some(cfg.redis_master_name.clone()).filter(|u| !u.is_empty()),
                 global_limit: cfg.collector.global_limit,
                 per_cell_limit: cfg.collector.per_cell_limit,
                 counters: None,

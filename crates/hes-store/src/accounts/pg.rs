@@ -54,10 +54,7 @@ impl PgAccounts {
     /// Connects (a pool of 4) and applies the pending migrations.
     pub async fn connect(url: &str) -> Result<Self, AccountsError> {
         crate::migrate(url).await?;
-        let mut cfg: tokio_postgres::Config = url.parse()?;
-        if cfg.get_connect_timeout().is_none() {
-            cfg.connect_timeout(std::time::Duration::from_secs(10));
-        }
+        let cfg = crate::pg::failover::config(url)?;
         let mgr = Manager::from_config(
             cfg,
             NoTls,

@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hes_store::SqliteStore;
 
+pub mod cluster;
+
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 pub fn unique(prefix: &str) -> String {
