@@ -3,7 +3,6 @@ package org.hes.flink;
 import java.io.IOException;
 import java.io.StringReader;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -106,7 +105,7 @@ final class PgSink implements Sink<PgRow> {
 
         private void store() throws SQLException, IOException {
             if (conn == null) {
-                conn = DriverManager.getConnection(url);
+                conn = new org.postgresql.Driver().connect(url, new java.util.Properties());
                 conn.setAutoCommit(false);
                 try (Statement st = conn.createStatement()) {
                     st.execute("CREATE TEMP TABLE IF NOT EXISTS readings_stage (LIKE readings) ON COMMIT DELETE ROWS");

@@ -3,7 +3,6 @@ package org.hes.flink;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -29,7 +28,7 @@ final class Registry {
     private final long refreshMs;
     private volatile Map<String, List<String>> groupsOf = Collections.emptyMap();
     private volatile Map<String, Integer> members = Collections.emptyMap();
-    private volatile long loadedAt = Long.MIN_VALUE;
+    private volatile long loadedAt = 0;
 
     private Registry(String url, long refreshMs) {
         this.url = url;
@@ -49,7 +48,8 @@ final class Registry {
             if (now - loadedAt < refreshMs) {
                 return;
             }
-            try (Connection c = DriverManager.getConnection(url);
+            // The driver directly: DriverManager does not see drivers of the job's class loader.
+            try (Connection c = new org.postgresql.Driver().connect(url, new java.util.Properties());
                     Statement st = c.createStatement();
                     ResultSet rs = st.executeQuery("SELECT id, groups FROM meters")) {
                 ObjectMapper m = new ObjectMapper();
@@ -70,8 +70,12 @@ final class Registry {
                 members = count;
                 loadedAt = now;
             } catch (SQLException | java.io.IOException e) {
+                if (loadedAt == 0) {
+                    // Without any snapshot group totals would be wrong: fail, the job restarts.
+                    throw new IllegalStateException("meter registry not loaded", e);
+                }
                 // Keep the last snapshot; try again on the next lookup after a short pause.
-                LOG.warn("meter registry not loaded: {}", e.toString());
+                LOG.warn("meter registry not reloaded: {}", e.toString());
                 loadedAt = now - refreshMs + 1000;
             }
         }
