@@ -15,6 +15,8 @@
 //! - `compare NAME TIMEOUT_S`: waits until `NAME_flink` holds what `NAME_rust` holds (readings
 //!   with their flags, every aggregate row: subject, channel, period, start, end, total, count,
 //!   complete, quality); prints the differences and fails when they remain;
+//! - `rawcopy NAME METERS DAYS`: the rate of a binary COPY of the same readings into a scratch
+//!   database (the ceiling of `scripts/flink-bench`);
 //! - `drop NAME`: drops both databases.
 
 use std::collections::BTreeMap;
@@ -297,6 +299,45 @@ async fn main() -> Result<(), Error> {
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
+        }
+        "rawcopy" => {
+            // The ceiling the engines are measured against: a binary COPY of the same readings
+            // straight into `readings` (no conflict handling, no aggregates), 20,000 per COPY.
+            let meters: usize = arg(&args, 2, "METERS")?;
+            let days: i64 = arg(&args, 3, "DAYS")?;
+            let all: Vec<Reading> = input(meters, days)
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    let r = v.reading;
+                    ((r.meter.clone(), r.obis, r.attribute, r.time), r)
+                })
+                .collect::<BTreeMap<_, _>>()
+                .into_values()
+                .collect();
+            let db = format!("{name}_raw");
+            let admin = client(&url).await?;
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .await?;
+            admin
+                .batch_execute(&format!("CREATE DATABASE \"{db}\""))
+                .await?;
+            let store = PgStore::connect(&with_db(&url, &db)?).await?;
+            let t = Instant::now();
+            for chunk in all.chunks(20_000) {
+                store.copy_readings_unchecked(chunk).await?;
+            }
+            let secs = t.elapsed().as_secs_f64();
+            drop(store);
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .await?;
+            println!(
+                "raw COPY: {} readings in {secs:.1} s ({:.0} readings/s)",
+                all.len(),
+                all.len() as f64 / secs
+            );
         }
         "drop" => {
             let admin = client(&url).await?;
