@@ -11,6 +11,8 @@ import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.tuple.Tuple2;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
@@ -39,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * <p>Arguments (--name value): brokers, database-url (jdbc:postgresql://…), namespace (topic and
  * group prefix, as the Rust side's kafka.namespace), group-id, parallelism ("partitions": as many
  * as the validated topic has), checkpoint-ms, retention-days, registry-refresh-s, rules (a
- * rules.json; default: the one packed from crates/hes-rules), out-of-orderness-s.
+ * rules.json; default: the one packed from crates/hes-rules), out-of-orderness-s, state-backend
+ * (rocksdb, the cluster's default, or hashmap).
  */
 public final class ProcessingJob {
     private static final Logger LOG = LoggerFactory.getLogger(ProcessingJob.class);
@@ -71,7 +74,13 @@ public final class ProcessingJob {
         long lateness = Long.parseLong(a.getOrDefault("out-of-orderness-s", "3600"));
         RuleDefs rules = RuleDefs.load(a.get("rules"));
 
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        Configuration conf = new Configuration();
+        if (a.containsKey("state-backend")) {
+            // rocksdb (the cluster's default: state on disk) or hashmap (state on the heap,
+            // checkpoints on disk).
+            conf.set(StateBackendOptions.STATE_BACKEND, a.get("state-backend"));
+        }
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         String p = a.getOrDefault("parallelism", "partitions");
         int parallelism = "partitions".equals(p) ? partitions(brokers, validated) : Integer.parseInt(p);
         env.setParallelism(parallelism);
