@@ -104,8 +104,29 @@ final class MeterProcessor extends KeyedProcessFunction<String, Batch, Tuple2<St
         }
         prune(s, ctx.timerService().currentWatermark());
         state.update(s.encode());
-        if (processed.getIntervalsCount() > 0 || processed.getAggregatesCount() > 0) {
-            out.collect(Tuple2.of(meter, processed.build().toByteArray()));
+        emit(meter, processed, out);
+    }
+
+    /** At most this many intervals and aggregates in one record, as the Rust stage publishes
+     *  (hes_bus::RECORD_ENTRIES): a backfill of months stays far below Kafka's message size. */
+    static final int RECORD_ENTRIES = 1000;
+
+    /** The batch's intervals, then its aggregates, as records of at most RECORD_ENTRIES entries
+     *  keyed by the meter (one partition: a consumer sees them in order). */
+    static void emit(String key, hes.v1.Hes.ProcessedBatch.Builder all, Collector<Tuple2<String, byte[]>> out) {
+        List<hes.v1.Hes.Interval> ivs = all.getIntervalsList();
+        List<hes.v1.Hes.Aggregate> aggs = all.getAggregatesList();
+        int i = 0;
+        int a = 0;
+        while (i < ivs.size() || a < aggs.size()) {
+            hes.v1.Hes.ProcessedBatch.Builder rec = hes.v1.Hes.ProcessedBatch.newBuilder().setSchemaVersion(1);
+            int ni = Math.min(RECORD_ENTRIES, ivs.size() - i);
+            rec.addAllIntervals(ivs.subList(i, i + ni));
+            i += ni;
+            int na = Math.min(RECORD_ENTRIES - ni, aggs.size() - a);
+            rec.addAllAggregates(aggs.subList(a, a + na));
+            a += na;
+            out.collect(Tuple2.of(key, rec.build().toByteArray()));
         }
     }
 
