@@ -50,6 +50,7 @@ pub struct Config {
     pub retention: Retention,
     pub api: Api,
     pub collector: Collector,
+    pub processing: Processing,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +92,25 @@ pub struct Api {
     pub listen: SocketAddr,
     /// This node's name (logs, the scheduler lease); the host name when empty.
     pub node: String,
+}
+
+/// Which engine processes the validated readings (intervals, estimates, aggregates, the
+/// processed topic): docs/flink.md.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// The process role's consumer group (`hes_pipeline::run::run_process`).
+    #[default]
+    Rust,
+    /// The Flink job (`flink/`, submitted with `scripts/flink submit`) takes the process role's
+    /// place on readings; the role does not consume them.
+    Flink,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Processing {
+    pub engine: Engine,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +180,9 @@ impl Default for Config {
                 backoff_base_ms: 2000,
                 backoff_max_s: 300,
                 counter_block: 4096,
+            },
+            processing: Processing {
+                engine: Engine::Rust,
             },
         }
     }

@@ -4,6 +4,7 @@
 //! hour/day/month, and estimation of gaps (see `docs/pipeline.md`).
 
 pub mod aggregate;
+pub mod definitions;
 pub mod estimate;
 pub mod incidents;
 pub mod interval;

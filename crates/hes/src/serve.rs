@@ -209,13 +209,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             groups,
             rules: Arc::new(hes_pipeline::Rules::default()),
         };
-        health.set("process", RoleState::Ok("consuming".into()));
-        tasks.push(tokio::spawn(run_process(
-            deps,
-            stage("process"),
-            process.clone(),
-            rx.clone(),
-        )));
+        if cfg.processing.engine == hes_node::Engine::Flink {
+            // The Flink job (docs/flink.md) consumes the validated readings in this role's place.
+            drop(deps);
+            health.set(
+                "process",
+                RoleState::Ok("readings processed by the Flink job".into()),
+            );
+        } else {
+            health.set("process", RoleState::Ok("consuming".into()));
+            tasks.push(tokio::spawn(run_process(
+                deps,
+                stage("process"),
+                process.clone(),
+                rx.clone(),
+            )));
+        }
     }
     let collector = if cfg.roles.contains(&Role::Collector) {
         let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
