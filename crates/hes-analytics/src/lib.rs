@@ -3,6 +3,7 @@
 //! ([`consumption`]) and day-ahead forecasts of a group's or a meter's hourly energy
 //! ([`forecast`]), backtested against the seasonal-naive baseline.
 
+pub mod capacity;
 pub mod consumption;
 pub mod forecast;
 
