@@ -68,7 +68,11 @@ async fn store_history(fx: &Fx) {
         let day = start + d * DAY;
         let total: f64 = (0..24).map(|h| load(day + h * 3600)).sum();
         days.push(agg("cell=cell-1", Period::Day, day, total));
-        for (m, share) in [("MTR00000001", 0.2), ("MTR00000002", 0.5), ("MTR00000003", 0.3)] {
+        for (m, share) in [
+            ("MTR00000001", 0.2),
+            ("MTR00000002", 0.5),
+            ("MTR00000003", 0.3),
+        ] {
             days.push(agg(m, Period::Day, day, total * share));
         }
     }
@@ -96,10 +100,7 @@ async fn a_groups_consumption_yesterday_and_over_a_week() {
     assert_eq!(a["channel"], CHANNEL);
     assert_eq!(a["load_curve"].as_array().unwrap().len(), 24);
     assert_eq!(a["hours_missing"], 0);
-    assert_eq!(
-        a["peak_at"],
-        stamp(yesterday + 18 * 3600)
-    );
+    assert_eq!(a["peak_at"], stamp(yesterday + 18 * 3600));
     let peak = a["peak_demand_w"].as_f64().unwrap();
     assert!((peak - load(yesterday + 18 * 3600)).abs() < 1e-6);
     let lf = a["load_factor"].as_f64().unwrap();
@@ -223,7 +224,10 @@ async fn analytics_stay_within_the_callers_groups() {
             "/api/v1/analytics/groups/cell/cell-1/consumption",
             StatusCode::OK,
         ),
-        ("/api/v1/analytics/groups/cell/cell-1/forecast", StatusCode::OK),
+        (
+            "/api/v1/analytics/groups/cell/cell-1/forecast",
+            StatusCode::OK,
+        ),
         (
             "/api/v1/analytics/groups/cell/cell-2/consumption",
             StatusCode::NOT_FOUND,

@@ -249,7 +249,13 @@ pub async fn group_consumption(
     let (days_from, days_to) = days_range(from, to);
     let days = state
         .store
-        .aggregates(&subjects, Some(&channel), Period::Day, days_from, days_to - 1)
+        .aggregates(
+            &subjects,
+            Some(&channel),
+            Period::Day,
+            days_from,
+            days_to - 1,
+        )
         .await?;
     let ids: Vec<String> = members.iter().map(|m| m.id.0.clone()).collect();
     let per_meter = state
