@@ -81,6 +81,18 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(routes::admin::audit))
         .route("/stats/fleet", get(routes::stats::fleet))
         .route("/stats/completeness", get(routes::stats::completeness))
+        .route(
+            "/analytics/groups/{key}/{value}/consumption",
+            get(routes::analytics::group_consumption),
+        )
+        .route(
+            "/analytics/groups/{key}/{value}/forecast",
+            get(routes::analytics::group_forecast),
+        )
+        .route(
+            "/analytics/meters/{id}/forecast",
+            get(routes::analytics::meter_forecast),
+        )
         .route("/ws", get(crate::live::ws))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

@@ -1,6 +1,7 @@
 //! The handlers, one module per resource.
 
 pub mod admin;
+pub mod analytics;
 pub mod auth;
 pub mod events;
 pub mod jobs;
