@@ -542,7 +542,6 @@ async fn leases_fence_and_expire(s: &dyn StateStore) {
     .unwrap();
 }
 
-
 // ---- webhooks: subscriptions, enqueueing once per event, claims in order per meter under a
 // lease, retries, dead letters, and nodes claiming at once (`hes_store::WebhookStore`, a
 // supertrait of the state port) ----
