@@ -268,7 +268,7 @@ async fn recovering_receiver(fx: Fx) {
     .await;
     loops.stop().await;
 
-    let seen = all.seen.lock().unwrap();
+    let seen = std::mem::take(&mut *all.seen.lock().unwrap());
     assert_eq!(seen.bad_signatures, 0);
     assert!(
         seen.requests > seen.accepted.len(),
@@ -307,7 +307,7 @@ async fn recovering_receiver(fx: Fx) {
     assert_eq!(day["data"]["total"], 24_000.0);
     drop(seen);
     // The cell's subscription got its own meters' events only, once each.
-    let seen = cell.seen.lock().unwrap();
+    let seen = std::mem::take(&mut *cell.seen.lock().unwrap());
     let metered: BTreeSet<&str> = seen
         .accepted
         .iter()
