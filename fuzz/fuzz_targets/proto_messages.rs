@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = hes_proto::decode_events(data);
     let _ = hes_proto::decode_job_result(data);
     let _ = hes_proto::decode_job_request(data);
+    let _ = hes_proto::decode_processed(data);
     if let Ok(e) = v1::Event::decode(data) {
         let _ = hes_model::Event::try_from(e);
     }

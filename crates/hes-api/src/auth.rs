@@ -482,6 +482,8 @@ pub enum Permission {
     Ack,
     /// Users, tokens, meters, schedules, the audit log.
     Admin,
+    /// Webhook subscriptions (for the meters of the principal's groups).
+    Webhooks,
 }
 
 impl Permission {
@@ -491,12 +493,13 @@ impl Permission {
             Self::Command => "command",
             Self::Ack => "ack",
             Self::Admin => "admin",
+            Self::Webhooks => "webhooks",
         }
     }
 }
 
 /// Token scopes that exist.
-pub const SCOPES: [&str; 4] = ["read", "command", "ack", "admin"];
+pub const SCOPES: [&str; 5] = ["read", "command", "ack", "admin", "webhooks"];
 
 /// Who is asking: a user (JWT) or an API token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,6 +534,7 @@ impl Principal {
     pub fn allows(&self, p: Permission) -> bool {
         let by_role = match self.role {
             Role::Admin => true,
+            // Webhooks too (they push the data of the operator's own groups out).
             Role::Operator => p != Permission::Admin,
             Role::Viewer => p == Permission::Read,
             // An integrator reads; anything else only through its token's scopes.
@@ -579,6 +583,7 @@ impl Principal {
             Permission::Command,
             Permission::Ack,
             Permission::Admin,
+            Permission::Webhooks,
         ];
         rights.iter().all(|p| !other.allows(*p) || self.allows(*p))
             && self.covers_groups(&other.groups)

@@ -79,6 +79,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tokens/{id}", delete(routes::admin::revoke_token))
         .route("/audit", get(routes::admin::audit))
+        .route(
+            "/webhooks",
+            get(routes::webhooks::list).post(routes::webhooks::create),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(routes::webhooks::detail).delete(routes::webhooks::delete),
+        )
+        .route(
+            "/webhooks/{id}/deliveries",
+            get(routes::webhooks::deliveries),
+        )
         .route("/stats/fleet", get(routes::stats::fleet))
         .route("/stats/completeness", get(routes::stats::completeness))
         .route(

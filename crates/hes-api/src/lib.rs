@@ -24,6 +24,7 @@ mod routes;
 pub use routes::admin::ScheduleSpec;
 pub mod serve;
 pub mod ui;
+pub mod webhooks;
 
 pub use accounts::Accounts;
 pub use error::ApiError;

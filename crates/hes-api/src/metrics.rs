@@ -13,6 +13,11 @@ const DURATION: &str = "hes_api_request_duration_seconds";
 const WS_CONNECTIONS: &str = "hes_api_ws_connections";
 const WS_DROPPED: &str = "hes_api_ws_dropped_total";
 const UPTIME: &str = "hes_api_uptime_seconds";
+/// Webhook deliveries enqueued by the fan-out.
+pub(crate) const WEBHOOK_ENQUEUED: &str = "hes_webhook_enqueued_total";
+/// Webhook delivery attempts, by outcome (delivered, retry, dead).
+pub(crate) const WEBHOOK_ATTEMPTS: &str = "hes_webhook_attempts_total";
+pub(crate) const WEBHOOK_DURATION: &str = "hes_webhook_attempt_duration_seconds";
 
 fn describe() {
     ::metrics::describe_counter!(REQUESTS, "HTTP requests answered.");
@@ -27,6 +32,16 @@ fn describe() {
         "Live messages dropped for slow WebSocket clients."
     );
     ::metrics::describe_gauge!(UPTIME, "Seconds since the API started.");
+    ::metrics::describe_counter!(WEBHOOK_ENQUEUED, "Webhook deliveries enqueued.");
+    ::metrics::describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts, by outcome (delivered, retry, dead)."
+    );
+    ::metrics::describe_histogram!(
+        WEBHOOK_DURATION,
+        ::metrics::Unit::Seconds,
+        "Time of one webhook delivery attempt."
+    );
 }
 
 fn class(status: u16) -> &'static str {

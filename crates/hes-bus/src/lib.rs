@@ -94,6 +94,12 @@ impl Payload for JobResult {
     }
 }
 
+impl Payload for hes_proto::Processed {
+    fn decode_record(bytes: &[u8]) -> Result<Vec<Self>, BusError> {
+        Ok(vec![hes_proto::decode_processed(bytes)?])
+    }
+}
+
 /// The most entries one record holds: a meter's batch is split beyond it.
 pub const RECORD_ENTRIES: usize = 1000;
 
@@ -262,6 +268,67 @@ pub async fn publish_events(bus: &dyn Bus, events: &[Event]) -> Result<(), BusEr
     }
     let records = records_by_meter(events, |e| &e.meter.0, hes_proto::encode_events);
     bus.publish(topics::EVENTS, records).await
+}
+
+/// The records of `hes.readings.processed` for what one batch stored: per subject (a meter,
+/// with its intervals and aggregates, or a group, with its aggregates) in first-seen order,
+/// one `ProcessedBatch` of at most [`RECORD_ENTRIES`] entries per record (intervals first),
+/// keyed by the subject.
+pub fn processed_records(
+    intervals: &[hes_proto::ProcessedInterval],
+    aggregates: &[hes_model::Aggregate],
+) -> Vec<Record> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut by: std::collections::HashMap<&str, hes_proto::Processed> =
+        std::collections::HashMap::new();
+    for i in intervals {
+        by.entry(&i.meter.0)
+            .or_insert_with(|| {
+                order.push(&i.meter.0);
+                hes_proto::Processed::default()
+            })
+            .intervals
+            .push(i.clone());
+    }
+    for a in aggregates {
+        by.entry(&a.subject)
+            .or_insert_with(|| {
+                order.push(&a.subject);
+                hes_proto::Processed::default()
+            })
+            .aggregates
+            .push(a.clone());
+    }
+    let mut out = Vec::new();
+    for k in order {
+        let Some(p) = by.remove(k) else { continue };
+        let mut ivs = p.intervals.into_iter().peekable();
+        let mut aggs = p.aggregates.into_iter().peekable();
+        while ivs.peek().is_some() || aggs.peek().is_some() {
+            let mut rec = hes_proto::Processed::default();
+            rec.intervals.extend(ivs.by_ref().take(RECORD_ENTRIES));
+            let room = RECORD_ENTRIES - rec.intervals.len();
+            rec.aggregates.extend(aggs.by_ref().take(room));
+            out.push(Record {
+                key: k.to_string(),
+                payload: hes_proto::encode_processed(&rec),
+            });
+        }
+    }
+    out
+}
+
+/// Publishes what a batch stored on `hes.readings.processed` ([`processed_records`]).
+pub async fn publish_processed(
+    bus: &dyn Bus,
+    intervals: &[hes_proto::ProcessedInterval],
+    aggregates: &[hes_model::Aggregate],
+) -> Result<(), BusError> {
+    if intervals.is_empty() && aggregates.is_empty() {
+        return Ok(());
+    }
+    let records = processed_records(intervals, aggregates);
+    bus.publish(topics::READINGS_PROCESSED, records).await
 }
 
 /// Publishes a job's result on `hes.job-results`.

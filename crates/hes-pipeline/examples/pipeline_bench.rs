@@ -97,6 +97,10 @@ async fn main() -> Result<(), Error> {
 
     let name = format!("hes_pipeline_bench_{}", std::process::id());
     admin(&url, &format!("CREATE DATABASE \"{name}\"")).await?;
+    // HES_BENCH_PROCESSED=0: the process stage does not publish hes.readings.processed (the
+    // stage as it was before it did, for comparison).
+    let publish_processed = std::env::var("HES_BENCH_PROCESSED").map_or(true, |v| v != "0");
+    println!("publishing hes.readings.processed: {publish_processed}");
     let db_url = with_db(&url, &name).ok_or("HES_DATABASE_URL is not a postgres:// URL")?;
     let result = async {
         let store = Arc::new(PgStore::connect(&db_url).await?);
@@ -122,6 +126,7 @@ async fn main() -> Result<(), Error> {
                     hes_model::topics::READINGS_VALIDATED,
                     hes_model::topics::EVENTS,
                     hes_model::topics::JOB_RESULTS,
+                    hes_model::topics::READINGS_PROCESSED,
                 ],
                 8,
             )
@@ -148,6 +153,7 @@ async fn main() -> Result<(), Error> {
             });
             let mut pcfg = StageConfig::new("bench-process");
             pcfg.inline_validation = fused;
+            pcfg.publish_processed = publish_processed;
             pcfg.max_batch = batch;
             let procs: Vec<_> = (0..consumers)
                 .map(|_| {

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hes_model::{Aggregate, MeterId, Period, ValidatedReading};
 use hes_rules::{
-    aggregate_with, estimate_gaps_with, group_total, intervals_with, is_cumulative, rollup, Rules,
+    aggregate_with, estimate_gaps_with, group_total, intervals_with, is_cumulative, rollup,
+    IntervalConsumption, Rules,
 };
 use hes_store::Store;
 
@@ -39,6 +40,19 @@ pub async fn recompute_meters(
     cfg: &StageConfig,
     batch: &[ValidatedReading],
 ) -> Result<Vec<Aggregate>, hes_store::StoreError> {
+    Ok(recompute_meters_processed(store, rules, cfg, batch)
+        .await?
+        .0)
+}
+
+/// [`recompute_meters`], also returning the intervals (gaps estimated) of the hours it
+/// recomputed: those starting in them, what the hours were summed from.
+pub async fn recompute_meters_processed(
+    store: &dyn Store,
+    rules: &Rules,
+    cfg: &StageConfig,
+    batch: &[ValidatedReading],
+) -> Result<(Vec<Aggregate>, Vec<IntervalConsumption>), hes_store::StoreError> {
     let interval = rules.interval.max(1);
     // Each meter's span of cumulative readings in the batch, bucketed by day so that one late
     // meter does not widen everyone's read-back.
@@ -53,7 +67,7 @@ pub async fn recompute_meters(
         s.1 = s.1.max(t);
     }
     if spans.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let mut buckets: BTreeMap<(i64, i64), Vec<MeterId>> = BTreeMap::new();
     for (m, (lo, hi)) in &spans {
@@ -65,6 +79,7 @@ pub async fn recompute_meters(
     }
     let mut touched_days: BTreeSet<(String, i64)> = BTreeSet::new();
     let mut hour_rows: Vec<Aggregate> = Vec::new();
+    let mut out_ivs: Vec<IntervalConsumption> = Vec::new();
     for ((a, b), meters) in &buckets {
         let ctx = cfg.context_s.max(interval);
         let stored = store.readings_of_meters(meters, a - ctx, b + ctx).await?;
@@ -78,6 +93,11 @@ pub async fn recompute_meters(
             touched_days.insert((h.subject.clone(), Period::Day.start(h.period_start)));
         }
         hour_rows.extend(hours);
+        out_ivs.extend(
+            filled
+                .into_iter()
+                .filter(|iv| iv.start >= *a && iv.start < *b),
+        );
     }
     store.upsert_aggregates(&hour_rows).await?;
     // Days from hours, months from days.
@@ -118,7 +138,7 @@ pub async fn recompute_meters(
         all_rows.extend(rows);
         period = next;
     }
-    Ok(all_rows)
+    Ok((all_rows, out_ivs))
 }
 
 /// Recomputes the day and month totals of the groups the meters of `rows` are in, from their
@@ -129,6 +149,15 @@ pub async fn group_totals(
     groups: &dyn Groups,
     rows: &[Aggregate],
 ) -> Result<usize, hes_store::StoreError> {
+    Ok(group_rows(store, groups, rows).await?.len())
+}
+
+/// [`group_totals`], returning the groups' rows it wrote.
+pub async fn group_rows(
+    store: &dyn Store,
+    groups: &dyn Groups,
+    rows: &[Aggregate],
+) -> Result<Vec<Aggregate>, hes_store::StoreError> {
     let mut group_keys: BTreeSet<(String, Period, i64)> = BTreeSet::new();
     let mut of_meter: HashMap<&str, Vec<String>> = HashMap::new();
     for r in rows.iter().filter(|r| r.period != Period::Hour) {
@@ -166,7 +195,8 @@ pub async fn group_totals(
             }
         }
     }
-    Ok(store.upsert_aggregates(&group_rows).await? as usize)
+    store.upsert_aggregates(&group_rows).await?;
+    Ok(group_rows)
 }
 
 fn finer(p: Period) -> Option<Period> {

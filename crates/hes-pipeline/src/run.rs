@@ -6,8 +6,10 @@
 //!   `hes.job-results` → the store (readings with their flags, events), then transform,
 //!   estimate and aggregate: the hours, days and months the batch touches are recomputed from
 //!   the stored readings (so late data updates them and a replay changes nothing), per meter
-//!   and per group, and upserted. Then the cache (latest values, last seen) and the live
-//!   channels. Offsets are committed only after the store has committed.
+//!   and per group, and upserted. Then what was stored (the intervals and every aggregate
+//!   written) is published on `hes.readings.processed`, then the cache (latest values, last
+//!   seen) and the live channels. Offsets are committed only after the store has committed
+//!   and the processed records are published.
 //!
 //! A record that does not decode goes to `hes.dead-letter` with the reason (and is counted),
 //! never silently dropped. A store that fails (PostgreSQL restarting) is retried with backoff
@@ -27,8 +29,10 @@ use hes_store::Store;
 use tokio::sync::watch;
 
 use crate::consume::{backoff, commit, dead_letter, ensure, gather, now_s, retry, sample_lag};
+use crate::recompute::group_rows;
 use crate::stage::metrics;
-use crate::stream::{Plan, StreamAggregator};
+use crate::stream::{Applied, Plan, StreamAggregator};
+use hes_rules::IntervalConsumption;
 use tracing::Instrument;
 
 pub use crate::recompute::{group_totals, recompute_meters, Groups, NoGroups};
@@ -37,15 +41,33 @@ pub use crate::stage::{
 };
 
 /// Aggregates a stored (or being stored) batch: per meter, then the groups' days and months.
+/// Returns the intervals and every aggregate written (the meters', then the groups').
 async fn aggregate(
     agg: &mut StreamAggregator,
     store: &dyn Store,
     groups: &dyn Groups,
     plan: Plan,
-) -> Result<usize, hes_store::StoreError> {
-    let rows = agg.apply(store, plan).await?;
-    let g = group_totals(store, groups, &rows).await?;
-    Ok(rows.len() + g)
+) -> Result<Applied, hes_store::StoreError> {
+    let mut applied = agg.apply_processed(store, plan).await?;
+    let g = group_rows(store, groups, &applied.aggregates).await?;
+    applied.aggregates.extend(g);
+    Ok(applied)
+}
+
+/// An interval as `hes.readings.processed` carries it: energy in Wh (varh, VAh), the DLMS
+/// unit's symbol as its unit.
+pub fn processed_interval(iv: &IntervalConsumption) -> hes_proto::ProcessedInterval {
+    hes_proto::ProcessedInterval {
+        meter: iv.meter.clone(),
+        channel: iv.channel.clone(),
+        interval_end: iv.end,
+        interval_seconds: iv.seconds(),
+        value: iv.wh(),
+        unit: dlms::cosem::Unit(iv.unit)
+            .symbol()
+            .map_or_else(|| format!("unit {}", iv.unit), str::to_string),
+        quality: iv.quality,
+    }
 }
 
 /// The validate stage: raw readings in, flagged readings out, until `stop`.
@@ -152,7 +174,7 @@ pub async fn run_process(
     };
     let inputs = [readings_topic, topics::EVENTS, topics::JOB_RESULTS];
     ensure(&*deps.bus, &inputs, &cfg).await?;
-    ensure(&*deps.bus, &[DEAD_LETTER], &cfg).await?;
+    ensure(&*deps.bus, &[DEAD_LETTER, topics::READINGS_PROCESSED], &cfg).await?;
     let mut consumer = deps.bus.subscribe(&inputs, &cfg.group).await?;
     metrics::describe();
     let mut lag_sampled = None;
@@ -195,7 +217,15 @@ pub async fn run_process(
         // this one goes to the store: the CPU work of one overlaps the store's of the other.
         // Offsets are still committed in order, each after its own batch is stored.
         let (done, following) = tokio::join!(
-            store_batch(&deps, &mut agg, &batch, &stats, &stop).instrument(tracing::info_span!(
+            store_batch(
+                &deps,
+                cfg.publish_processed,
+                &mut agg,
+                &batch,
+                &stats,
+                &stop
+            )
+            .instrument(tracing::info_span!(
                 "batch",
                 stage = "process",
                 readings = batch.readings.len(),
@@ -287,6 +317,7 @@ async fn take_batch(
 /// until it answers. False when told to stop before it was all stored.
 async fn store_batch(
     deps: &ProcessDeps,
+    publish_processed: bool,
     agg: &mut StreamAggregator,
     b: &Batch,
     stats: &StageStats,
@@ -330,7 +361,7 @@ async fn store_batch(
     let t = std::time::Instant::now();
     let mut attempt = 0;
     let mut planned = Some(plan);
-    let aggs = loop {
+    let applied = loop {
         let done = match planned.take() {
             Some(p) => aggregate(agg, &**store, groups, p).await,
             // A failed attempt may have written part: what was planned is stored now, so
@@ -349,12 +380,31 @@ async fn store_batch(
             }
         }
     };
-    stats.aggregates.fetch_add(aggs as u64, Ordering::Relaxed);
+    stats
+        .aggregates
+        .fetch_add(applied.aggregates.len() as u64, Ordering::Relaxed);
     ::metrics::histogram!(metrics::STORE_DURATION, "op" => "aggregate")
         .record(t.elapsed().as_secs_f64());
     stats
         .aggregate_us
         .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if publish_processed {
+        // Only now that the store has it all: a consumer of the processed topic never sees
+        // what the store does not hold. Offsets are committed after this, so a crash before
+        // it replays the batch, which publishes again (consumers keep the latest per key).
+        let intervals: Vec<hes_proto::ProcessedInterval> =
+            applied.intervals.iter().map(processed_interval).collect();
+        let Some(()) = retry("publishing processed", stats, stop, || {
+            hes_bus::publish_processed(&*deps.bus, &intervals, &applied.aggregates)
+        })
+        .await
+        else {
+            return false;
+        };
+        stats
+            .processed
+            .fetch_add(intervals.len() as u64, Ordering::Relaxed);
+    }
     if let Some(cache) = &deps.cache {
         // The cache is derived: a failed update is tried again a few times, briefly (the first
         // command after a Redis restart fails while the client reconnects), then left for the

@@ -13,10 +13,11 @@ use hes_model::{Aggregate, MeterId, Period, Quality, ValidatedReading};
 use hes_store::{Store, StoreError};
 
 use hes_rules::{
-    accumulate, estimate_gaps_with, intervals_with, is_cumulative, Partial, Rules, SKIP_FLAGS,
+    accumulate, estimate_gaps_with, intervals_with, is_cumulative, IntervalConsumption, Partial,
+    Rules, SKIP_FLAGS,
 };
 
-use crate::recompute::recompute_meters;
+use crate::recompute::recompute_meters_processed;
 use crate::stage::StageConfig;
 
 type ChanKey = (MeterId, ObisCode, i8);
@@ -53,6 +54,14 @@ impl Plan {
     pub fn sizes(&self) -> (usize, usize) {
         (self.fast.len(), self.slow.len())
     }
+}
+
+/// What aggregating a batch wrote: the meters' aggregates, and the intervals (gaps estimated)
+/// they were made of.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub aggregates: Vec<Aggregate>,
+    pub intervals: Vec<IntervalConsumption>,
 }
 
 /// The streaming aggregator of one process-stage consumer.
@@ -180,7 +189,18 @@ impl StreamAggregator {
         store: &dyn Store,
         plan: Plan,
     ) -> Result<Vec<Aggregate>, StoreError> {
+        Ok(self.apply_processed(store, plan).await?.aggregates)
+    }
+
+    /// [`Self::apply`], also returning the batch's intervals (gaps estimated) that the
+    /// aggregates were made of: what `hes.readings.processed` carries.
+    pub async fn apply_processed(
+        &mut self,
+        store: &dyn Store,
+        plan: Plan,
+    ) -> Result<Applied, StoreError> {
         let interval = self.rules.interval.max(1);
+        let mut out_ivs: Vec<IntervalConsumption> = Vec::new();
         let mut fresh: Vec<Aggregate> = Vec::new();
         let mut reopened: Vec<Aggregate> = Vec::new();
         let mut next_state: Vec<(ChanKey, ChanState)> = Vec::new();
@@ -226,13 +246,17 @@ impl StreamAggregator {
                 }
             }
             next_state.push((key, new));
+            out_ivs.extend(ivs);
         }
         store.insert_aggregates(&fresh).await?;
         store.upsert_aggregates(&reopened).await?;
         let mut rows = fresh;
         rows.extend(reopened);
         if !plan.slow.is_empty() {
-            rows.extend(recompute_meters(store, &self.rules, &self.cfg, &plan.slow).await?);
+            let (r, ivs) =
+                recompute_meters_processed(store, &self.rules, &self.cfg, &plan.slow).await?;
+            rows.extend(r);
+            out_ivs.extend(ivs);
         }
         // Bounded: past the limit, channels are forgotten (they are picked up from the store
         // when they come again).
@@ -248,7 +272,10 @@ impl StreamAggregator {
                 self.state.insert(k, s);
             }
         }
-        Ok(rows)
+        Ok(Applied {
+            aggregates: rows,
+            intervals: out_ivs,
+        })
     }
 
     /// Channels currently known.

@@ -339,6 +339,113 @@ async fn scenario(bus: Arc<dyn Bus>, store: Arc<dyn Store>, cache: Arc<dyn Cache
             .collect::<BTreeMap<_, _>>()
     );
     run.stop().await;
+    processed_is_what_is_stored(&*bus, &*store, &m, &group, d0, tag).await;
+}
+
+type IntervalKey = (String, String, i64);
+type AggregateKey = (String, String, Period, i64);
+
+/// What `hes.readings.processed` carried, the latest record per natural key winning (as a
+/// consumer keeps it), against the store: every meter's and the group's aggregates equal the
+/// stored rows, and the intervals equal those the stored readings give (gaps estimated).
+async fn processed_is_what_is_stored(
+    bus: &dyn Bus,
+    store: &dyn Store,
+    meters: &[String],
+    group: &str,
+    d0: i64,
+    tag: &str,
+) {
+    let (lo, hi) = (d0 - 86_400, d0 + 4 * 86_400);
+    let mut want_aggs: BTreeMap<AggregateKey, Aggregate> = BTreeMap::new();
+    for period in Period::ALL {
+        let mut subjects = meters.to_vec();
+        // A group's hours are not stored (summed at query time), so never published.
+        if period != Period::Hour {
+            subjects.push(group.to_string());
+        }
+        for a in store
+            .aggregates(&subjects, None, period, period.start(lo), hi)
+            .await
+            .unwrap()
+        {
+            want_aggs.insert(
+                (
+                    a.subject.clone(),
+                    a.channel.clone(),
+                    a.period,
+                    a.period_start,
+                ),
+                a,
+            );
+        }
+    }
+    let ids: Vec<MeterId> = meters.iter().map(|m| MeterId(m.clone())).collect();
+    let stored = store.readings_of_meters(&ids, lo, hi).await.unwrap();
+    let rules = Rules::default();
+    let want_ivs: BTreeMap<IntervalKey, hes_proto::ProcessedInterval> =
+        hes_pipeline::estimate_gaps_with(
+            &hes_pipeline::intervals_with(&stored, &rules),
+            rules.interval,
+        )
+        .iter()
+        .map(hes_pipeline::run::processed_interval)
+        .map(|i| ((i.meter.0.clone(), i.channel.clone(), i.interval_end), i))
+        .collect();
+    assert!(want_ivs.len() >= 3 * 96 && want_aggs.len() > 3 * 24);
+    let mut c = bus
+        .subscribe(&[topics::READINGS_PROCESSED], &format!("check-{tag}"))
+        .await
+        .unwrap();
+    let mut got_ivs: BTreeMap<IntervalKey, hes_proto::ProcessedInterval> = BTreeMap::new();
+    let mut got_aggs: BTreeMap<AggregateKey, Aggregate> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got_ivs != want_ivs || got_aggs != want_aggs {
+        assert!(
+            Instant::now() < deadline,
+            "the processed topic never matched the store: {} of {} intervals, {} of {} \
+             aggregates equal",
+            want_ivs
+                .iter()
+                .filter(|(k, v)| got_ivs.get(*k) == Some(*v))
+                .count(),
+            want_ivs.len(),
+            want_aggs
+                .iter()
+                .filter(|(k, v)| got_aggs.get(*k) == Some(*v))
+                .count(),
+            want_aggs.len(),
+        );
+        let Some(d) = c.next(Duration::from_secs(1)).await.unwrap() else {
+            continue;
+        };
+        for p in d.decode::<hes_proto::Processed>().unwrap() {
+            for i in p.intervals {
+                assert_eq!(i.meter.0, d.key, "keyed by its meter");
+                got_ivs.insert((i.meter.0.clone(), i.channel.clone(), i.interval_end), i);
+            }
+            for a in p.aggregates {
+                assert_eq!(a.subject, d.key, "keyed by its subject");
+                got_aggs.insert(
+                    (
+                        a.subject.clone(),
+                        a.channel.clone(),
+                        a.period,
+                        a.period_start,
+                    ),
+                    a,
+                );
+            }
+        }
+    }
+    // Meter 2's late entry replaced the two estimates around it by measured intervals.
+    let late = (
+        meters[1].clone(),
+        "energy.active.import".to_string(),
+        d0 + 41 * 900,
+    );
+    assert!(got_ivs[&late].quality.is_ok(), "{:?}", got_ivs[&late]);
+    let _ = c.close(Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,8 @@ pub mod v1 {
 }
 
 use hes_model::{
-    JobKind, JobResult, JobState, MeterId, Quality, Reading, Source, ValidatedReading,
+    Aggregate, JobKind, JobResult, JobState, MeterId, Period, Quality, Reading, Source,
+    ValidatedReading,
 };
 use prost::Message;
 
@@ -344,6 +345,181 @@ pub fn decode_job_request(bytes: &[u8]) -> Result<hes_model::JobRequest, ProtoEr
     })
 }
 
+/// One interval's consumption as `hes.readings.processed` carries it: in SI units (`value` in
+/// `unit`, Wh or varh for energy), ending at `interval_end`, `interval_seconds` long (longer
+/// than the profile's interval only for a gap that could not be estimated, flagged
+/// `MISSING_BEFORE`); estimates are flagged `ESTIMATED`. Natural key: (meter, channel,
+/// interval_end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedInterval {
+    pub meter: MeterId,
+    pub channel: String,
+    pub interval_end: i64,
+    pub interval_seconds: i64,
+    pub value: f64,
+    pub unit: String,
+    pub quality: Quality,
+}
+
+/// One record of `hes.readings.processed`: a meter's intervals and its aggregates (keyed by
+/// the meter), or a group's aggregates (keyed by the group, no intervals).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Processed {
+    pub intervals: Vec<ProcessedInterval>,
+    pub aggregates: Vec<Aggregate>,
+}
+
+fn period_to(p: Period) -> v1::Period {
+    match p {
+        Period::Hour => v1::Period::Hour,
+        Period::Day => v1::Period::Day,
+        Period::Month => v1::Period::Month,
+    }
+}
+
+impl From<&ProcessedInterval> for v1::Interval {
+    fn from(i: &ProcessedInterval) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            meter: i.meter.0.clone(),
+            channel: i.channel.clone(),
+            interval_end: i.interval_end,
+            interval_seconds: i.interval_seconds,
+            value: i.value,
+            unit: i.unit.clone(),
+            quality: i.quality.0,
+        }
+    }
+}
+
+impl TryFrom<v1::Interval> for ProcessedInterval {
+    type Error = ProtoError;
+
+    fn try_from(i: v1::Interval) -> Result<Self, ProtoError> {
+        check_version(i.schema_version)?;
+        if i.meter.is_empty() {
+            return Err(field("interval.meter", "empty"));
+        }
+        if i.channel.is_empty() {
+            return Err(field("interval.channel", "empty"));
+        }
+        if i.interval_seconds <= 0 {
+            return Err(field(
+                "interval.interval_seconds",
+                format!("{} is not positive", i.interval_seconds),
+            ));
+        }
+        if !i.value.is_finite() {
+            return Err(field("interval.value", "not finite"));
+        }
+        Ok(Self {
+            meter: MeterId(i.meter),
+            channel: i.channel,
+            interval_end: i.interval_end,
+            interval_seconds: i.interval_seconds,
+            value: i.value,
+            unit: i.unit,
+            quality: Quality(i.quality),
+        })
+    }
+}
+
+impl From<&Aggregate> for v1::Aggregate {
+    fn from(a: &Aggregate) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            subject: a.subject.clone(),
+            channel: a.channel.clone(),
+            period: period_to(a.period) as i32,
+            period_start: a.period_start,
+            total: a.total,
+            intervals: a.count,
+            complete: a.complete,
+            quality: a.quality_worst.0,
+        }
+    }
+}
+
+impl TryFrom<v1::Aggregate> for Aggregate {
+    type Error = ProtoError;
+
+    fn try_from(a: v1::Aggregate) -> Result<Self, ProtoError> {
+        check_version(a.schema_version)?;
+        let period = match v1::Period::try_from(a.period) {
+            Ok(v1::Period::Hour) => Period::Hour,
+            Ok(v1::Period::Day) => Period::Day,
+            Ok(v1::Period::Month) => Period::Month,
+            _ => {
+                return Err(field(
+                    "aggregate.period",
+                    format!("unknown value {}", a.period),
+                ))
+            }
+        };
+        if a.subject.is_empty() {
+            return Err(field("aggregate.subject", "empty"));
+        }
+        if !a.total.is_finite() {
+            return Err(field("aggregate.total", "not finite"));
+        }
+        // The period's end follows from its start; a start that is not a period boundary (or
+        // is outside years 1..=9999, where the calendar arithmetic could overflow) is refused
+        // rather than silently moved.
+        if !(MIN_TIME..=MAX_TIME).contains(&a.period_start)
+            || period.start(a.period_start) != a.period_start
+        {
+            return Err(field(
+                "aggregate.period_start",
+                format!("{} does not start a {period:?}", a.period_start),
+            ));
+        }
+        Ok(Self {
+            subject: a.subject,
+            period,
+            channel: a.channel,
+            period_start: a.period_start,
+            period_end: period.end(a.period_start),
+            total: a.total,
+            count: a.intervals,
+            complete: a.complete,
+            quality_worst: Quality(a.quality),
+        })
+    }
+}
+
+/// 0001-01-01 and 9999-12-31 23:59:59 UTC: the times an aggregate's period may start at.
+const MIN_TIME: i64 = -62_135_596_800;
+const MAX_TIME: i64 = 253_402_300_799;
+
+/// A processed record as a `ProcessedBatch`.
+pub fn encode_processed(p: &Processed) -> Vec<u8> {
+    v1::ProcessedBatch {
+        schema_version: SCHEMA_VERSION,
+        intervals: p.intervals.iter().map(v1::Interval::from).collect(),
+        aggregates: p.aggregates.iter().map(v1::Aggregate::from).collect(),
+    }
+    .encode_to_vec()
+}
+
+/// A processed record from untrusted `ProcessedBatch` bytes.
+pub fn decode_processed(bytes: &[u8]) -> Result<Processed, ProtoError> {
+    let b = v1::ProcessedBatch::decode(bytes)?;
+    check_version(b.schema_version)?;
+    check_len(b.intervals.len().saturating_add(b.aggregates.len()))?;
+    Ok(Processed {
+        intervals: b
+            .intervals
+            .into_iter()
+            .map(ProcessedInterval::try_from)
+            .collect::<Result<_, _>>()?,
+        aggregates: b
+            .aggregates
+            .into_iter()
+            .map(Aggregate::try_from)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
 /// A reading as the bytes of its protobuf message.
 pub fn encode_reading(r: &Reading) -> Vec<u8> {
     v1::Reading::from(r).encode_to_vec()
@@ -503,5 +679,81 @@ mod tests {
         }
         .encode_to_vec();
         assert!(decode_job_request(&bad).is_err());
+    }
+
+    #[test]
+    #[allow(clippy::indexing_slicing)]
+    fn processed_round_trips_and_refuses_bad_fields() {
+        let p = Processed {
+            intervals: vec![ProcessedInterval {
+                meter: "MTR1".into(),
+                channel: "energy.active.import".into(),
+                interval_end: 1_795_651_200,
+                interval_seconds: 900,
+                value: 250.0,
+                unit: "Wh".into(),
+                quality: Quality(Quality::ESTIMATED),
+            }],
+            aggregates: vec![Aggregate {
+                subject: "MTR1".into(),
+                period: Period::Day,
+                channel: "energy.active.import".into(),
+                period_start: 1_795_651_200,
+                period_end: 1_795_651_200 + 86_400,
+                total: 24_000.0,
+                count: 96,
+                complete: true,
+                quality_worst: Quality(Quality::ESTIMATED),
+            }],
+        };
+        assert_eq!(decode_processed(&encode_processed(&p)).unwrap(), p);
+        assert_eq!(
+            decode_processed(&encode_processed(&Processed::default())).unwrap(),
+            Processed::default()
+        );
+        let good = v1::ProcessedBatch::decode(encode_processed(&p).as_slice()).unwrap();
+        let bad = |f: &dyn Fn(&mut v1::ProcessedBatch)| {
+            let mut b = good.clone();
+            f(&mut b);
+            decode_processed(&b.encode_to_vec())
+        };
+        assert!(matches!(
+            bad(&|b| b.aggregates[0].period = 9),
+            Err(ProtoError::Field {
+                field: "aggregate.period",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(&|b| b.aggregates[0].period_start += 1),
+            Err(ProtoError::Field {
+                field: "aggregate.period_start",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(&|b| b.intervals[0].interval_seconds = 0),
+            Err(ProtoError::Field {
+                field: "interval.interval_seconds",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(&|b| b.intervals[0].value = f64::NAN),
+            Err(ProtoError::Field {
+                field: "interval.value",
+                ..
+            })
+        ));
+        assert!(matches!(
+            bad(&|b| b.intervals[0].schema_version = 2),
+            Err(ProtoError::Version(2))
+        ));
+        assert!(matches!(
+            bad(&|b| b.schema_version = 2),
+            Err(ProtoError::Version(2))
+        ));
+        let bytes = encode_processed(&p);
+        assert!(decode_processed(&bytes[..bytes.len() - 2]).is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod pg;
 pub mod registry;
 pub mod sqlite;
 pub mod state;
+pub mod webhooks;
 
 pub use accounts::{Accounts, AccountsError, PgAccounts, SqliteAccounts};
 pub use migrations::{migrate, Migration, PG_MIGRATIONS, SQLITE_MIGRATIONS};
@@ -24,6 +25,7 @@ pub use sqlite::SqliteStore;
 pub use state::{
     AuditEntry, Claim, Created, JobCounts, JobFilter, NewJob, StateStore, StoredMeter,
 };
+pub use webhooks::{Delivery, DeliveryState, NewDelivery, Outcome, Webhook, WebhookStore};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

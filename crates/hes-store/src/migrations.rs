@@ -39,6 +39,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/pg/0005_push_counters.sql"),
     },
     Migration {
+        version: 6,
+        name: "webhooks",
+        sql: include_str!("../migrations/pg/0006_webhooks.sql"),
+    },
+    Migration {
         version: 8,
         name: "job_dispatch",
         sql: include_str!("../migrations/pg/0008_job_dispatch.sql"),
@@ -82,6 +87,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "push_counters",
         sql: include_str!("../migrations/sqlite/0004_push_counters.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "webhooks",
+        sql: include_str!("../migrations/sqlite/0005_webhooks.sql"),
     },
     Migration {
         version: 7,

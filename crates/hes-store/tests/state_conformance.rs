@@ -1,5 +1,5 @@
-//! One suite, every adapter of the state port (registry, counters, jobs, leases, slots):
-//! SQLite (a fresh file per test) and PostgreSQL (a fresh database per test on
+//! One suite, every adapter of the state port (registry, counters, jobs, leases, slots, the
+//! webhook queue): SQLite (a fresh file per test) and PostgreSQL (a fresh database per test on
 //! `HES_DATABASE_URL`).
 #![allow(
     clippy::unwrap_used,
@@ -16,7 +16,10 @@ use hes_model::inventory::{Endpoint, InventoryEntry, Transport};
 use hes_model::meter::{MeterRecord, MeterStatus};
 use hes_model::secrets::Kek;
 use hes_model::{JobKind, JobResult, JobState, MeterId, Priority};
-use hes_store::{Claim, JobFilter, NewJob, PgStore, StateStore, StoreError};
+use hes_store::{
+    Claim, DeliveryState, JobFilter, NewDelivery, NewJob, Outcome, PgStore, StateStore, StoreError,
+    Webhook,
+};
 
 fn claimed(c: Claim) -> hes_model::Job {
     match c {
@@ -671,6 +674,237 @@ async fn failed_reads_of_a_schedule_are_found(s: &dyn StateStore) {
     );
 }
 
+// ---- webhooks: subscriptions, enqueueing once per event, claims in order per meter under a
+// lease, retries, dead letters, and nodes claiming at once (`hes_store::WebhookStore`, a
+// supertrait of the state port) ----
+
+fn webhook(id: &str) -> Webhook {
+    Webhook {
+        id: id.into(),
+        url: "http://127.0.0.1:1/hook".into(),
+        events: vec!["event".into(), "job_result".into()],
+        groups: vec!["cell=cell-1".into()],
+        secret: "sealed-text".into(),
+        max_attempts: 3,
+        created_by: "alice".into(),
+        created_at: 1_000,
+        allow_private: false,
+    }
+}
+
+fn delivery(webhook: &str, event: &str, meter: &str) -> NewDelivery {
+    NewDelivery {
+        webhook: webhook.into(),
+        event_id: event.into(),
+        kind: "event".into(),
+        meter: meter.into(),
+        body: format!("{{\"id\":\"{event}\"}}"),
+    }
+}
+
+fn event_ids(ds: &[hes_store::Delivery]) -> Vec<&str> {
+    ds.iter().map(|d| d.event_id.as_str()).collect()
+}
+
+async fn webhook_subscriptions(s: &dyn StateStore) {
+    assert!(s.webhooks().await.unwrap().is_empty());
+    s.create_webhook(&webhook("wh-1")).await.unwrap();
+    assert!(matches!(
+        s.create_webhook(&webhook("wh-1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut second = webhook("wh-2");
+    second.created_at = 2_000;
+    second.groups = vec![];
+    second.allow_private = true;
+    s.create_webhook(&second).await.unwrap();
+    assert_eq!(
+        s.webhooks().await.unwrap(),
+        vec![webhook("wh-1"), second.clone()]
+    );
+    let resealed = [("wh-2".to_string(), "resealed".to_string())];
+    assert_eq!(s.replace_webhook_secrets(&resealed).await.unwrap(), 1);
+    assert_eq!(s.webhooks().await.unwrap()[1].secret, "resealed");
+    s.enqueue_deliveries(&[delivery("wh-1", "e1", "m1")], 5)
+        .await
+        .unwrap();
+    assert!(s.delete_webhook("wh-1").await.unwrap());
+    assert!(!s.delete_webhook("wh-1").await.unwrap());
+    assert_eq!(s.webhooks().await.unwrap().len(), 1);
+    // Its deliveries went with it; none can be added for it any more.
+    assert!(s
+        .deliveries("wh-1", None, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.enqueue_deliveries(&[delivery("wh-1", "e2", "m1")], 5)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(s
+        .claim_deliveries("n1", 10, 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn webhook_deliveries_once_in_order_per_meter(s: &dyn StateStore) {
+    s.create_webhook(&webhook("wh")).await.unwrap();
+    let batch = [
+        delivery("wh", "a", "m1"),
+        delivery("wh", "b", "m1"),
+        delivery("wh", "c", "m2"),
+        delivery("wh", "a", "m1"),
+    ];
+    assert_eq!(s.enqueue_deliveries(&batch, 100).await.unwrap(), 3);
+    // Seen again (a replay of the bus): nothing new.
+    assert_eq!(s.enqueue_deliveries(&batch, 100).await.unwrap(), 0);
+    // Not due before its time.
+    assert!(s
+        .claim_deliveries("n1", 99, 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The oldest of each meter; b waits behind a.
+    let got = s.claim_deliveries("n1", 100, 1000, 10).await.unwrap();
+    assert_eq!(event_ids(&got), ["a", "c"]);
+    assert!(got
+        .iter()
+        .all(|d| d.attempts == 1 && d.state == DeliveryState::Pending));
+    assert!(s
+        .claim_deliveries("n2", 101, 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let (a, c) = (got[0].id, got[1].id);
+    assert!(s
+        .finish_delivery(a, "n1", &Outcome::Delivered { status: 200 }, 110)
+        .await
+        .unwrap());
+    // Another node cannot finish what it does not hold.
+    let failed = Outcome::Failed {
+        status: Some(503),
+        error: "503 Service Unavailable".into(),
+        retry_at: Some(500),
+    };
+    assert!(!s.finish_delivery(c, "n2", &failed, 110).await.unwrap());
+    assert!(s.finish_delivery(c, "n1", &failed, 110).await.unwrap());
+    // b is next for m1; c waits for its retry time.
+    let got = s.claim_deliveries("n2", 120, 1000, 10).await.unwrap();
+    assert_eq!(event_ids(&got), ["b"]);
+    let c_again = s.claim_deliveries("n2", 500, 1000, 10).await.unwrap();
+    assert_eq!(event_ids(&c_again), ["c"]);
+    assert_eq!(c_again[0].attempts, 2);
+    assert_eq!(c_again[0].last_status, Some(503));
+    let dead = Outcome::Failed {
+        status: None,
+        error: "connection refused".into(),
+        retry_at: None,
+    };
+    assert!(s.finish_delivery(c, "n2", &dead, 510).await.unwrap());
+    // The log, newest first, with states, attempts and the last error.
+    let log = s.deliveries("wh", None, None, 10).await.unwrap();
+    assert_eq!(event_ids(&log), ["c", "b", "a"]);
+    assert_eq!(log[0].state, DeliveryState::Dead);
+    assert_eq!(log[0].last_error.as_deref(), Some("connection refused"));
+    assert_eq!(log[0].finished_at, Some(510));
+    assert_eq!(log[2].state, DeliveryState::Delivered);
+    assert_eq!(log[2].last_status, Some(200));
+    let dead_only = s
+        .deliveries("wh", Some(DeliveryState::Dead), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(event_ids(&dead_only), ["c"]);
+    let page = s.deliveries("wh", None, Some(log[0].id), 1).await.unwrap();
+    assert_eq!(event_ids(&page), ["b"]);
+    // A dead delivery does not hold its meter: the next one of m2 goes.
+    s.enqueue_deliveries(&[delivery("wh", "d", "m2")], 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        event_ids(&s.claim_deliveries("n1", 600, 1000, 10).await.unwrap()),
+        ["d"]
+    );
+}
+
+async fn webhook_claims_expire(s: &dyn StateStore) {
+    s.create_webhook(&webhook("wh")).await.unwrap();
+    s.enqueue_deliveries(&[delivery("wh", "a", "m1")], 0)
+        .await
+        .unwrap();
+    let got = s.claim_deliveries("n1", 0, 1000, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    // n1 died: its claim is taken again once the lease is over, one attempt more.
+    assert!(s
+        .claim_deliveries("n2", 1000, 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = s.claim_deliveries("n2", 1001, 1000, 10).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (got[0].id, 2));
+    let ok = Outcome::Delivered { status: 204 };
+    assert!(!s.finish_delivery(got[0].id, "n1", &ok, 1100).await.unwrap());
+    assert!(s.finish_delivery(got[0].id, "n2", &ok, 1100).await.unwrap());
+}
+
+/// Nodes claiming at once: every delivery is held by one node at a time and finished once,
+/// and each meter's deliveries go out in the order they were enqueued.
+async fn webhook_claims_under_concurrency(s: Arc<dyn StateStore>) {
+    s.create_webhook(&webhook("wh")).await.unwrap();
+    let mut batch = Vec::new();
+    for i in 0..60 {
+        batch.push(delivery("wh", &format!("e{i:03}"), &format!("m{}", i % 6)));
+    }
+    s.enqueue_deliveries(&batch, 0).await.unwrap();
+    // Appended while the claim is held (before it is finished): a meter's next delivery can
+    // only be claimed after that, so this is the order the receiver would see.
+    let sent = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let (s, sent) = (s.clone(), sent.clone());
+        tasks.push(tokio::spawn(async move {
+            let holder = format!("n{n}");
+            let mut idle = 0;
+            while idle < 20 {
+                let got = s.claim_deliveries(&holder, 0, 60_000, 3).await.unwrap();
+                if got.is_empty() {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle = 0;
+                for d in got {
+                    sent.lock()
+                        .unwrap()
+                        .push((d.meter.clone(), d.event_id.clone()));
+                    let ok = Outcome::Delivered { status: 200 };
+                    assert!(s.finish_delivery(d.id, &holder, &ok, 1).await.unwrap());
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 60, "every delivery sent once");
+    let log = s.deliveries("wh", None, None, 100).await.unwrap();
+    assert!(log
+        .iter()
+        .all(|d| d.state == DeliveryState::Delivered && d.attempts == 1));
+    let mut by_meter: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (m, e) in &sent {
+        by_meter.entry(m).or_default().push(e);
+    }
+    for list in by_meter.values() {
+        let mut sorted = list.clone();
+        sorted.sort_unstable();
+        assert_eq!(*list, sorted, "in order per meter");
+    }
+}
+
 macro_rules! state_conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -692,6 +926,12 @@ macro_rules! state_conformance {
             async fn push_counters_are_taken_once_under_concurrency() {
                 let f = super::sqlite_fixture().await;
                 super::push_counters_are_taken_once_under_concurrency(std::sync::Arc::new(f.store.clone())).await;
+                f.finish().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn webhook_claims_under_concurrency() {
+                let f = super::sqlite_fixture().await;
+                super::webhook_claims_under_concurrency(std::sync::Arc::new(f.store.clone())).await;
                 f.finish().await;
             }
         }
@@ -720,6 +960,13 @@ macro_rules! state_conformance {
                 super::push_counters_are_taken_once_under_concurrency(std::sync::Arc::new(store)).await;
                 db.drop_database().await;
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn webhook_claims_under_concurrency() {
+                let db = super::pg_database().await;
+                let store = super::PgStore::connect(&db.url).await.unwrap();
+                super::webhook_claims_under_concurrency(std::sync::Arc::new(store)).await;
+                db.drop_database().await;
+            }
         }
     };
 }
@@ -734,4 +981,7 @@ state_conformance!(
     scheduled_jobs_are_dispatched_when_due,
     pushed_intervals_show_the_meters_that_missed_one,
     failed_reads_of_a_schedule_are_found,
+    webhook_subscriptions,
+    webhook_deliveries_once_in_order_per_meter,
+    webhook_claims_expire,
 );

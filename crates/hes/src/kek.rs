@@ -147,11 +147,20 @@ async fn kek(args: KekArgs) -> anyhow::Result<()> {
                     }
                 }
             }
+            let mut hooks = Vec::new();
+            for w in state.webhooks().await? {
+                if let Some(s) = hes_api::webhooks::reseal_secret(&old, &new, &w)
+                    .with_context(|| format!("webhook {}", w.id))?
+                {
+                    hooks.push((w.id, s));
+                }
+            }
             if dry_run {
                 println!(
-                    "would re-seal {} meters ({already} already under the new KEK) and {} API \
-                     signing keys; nothing written",
+                    "would re-seal {} meters ({already} already under the new KEK), {} webhook \
+                     secrets and {} API signing keys; nothing written",
                     resealed.len(),
+                    hooks.len(),
                     keys.len()
                 );
                 return Ok(());
@@ -179,6 +188,8 @@ async fn kek(args: KekArgs) -> anyhow::Result<()> {
                  registry, all open under the new KEK",
                 after.len()
             );
+            let h = state.replace_webhook_secrets(&hooks).await?;
+            println!("re-sealed {h} webhook secrets");
             // The keys after the meters: a failure here leaves the meters done, and a second
             // run finds them under the new KEK and does the keys.
             if let Some(a) = &accounts {

@@ -279,6 +279,33 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             state: registry.state().clone(),
             max_attempts: cfg.collector.max_attempts,
         });
+        // Webhooks: every API node fans events out into the store's delivery queue and sends
+        // what it claims from it (docs/api.md); a node that dies leaves nothing behind.
+        let hooks = hes_api::webhooks::WebhookConfig {
+            node: format!(
+                "{}-{}",
+                Some(api.node.clone())
+                    .filter(|n| !n.is_empty())
+                    .or_else(|| std::env::var("HOSTNAME").ok())
+                    .unwrap_or_else(|| "api".into()),
+                std::process::id()
+            ),
+            ..hes_api::webhooks::WebhookConfig::default()
+        };
+        tokio::spawn({
+            let (bus, registry, hooks, rx) =
+                (bus.clone(), registry.clone(), hooks.clone(), rx.clone());
+            async move {
+                if let Err(e) = hes_api::webhooks::run_fanout(bus, registry, hooks, rx).await {
+                    eprintln!("hes serve: the webhook fan-out stopped: {e}");
+                }
+            }
+        });
+        tokio::spawn(hes_api::webhooks::run_deliveries(
+            registry.clone(),
+            hooks,
+            rx.clone(),
+        ));
         let (_, task) = crate::http::start(
             api.listen,
             &url,

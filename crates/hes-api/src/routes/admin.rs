@@ -708,7 +708,7 @@ pub async fn create_token(
     let role = role_param(&n.role)?;
     if let Some(s) = n.scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
         return Err(ApiError::BadRequest(format!(
-            "unknown scope {s:?} (read, command, ack, admin)"
+            "unknown scope {s:?} (read, command, ack, admin, webhooks)"
         )));
     }
     check_groups(&n.groups)?;

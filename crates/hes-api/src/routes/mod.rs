@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod meters;
 pub mod readings;
 pub mod stats;
+pub mod webhooks;
 
 use std::sync::Arc;
 

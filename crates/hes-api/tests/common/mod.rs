@@ -30,7 +30,7 @@ use hes_collector::registry::Registry;
 use hes_collector::secrets::Kek;
 use hes_collector::session::Env;
 use hes_model::inventory::{Endpoint, InventoryEntry, Transport};
-use hes_store::SqliteStore;
+use hes_store::{SqliteStore, StateStore};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -108,12 +108,83 @@ pub async fn fixture_with(config: ApiConfig) -> Fx {
 /// A node of the API on the given cache, signing with the given key (nodes of one deployment
 /// share both).
 pub async fn fixture_on(config: ApiConfig, cache: Arc<dyn Cache>, jwt: JwtKey) -> Fx {
+    fixture_in(config, cache, jwt, None).await
+}
+
+/// A fresh PostgreSQL database on `HES_DATABASE_URL` (`eval "$(scripts/services up)"`).
+pub struct PgDb {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+async fn pg_admin(url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
+impl PgDb {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("HES_DATABASE_URL")
+            .expect("HES_DATABASE_URL is not set: run `eval \"$(scripts/services up)\"` first");
+        let name = unique("hes_api_test");
+        pg_admin(&admin_url, &format!("CREATE DATABASE \"{name}\"")).await;
+        let (scheme, rest) = admin_url.split_once("://").unwrap();
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, q)) => (r, format!("?{q}")),
+            None => (rest, String::new()),
+        };
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let url = format!("{scheme}://{authority}/{name}{query}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    pub async fn drop_database(self) {
+        pg_admin(
+            &self.admin_url,
+            &format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name),
+        )
+        .await;
+    }
+}
+
+/// The fixture with its state (registry, counters, jobs' state, webhooks) on `state` instead
+/// of the SQLite file (the readings and the accounts stay there).
+pub async fn fixture_on_state(state: Arc<dyn StateStore>) -> Fx {
+    fixture_in(
+        ApiConfig {
+            hash_cost: COST,
+            ..ApiConfig::default()
+        },
+        Arc::new(MemoryCache::new()),
+        JwtKey::random(),
+        Some(state),
+    )
+    .await
+}
+
+async fn fixture_in(
+    config: ApiConfig,
+    cache: Arc<dyn Cache>,
+    jwt: JwtKey,
+    state: Option<Arc<dyn StateStore>>,
+) -> Fx {
     let dir = std::env::temp_dir().join(unique("hes_api_test"));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("hes.db");
     let store = Arc::new(SqliteStore::open(&db).await.unwrap());
     let accounts = Arc::new(SqliteAccounts::open(&db).await.unwrap());
-    let registry = Registry::open(store.clone(), Kek::from_bytes(&[7u8; 32]).unwrap())
+    let state: Arc<dyn StateStore> = state.unwrap_or_else(|| store.clone());
+    let registry = Registry::open(state.clone(), Kek::from_bytes(&[7u8; 32]).unwrap())
         .await
         .unwrap();
     let mut entries: Vec<InventoryEntry> = (1..=6).map(entry).collect();
@@ -124,7 +195,7 @@ pub async fn fixture_on(config: ApiConfig, cache: Arc<dyn Cache>, jwt: JwtKey) -
     registry.import(&entries, false).await.unwrap();
     let env = Arc::new(Env {
         registry: registry.clone(),
-        counters: Arc::new(Counters::new(store.clone())),
+        counters: Arc::new(Counters::new(state)),
         client_title: SystemTitle(*b"HESTEST\x01"),
         connect_timeout: Duration::from_secs(1),
         response_timeout: Duration::from_secs(1),

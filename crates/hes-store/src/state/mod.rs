@@ -84,8 +84,9 @@ pub struct StoredMeter {
     pub revision: i64,
 }
 
-/// The shared state of every role. Every method is one atomic step in the store.
-pub trait StateStore: Send + Sync {
+/// The shared state of every role. Every method is one atomic step in the store. The webhook
+/// queue ([`crate::webhooks::WebhookStore`]) lives in the same store.
+pub trait StateStore: crate::webhooks::WebhookStore + Send + Sync {
     // ---- the meter registry ----
 
     /// Adds meters, all or none. A meter whose id exists is refused (`Conflict`) unless
