@@ -110,18 +110,9 @@ impl Kek {
         Err(SecretError::NoKek)
     }
 
-    /// Seals `plain`; `context` (e.g. the meter id and the secret's name) is bound to it, so a
-    /// sealed secret moved to another meter or field does not open.
-    ///
-    /// A KEK in memory cannot fail. A KEK in an HSM can: then the result is a sealed value that
-    /// never opens (and is malformed, so it is never mistaken for a secret); code that stores
-    /// what it seals should use [`Kek::try_seal`] and stop on the error.
-    pub fn seal(&self, plain: &[u8], context: &str) -> Sealed {
-        self.try_seal(plain, context)
-            .unwrap_or_else(|_| Sealed(String::new()))
-    }
-
-    /// Seals `plain` bound to `context`, or says why the KEK could not.
+    /// Seals `plain` bound to `context` (e.g. the meter id and the secret's name, so a sealed
+    /// secret moved to another meter or field does not open), or says why the KEK could not
+    /// (an HSM can fail; a KEK in memory cannot).
     pub fn try_seal(&self, plain: &[u8], context: &str) -> Result<Sealed, SecretError> {
         let out = match &self.0 {
             Backend::Soft(k) => {
@@ -231,7 +222,7 @@ mod tests {
     #[test]
     fn seal_open_and_refusals() {
         let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
-        let s = kek.seal(b"0123456789abcdef", "MTR1/ek");
+        let s = kek.try_seal(b"0123456789abcdef", "MTR1/ek").unwrap();
         assert_eq!(
             kek.open(&s, "MTR1/ek").unwrap().expose(),
             b"0123456789abcdef"
@@ -248,7 +239,10 @@ mod tests {
             Err(SecretError::Malformed)
         );
         // Two seals of one secret differ (random nonce); nothing shows in Debug.
-        assert_ne!(kek.seal(b"k", "c"), kek.seal(b"k", "c"));
+        assert_ne!(
+            kek.try_seal(b"k", "c").unwrap(),
+            kek.try_seal(b"k", "c").unwrap()
+        );
         let shown = format!("{s:?} {:?} {kek:?}", kek.open(&s, "MTR1/ek").unwrap());
         assert!(!shown.contains("0123") && !shown.contains(&s.0), "{shown}");
         assert_eq!(Kek::from_hex("00").unwrap_err(), SecretError::BadKek);

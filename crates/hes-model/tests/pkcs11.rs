@@ -110,7 +110,10 @@ fn seal_and_open_in_the_token() {
         kek.open(&s, "MTR1/ek/v0").unwrap().expose(),
         b"0123456789abcdef"
     );
-    assert_ne!(kek.seal(b"k", "c"), kek.seal(b"k", "c"));
+    assert_ne!(
+        kek.try_seal(b"k", "c").unwrap(),
+        kek.try_seal(b"k", "c").unwrap()
+    );
     // Bound to its context, its KEK and its bytes.
     assert_eq!(kek.open(&s, "MTR2/ek/v0"), Err(SecretError::Unseal));
     let other = Kek::from_spec(&h.uri("other", "hes-kek")).unwrap();
