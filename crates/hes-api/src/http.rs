@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(routes::admin::audit))
         .route("/stats/fleet", get(routes::stats::fleet))
         .route("/stats/completeness", get(routes::stats::completeness))
+        .route("/cim", post(routes::cim::cim))
         .route("/ws", get(crate::live::ws))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

@@ -66,6 +66,9 @@ pub struct ApiConfig {
     pub hash_concurrency: usize,
     /// Longest a request waits for a hashing slot before 503.
     pub hash_wait: Duration,
+    /// Longest a CIM `create EndDeviceControls` waits for its jobs before it replies (the
+    /// ones not done are reported pending with their job ids).
+    pub cim_control_wait: Duration,
 }
 
 impl Default for ApiConfig {
@@ -85,6 +88,7 @@ impl Default for ApiConfig {
             ws_recheck_every: Duration::from_secs(15),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_wait: Duration::from_secs(10),
+            cim_control_wait: Duration::from_secs(60),
         }
     }
 }

@@ -66,6 +66,7 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
         crate::routes::admin::audit,
         crate::routes::stats::fleet,
         crate::routes::stats::completeness,
+        crate::routes::cim::cim,
         crate::live::ws,
         crate::openapi::document,
         crate::http::metrics,

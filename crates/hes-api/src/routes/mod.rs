@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cim;
 pub mod events;
 pub mod jobs;
 pub mod meters;
