@@ -38,6 +38,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         name: "push_counters",
         sql: include_str!("../migrations/pg/0005_push_counters.sql"),
     },
+    Migration {
+        version: 7,
+        name: "cim_outbox",
+        sql: include_str!("../migrations/pg/0007_cim_outbox.sql"),
+    },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {
         version: 100,
@@ -72,6 +77,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "push_counters",
         sql: include_str!("../migrations/sqlite/0004_push_counters.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "cim_outbox",
+        sql: include_str!("../migrations/sqlite/0006_cim_outbox.sql"),
     },
     // The API's tables (hes-api) use versions 100 and up.
     Migration {
