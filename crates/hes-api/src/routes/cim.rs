@@ -13,12 +13,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hes_cim::event_type::{event_type, Control};
 use hes_cim::message::{correlation, ReplyError, ReplyId, RequestMessage};
-use hes_cim::payload::{self, quality, DeviceEvent, MeterReading, Series, Value};
-use hes_cim::reading_type::{self, Form};
+use hes_cim::payload::{self, DeviceEvent};
+use hes_cim::reading_type;
 use hes_cim::{code, Refusal, ReplyResult};
-use hes_model::event_class::{classify, EventClass};
 use hes_model::meter::MeterStatus;
-use hes_model::{JobKind, JobState, MeterId, Quality, ValidatedReading};
+use hes_model::{JobKind, JobState, MeterId};
 use serde_json::json;
 
 use super::visible_meter;
@@ -189,91 +188,6 @@ fn answer(
     }
 }
 
-/// ReadingQualityType codes of our quality flags.
-pub fn qualities(q: Quality) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if q.has(Quality::ESTIMATED) {
-        out.push(quality::ESTIMATED);
-    }
-    if q.has(Quality::SPIKE | Quality::OUT_OF_RANGE) {
-        out.push(quality::REASONABILITY);
-    }
-    if q.has(!(Quality::ESTIMATED | Quality::SPIKE | Quality::OUT_OF_RANGE)) {
-        out.push(quality::VALIDATION);
-    }
-    out
-}
-
-/// One meter's MeterReading over `(start, end]` from its stored readings (which should start
-/// one interval before `start`, so that the first interval has its earlier entry): cumulative
-/// registers as read, instantaneous values, and 15-minute interval consumption. A span longer
-/// than one interval (a gap) is left out: the MDM sees the gap and estimates, as it would for
-/// any missing interval. `wanted`: only these (channel, form) pairs (empty: all).
-pub fn meter_reading(
-    meter: &str,
-    rows: &[ValidatedReading],
-    start: i64,
-    end: i64,
-    wanted: &[(&str, Form)],
-) -> MeterReading {
-    let want = |c: &str, f: Form| wanted.is_empty() || wanted.contains(&(c, f));
-    let mut readings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for v in rows {
-        let r = &v.reading;
-        if r.time <= start || r.time > end {
-            continue;
-        }
-        let Some(channel) = hes_rules::channel(&r.obis) else {
-            continue;
-        };
-        let form = if hes_rules::is_cumulative(r) {
-            Form::Register
-        } else {
-            Form::Instant
-        };
-        if !want(channel, form) {
-            continue;
-        }
-        if let Some((rt, factor)) = reading_type::reading_type(channel, form) {
-            readings.entry(rt.to_string()).or_default().push(Value {
-                time: r.time,
-                value: hes_rules::to_si(r) * factor,
-                qualities: qualities(v.quality),
-            });
-        }
-    }
-    let mut blocks: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for i in hes_rules::intervals(rows) {
-        if i.seconds() != 900 || i.end <= start || i.end > end {
-            continue;
-        }
-        if !want(&i.channel, Form::Interval15) {
-            continue;
-        }
-        if let Some((rt, factor)) = reading_type::reading_type(&i.channel, Form::Interval15) {
-            blocks.entry(rt.to_string()).or_default().push(Value {
-                time: i.end,
-                value: i.wh() * factor,
-                qualities: qualities(i.quality),
-            });
-        }
-    }
-    let series = |m: BTreeMap<String, Vec<Value>>| {
-        m.into_iter()
-            .map(|(reading_type, values)| Series {
-                reading_type,
-                values,
-            })
-            .collect()
-    };
-    MeterReading {
-        meter: meter.to_string(),
-        interval: Some((start, end)),
-        readings: series(readings),
-        blocks: series(blocks),
-    }
-}
-
 async fn get_readings(
     state: &AppState,
     who: &Principal,
@@ -307,36 +221,19 @@ async fn get_readings(
                 Some(id.0.clone()),
             ));
         }
-        out.push(meter_reading(&id.0, &rows, start, end, &wanted));
+        out.push(hes_cim::build::meter_reading(
+            &id.0, &rows, start, end, &wanted,
+        ));
     }
     let result = result_of(meters.len(), &errors);
     let payload = (!out.is_empty()).then(|| payload::meter_readings_xml(&out));
     Ok(answer(m, result, errors, Vec::new(), payload))
 }
 
-/// The severity word of an event class.
-pub fn severity(c: EventClass) -> &'static str {
-    match c {
-        EventClass::Alarm => "alarm",
-        EventClass::Warning => "warning",
-        EventClass::Info => "info",
-    }
-}
-
-/// An event as sent (`get EndDeviceEvents` and the outbound `created EndDeviceEvents`).
-pub fn device_event(e: &hes_store::accounts::EventRow) -> DeviceEvent {
-    DeviceEvent {
-        mrid: super::events::event_id(e),
-        meter: e.meter.clone(),
-        time: e.time,
-        event_type: event_type(e.code),
-        reason: super::events::describe(e.code),
-        severity: severity(classify(&e.log, e.code)).to_string(),
-        details: vec![
-            ("code".to_string(), e.code.to_string()),
-            ("log".to_string(), e.log.clone()),
-        ],
-    }
+/// An event as sent (`get EndDeviceEvents`; the outbound `created EndDeviceEvents` builds
+/// the same).
+fn device_event(e: &hes_store::accounts::EventRow) -> DeviceEvent {
+    hes_cim::build::device_event(&e.meter, &e.log, e.time, e.code, super::events::describe)
 }
 
 async fn get_events(
