@@ -22,6 +22,8 @@ mod openapi;
 mod routes;
 
 pub use routes::admin::ScheduleSpec;
+/// What an event code means (the API's table; the CIM outbound delivery's reasons too).
+pub use routes::events::describe as describe_event;
 pub mod serve;
 pub mod ui;
 
