@@ -241,7 +241,11 @@ async fn a_killed_nodes_claims_go_to_another_node() {
     let lease = OutboundConfig::default().lease_s;
     let taken = s.cim_claim("killed", now, lease, 50).await.unwrap();
     assert!(!taken.is_empty());
-    assert_eq!(out.deliver(now).await.unwrap(), 0, "claimed by the other node");
+    assert_eq!(
+        out.deliver(now).await.unwrap(),
+        0,
+        "claimed by the other node"
+    );
     // Once its claims run out, this node sends them.
     assert_eq!(out.deliver(now + lease + 1).await.unwrap(), taken.len());
     let accepted = m.accepted.lock().unwrap().clone();

@@ -292,7 +292,9 @@ impl Extract for Figment {
                     c.cim.mdm_url
                 )));
             }
-            if c.cim.max_attempts == 0 || c.cim.lease_s <= i64::try_from(c.cim.timeout_s).unwrap_or(i64::MAX) {
+            if c.cim.max_attempts == 0
+                || c.cim.lease_s <= i64::try_from(c.cim.timeout_s).unwrap_or(i64::MAX)
+            {
                 return Err(ConfigError(
                     "cim.max_attempts starts at 1 and cim.lease_s must be longer than cim.timeout_s".into(),
                 ));
