@@ -460,6 +460,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The loop can run on a spawned task.
+    #[allow(dead_code)]
+    fn run_is_send(o: Outbound, stop: tokio::sync::watch::Receiver<bool>) {
+        fn send<T: Send + 'static>(_: T) {}
+        send(o.run(stop));
+    }
+
     #[test]
     fn targets_and_days() {
         let t = target(&OutboundConfig {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hes_cim::outbound::{Outbound, OutboundConfig};
 use hes_model::meter::MeterStatus;
+use hes_model::MeterId;
 use hes_store::{CimOutbox, Registry, Store};
 
 /// The delivery's settings from the node's `[cim]` (`None`: no MDM configured).
@@ -49,17 +50,40 @@ pub fn spawn(
     };
     let url = cfg.url.clone();
     // Every meter still in service gets its day; a decommissioned one no longer.
-    let meters = Arc::new(move || {
+    let meters: Arc<dyn Fn() -> Vec<MeterId> + Send + Sync> = Arc::new(move || {
         registry
             .all()
             .iter()
             .filter(|m| m.status != MeterStatus::Decommissioned)
             .map(|m| m.id.clone())
-            .collect()
+            .collect::<Vec<_>>()
     });
     let out = Outbound::new(cfg, outbox, store, meters, hes_api::describe_event)
         .map_err(anyhow::Error::msg)
         .context("[cim]")?;
     println!("CIM outbound to {url}");
     Ok(Some(tokio::spawn(out.run(stop))))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_node_section_to_the_delivery_settings() {
+        assert!(outbound_config(&hes_node::Cim::default(), "n").is_none());
+        let c = hes_node::Cim {
+            mdm_url: " http://mdm:8081/cim ".into(),
+            max_attempts: 3,
+            poll_ms: 1,
+            ..hes_node::Cim::default()
+        };
+        let o = outbound_config(&c, "api-1").unwrap();
+        assert_eq!(o.url, "http://mdm:8081/cim");
+        assert_eq!((o.node.as_str(), o.max_attempts), ("api-1", 3));
+        assert_eq!(o.poll, Duration::from_millis(100), "bounded below");
+        assert_eq!(o.ca_file, None);
+        assert_eq!(o.day_delay_s, 7200);
+    }
 }
