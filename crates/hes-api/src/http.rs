@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
             "/analytics/meters/{id}/forecast",
             get(routes::analytics::meter_forecast),
         )
+        .route("/cim", post(routes::cim::cim))
         .route("/ws", get(crate::live::ws))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

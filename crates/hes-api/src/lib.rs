@@ -22,6 +22,8 @@ mod openapi;
 mod routes;
 
 pub use routes::admin::ScheduleSpec;
+/// What an event code means (the API's table; the CIM outbound delivery's reasons too).
+pub use routes::events::describe as describe_event;
 pub mod serve;
 pub mod ui;
 pub mod webhooks;
@@ -67,6 +69,9 @@ pub struct ApiConfig {
     pub hash_concurrency: usize,
     /// Longest a request waits for a hashing slot before 503.
     pub hash_wait: Duration,
+    /// Longest a CIM `create EndDeviceControls` waits for its jobs before it replies (the
+    /// ones not done are reported pending with their job ids).
+    pub cim_control_wait: Duration,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +91,7 @@ impl Default for ApiConfig {
             ws_recheck_every: Duration::from_secs(15),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             hash_wait: Duration::from_secs(10),
+            cim_control_wait: Duration::from_secs(60),
         }
     }
 }

@@ -74,6 +74,7 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
         crate::routes::analytics::group_consumption,
         crate::routes::analytics::group_forecast,
         crate::routes::analytics::meter_forecast,
+        crate::routes::cim::cim,
         crate::live::ws,
         crate::openapi::document,
         crate::http::metrics,

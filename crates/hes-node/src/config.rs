@@ -51,6 +51,7 @@ pub struct Config {
     pub api: Api,
     pub collector: Collector,
     pub processing: Processing,
+    pub cim: Cim,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +140,54 @@ pub struct Collector {
     pub counter_block: u32,
 }
 
+/// The delivery of CIM (IEC 61968-9) messages to an MDM, run by every node with the api role
+/// (docs/cim.md). The `Authorization` header's value is a secret: it comes from the
+/// environment (`HES_CIM_AUTHORIZATION`), never from here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cim {
+    /// Where the messages are POSTed, `http://…` or `https://…`; empty: no delivery.
+    pub mdm_url: String,
+    /// The CA certificates (PEM) an `https` MDM's certificate must chain to.
+    pub ca_file: PathBuf,
+    /// `created EndDeviceEvents`, one message per event as it arrives.
+    pub events: bool,
+    /// `created MeterReadings`, one message per meter and UTC day once the day is complete.
+    pub readings: bool,
+    /// A day is sent this long after its end (readings still arriving late are in it):
+    /// 7200 sends each day at 02:00 UTC the next day.
+    pub day_delay_s: i64,
+    /// Attempts per message, the first included; then it is kept as a dead letter.
+    pub max_attempts: u32,
+    /// Retries wait from this, doubling, up to `backoff_max_s`.
+    pub backoff_base_s: i64,
+    pub backoff_max_s: i64,
+    /// How long a node's claim on a message holds (a killed node's go to another after it).
+    pub lease_s: i64,
+    /// How often the queue is looked at.
+    pub poll_ms: u64,
+    /// Longest one POST may take (shorter than `lease_s`).
+    pub timeout_s: u64,
+}
+
+impl Default for Cim {
+    fn default() -> Self {
+        Self {
+            mdm_url: String::new(),
+            ca_file: PathBuf::new(),
+            events: true,
+            readings: true,
+            day_delay_s: 7200,
+            max_attempts: 12,
+            backoff_base_s: 10,
+            backoff_max_s: 3600,
+            lease_s: 120,
+            poll_ms: 5000,
+            timeout_s: 30,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -184,6 +233,7 @@ impl Default for Config {
             processing: Processing {
                 engine: Engine::Rust,
             },
+            cim: Cim::default(),
         }
     }
 }
@@ -285,6 +335,21 @@ impl Extract for Figment {
                 "collector.concurrency and collector.max_attempts start at 1".into(),
             ));
         }
+        if !c.cim.mdm_url.is_empty() {
+            if !(c.cim.mdm_url.starts_with("http://") || c.cim.mdm_url.starts_with("https://")) {
+                return Err(ConfigError(format!(
+                    "cim.mdm_url {}: http://… or https://…",
+                    c.cim.mdm_url
+                )));
+            }
+            if c.cim.max_attempts == 0
+                || c.cim.lease_s <= i64::try_from(c.cim.timeout_s).unwrap_or(i64::MAX)
+            {
+                return Err(ConfigError(
+                    "cim.max_attempts starts at 1 and cim.lease_s must be longer than cim.timeout_s".into(),
+                ));
+            }
+        }
         Ok(c)
     }
 }
@@ -339,6 +404,28 @@ mod tests {
         assert_eq!(c.database_url, "postgres://db/hes");
         assert_eq!(c.kafka.brokers, "k1:9092");
         assert_eq!(c.collector.max_attempts, 4);
+        assert!(c.cim.mdm_url.is_empty(), "no MDM unless configured");
+    }
+
+    #[test]
+    fn the_mdm_from_the_file_and_the_environment() {
+        let c = load(
+            "roles = [\"api\"]\n[cim]\nmdm_url = \"https://mdm.example/cim\"\nca_file = \"/etc/hes/mdm-ca.pem\"\n",
+            &[("HES__CIM__MAX_ATTEMPTS", "5"), ("HES__CIM__EVENTS", "false")],
+        )
+        .unwrap();
+        assert_eq!(c.cim.mdm_url, "https://mdm.example/cim");
+        assert_eq!(c.cim.ca_file, PathBuf::from("/etc/hes/mdm-ca.pem"));
+        assert_eq!(c.cim.max_attempts, 5);
+        assert!(!c.cim.events && c.cim.readings);
+        let e = load("roles = [\"api\"]\n[cim]\nmdm_url = \"ftp://mdm\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("cim.mdm_url"), "{e}");
+        let e = load(
+            "roles = [\"api\"]\n[cim]\nmdm_url = \"http://mdm\"\nlease_s = 10\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("lease_s"), "{e}");
     }
 
     #[test]

@@ -8,4 +8,4 @@
 
 pub mod config;
 
-pub use config::{Config, ConfigError, Engine, Role, DEFAULT_TOML};
+pub use config::{Cim, Config, ConfigError, Engine, Role, DEFAULT_TOML};

@@ -22,6 +22,7 @@ pub use migrations::{migrate, Migration, PG_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use pg::PgStore;
 pub use registry::{Registry, RegistryError};
 pub use sqlite::SqliteStore;
+pub use state::cim::{CimOutbox, OutboxItem, OutboxKind};
 pub use state::{
     AuditEntry, Claim, Created, JobCounts, JobFilter, NewJob, StateStore, StoredMeter,
 };

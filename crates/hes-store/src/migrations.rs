@@ -44,6 +44,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/pg/0006_webhooks.sql"),
     },
     Migration {
+        version: 7,
+        name: "cim_outbox",
+        sql: include_str!("../migrations/pg/0007_cim_outbox.sql"),
+    },
+    Migration {
         version: 8,
         name: "job_dispatch",
         sql: include_str!("../migrations/pg/0008_job_dispatch.sql"),
@@ -92,6 +97,11 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "webhooks",
         sql: include_str!("../migrations/sqlite/0005_webhooks.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "cim_outbox",
+        sql: include_str!("../migrations/sqlite/0006_cim_outbox.sql"),
     },
     Migration {
         version: 7,

@@ -63,7 +63,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub sim_control: Option<SocketAddr>,
     /// A node configuration whose collector settings (concurrency, limits, timeouts, retries)
-    /// the demo uses; the roles and stores of the file are not used (the demo's are embedded).
+    /// and `[cim]` MDM delivery the demo uses; the roles and stores of the file are not used
+    /// (the demo's are embedded).
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
 }
@@ -146,14 +147,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let db = args.data_dir.join("hes.db");
-    let (store, state) = crate::meters::open_stores(&db.to_string_lossy()).await?;
+    let (store, state, outbox) = crate::meters::open_all(&db.to_string_lossy()).await?;
     // The registry in the store, like every node's; the fleet's meters (re)imported, since the
     // simulator starts again with its first keys.
     let registry = Registry::open(state, demo_kek(&args.data_dir)?).await?;
     registry.import(&fleet.inventory(), true).await?;
     // Bounded: a record is dropped once every stage has committed it.
     let bus = Arc::new(MemoryBus::bounded());
-    let t = hes_node::Config::load(args.config.as_deref())?.collector;
+    let node_cfg = hes_node::Config::load(args.config.as_deref())?;
+    let t = node_cfg.collector.clone();
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.1, 86_400.0));
     let env = Arc::new(Env {
         registry: registry.clone(),
@@ -216,6 +218,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             rx.clone(),
         ));
     }
+    // The CIM messages to an MDM, when the configuration names one.
+    crate::cim::spawn(
+        &node_cfg.cim,
+        &format!("demo-{}", std::process::id()),
+        outbox,
+        store.clone(),
+        registry.clone(),
+        rx.clone(),
+    )?;
     // The pipeline: validate, then store, aggregate (per meter and per cell) and cache.
     let stages = crate::pipeline::start(
         hes_pipeline::run::ProcessDeps {

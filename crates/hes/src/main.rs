@@ -1,5 +1,6 @@
 //! `hes`: the head-end system in one binary.
 
+mod cim;
 mod collect;
 mod collector;
 mod config;

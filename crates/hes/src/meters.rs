@@ -82,20 +82,32 @@ pub async fn open_state(url: &str) -> anyhow::Result<Arc<dyn StateStore>> {
 pub async fn open_stores(
     url: &str,
 ) -> anyhow::Result<(Arc<dyn hes_store::Store>, Arc<dyn StateStore>)> {
+    let (store, state, _) = open_all(url).await?;
+    Ok((store, state))
+}
+
+/// [`open_stores`] and the CIM outbound queue, on the same pool or file.
+pub async fn open_all(
+    url: &str,
+) -> anyhow::Result<(
+    Arc<dyn hes_store::Store>,
+    Arc<dyn StateStore>,
+    Arc<dyn hes_store::CimOutbox>,
+)> {
     Ok(if hes_store::is_postgres_url(url) {
         let pg = Arc::new(
             hes_store::PgStore::connect(url)
                 .await
                 .context("opening PostgreSQL")?,
         );
-        (pg.clone(), pg)
+        (pg.clone(), pg.clone(), pg)
     } else {
         let lite = Arc::new(
             hes_store::SqliteStore::open(url)
                 .await
                 .with_context(|| format!("opening {url}"))?,
         );
-        (lite.clone(), lite)
+        (lite.clone(), lite.clone(), lite)
     })
 }
 

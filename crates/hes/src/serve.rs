@@ -157,10 +157,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The store, the registry (in the store, keys sealed under HES_KEK) and the cache, opened
     // once for the roles that use them.
     let wants_store = cfg.roles.iter().any(|r| *r != Role::Validate);
-    let (store, registry) = if wants_store {
+    let (store, registry, outbox) = if wants_store {
         let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
         let kek = crate::meters::kek_from_env()?;
-        let (store, state) = crate::meters::open_stores(&url).await?;
+        let (store, state, outbox) = crate::meters::open_all(&url).await?;
         let registry = hes_store::Registry::open(state, kek).await?;
         if let Some(p) = Some(&cfg.inventory).filter(|p| !p.as_os_str().is_empty()) {
             let n =
@@ -173,10 +173,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         registry.spawn_refresh(Duration::from_secs(5), rx.clone());
         tokio::spawn(sample_job_counts(registry.state().clone(), rx.clone()));
-        (Some(store), Some(registry))
+        (Some(store), Some(registry), Some(outbox))
     } else {
-        (None, None)
+        (None, None, None)
     };
+    // Unique per process: two nodes never share a lease holder name (the scheduler's lease,
+    // the claims on CIM messages).
+    let node = format!(
+        "{}-{}",
+        Some(cfg.api.node.clone())
+            .filter(|n| !n.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "node".into()),
+        std::process::id()
+    );
     let redis = hes_cache::RedisTarget::from_parts(
         &cfg.redis_url,
         &cfg.redis_sentinels,
@@ -310,9 +320,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             api.listen,
             &url,
             crate::http::Backends {
-                store,
+                store: store.clone(),
                 cache,
-                registry,
+                registry: registry.clone(),
                 commands: commands.clone(),
                 health: Some(health.clone()),
             },
@@ -321,6 +331,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
         api_task = Some(task);
         health.set("api", RoleState::Ok(format!("listening on {}", api.listen)));
+        // The CIM messages to the MDM: every api node delivers from the shared queue.
+        // It ends on the same stop; a failed send is retried, never fatal to the node.
+        if crate::cim::spawn(
+            &cfg.cim,
+            &node,
+            outbox.clone().context("the api role opens the store")?,
+            store,
+            registry,
+            rx.clone(),
+        )?
+        .is_some()
+        {
+            health.set(
+                "cim",
+                RoleState::Ok(format!("delivering to {}", cfg.cim.mdm_url)),
+            );
+        }
     }
     if cfg.roles.contains(&Role::Scheduler) {
         let url = required(&cfg.database_url, "database URL", "HES_DATABASE_URL")?;
@@ -329,15 +356,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("the scheduler role opens the registry")?;
         bus.ensure_topics(&[hes_model::topics::JOBS], partitions)
             .await?;
-        // Unique per process: two nodes never share a lease holder name.
-        let node = format!(
-            "{}-{}",
-            Some(cfg.api.node.clone())
-                .filter(|n| !n.is_empty())
-                .or_else(|| std::env::var("HOSTNAME").ok())
-                .unwrap_or_else(|| "node".into()),
-            std::process::id()
-        );
         tasks.push(tokio::spawn(crate::scheduler::lead(
             url,
             hes_collector::schedule::Sink::Bus {
@@ -345,7 +363,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 topic: hes_model::topics::JOBS.to_string(),
             },
             registry,
-            node,
+            node.clone(),
             Some(health.clone()),
             rx.clone(),
         )));

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod auth;
+pub mod cim;
 pub mod events;
 pub mod jobs;
 pub mod meters;

@@ -9,6 +9,7 @@ use hes_model::{Job, JobId, JobKind, JobResult, JobState, MeterId, Priority};
 
 use crate::{BoxFuture, StoreError};
 
+pub mod cim;
 mod pg;
 pub(crate) mod sqlite;
 
