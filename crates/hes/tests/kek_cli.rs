@@ -156,7 +156,9 @@ fn rotate_meters_from_a_software_kek_to_softhsm() {
     ];
     let o = hes(&db, &env, SOFT, &[&rotate[..], &["--dry-run"]].concat());
     assert!(
-        text(&o).contains("would re-seal 4 meters (0 already under the new KEK) and 1 API"),
+        text(&o).contains(
+            "would re-seal 4 meters (0 already under the new KEK), 0 webhook secrets and 1 API"
+        ),
         "{}",
         text(&o)
     );
@@ -166,7 +168,8 @@ fn rotate_meters_from_a_software_kek_to_softhsm() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("re-sealed 4 meters"), "{}", text(&o));
     assert!(
-        text(&o).contains("re-sealed 1 API signing keys"),
+        text(&o).contains("re-sealed 0 webhook secrets")
+            && text(&o).contains("re-sealed 1 API signing keys"),
         "{}",
         text(&o)
     );
