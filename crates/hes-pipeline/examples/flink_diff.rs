@@ -248,6 +248,11 @@ async fn main() -> Result<(), Error> {
             let store = Arc::new(PgStore::connect(&with_db(&url, &rust_db)?).await?);
             let (stop, rx) = tokio::sync::watch::channel(false);
             let stats = Arc::new(StageStats::default());
+            // The namespace's processed topic is the Flink job's, checked for exactly-once
+            // afterwards: the Rust stage here writes its own database only (its publishing of
+            // the topic is tested in hes-pipeline's stages test).
+            let mut stage = StageConfig::new("diff-rust-process");
+            stage.publish_processed = false;
             let t = Instant::now();
             let task = tokio::spawn(run_process(
                 ProcessDeps {
@@ -257,7 +262,7 @@ async fn main() -> Result<(), Error> {
                     groups: Arc::new(Cells(meters)),
                     rules: Arc::new(Rules::default()),
                 },
-                StageConfig::new("diff-rust-process"),
+                stage,
                 stats.clone(),
                 rx,
             ));
