@@ -360,10 +360,12 @@ mod tests {
     use super::*;
 
     fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        // One directory per call: tests run in parallel, and two texts may have one length.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "hes-node-config-{}-{}",
             std::process::id(),
-            toml_text.len()
+            CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("hes.toml");
