@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -136,11 +136,24 @@ impl Loops {
 }
 
 async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    hes_testkit::wait_until_async(Duration::from_secs(secs), what, || {
+        let done = f();
+        async move { done.then_some(()) }
+    })
+    .await
+    .unwrap();
+}
+
+/// The webhook's dead deliveries, once there are `n` of them.
+async fn dead_deliveries(fx: &Fx, token: &str, hook: &str, n: usize) -> Vec<serde_json::Value> {
+    let path = format!("/api/v1/webhooks/{hook}/deliveries?state=dead");
+    hes_testkit::wait_until_async(Duration::from_secs(60), "the dead deliveries", || async {
+        let r = fx.call(Method::GET, &path, Some(token), None).await;
+        let items = r.json()["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == n).then_some(items)
+    })
+    .await
+    .unwrap()
 }
 
 async fn subscribe(fx: &Fx, user: &str, body: Value) -> Value {
@@ -367,41 +380,9 @@ async fn dead_after_max_attempts_and_the_next_goes_on() {
         .unwrap();
     let t = fx.login("admin").await;
     let id = hook["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let items = loop {
-        let r = fx
-            .call(
-                Method::GET,
-                &format!("/api/v1/webhooks/{id}/deliveries?state=dead"),
-                Some(&t),
-                None,
-            )
-            .await;
-        let items = r.json()["items"].as_array().unwrap().clone();
-        if items.len() == 2 {
-            break items;
-        }
-        assert!(Instant::now() < deadline, "not dead: {}", r.text());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let items = dead_deliveries(&fx, &t, &id, 2).await;
     let by_name = by_name["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let refused = loop {
-        let r = fx
-            .call(
-                Method::GET,
-                &format!("/api/v1/webhooks/{by_name}/deliveries?state=dead"),
-                Some(&t),
-                None,
-            )
-            .await;
-        let items = r.json()["items"].as_array().unwrap().clone();
-        if items.len() == 2 {
-            break items;
-        }
-        assert!(Instant::now() < deadline, "not dead: {}", r.text());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let refused = dead_deliveries(&fx, &t, &by_name, 2).await;
     loops.stop().await;
     for d in &items {
         assert_eq!(d["attempts"], 3);
