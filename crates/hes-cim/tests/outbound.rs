@@ -142,17 +142,19 @@ async fn an_mdm_that_fails_then_recovers_gets_everything_valid() {
     ])
     .await
     .unwrap();
-    let mut rounds = 0;
-    while m.accepted.lock().unwrap().len() < 3 {
-        rounds += 1;
-        assert!(
-            rounds < 50,
-            "not delivered: {:?}",
-            s.cim_items("pending", 10).await
-        );
-        out.produce(hes_model::clock::unix_now()).await.unwrap();
-        out.deliver(hes_model::clock::unix_now()).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Rounds of the worker until the receiver has all three (it refuses the first two tries).
+    let delivered = hes_testkit::wait_until_async(
+        Duration::from_secs(60),
+        "three messages delivered",
+        || async {
+            out.produce(hes_model::clock::unix_now()).await.unwrap();
+            out.deliver(hes_model::clock::unix_now()).await.unwrap();
+            (m.accepted.lock().unwrap().len() >= 3).then_some(())
+        },
+    )
+    .await;
+    if let Err(e) = delivered {
+        panic!("{e}; pending: {:?}", s.cim_items("pending", 10).await);
     }
     let accepted = m.accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 3, "each once");
